@@ -1,0 +1,357 @@
+"""The patient-record schema: reading record files, validating them, and the survival target.
+
+One row per CAR infusion; the columns are documented in ``docs/records.md``. Validation uses pandera with lazy
+evaluation so that one call reports *every* problem (row, patient_id, column, offending value, what was expected),
+not only the first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from sksurv.util import Surv
+
+from carrisk import parsing
+
+ID_COLUMN = "patient_id"
+TIME_COLUMN = "efs_days"
+EVENT_COLUMN = "efs_event"
+MAX_AGE_YEARS = 40.0
+
+
+def _accepts(parser: Callable[[Any], Any], *, required: bool = False) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        if parsing.is_missing(value):
+            return not required
+        try:
+            parser(value)
+        except parsing.UnparseableValue:
+            return False
+        return True
+
+    return check
+
+
+def _number(**bounds: Any) -> Callable[[Any], Any]:
+    return lambda value: parsing.parse_number(value, **bounds)
+
+
+def _event(value: Any) -> Any:
+    number = parsing.parse_number(value)
+    if number not in (None, 0.0, 1.0):
+        raise parsing.UnparseableValue("not 0/1")
+    return number
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    """How one record column is checked: a parser that accepts the cell, and the words to say when it fails."""
+
+    parse: Callable[[Any], Any]
+    expected: str
+    required_value: bool = False
+
+
+PREINFUSION_RULES: dict[str, ColumnRule] = {
+    "patient_id": ColumnRule(str, "a unique, non-empty identifier", required_value=True),
+    "age_years": ColumnRule(_number(minimum=0, maximum=MAX_AGE_YEARS), "age in years between 0 and 40"),
+    "sex": ColumnRule(parsing.parse_sex, "M, F, male or female"),
+    "car_product": ColumnRule(
+        parsing.parse_car_product, "tisagenlecleucel, NCI (19-28z), SCRI (PLAT-02), CHOP/Penn or other"
+    ),
+    "blina_exposed": ColumnRule(parsing.parse_yes_no, "yes/no (yes, no, Y, N, 1, 0)"),
+    "blina_response": ColumnRule(
+        parsing.parse_blina_response,
+        "CR, CRi, MRD neg, PR, NR, no response, refractory, PD, SD, not evaluable",
+    ),
+    "marrow_blasts_pct": ColumnRule(
+        parsing.parse_marrow_blasts, "a percentage 0-100 (12, 12%, 0.05, <0.01), 'MRD negative' or M1/M2/M3"
+    ),
+    "cns_status": ColumnRule(parsing.parse_cns_status, "CNS1, CNS2 or CNS3"),
+    "extramedullary_disease": ColumnRule(parsing.parse_yes_no, "yes/no"),
+    "cd19_expression": ColumnRule(parsing.parse_cd19, "bright, dim, partial (partial loss, heterogeneous), negative"),
+    "kmt2a_status": ColumnRule(
+        lambda v: parsing.parse_kmt2a(v, None), "rearranged, not rearranged, not tested, or blank"
+    ),
+    "cytogenetics": ColumnRule(str, "free text"),
+    "prior_hsct_count": ColumnRule(_number(integer=True, minimum=0, maximum=10), "a whole number of transplants >= 0"),
+    "months_since_last_hsct": ColumnRule(_number(minimum=0), "months >= 0, blank when no transplant"),
+    "prior_relapses": ColumnRule(_number(integer=True, minimum=0, maximum=20), "a whole number of relapses >= 0"),
+    "down_syndrome": ColumnRule(parsing.parse_yes_no, "yes/no"),
+    "prior_inotuzumab": ColumnRule(parsing.parse_yes_no, "yes/no"),
+}
+
+OUTCOME_RULES: dict[str, ColumnRule] = {
+    "efs_days": ColumnRule(_number(minimum=0), "days >= 0", required_value=True),
+    "efs_event": ColumnRule(_event, "0 (censored) or 1 (event)", required_value=True),
+    "day28_cr": ColumnRule(_event, "0 or 1"),
+    "relapse_phenotype": ColumnRule(parsing.parse_relapse_phenotype, "none, CD19+, CD19-, lineage switch"),
+    "os_days": ColumnRule(_number(minimum=0), "days >= 0"),
+    "death": ColumnRule(_event, "0 (alive) or 1 (died)"),
+}
+
+PREINFUSION_COLUMNS: tuple[str, ...] = tuple(PREINFUSION_RULES)
+OUTCOME_COLUMNS: tuple[str, ...] = tuple(OUTCOME_RULES)
+RECORD_COLUMNS: tuple[str, ...] = PREINFUSION_COLUMNS + OUTCOME_COLUMNS
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    """One problem found in a record table. ``row`` is 1-based (row 1 is the first record under the header)."""
+
+    row: int | None
+    patient_id: str | None
+    column: str | None
+    value: Any
+    expected: str
+
+    def __str__(self) -> str:
+        where = "table" if self.row is None else f"row {self.row}"
+        if self.patient_id is not None:
+            where += f" (patient_id {self.patient_id})"
+        column = f", column {self.column!r}" if self.column else ""
+        value = "" if self.row is None else f": got {self.value!r}"
+        return f"{where}{column}{value}; expected {self.expected}"
+
+
+class RecordError(ValueError):
+    """Raised when records fail validation; ``problems`` lists every problem found, in row order."""
+
+    def __init__(self, problems: Sequence[RecordProblem], source: str = "records") -> None:
+        self.problems = list(problems)
+        self.source = source
+        lines = "\n".join(f"  - {p}" for p in self.problems[:200])
+        more = f"\n  ... and {len(self.problems) - 200} more" if len(self.problems) > 200 else ""
+        super().__init__(f"{len(self.problems)} problem(s) in {source}:\n{lines}{more}")
+
+    def to_frame(self) -> pd.DataFrame:
+        """The problems as a DataFrame with columns row, patient_id, column, value, expected."""
+        return pd.DataFrame(
+            [(p.row, p.patient_id, p.column, p.value, p.expected) for p in self.problems],
+            columns=["row", "patient_id", "column", "value", "expected"],
+        )
+
+
+def read_records(source: str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Read patient records from a CSV or Parquet path, a DataFrame or a list of dicts.
+
+    CSV cells are read as text, so that identifiers such as ``007`` and spellings such as ``12%`` reach the
+    parsers unchanged; blank cells become missing.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be read (missing, unreadable, not CSV/Parquet).
+    """
+    if isinstance(source, pd.DataFrame):
+        return source.reset_index(drop=True)
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        try:
+            if path.suffix.lower() in (".parquet", ".pq"):
+                frame = pd.read_parquet(path)
+            else:
+                frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+            raise OSError(f"cannot read records from {path}: {err}") from err
+        return frame
+    return pd.DataFrame(list(source))
+
+
+def _record_schema(rules: Mapping[str, ColumnRule], id_col: str | None) -> pa.DataFrameSchema:
+    columns = {
+        name: pa.Column(
+            object,
+            checks=[
+                pa.Check(
+                    _accepts(rule.parse, required=rule.required_value),
+                    element_wise=True,
+                    error=rule.expected,
+                    name="parse",
+                )
+            ],
+            nullable=not rule.required_value,
+            unique=name == id_col,
+            required=True,
+        )
+        for name, rule in rules.items()
+    }
+    return pa.DataFrameSchema(columns, strict=False)
+
+
+def _pandera_problems(
+    frame: pd.DataFrame, rules: Mapping[str, ColumnRule], id_col: str | None = ID_COLUMN
+) -> list[RecordProblem]:
+    schema = _record_schema(rules, id_col)
+    as_object = frame.astype({c: object for c in rules if c in frame.columns})
+    try:
+        schema.validate(as_object, lazy=True)
+    except pa.errors.SchemaErrors as err:
+        cases = err.failure_cases
+    else:
+        return []
+    ids = frame[id_col] if id_col in frame.columns else None
+    problems = []
+    for case in cases.itertuples(index=False):
+        column = case.column if isinstance(case.column, str) else None
+        if case.index is None or (isinstance(case.index, float) and np.isnan(case.index)):
+            if case.check == "column_in_dataframe":
+                problems.append(
+                    RecordProblem(None, None, case.failure_case, None, "this required column (see docs/records.md)")
+                )
+            elif column in rules:
+                problems.append(RecordProblem(None, None, column, case.failure_case, str(case.check)))
+            continue
+        position = int(case.index)
+        rule = rules.get(column)
+        if case.check == "field_uniqueness":
+            expected = f"a {column} that appears only once (this one is duplicated)"
+        elif case.check == "not_nullable" or (rule and rule.required_value and parsing.is_missing(case.failure_case)):
+            expected = f"a value ({rule.expected if rule else 'required'}); it must not be missing"
+        else:
+            expected = rule.expected if rule else str(case.check)
+        patient = None if ids is None or pd.isna(ids.iloc[position]) else str(ids.iloc[position])
+        problems.append(RecordProblem(position + 1, patient, column, case.failure_case, expected))
+    return problems
+
+
+def _cross_column_problems(frame: pd.DataFrame) -> list[RecordProblem]:
+    problems = []
+    ids = frame[ID_COLUMN] if ID_COLUMN in frame.columns else pd.Series([None] * len(frame))
+    if {"blina_exposed", "blina_response"} <= set(frame.columns):
+        for position, (exposed, response) in enumerate(zip(frame["blina_exposed"], frame["blina_response"])):
+            try:
+                contradiction = parsing.parse_yes_no(exposed) is False and parsing.parse_blina_response(response)
+            except parsing.UnparseableValue:
+                continue  # already reported per column
+            if contradiction:
+                problems.append(
+                    RecordProblem(
+                        position + 1,
+                        _id(ids, position),
+                        "blina_response",
+                        response,
+                        "blank when blina_exposed is no (a response needs an exposure); fix one of the two",
+                    )
+                )
+    if {"prior_hsct_count", "months_since_last_hsct"} <= set(frame.columns):
+        for position, (count, months) in enumerate(zip(frame["prior_hsct_count"], frame["months_since_last_hsct"])):
+            try:
+                n_hsct = parsing.parse_number(count)
+                gap = parsing.parse_number(months)
+            except parsing.UnparseableValue:
+                continue
+            if n_hsct == 0 and gap is not None:
+                problems.append(
+                    RecordProblem(
+                        position + 1,
+                        _id(ids, position),
+                        "months_since_last_hsct",
+                        months,
+                        "blank when prior_hsct_count is 0",
+                    )
+                )
+    return problems
+
+
+def _id(ids: pd.Series, position: int) -> str | None:
+    value = ids.iloc[position]
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def validate_records(records: pd.DataFrame, *, outcomes: str = "optional", source: str = "records") -> pd.DataFrame:
+    """Check records against the carrisk schema and report every problem at once.
+
+    Parameters
+    ----------
+    records : DataFrame
+        Raw records (as read by :func:`read_records`).
+    outcomes : {"required", "optional", "ignore"}
+        ``required`` for training (outcome columns must exist and be valid), ``optional`` (checked when
+        present) for prediction, ``ignore`` to skip them.
+    source : str
+        Name of the input, used in the error message.
+
+    Returns
+    -------
+    DataFrame
+        The records, unchanged.
+
+    Raises
+    ------
+    RecordError
+        Listing every problem: missing columns, duplicated ``patient_id``, unparseable or out-of-range values,
+        negative times, events other than 0/1, contradictions between columns.
+    """
+    if outcomes not in ("required", "optional", "ignore"):
+        raise ValueError(f"outcomes must be 'required', 'optional' or 'ignore', got {outcomes!r}")
+    frame = records.reset_index(drop=True)
+    rules = dict(PREINFUSION_RULES)
+    if outcomes == "required":
+        rules.update(OUTCOME_RULES)
+    elif outcomes == "optional":
+        rules.update({c: r for c, r in OUTCOME_RULES.items() if c in frame.columns})
+    if frame.empty:
+        raise RecordError([RecordProblem(None, None, None, None, "at least one record")], source)
+    problems = _pandera_problems(frame, rules) + _cross_column_problems(frame)
+    if problems:
+        problems.sort(
+            key=lambda p: (
+                p.row is not None,
+                p.row or 0,
+                RECORD_COLUMNS.index(p.column) if p.column in RECORD_COLUMNS else 99,
+            )
+        )
+        raise RecordError(problems, source)
+    return records
+
+
+def validate_survival_table(
+    table: pd.DataFrame, time_col: str, event_col: str, *, source: str = "table", id_col: str | None = None
+) -> pd.DataFrame:
+    """Check a generic survival table: time column numeric and >= 0, event column 0/1, optional unique id.
+
+    Raises
+    ------
+    RecordError
+        Listing every problem at once.
+    """
+    rules = {
+        time_col: ColumnRule(_number(minimum=0), "a time >= 0", required_value=True),
+        event_col: ColumnRule(_event, "0 (censored) or 1 (event)", required_value=True),
+    }
+    frame = table.reset_index(drop=True)
+    if frame.empty:
+        raise RecordError([RecordProblem(None, None, None, None, "at least one row")], source)
+    if id_col is not None:
+        rules = {id_col: ColumnRule(str, "a unique identifier", required_value=True), **rules}
+    problems = _pandera_problems(frame, rules, id_col)
+    if problems:
+        raise RecordError(problems, source)
+    return table
+
+
+def survival_target(records: pd.DataFrame, time_col: str = TIME_COLUMN, event_col: str = EVENT_COLUMN) -> np.ndarray:
+    """The scikit-survival structured target (``event`` bool, ``time`` float) from two record columns.
+
+    Raises
+    ------
+    RecordError
+        If a time is missing or negative, or an event is not 0/1 (every such row is listed).
+    KeyError
+        If a column is absent.
+    """
+    for column in (time_col, event_col):
+        if column not in records.columns:
+            raise KeyError(f"survival column {column!r} not found; available: {list(records.columns)}")
+    validate_survival_table(records[[time_col, event_col]], time_col, event_col)
+    time = np.array([parsing.parse_number(v) for v in records[time_col]], dtype=float)
+    event = np.array([parsing.parse_number(v) for v in records[event_col]], dtype=float).astype(bool)
+    return Surv.from_arrays(event=event, time=time, name_event="event", name_time="time")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -99,3 +99,83 @@ def demo(
 ) -> None:
     """Run the main job on the embedded default data."""
     features(EXAMPLE_PATIENTS, out=out / "example_design_matrix.csv")
+
+
+def _load(path: Path, time_col: str | None, event_col: str | None, features: str | None) -> Any:
+    from carrisk.datasets import load_survival_data
+
+    try:
+        data = load_survival_data(
+            _read(path),
+            time_col=time_col,
+            event_col=event_col,
+            features=features.split(",") if features else None,
+            name=str(path),
+        )
+    except RecordError as err:
+        err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    except (KeyError, ValueError) as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    for note in data.spec.notes:
+        err_console.print(f"note: {note}")
+    return data
+
+
+TimeCol = Annotated[str | None, typer.Option(help="Generic mode: the time column.")]
+EventCol = Annotated[str | None, typer.Option(help="Generic mode: the event column (1 = event, 0 = censored).")]
+Features = Annotated[str | None, typer.Option(help="Generic mode: comma-separated covariates (default: all others).")]
+Seed = Annotated[int, typer.Option(help="Seed of the folds and the models (recorded in the output).")]
+
+
+@app.command()
+def cv(
+    data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
+    models: Annotated[str, typer.Option(help="Comma-separated: rsf, coxnet, coxph, gbsa.")] = "rsf,coxnet",
+    folds: Annotated[int, typer.Option(help="Outer folds.")] = 5,
+    repeats: Annotated[int, typer.Option(help="Repeats of the outer K-fold.")] = 3,
+    seed: Seed = 0,
+    inner_folds: Annotated[int, typer.Option(help="Inner folds for tuning.")] = 3,
+    scoring: Annotated[str, typer.Option(help="Inner criterion: harrell or uno.")] = "harrell",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every per-fold number here.")] = None,
+    n_jobs: Annotated[int, typer.Option(help="Parallel jobs (-1 = all cores).")] = -1,
+    backend: Annotated[str, typer.Option(help="loky (local) or dask.")] = "loky",
+    scheduler: Annotated[str | None, typer.Option(help="dask scheduler address, e.g. tcp://127.0.0.1:8786.")] = None,
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
+    features: Features = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Nested, repeated cross-validation by concordance; prints a table and writes all numbers to JSON."""
+    from carrisk.validation import cross_validate
+
+    loaded = _load(data, time_col, event_col, features)
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    try:
+        result = cross_validate(
+            loaded.records,
+            loaded.y,
+            names,
+            spec=loaded.spec,
+            folds=folds,
+            repeats=repeats,
+            seed=seed,
+            inner_folds=inner_folds,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            backend=backend,
+            scheduler=scheduler,
+            progress=False if quiet else None,
+        )
+    except ValueError as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"{loaded.name}: {len(loaded.records)} rows, {loaded.n_events} events ({loaded.mode} mode); "
+        f"{folds}-fold x {repeats} nested CV, seed {seed}; mean [2.5%, 97.5%] of fold estimates"
+    )
+    typer.echo(result.to_text())
+    if json_out is not None:
+        result.write_json(json_out)
+        typer.echo(f"wrote {json_out}")

@@ -1,0 +1,174 @@
+"""Nested cross-validation: no leakage, reproducibility, dask equals local, JSON contract."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sksurv.linear_model import CoxPHSurvivalAnalysis
+from sksurv.metrics import concordance_index_censored
+from typer.testing import CliRunner
+
+from carrisk.cli import app
+from carrisk.datasets import load_public_dataset, load_survival_data
+from carrisk.models import make_pipeline
+from carrisk.validation import cross_validate, tuned_model
+
+
+@pytest.fixture(scope="module")
+def small():
+    table = load_public_dataset("gbsg2").sample(240, random_state=3).reset_index(drop=True)
+    table["row_tag"] = np.arange(len(table))
+    return load_survival_data(
+        table,
+        time_col="time",
+        event_col="event",
+        features=["age", "estrec", "pnodes", "progrec", "tsize", "horTh", "tgrade", "row_tag"],
+    )
+
+
+class RecordingTransformer(TransformerMixin, BaseEstimator):
+    """Records which rows (by their row_tag) it was fitted on; passes data through."""
+
+    seen: list = []
+
+    def fit(self, X, y=None):
+        RecordingTransformer.seen.append(set(X["row_tag"].astype(int)))
+        return self
+
+    def transform(self, X):
+        return X
+
+
+def test_no_test_fold_row_reaches_any_fitted_step(small):
+    RecordingTransformer.seen = []
+    pipe = make_pipeline("coxph", small.spec)
+    pipe.steps.insert(0, ("record", RecordingTransformer()))
+    result = cross_validate(small.records, small.y, {"coxph": pipe}, folds=3, repeats=1, seed=1, n_jobs=1)
+    assert len(RecordingTransformer.seen) == 3
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    splits = RepeatedStratifiedKFold(n_splits=3, n_repeats=1, random_state=1).split(np.zeros(240), small.y["event"])
+    for seen, (train, test) in zip(RecordingTransformer.seen, splits):
+        assert seen == set(train) and not seen & set(test)
+    assert all(f["error"] is None for f in result.folds)
+
+
+def test_inner_tuning_sees_only_the_outer_training_rows(small):
+    RecordingTransformer.seen = []
+    pipe = make_pipeline("coxnet", small.spec)
+    pipe.steps.insert(0, ("record", RecordingTransformer()))
+    from carrisk.validation import _StratifiedGridSearch
+
+    search = _StratifiedGridSearch(pipe, {"model__alpha_ratio": [0.3, 0.1]}, inner_folds=2)
+    train = np.arange(160)
+    search.fit(small.records.iloc[train], small.y[train])
+    # 2 candidates x 2 inner folds + 1 refit, each on a subset of the 160 outer-training rows
+    assert len(RecordingTransformer.seen) == 5
+    assert all(seen <= set(train) for seen in RecordingTransformer.seen)
+    assert max(len(s) for s in RecordingTransformer.seen[:-1]) < 160 and RecordingTransformer.seen[-1] == set(train)
+
+
+def test_fold_metrics_equal_scikit_survival_on_the_same_split(small):
+    result = cross_validate(
+        small.records, small.y, {"coxph": make_pipeline("coxph", small.spec)}, folds=3, repeats=1, seed=0, n_jobs=1
+    )
+    from sklearn.model_selection import RepeatedStratifiedKFold
+
+    train, test = next(
+        RepeatedStratifiedKFold(n_splits=3, n_repeats=1, random_state=0).split(np.zeros(240), small.y["event"])
+    )
+    pipe = make_pipeline("coxph", small.spec).fit(small.records.iloc[train], small.y[train])
+    design = pipe[:-1].transform(small.records.iloc[test])
+    reference = CoxPHSurvivalAnalysis(alpha=1e-4, ties="breslow").fit(
+        pipe[:-1].transform(small.records.iloc[train]), small.y[train]
+    )
+    risk = reference.predict(design)
+    expected = concordance_index_censored(small.y["event"][test], small.y["time"][test], risk)[0]
+    assert result.folds[0]["metrics"]["harrell_c"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_same_seed_same_results_and_dask_equals_local(small):
+    models = {
+        "rsf": tuned_model(
+            "rsf", small.spec, {"model__min_samples_leaf": [10, 20]}, inner_folds=2, n_estimators=20, random_state=0
+        )
+    }
+    local = cross_validate(small.records, small.y, models, folds=3, repeats=1, seed=5, n_jobs=1)
+    again = cross_validate(small.records, small.y, models, folds=3, repeats=1, seed=5, n_jobs=2)
+    for a, b in zip(local.folds, again.folds):
+        assert a["metrics"]["harrell_c"] == b["metrics"]["harrell_c"] and a["params"] == b["params"]
+        assert a["metrics"] == pytest.approx(b["metrics"], rel=1e-9, abs=1e-12)
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        host="127.0.0.1",
+        protocol="tcp",
+        dashboard_address="127.0.0.1:0",
+    ) as cluster:
+        remote = cross_validate(
+            small.records,
+            small.y,
+            models,
+            folds=3,
+            repeats=1,
+            seed=5,
+            backend="dask",
+            scheduler=cluster.scheduler_address,
+        )
+    # concordance and the chosen parameters are identical; calibration fits (lifelines, threaded BLAS) agree to 1e-9
+    assert [f["metrics"]["harrell_c"] for f in local.folds] == [f["metrics"]["harrell_c"] for f in remote.folds]
+    for a, b in zip(local.folds, remote.folds):
+        assert a["metrics"].keys() == b["metrics"].keys()
+        assert a["metrics"] == pytest.approx(b["metrics"], rel=1e-9, abs=1e-12)
+    assert [f["params"] for f in local.folds] == [f["params"] for f in remote.folds]
+
+
+def test_too_few_events_for_the_folds_is_a_clear_error(small):
+    y = small.y.copy()
+    y["event"][:] = False
+    y["event"][:2] = True
+    with pytest.raises(ValueError, match="at least 5 events"):
+        cross_validate(small.records, y, ["coxph"], folds=5, repeats=1)
+
+
+def test_cv_cli_writes_the_json_contract(tmp_path, small):
+    path = tmp_path / "d.csv"
+    small.records.drop(columns=["row_tag"]).to_csv(path, index=False)
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "cv",
+            str(path),
+            "--time-col",
+            "time",
+            "--event-col",
+            "event",
+            "--models",
+            "coxnet,coxph",
+            "--folds",
+            "3",
+            "--repeats",
+            "1",
+            "--json",
+            str(out),
+            "--quiet",
+            "--n-jobs",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "harrell_c" in result.output and "coxnet" in result.output
+    doc = json.loads(out.read_text())
+    block = doc["models"]["coxnet"]["metrics"]["harrell_c"]
+    assert set(block) >= {"mean", "sd", "ci", "folds"} and len(block["folds"]) == 3
+    assert {"auc_6mo", "auc_12mo", "ibs", "uno_c", "brier_6mo", "ici_6mo", "e50_6mo", "calibration_slope_6mo"} <= set(
+        doc["models"]["coxnet"]["metrics"]
+    )
+    assert doc["seeds"]["outer_cv"] == 0 and doc["data"]["rows"] == 240 and len(doc["data"]["sha256"]) == 64
+    assert "scikit-survival" in doc["versions"]
+    assert doc["models"]["coxnet"]["params"]["most_chosen"].keys() == {"l1_ratio", "alpha_ratio"}

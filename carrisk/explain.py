@@ -1,0 +1,1258 @@
+"""SHAP explanations for the carrisk survival models.
+
+Two explainers share one result type:
+
+* :class:`ForestExplainer` computes exact TreeSHAP values for a fitted scikit-survival
+  :class:`~sksurv.ensemble.RandomSurvivalForest` (or :class:`~sksurv.ensemble.ExtraSurvivalTrees`),
+  for the risk score, the survival probability at one or more horizons, or the whole survival curve on a
+  time grid in one pass (time-dependent SHAP, as in SurvSHAP(t) [3]_, but exact).
+* :class:`CoxExplainer` computes exact SHAP values of a Cox model's linear predictor and exact interventional
+  Shapley values of its survival probability :math:`S(t \\mid x) = S_0(t)^{\\exp(\\beta^\\top x)}`.
+
+Both return a :class:`ShapResult`, which can be turned into a tidy DataFrame, aggregated from design-matrix
+columns to clinical variables, and drawn with :func:`plot_waterfall`, :func:`plot_beeswarm`, :func:`plot_bar`
+and :func:`plot_dependence`.
+
+Why the forest needs its own TreeSHAP
+-------------------------------------
+``shap.TreeExplainer`` refuses survival forests (shap issue #3308), although every survival tree is an
+ordinary scikit-learn tree whose nodes store the Nelson–Aalen cumulative hazard function (CHF) and the
+Kaplan–Meier survival function on the forest's ``unique_times_``, and the forest's outputs are plain averages
+over trees (``RandomSurvivalForest._predict`` sums the trees and divides by their number):
+
+* risk score: ``forest.predict(X)`` = mean over trees of :math:`\\sum_{j:\\,\\text{event time}} H_h(T_j)`
+  for the leaf :math:`h` reached (``SurvivalTree.predict`` sums the CHF over ``is_event_time_`` columns; a
+  ``low_memory=True`` tree stores that sum directly and nothing else);
+* survival: ``predict_survival_function`` = mean over trees of the leaf Kaplan–Meier curves, evaluated as a
+  right-continuous step function on ``unique_times_``.
+
+Every output is therefore a sum over all leaves of all trees of ``leaf value / n_trees`` times the
+indicator "x reaches this leaf", and SHAP values are linear in the leaf values. The conversion
+(:class:`ForestExplainer` construction, paid once per forest) flattens each root-to-leaf path into one
+*record* per distinct feature on the path: the interval ``(lo, hi]`` the feature must fall in, whether a
+missing value follows the path, and the product of the cover ratios of the path's splits on that feature.
+A numba kernel computes, per patient, one Shapley *weight* per record, independent of the output; the SHAP
+values of any output are then a matrix product of those weights with the leaf values, so the whole curve
+(hundreds of time points) costs one BLAS call more than the risk score.
+
+* ``tree_path_dependent``: per leaf, the path-dependent TreeSHAP game [1]_ is the product game
+  :math:`g(S) = v \\prod_{i \\in S} o_i \\prod_{i \\notin S} z_i` over the distinct features of the path
+  (:math:`o_i` = 1 if the patient satisfies the path's conditions on feature :math:`i`, :math:`z_i` = product
+  of cover ratios). Its Shapley values are :math:`v (o_i - z_i) \\sum_k e_k^{(-i)} k!(m-k-1)!/m!` with
+  :math:`e_k^{(-i)}` the coefficients of :math:`\\prod_{j \\ne i}(z_j + o_j t)`; the full polynomial is built
+  once per leaf and divided by :math:`(z_i + o_i t)` per feature, :math:`O(m^2)` per leaf, the same cost as
+  the EXTEND/UNWIND recursion of Lundberg et al. It is what ``shap.TreeExplainer`` computes on the same trees
+  (the test-suite checks this against shap's C++ code through :meth:`ForestExplainer.to_shap_model`).
+* ``interventional``: per leaf and background row the game is :math:`v\\,1[A \\subseteq S,\\ B \\cap S =
+  \\emptyset]` where :math:`A` holds the path features only the patient satisfies and :math:`B` those only the
+  background row satisfies [2]_; its Shapley values are :math:`v\\,(a-1)!\\,b!/(a+b)!` for :math:`i \\in A` and
+  :math:`-v\\,a!\\,(b-1)!/(a+b)!` for :math:`i \\in B`. Background rows are grouped per leaf by the bit mask of
+  conditions they satisfy, so the cost is per distinct mask, not per background row.
+
+Both are exact: ``base_values + values.sum(features) == predictions`` up to floating-point rounding, and the
+predictions equal the forest's own ``predict``/``predict_survival_function``. Inputs are cast to float32 and
+compared with the float64 thresholds exactly as scikit-learn's trees do.
+
+References
+----------
+.. [1] Lundberg, S. M., Erion, G., Chen, H., et al. "From local explanations to global understanding with
+       explainable AI for trees." Nature Machine Intelligence 2, 56–67 (2020).
+.. [2] Laberge, G., Pequignot, Y. "Understanding interventional TreeSHAP: how and why it works."
+       arXiv:2209.15123 (2022).
+.. [3] Krzyziński, M., Spytek, M., Baniecki, H., Biecek, P. "SurvSHAP(t): time-dependent explanations of
+       machine learning survival models." Knowledge-Based Systems 262, 110234 (2023).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numba
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+__all__ = [
+    "CoxExplainer",
+    "ForestExplainer",
+    "ShapResult",
+    "plot_bar",
+    "plot_beeswarm",
+    "plot_dependence",
+    "plot_waterfall",
+]
+
+ForestOutput = Literal["risk", "survival", "cumulative_hazard"]
+FeaturePerturbation = Literal["tree_path_dependent", "interventional"]
+
+#: Memory budget for one block of per-record Shapley weights (patients x records, float64).
+_WEIGHT_BLOCK_BYTES = 128 * 2**20
+#: Largest number of distinct features on one root-to-leaf path (bit masks are int64).
+_MAX_PATH_FEATURES = 62
+#: Largest number of feature groups for exhaustive coalition enumeration in CoxExplainer.
+MAX_EXACT_GROUPS = 14
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Result
+# ----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ShapResult:
+    """SHAP values of one model output for a set of patients.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n, p) or (n, p, n_times)
+        Attribution of each feature (column) to each patient's prediction.
+    base_values : float or ndarray, shape (n_times,)
+        Expected model output the attributions start from (same for every patient).
+    predictions : ndarray, shape (n,) or (n, n_times)
+        The model output being explained; ``base_values + values.sum(axis=1) == predictions``.
+    feature_names : list of str
+        Names of the ``p`` features.
+    data : DataFrame, shape (n, p)
+        The explained feature values (after float32 casting for forests).
+    output : str
+        ``"risk"``, ``"survival"``, ``"cumulative_hazard"`` or ``"linear_predictor"``.
+    times : ndarray or None
+        Horizons of a survival/CHF output: shape (n_times,) with a time axis, a 0-d array for a single
+        horizon, ``None`` for the risk score and the linear predictor.
+    exact : bool
+        ``False`` when the values were estimated by permutation sampling.
+    meta : dict
+        Provenance: feature perturbation, model class, groups, number of permutations.
+    """
+
+    values: np.ndarray
+    base_values: float | np.ndarray
+    predictions: np.ndarray
+    feature_names: list[str]
+    data: pd.DataFrame
+    output: str
+    times: np.ndarray | None = None
+    exact: bool = True
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_time_axis(self) -> bool:
+        """Whether ``values`` carries a trailing time axis."""
+        return self.values.ndim == 3
+
+    def additivity_error(self) -> float:
+        """Largest ``|base_values + sum(values) - predictions|`` over patients (and times)."""
+        total = np.asarray(self.base_values) + self.values.sum(axis=1)
+        return float(np.max(np.abs(total - self.predictions))) if total.size else 0.0
+
+    def select_time(self, time: float) -> ShapResult:
+        """Return the 2-d result at one of the stored horizons.
+
+        Parameters
+        ----------
+        time : float
+            One of ``self.times``.
+
+        Returns
+        -------
+        ShapResult
+            Values of shape (n, p) for that horizon.
+        """
+        if not self.has_time_axis:
+            raise ValueError("This result has no time axis; select_time applies to multi-horizon results.")
+        times = np.asarray(self.times, dtype=float)
+        hits = np.flatnonzero(np.isclose(times, time))
+        if hits.size == 0:
+            raise ValueError(f"time={time} is not one of the explained horizons {times.tolist()[:10]}...")
+        k = int(hits[0])
+        return replace(
+            self,
+            values=self.values[:, :, k],
+            base_values=float(np.asarray(self.base_values)[k]),
+            predictions=self.predictions[:, k],
+            times=np.asarray(times[k]),
+        )
+
+    def to_frame(self) -> pd.DataFrame:
+        """Tidy long table with one row per patient, feature (and time).
+
+        Returns
+        -------
+        DataFrame
+            Columns ``row``, ``feature``, ``value``, ``shap`` and, for a time axis, ``time``.
+        """
+        n, p = self.values.shape[:2]
+        rows = np.repeat(np.arange(n), p)
+        features = np.tile(np.asarray(self.feature_names, dtype=object), n)
+        feature_values = self.data.to_numpy(dtype=object).reshape(-1)
+        if not self.has_time_axis:
+            return pd.DataFrame(
+                {"row": rows, "feature": features, "value": feature_values, "shap": self.values.reshape(-1)}
+            )
+        n_times = self.values.shape[2]
+        return pd.DataFrame(
+            {
+                "row": np.repeat(rows, n_times),
+                "feature": np.repeat(features, n_times),
+                "value": np.repeat(feature_values, n_times),
+                "time": np.tile(np.asarray(self.times, dtype=float), n * p),
+                "shap": self.values.reshape(-1),
+            }
+        )
+
+    def aggregate(self, groups: Mapping[str, str]) -> ShapResult:
+        """Sum the attributions of columns that encode the same clinical variable.
+
+        Shapley values are additive over features, so the sum of a group's column attributions is the
+        attribution of the group as a whole in the column-level game (it is not the Shapley value of the
+        game played over groups, which :class:`CoxExplainer` computes when given ``groups``).
+
+        Parameters
+        ----------
+        groups : mapping of str to str
+            Column name -> variable name, e.g. ``{"blina_status_responder": "blina_status",
+            "blina_status_nonresponder": "blina_status"}``. Columns not in the mapping keep their name.
+
+        Returns
+        -------
+        ShapResult
+            Result with one feature per variable, in order of first appearance. The data of a variable
+            made of several columns is the label of its non-zero column(s) (one-hot) with the group
+            prefix removed; the total attribution per patient is unchanged.
+        """
+        unknown = set(groups) - set(self.feature_names)
+        if unknown:
+            raise ValueError(f"groups names columns that are not explained features: {sorted(unknown)}")
+        variable_of = [groups.get(name, name) for name in self.feature_names]
+        variables = list(dict.fromkeys(variable_of))
+        index = {v: i for i, v in enumerate(variables)}
+        membership = np.zeros((len(self.feature_names), len(variables)))
+        for j, v in enumerate(variable_of):
+            membership[j, index[v]] = 1.0
+        values = np.einsum("npk,pq->nqk", _with_time_axis(self.values), membership)
+        if not self.has_time_axis:
+            values = values[:, :, 0]
+        return replace(
+            self,
+            values=values,
+            feature_names=variables,
+            data=_variable_data(self.data, variable_of, variables),
+            meta={**self.meta, "groups": dict(groups)},
+        )
+
+    def to_explanation(self, row: int | None = None):
+        """Convert to a :class:`shap.Explanation` (2-d results only).
+
+        Parameters
+        ----------
+        row : int, optional
+            Return the explanation of one patient only.
+
+        Returns
+        -------
+        shap.Explanation
+        """
+        import shap
+
+        if self.has_time_axis:
+            raise ValueError("Select one horizon first, e.g. result.select_time(182.625).")
+        n = self.values.shape[0]
+        base = np.full(n, float(np.asarray(self.base_values)))
+        numeric = self.data.apply(_numeric_codes).to_numpy(dtype=float)
+        explanation = shap.Explanation(
+            values=self.values,
+            base_values=base,
+            data=numeric,
+            display_data=self.data.to_numpy(dtype=object),
+            feature_names=list(self.feature_names),
+        )
+        return explanation if row is None else explanation[row]
+
+
+def _with_time_axis(values: np.ndarray) -> np.ndarray:
+    return values if values.ndim == 3 else values[:, :, None]
+
+
+def _variable_data(data: pd.DataFrame, variable_of: Sequence[str], variables: Sequence[str]) -> pd.DataFrame:
+    """One column per variable: the column itself, or the one-hot label for multi-column variables."""
+    columns = {}
+    for v in variables:
+        members = [c for c, g in zip(data.columns, variable_of, strict=True) if g == v]
+        columns[v] = data[members[0]].to_numpy() if len(members) == 1 else _one_hot_labels(data[members], v)
+    return pd.DataFrame(columns, index=data.index)
+
+
+def _one_hot_labels(columns: pd.DataFrame, variable: str) -> np.ndarray:
+    """Label of the active one-hot column(s) per row, prefix ``variable_`` or ``variable=`` removed."""
+    names = [
+        c[len(variable) + 1 :] if c[: len(variable) + 1] in (variable + "_", variable + "=") else c
+        for c in columns.columns
+    ]
+    active = columns.to_numpy(dtype=float) != 0
+    labels = ["+".join(n for n, on in zip(names, row, strict=True) if on) or "reference" for row in active]
+    return np.asarray(labels, dtype=object)
+
+
+def _numeric_codes(column: pd.Series) -> pd.Series:
+    numeric = pd.to_numeric(column, errors="coerce")
+    if numeric.notna().any() or column.isna().all():
+        return numeric.astype(float)
+    return pd.Series(pd.Categorical(column).codes, index=column.index, dtype=float)
+
+
+def _as_frame(X: Any, feature_names: Sequence[str] | None) -> pd.DataFrame:
+    if isinstance(X, pd.DataFrame):
+        return X
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise ValueError(f"X must be 2-dimensional (patients x features), got shape {array.shape}.")
+    names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(array.shape[1])]
+    return pd.DataFrame(array, columns=names)
+
+
+def _shapley_weight_table(max_players: int) -> np.ndarray:
+    """``table[m, k] = k! (m - k - 1)! / m!``, the Shapley weight of a coalition of size k among m players."""
+    table = np.zeros((max_players + 1, max(max_players, 1)))
+    for m in range(1, max_players + 1):
+        for k in range(m):
+            table[m, k] = 1.0 / (m * math.comb(m - 1, k))
+    return table
+
+
+# ----------------------------------------------------------------------------------------------------------
+# numba kernels
+# ----------------------------------------------------------------------------------------------------------
+@numba.njit(cache=True, inline="always")
+def _satisfies(x: float, lo: float, hi: float, nan_ok: bool) -> bool:
+    if np.isnan(x):
+        return nan_ok
+    return lo < x <= hi
+
+
+@numba.njit(cache=True, inline="always")
+def _popcount(mask: np.int64) -> int:
+    count = 0
+    while mask:
+        mask &= mask - 1
+        count += 1
+    return count
+
+
+@numba.njit(parallel=True, cache=True)
+def _path_dependent_weights(X, leaf_ptr, rec_feature, rec_lo, rec_hi, rec_nan_ok, rec_zero, rec_col, table, out):
+    n_leaves = leaf_ptr.shape[0] - 1
+    max_m = table.shape[0] - 1
+    for s in numba.prange(X.shape[0]):
+        poly = np.empty(max_m + 1)
+        ones = np.empty(max(max_m, 1))
+        for leaf in range(n_leaves):
+            start = leaf_ptr[leaf]
+            m = leaf_ptr[leaf + 1] - start
+            # polynomial prod_j (z_j + o_j t), coefficient k = weight of coalitions of size k
+            poly[0] = 1.0
+            for j in range(m):
+                r = start + j
+                o = 1.0 if _satisfies(X[s, rec_feature[r]], rec_lo[r], rec_hi[r], rec_nan_ok[r]) else 0.0
+                ones[j] = o
+                z = rec_zero[r]
+                poly[j + 1] = o * poly[j]
+                for k in range(j, 0, -1):
+                    poly[k] = z * poly[k] + o * poly[k - 1]
+                poly[0] = z * poly[0]
+            for j in range(m):
+                r = start + j
+                o = ones[j]
+                z = rec_zero[r]
+                total = 0.0
+                if o == 1.0:
+                    # synthetic division by (t + z), highest coefficient first
+                    q = poly[m]
+                    total = q * table[m, m - 1]
+                    for k in range(m - 1, 0, -1):
+                        q = poly[k] - z * q
+                        total += q * table[m, k - 1]
+                else:
+                    for k in range(m):
+                        total += poly[k] * table[m, k]
+                    total /= z
+                out[s, rec_col[r]] = (o - z) * total
+
+
+@numba.njit(parallel=True, cache=True)
+def _interventional_weights(
+    X, leaf_ptr, rec_feature, rec_lo, rec_hi, rec_nan_ok, rec_col, bg_ptr, bg_mask, bg_weight, table, out
+):
+    n_leaves = leaf_ptr.shape[0] - 1
+    for s in numba.prange(X.shape[0]):
+        for leaf in range(n_leaves):
+            start = leaf_ptr[leaf]
+            m = leaf_ptr[leaf + 1] - start
+            x_mask = np.int64(0)
+            for j in range(m):
+                r = start + j
+                out[s, rec_col[r]] = 0.0
+                if _satisfies(X[s, rec_feature[r]], rec_lo[r], rec_hi[r], rec_nan_ok[r]):
+                    x_mask |= np.int64(1) << j
+            full = (np.int64(1) << m) - 1
+            only_bg = full & ~x_mask  # conditions the patient fails: the background row must satisfy them
+            b = _popcount(only_bg)
+            for u in range(bg_ptr[leaf], bg_ptr[leaf + 1]):
+                z_mask = bg_mask[u]
+                if only_bg & ~z_mask:
+                    continue  # neither the patient nor the background row opens these conditions
+                only_x = x_mask & ~z_mask
+                a = _popcount(only_x)
+                if a + b == 0:
+                    continue
+                w_x = table[a + b, a - 1] * bg_weight[u] if a > 0 else 0.0
+                w_bg = table[a + b, a] * bg_weight[u] if b > 0 else 0.0
+                for j in range(m):
+                    bit = np.int64(1) << j
+                    if only_x & bit:
+                        out[s, rec_col[start + j]] += w_x
+                    elif only_bg & bit:
+                        out[s, rec_col[start + j]] -= w_bg
+
+
+@numba.njit(cache=True)
+def _leaf_masks(X, leaf_ptr, rec_feature, rec_lo, rec_hi, rec_nan_ok, out):
+    for s in range(X.shape[0]):
+        for leaf in range(leaf_ptr.shape[0] - 1):
+            mask = np.int64(0)
+            for j in range(leaf_ptr[leaf + 1] - leaf_ptr[leaf]):
+                r = leaf_ptr[leaf] + j
+                if _satisfies(X[s, rec_feature[r]], rec_lo[r], rec_hi[r], rec_nan_ok[r]):
+                    mask |= np.int64(1) << j
+            out[leaf, s] = mask
+
+
+@numba.njit(parallel=True, cache=True)
+def _apply(X, roots, left, right, feature, threshold, nan_left, node_leaf, out):
+    for s in numba.prange(X.shape[0]):
+        for t in range(roots.shape[0]):
+            node = roots[t]
+            while left[node] >= 0:
+                x = X[s, feature[node]]
+                go_left = nan_left[node] if np.isnan(x) else x <= threshold[node]
+                node = left[node] if go_left else right[node]
+            out[s, t] = node_leaf[node]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Forest
+# ----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _FlatForest:
+    """Trees of a survival forest flattened into arrays (global node and leaf numbering)."""
+
+    roots: np.ndarray  # (n_trees,) global node id of each root
+    left: np.ndarray  # (n_nodes,) global id, -1 for leaves
+    right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray  # float64, compared with float32-cast inputs as scikit-learn does
+    nan_left: np.ndarray  # bool, missing values go left
+    cover: np.ndarray  # weighted (bootstrap) sample count per node
+    node_leaf: np.ndarray  # (n_nodes,) leaf id or -1
+    leaf_tree: np.ndarray  # (n_leaves,) tree index
+    leaf_node: np.ndarray  # (n_leaves,) node id within its tree
+    leaf_prob: np.ndarray  # cover(leaf) / cover(root): weight of the leaf in the path-dependent base value
+    leaf_ptr: np.ndarray  # (n_leaves + 1,) records of leaf l are leaf_ptr[l]:leaf_ptr[l + 1]
+    rec_feature: np.ndarray
+    rec_lo: np.ndarray
+    rec_hi: np.ndarray
+    rec_nan_ok: np.ndarray
+    rec_zero: np.ndarray
+    rec_leaf: np.ndarray
+    rec_col: np.ndarray  # column of the record in the weight matrix (columns sorted by feature)
+    col_rec: np.ndarray  # inverse permutation of rec_col
+    feature_ptr: np.ndarray  # (p + 1,) weight columns of feature f are feature_ptr[f]:feature_ptr[f + 1]
+    max_path_features: int
+
+
+def _flatten_forest(trees: Sequence[Any], n_features: int) -> _FlatForest:
+    roots, lefts, rights, features, thresholds, nan_lefts, covers, node_leafs = ([] for _ in range(8))
+    leaf_tree, leaf_node, leaf_prob, leaf_ptr = [], [], [], [0]
+    rec_feature, rec_lo, rec_hi, rec_nan_ok, rec_zero, rec_leaf = ([] for _ in range(6))
+    offset = 0
+    n_leaves = 0
+    for t, tree in enumerate(trees):
+        tree_ = tree.tree_
+        left = tree_.children_left.astype(np.int64)
+        right = tree_.children_right.astype(np.int64)
+        feature = tree_.feature.astype(np.int64)
+        threshold = tree_.threshold.astype(np.float64)
+        nan_left = np.asarray(getattr(tree_, "missing_go_to_left", np.zeros(tree_.node_count)), dtype=bool)
+        cover = tree_.weighted_n_node_samples.astype(np.float64)
+        node_leaf = np.full(tree_.node_count, -1, dtype=np.int64)
+        # depth-first walk carrying, per feature on the path: [lo, hi, nan follows path, zero fraction]
+        stack: list[tuple[int, dict[int, tuple[float, float, bool, float]]]] = [(0, {})]
+        while stack:
+            node, constraints = stack.pop()
+            if left[node] < 0:
+                node_leaf[node] = n_leaves
+                leaf_tree.append(t)
+                leaf_node.append(node)
+                leaf_prob.append(cover[node] / cover[0])
+                for f in sorted(constraints):
+                    lo, hi, nan_ok, zero = constraints[f]
+                    rec_feature.append(f)
+                    rec_lo.append(lo)
+                    rec_hi.append(hi)
+                    rec_nan_ok.append(nan_ok)
+                    rec_zero.append(zero)
+                    rec_leaf.append(n_leaves)
+                leaf_ptr.append(len(rec_feature))
+                n_leaves += 1
+                continue
+            f, thr = int(feature[node]), threshold[node]
+            lo, hi, nan_ok, zero = constraints.get(f, (-np.inf, np.inf, True, 1.0))
+            for child, is_left in ((right[node], False), (left[node], True)):
+                ratio = cover[child] / cover[node]
+                new_lo, new_hi = (lo, min(hi, thr)) if is_left else (max(lo, thr), hi)
+                new_nan_ok = nan_ok and bool(nan_left[node]) == is_left
+                stack.append((int(child), {**constraints, f: (new_lo, new_hi, new_nan_ok, zero * ratio)}))
+        roots.append(offset)
+        lefts.append(np.where(left >= 0, left + offset, -1))
+        rights.append(np.where(right >= 0, right + offset, -1))
+        features.append(np.where(left >= 0, feature, 0))
+        thresholds.append(threshold)
+        nan_lefts.append(nan_left)
+        covers.append(cover)
+        node_leafs.append(node_leaf)
+        offset += tree_.node_count
+
+    rec_feature_arr = np.asarray(rec_feature, dtype=np.int64)
+    order = np.argsort(rec_feature_arr, kind="stable")
+    rec_col = np.empty_like(order)
+    rec_col[order] = np.arange(order.size)
+    leaf_ptr_arr = np.asarray(leaf_ptr, dtype=np.int64)
+    max_m = int(np.diff(leaf_ptr_arr).max(initial=0))
+    if max_m > _MAX_PATH_FEATURES:
+        raise ValueError(
+            f"A tree path splits on {max_m} distinct features; at most {_MAX_PATH_FEATURES} are supported. "
+            "Limit max_depth of the forest."
+        )
+    return _FlatForest(
+        roots=np.asarray(roots, dtype=np.int64),
+        left=np.concatenate(lefts),
+        right=np.concatenate(rights),
+        feature=np.concatenate(features),
+        threshold=np.concatenate(thresholds),
+        nan_left=np.concatenate(nan_lefts),
+        cover=np.concatenate(covers),
+        node_leaf=np.concatenate(node_leafs),
+        leaf_tree=np.asarray(leaf_tree, dtype=np.int64),
+        leaf_node=np.asarray(leaf_node, dtype=np.int64),
+        leaf_prob=np.asarray(leaf_prob, dtype=np.float64),
+        leaf_ptr=leaf_ptr_arr,
+        rec_feature=rec_feature_arr,
+        rec_lo=np.asarray(rec_lo, dtype=np.float64),
+        rec_hi=np.asarray(rec_hi, dtype=np.float64),
+        rec_nan_ok=np.asarray(rec_nan_ok, dtype=np.bool_),
+        rec_zero=np.asarray(rec_zero, dtype=np.float64),
+        rec_leaf=np.asarray(rec_leaf, dtype=np.int64),
+        rec_col=rec_col,
+        col_rec=order,
+        feature_ptr=np.searchsorted(rec_feature_arr[order], np.arange(n_features + 1)),
+        max_path_features=max_m,
+    )
+
+
+class ForestExplainer:
+    """Exact TreeSHAP for a fitted scikit-survival random survival forest.
+
+    Parameters
+    ----------
+    forest : RandomSurvivalForest, ExtraSurvivalTrees or SurvivalTree
+        Fitted model. Forests fitted with ``low_memory=True`` can be explained for the risk score only.
+    background : array-like, shape (n_background, p), optional
+        Reference patients for ``feature_perturbation="interventional"`` (e.g. 100 training rows); the
+        base value is the mean model output over them. Ignored for ``"tree_path_dependent"``.
+    feature_perturbation : {"tree_path_dependent", "interventional"}, default "tree_path_dependent"
+        ``"tree_path_dependent"`` uses the training covers stored in the trees (no background, fastest);
+        ``"interventional"`` breaks feature dependence by replacing absent features with background values,
+        which matches ``shap.ExactExplainer`` with an independent masker on ``forest.predict``.
+    feature_names : sequence of str, optional
+        Defaults to ``forest.feature_names_in_`` or ``x0, x1, ...``.
+
+    Notes
+    -----
+    The trees are converted once, at construction; :meth:`shap_values` can then be called for any output.
+    Cost per patient is :math:`O(\\sum_{\\text{leaves}} m^2)` with :math:`m` the number of distinct features
+    on a leaf's path (path-dependent), or that times the number of distinct background patterns per leaf
+    (interventional), plus a matrix product with the leaf values for the requested output.
+    """
+
+    def __init__(
+        self,
+        forest: Any,
+        background: Any = None,
+        feature_perturbation: FeaturePerturbation = "tree_path_dependent",
+        feature_names: Sequence[str] | None = None,
+    ) -> None:
+        if feature_perturbation not in ("tree_path_dependent", "interventional"):
+            raise ValueError(
+                f"feature_perturbation must be 'tree_path_dependent' or 'interventional', got {feature_perturbation!r}."
+            )
+        if not hasattr(forest, "estimators_") and not hasattr(forest, "tree_"):
+            raise ValueError("forest must be a fitted RandomSurvivalForest or SurvivalTree; call fit first.")
+        self.forest = forest
+        self.feature_perturbation = feature_perturbation
+        self.trees = list(forest.estimators_) if hasattr(forest, "estimators_") else [forest]
+        self.n_features = int(forest.n_features_in_)
+        if feature_names is None:
+            feature_names = getattr(forest, "feature_names_in_", None)
+        if feature_names is None:
+            feature_names = [f"x{j}" for j in range(self.n_features)]
+        self.feature_names = [str(name) for name in feature_names]
+        if len(self.feature_names) != self.n_features:
+            raise ValueError(f"Got {len(self.feature_names)} feature names for {self.n_features} features.")
+        self.low_memory = bool(getattr(self.trees[0], "low_memory", False))
+        self.unique_times = np.asarray(forest.unique_times_, dtype=np.float64)
+        self.is_event_time = np.asarray(forest.is_event_time_, dtype=bool)
+        self._flat = _flatten_forest(self.trees, self.n_features)
+        self._tree_leaf_ptr = np.searchsorted(self._flat.leaf_tree, np.arange(len(self.trees) + 1))
+        self._table = _shapley_weight_table(max(self._flat.max_path_features, 1))
+        self._background_masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.background = None
+        if feature_perturbation == "interventional":
+            if background is None:
+                raise ValueError("feature_perturbation='interventional' needs background data, e.g. 100 training rows.")
+            self.background = self._prepare_X(background)
+            self._background_masks = self._group_background(self.background)
+
+    # -- inputs and leaf values --------------------------------------------------------------------------
+    def _prepare_X(self, X: Any) -> np.ndarray:
+        """Cast to float32 like scikit-learn's trees, then to float64 for exact threshold comparisons."""
+        array = np.asarray(X.to_numpy() if isinstance(X, pd.DataFrame) else X, dtype=np.float32)
+        if array.ndim != 2 or array.shape[1] != self.n_features:
+            raise ValueError(f"X must have shape (n, {self.n_features}), got {array.shape}.")
+        return np.ascontiguousarray(array, dtype=np.float64)
+
+    def _group_background(self, background: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        flat = self._flat
+        n_leaves = flat.leaf_ptr.size - 1
+        masks = np.empty((n_leaves, background.shape[0]), dtype=np.int64)
+        _leaf_masks(background, flat.leaf_ptr, flat.rec_feature, flat.rec_lo, flat.rec_hi, flat.rec_nan_ok, masks)
+        masks.sort(axis=1)
+        is_new = np.ones_like(masks, dtype=bool)
+        is_new[:, 1:] = masks[:, 1:] != masks[:, :-1]
+        starts = np.flatnonzero(is_new.reshape(-1))
+        counts = np.diff(np.append(starts, masks.size))
+        bg_ptr = np.concatenate([[0], np.cumsum(is_new.sum(axis=1))]).astype(np.int64)
+        return bg_ptr, masks.reshape(-1)[starts], counts / background.shape[0]
+
+    def _output_columns(self, output: str, times: Any) -> tuple[np.ndarray | None, np.ndarray | None, bool]:
+        """Columns of unique_times_ for the output, the horizons, and whether the time axis is kept."""
+        if output == "risk":
+            if times is not None:
+                raise ValueError("times applies to output='survival' or 'cumulative_hazard', not 'risk'.")
+            return None, None, False
+        if output not in ("survival", "cumulative_hazard"):
+            raise ValueError(f"output must be 'risk', 'survival' or 'cumulative_hazard', got {output!r}.")
+        if self.low_memory:
+            raise ValueError(
+                "This forest was fitted with low_memory=True and stores only the risk score; "
+                "explain output='risk' or refit with low_memory=False to explain survival."
+            )
+        if times is None:
+            return np.arange(self.unique_times.size), self.unique_times.copy(), True
+        horizons = np.asarray(times, dtype=np.float64)
+        keep_axis = horizons.ndim > 0
+        horizons = np.atleast_1d(horizons)
+        if not np.all(np.isfinite(horizons)) or horizons.min() < 0 or horizons.max() > self.unique_times[-1]:
+            raise ValueError(
+                f"times must lie in [0, {self.unique_times[-1]:g}] (the forest's last training time), "
+                f"got {horizons.tolist()}."
+            )
+        # right-continuous step function, as sksurv.functions.StepFunction evaluates it
+        columns = np.maximum(np.searchsorted(self.unique_times, horizons, side="right") - 1, 0)
+        return columns, horizons, keep_axis
+
+    def leaf_values(self, output: ForestOutput = "risk", times: Any = None) -> np.ndarray:
+        """Per-leaf contribution to the forest output: leaf value divided by the number of trees.
+
+        Parameters
+        ----------
+        output : {"risk", "survival", "cumulative_hazard"}
+        times : float or array-like, optional
+            Horizons; ``None`` means every time in ``forest.unique_times_``.
+
+        Returns
+        -------
+        ndarray, shape (n_leaves, n_outputs)
+        """
+        columns, _, _ = self._output_columns(output, times)
+        flat = self._flat
+        n_leaves = flat.leaf_ptr.size - 1
+        values = np.empty((n_leaves, 1 if columns is None else columns.size))
+        for t, tree in enumerate(self.trees):
+            leaves = slice(self._tree_leaf_ptr[t], self._tree_leaf_ptr[t + 1])  # leaves are numbered tree by tree
+            node_values = tree.tree_.value[flat.leaf_node[leaves]]
+            if output == "risk":
+                if self.low_memory:
+                    values[leaves, 0] = node_values[:, 0, 0]
+                else:
+                    values[leaves, 0] = node_values[:, self.is_event_time, 0].sum(axis=1)
+            else:
+                values[leaves] = node_values[:, columns, 0 if output == "cumulative_hazard" else 1]
+        return values / len(self.trees)
+
+    def _leaf_indicator(self, X: np.ndarray) -> sp.csr_matrix:
+        flat = self._flat
+        leaves = np.empty((X.shape[0], flat.roots.size), dtype=np.int64)
+        _apply(
+            X, flat.roots, flat.left, flat.right, flat.feature, flat.threshold, flat.nan_left, flat.node_leaf, leaves
+        )
+        n, n_trees = leaves.shape
+        indptr = np.arange(0, n * n_trees + 1, n_trees)
+        return sp.csr_matrix((np.ones(n * n_trees), leaves.reshape(-1), indptr), shape=(n, flat.leaf_ptr.size - 1))
+
+    def predict(self, X: Any, output: ForestOutput = "risk", times: Any = None) -> np.ndarray:
+        """Forest output from the converted trees (equals the forest's own predictions).
+
+        Parameters
+        ----------
+        X : array-like, shape (n, p)
+        output : {"risk", "survival", "cumulative_hazard"}
+        times : float or array-like, optional
+
+        Returns
+        -------
+        ndarray, shape (n,) or (n, n_times)
+        """
+        _, _, keep_axis = self._output_columns(output, times)
+        prediction = self._leaf_indicator(self._prepare_X(X)) @ self.leaf_values(output, times)
+        return prediction if keep_axis else prediction[:, 0]
+
+    # -- SHAP ----------------------------------------------------------------------------------------------
+    def _weights(self, X: np.ndarray) -> np.ndarray:
+        flat = self._flat
+        out = np.empty((X.shape[0], flat.rec_col.size))
+        if self.feature_perturbation == "tree_path_dependent":
+            _path_dependent_weights(
+                X, flat.leaf_ptr, flat.rec_feature, flat.rec_lo, flat.rec_hi, flat.rec_nan_ok,
+                flat.rec_zero, flat.rec_col, self._table, out,
+            )  # fmt: skip
+        else:
+            bg_ptr, bg_mask, bg_weight = self._background_masks
+            _interventional_weights(
+                X, flat.leaf_ptr, flat.rec_feature, flat.rec_lo, flat.rec_hi, flat.rec_nan_ok,
+                flat.rec_col, bg_ptr, bg_mask, bg_weight, self._table, out,
+            )  # fmt: skip
+        return out
+
+    def base_values(self, output: ForestOutput = "risk", times: Any = None) -> np.ndarray:
+        """Expected output: cover-weighted (path-dependent) or background mean (interventional).
+
+        Parameters
+        ----------
+        output : {"risk", "survival", "cumulative_hazard"}
+        times : float or array-like, optional
+
+        Returns
+        -------
+        ndarray, shape (n_outputs,)
+        """
+        values = self.leaf_values(output, times)
+        if self.feature_perturbation == "tree_path_dependent":
+            return self._flat.leaf_prob @ values
+        return np.asarray(self._leaf_indicator(self.background).mean(axis=0)).ravel() @ values
+
+    def shap_values(self, X: Any, output: ForestOutput = "risk", times: Any = None) -> ShapResult:
+        """Exact SHAP values of the forest output for each row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (n, p)
+            Patients to explain (design-matrix columns, in the forest's column order).
+        output : {"risk", "survival", "cumulative_hazard"}, default "risk"
+            ``"risk"`` explains ``forest.predict``; ``"survival"`` explains :math:`S(t \\mid x)` and
+            ``"cumulative_hazard"`` :math:`H(t \\mid x)` at ``times``.
+        times : float or array-like, optional
+            A scalar horizon gives values of shape (n, p); an array gives (n, p, n_times); ``None`` (survival
+            or CHF only) explains the whole curve on ``forest.unique_times_``.
+
+        Returns
+        -------
+        ShapResult
+            With ``base_values + values.sum(axis=1) == predictions`` to floating-point rounding.
+
+        Raises
+        ------
+        ValueError
+            If a horizon lies outside the training times, or survival output is requested from a
+            ``low_memory=True`` forest.
+        """
+        _, horizons, keep_axis = self._output_columns(output, times)
+        frame = _as_frame(X, self.feature_names)
+        X64 = self._prepare_X(frame)
+        flat = self._flat
+        values = self.leaf_values(output, times)
+        n, p, n_out = X64.shape[0], self.n_features, values.shape[1]
+        phi = np.zeros((n, p, n_out))
+        # columns of the weight matrix are grouped by feature: phi[:, f] = W[:, block_f] @ V[leaves of block_f]
+        block_leaves = [flat.rec_leaf[flat.col_rec[flat.feature_ptr[f] : flat.feature_ptr[f + 1]]] for f in range(p)]
+        rows_per_block = max(1, _WEIGHT_BLOCK_BYTES // (8 * max(flat.rec_col.size, 1)))
+        for start in range(0, n, rows_per_block):
+            stop = min(n, start + rows_per_block)
+            weights = self._weights(X64[start:stop])
+            for f in range(p):
+                lo, hi = flat.feature_ptr[f], flat.feature_ptr[f + 1]
+                if hi > lo:
+                    phi[start:stop, f] = weights[:, lo:hi] @ values[block_leaves[f]]
+        predictions = self._leaf_indicator(X64) @ values
+        base = self.base_values(output, times)
+        if not keep_axis:
+            phi, predictions, base = phi[:, :, 0], predictions[:, 0], float(base[0])
+        return ShapResult(
+            values=phi,
+            base_values=base,
+            predictions=predictions,
+            feature_names=list(self.feature_names),
+            data=pd.DataFrame(X64, columns=self.feature_names, index=frame.index),
+            output=output,
+            times=None if horizons is None else (horizons if keep_axis else np.asarray(horizons[0])),
+            meta={"feature_perturbation": self.feature_perturbation, "model": type(self.forest).__name__},
+        )
+
+    def to_shap_model(self, output: ForestOutput = "risk", times: Any = None) -> dict[str, Any]:
+        """The forest in shap's custom tree-ensemble format, for ``shap.TreeExplainer``.
+
+        Each tree is a dict of ``children_left``, ``children_right``, ``children_default``, ``features``,
+        ``thresholds``, ``values`` and ``node_sample_weight``. Leaf values are the tree's output divided by
+        the number of trees; internal nodes hold the cover-weighted mean of their leaves, which is what shap
+        uses for the path-dependent expected value. Pass inputs to shap cast to float32 (then float64), as
+        :meth:`shap_values` does, so that thresholds are compared exactly as in scikit-learn.
+
+        Parameters
+        ----------
+        output : {"risk", "survival", "cumulative_hazard"}
+        times : float or array-like, optional
+
+        Returns
+        -------
+        dict
+            ``{"trees": [...], "input_dtype": np.float64, "internal_dtype": np.float64}``.
+        """
+        leaf_values = self.leaf_values(output, times)
+        flat = self._flat
+        trees = []
+        for t, tree in enumerate(self.trees):
+            tree_ = tree.tree_
+            cover = tree_.weighted_n_node_samples.astype(np.float64)
+            left, right = tree_.children_left, tree_.children_right
+            node_values = np.zeros((tree_.node_count, leaf_values.shape[1]))
+            leaves = slice(self._tree_leaf_ptr[t], self._tree_leaf_ptr[t + 1])  # leaves are numbered tree by tree
+            node_values[flat.leaf_node[leaves]] = leaf_values[leaves]
+            for node in range(tree_.node_count - 1, -1, -1):  # children have larger ids than parents
+                if left[node] >= 0:
+                    node_values[node] = (
+                        cover[left[node]] * node_values[left[node]] + cover[right[node]] * node_values[right[node]]
+                    ) / (cover[left[node]] + cover[right[node]])
+            nan_left = np.asarray(getattr(tree_, "missing_go_to_left", np.zeros(tree_.node_count)), dtype=bool)
+            trees.append(
+                {
+                    "children_left": left.astype(np.int32),
+                    "children_right": right.astype(np.int32),
+                    "children_default": np.where(nan_left, left, right).astype(np.int32),
+                    "features": np.where(left >= 0, tree_.feature, -2).astype(np.int32),
+                    "thresholds": tree_.threshold.astype(np.float64),
+                    "values": node_values,
+                    "node_sample_weight": cover,
+                }
+            )
+        return {"trees": trees, "input_dtype": np.float64, "internal_dtype": np.float64}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Cox
+# ----------------------------------------------------------------------------------------------------------
+class CoxExplainer:
+    """Exact SHAP values for a Cox proportional hazards model.
+
+    Parameters
+    ----------
+    coef : array-like, shape (p,), or fitted CoxPHSurvivalAnalysis / CoxnetSurvivalAnalysis
+        Coefficients :math:`\\beta`. From a fitted model they are read through its public ``predict``
+        (:math:`\\beta_j` = predict(e_j) - predict(0)), which also gives the model's offset, so the linear
+        predictor explained is exactly ``model.predict``.
+    background : array-like, shape (n_background, p)
+        Reference patients; absent features take their values (interventional Shapley values).
+    baseline_survival : tuple (times, s0) or fitted sksurv Cox model, optional
+        Needed for ``output="survival"``. A tuple gives :math:`S_0` on ``times`` such that
+        :math:`S(t \\mid x) = S_0(t)^{\\exp(\\beta^\\top x)}`; a fitted model (Coxnet needs
+        ``fit_baseline_model=True``) is evaluated through its ``predict_survival_function``.
+    feature_names : sequence of str, optional
+    groups : mapping of str to str, optional
+        Column -> clinical variable; the columns of a variable enter and leave coalitions together, so the
+        survival attributions are Shapley values of the game over variables. Ungrouped columns are their
+        own player.
+    n_permutations : int, default 256
+        Permutations sampled when there are more than ``MAX_EXACT_GROUPS`` players.
+    random_state : int, optional
+        Seed for permutation sampling.
+
+    Notes
+    -----
+    The linear predictor is additive, so its interventional SHAP values are exactly
+    :math:`\\beta_j (x_j - \\bar{z}_j)` with base :math:`\\beta^\\top \\bar{z}` (+ offset).
+    :math:`S(t \\mid x) = g(\\beta^\\top x)` is not: with at most ``MAX_EXACT_GROUPS`` players the value of
+    every coalition :math:`T` is computed exactly as the background mean of
+    :math:`g(\\sum_{G \\in T} \\beta_G^\\top x_G + \\sum_{G \\notin T} \\beta_G^\\top z_G)`, costing
+    :math:`2^q \\times n_{background}` evaluations per patient, and Shapley values follow from the subset
+    formula. With more players, permutations are sampled (``shap.PermutationExplainer`` cannot keep
+    one-hot columns together); each permutation telescopes, so additivity still holds exactly, but the
+    values are estimates (``ShapResult.exact`` is ``False``).
+    """
+
+    def __init__(
+        self,
+        coef: Any,
+        background: Any,
+        baseline_survival: Any = None,
+        *,
+        feature_names: Sequence[str] | None = None,
+        groups: Mapping[str, str] | None = None,
+        n_permutations: int = 256,
+        random_state: int | None = None,
+    ) -> None:
+        self.background_frame = _as_frame(background, feature_names)
+        self.background = self.background_frame.to_numpy(dtype=np.float64)
+        p = self.background.shape[1]
+        self.feature_names = [str(c) for c in self.background_frame.columns]
+        self.model = coef if hasattr(coef, "predict") else None
+        if self.model is not None:
+            zero_row = self._model_frame(np.zeros((1, p)))
+            self.offset = float(self.model.predict(zero_row)[0])
+            self.coef = self.model.predict(self._model_frame(np.eye(p))) - self.offset
+        else:
+            self.coef = np.asarray(coef, dtype=np.float64).ravel()
+            self.offset = 0.0
+        if self.coef.size != p:
+            raise ValueError(f"coef has {self.coef.size} entries but background has {p} columns.")
+        self.baseline_survival = baseline_survival
+        self.groups = dict(groups or {})
+        unknown = set(self.groups) - set(self.feature_names)
+        if unknown:
+            raise ValueError(f"groups names columns that are not features: {sorted(unknown)}")
+        self.n_permutations = n_permutations
+        self.random_state = random_state
+
+    def _model_frame(self, X: np.ndarray) -> Any:
+        names = getattr(self.model, "feature_names_in_", None)
+        return pd.DataFrame(X, columns=names) if names is not None else X
+
+    def _baseline_at(self, horizons: np.ndarray) -> np.ndarray:
+        """Survival at each horizon for a patient with linear predictor ``coef @ x = 0``."""
+        baseline = self.baseline_survival
+        if baseline is None:
+            raise ValueError("output='survival' needs baseline_survival=(times, s0) or a fitted Cox model.")
+        if hasattr(baseline, "predict_survival_function"):
+            zero_row = np.zeros((1, self.coef.size))
+            names = getattr(baseline, "feature_names_in_", None)
+            frame = zero_row if names is None else pd.DataFrame(zero_row, columns=names)
+            try:
+                curve = baseline.predict_survival_function(frame)[0]
+            except ValueError as error:
+                raise ValueError(
+                    f"Cannot get the baseline survival from {type(baseline).__name__} ({error}); fit "
+                    "CoxnetSurvivalAnalysis with fit_baseline_model=True or pass (times, s0)."
+                ) from error
+            # the model's S(t | x = 0) is the baseline of S(t | x) = s0(t) ** exp(coef @ x)
+            return np.asarray(curve(horizons), dtype=np.float64).reshape(-1)
+        times, s0 = (np.asarray(a, dtype=np.float64) for a in baseline)
+        index = np.searchsorted(times, horizons, side="right") - 1
+        return np.where(index >= 0, s0[np.maximum(index, 0)], 1.0)
+
+    def _players(self) -> tuple[list[str], np.ndarray]:
+        variable_of = [self.groups.get(name, name) for name in self.feature_names]
+        players = list(dict.fromkeys(variable_of))
+        index = {v: i for i, v in enumerate(players)}
+        return players, np.asarray([index[v] for v in variable_of])
+
+    def shap_values(
+        self, X: Any, output: Literal["linear_predictor", "survival"] = "linear_predictor", times: Any = None
+    ) -> ShapResult:
+        """SHAP values of the linear predictor or of the survival probability.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame, shape (n, p)
+        output : {"linear_predictor", "survival"}, default "linear_predictor"
+        times : float or array-like
+            Horizon(s) for ``output="survival"``.
+
+        Returns
+        -------
+        ShapResult
+            Linear predictor: one value per column. Survival: one value per player (group or ungrouped
+            column); feature names are the player names.
+        """
+        frame = _as_frame(X, self.feature_names)
+        X64 = frame.to_numpy(dtype=np.float64)
+        if output == "linear_predictor":
+            mean = self.background.mean(axis=0)
+            return ShapResult(
+                values=self.coef * (X64 - mean),
+                base_values=float(self.coef @ mean + self.offset),
+                predictions=X64 @ self.coef + self.offset,
+                feature_names=list(self.feature_names),
+                data=frame.copy(),
+                output=output,
+            )
+        if output != "survival":
+            raise ValueError(f"output must be 'linear_predictor' or 'survival', got {output!r}.")
+        if times is None:
+            raise ValueError("output='survival' needs times (a horizon or an array of horizons).")
+        horizons = np.asarray(times, dtype=np.float64)
+        keep_axis = horizons.ndim > 0
+        horizons = np.atleast_1d(horizons)
+        s0 = self._baseline_at(horizons)
+        players, player_of = self._players()
+        q = len(players)
+        membership = np.zeros((self.coef.size, q))
+        membership[np.arange(self.coef.size), player_of] = 1.0
+        # contribution of each player to coef @ x, for the patients and for the background
+        contrib_x = (X64 * self.coef) @ membership
+        contrib_bg = (self.background * self.coef) @ membership
+        log_s0 = np.log(np.clip(s0, np.finfo(float).tiny, None))
+
+        def survival(lp: np.ndarray) -> np.ndarray:
+            return np.exp(np.exp(lp)[..., None] * log_s0)
+
+        exact = q <= MAX_EXACT_GROUPS
+        if exact:
+            phi = self._exact_survival_shap(contrib_x, contrib_bg, survival)
+        else:
+            phi = self._permutation_survival_shap(contrib_x, contrib_bg, survival)
+        base = survival(contrib_bg.sum(axis=1)).mean(axis=0)
+        predictions = survival(contrib_x.sum(axis=1))
+        data = _variable_data(frame, [self.groups.get(c, c) for c in self.feature_names], players)
+        if not keep_axis:
+            phi, predictions, base = phi[:, :, 0], predictions[:, 0], float(base[0])
+        return ShapResult(
+            values=phi,
+            base_values=base,
+            predictions=predictions,
+            feature_names=players,
+            data=data,
+            output=output,
+            times=horizons if keep_axis else np.asarray(horizons[0]),
+            exact=exact,
+            meta={"groups": dict(self.groups), "n_permutations": None if exact else self.n_permutations},
+        )
+
+    @staticmethod
+    def _exact_survival_shap(contrib_x: np.ndarray, contrib_bg: np.ndarray, survival: Any) -> np.ndarray:
+        n, q = contrib_x.shape
+        masks = np.arange(2**q)
+        in_coalition = ((masks[:, None] >> np.arange(q)) & 1).astype(np.float64)  # (2^q, q)
+        sizes = in_coalition.sum(axis=1).astype(np.int64)
+        table = _shapley_weight_table(q)
+        bg_part = (1.0 - in_coalition) @ contrib_bg.T  # (2^q, n_background)
+        phi = None
+        for i in range(n):
+            lp = (in_coalition @ contrib_x[i])[:, None] + bg_part
+            value = survival(lp).mean(axis=1)  # (2^q, n_times)
+            if phi is None:
+                phi = np.zeros((n, q, value.shape[1]))
+            for g in range(q):
+                without = masks[(masks >> g) & 1 == 0]
+                weights = table[q, sizes[without]]
+                phi[i, g] = weights @ (value[without | (1 << g)] - value[without])
+        return phi
+
+    def _permutation_survival_shap(self, contrib_x: np.ndarray, contrib_bg: np.ndarray, survival: Any) -> np.ndarray:
+        rng = np.random.default_rng(self.random_state)
+        n, q = contrib_x.shape
+        phi = None
+        for _ in range(self.n_permutations):
+            order = rng.permutation(q)
+            lp = np.repeat(contrib_bg.sum(axis=1)[None, :], n, axis=0)  # (n, n_background)
+            previous = survival(lp).mean(axis=1)
+            if phi is None:
+                phi = np.zeros((n, q, previous.shape[1]))
+            for g in order:
+                lp = lp + (contrib_x[:, g][:, None] - contrib_bg[:, g][None, :])
+                current = survival(lp).mean(axis=1)
+                phi[:, g] += current - previous
+                previous = current
+        return phi / self.n_permutations
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Plots
+# ----------------------------------------------------------------------------------------------------------
+def _pyplot() -> Any:
+    """pyplot on the non-interactive Agg backend (plots are only ever written to files)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_atomic(fig: Any, path: str | os.PathLike) -> Path:
+    """Write ``fig`` as PNG to a temporary file beside ``path``, then rename it into place."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".png")
+    os.close(handle)
+    try:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        os.replace(tmp, target)
+    finally:
+        _pyplot().close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return target
+
+
+def _output_label(result: ShapResult) -> str:
+    if result.output in ("survival", "cumulative_hazard") and result.times is not None and np.ndim(result.times) == 0:
+        days = float(result.times)
+        name = "EFS" if result.output == "survival" else "cumulative hazard"
+        return f"{name} at {days / 30.4375:.0f} months ({days:g} days)"
+    return result.output.replace("_", " ")
+
+
+def _two_dimensional(result: ShapResult) -> ShapResult:
+    if result.has_time_axis:
+        raise ValueError("The result has a time axis; select a horizon first, e.g. result.select_time(182.625).")
+    return result
+
+
+def plot_waterfall(
+    result: ShapResult,
+    row: int,
+    path: str | os.PathLike,
+    max_display: int = 10,
+    raw_values: Sequence[Any] | None = None,
+) -> Path:
+    """Waterfall of one patient: baseline, each variable's push, and the final prediction.
+
+    Parameters
+    ----------
+    result : ShapResult
+        A 2-d result (one horizon), e.g. ``explainer.shap_values(X, "survival", 182.625)``.
+    row : int
+        Patient (row position) to draw.
+    path : path-like
+        PNG file to write (atomically).
+    max_display : int, default 10
+        Variables shown; the rest are summed into one bar.
+    raw_values : sequence, optional
+        Values to print beside the variable names (e.g. unscaled clinical values), one per feature.
+
+    Returns
+    -------
+    Path
+    """
+    import shap
+
+    plt = _pyplot()
+    result = _two_dimensional(result)
+    explanation = result.to_explanation(row)
+    if raw_values is not None:
+        if len(raw_values) != len(result.feature_names):
+            raise ValueError(f"raw_values needs {len(result.feature_names)} entries, got {len(raw_values)}.")
+        explanation.display_data = np.asarray(raw_values, dtype=object)
+    plt.figure()
+    shap.plots.waterfall(explanation, max_display=max_display, show=False)
+    fig = plt.gcf()
+    fig.suptitle(f"Patient {row}: {_output_label(result)}", y=1.02)
+    return _save_atomic(fig, path)
+
+
+def plot_beeswarm(result: ShapResult, path: str | os.PathLike, max_display: int = 15) -> Path:
+    """Beeswarm of SHAP values per variable, coloured by the variable's value.
+
+    Parameters
+    ----------
+    result : ShapResult
+        A 2-d result.
+    path : path-like
+        PNG file to write.
+    max_display : int, default 15
+
+    Returns
+    -------
+    Path
+    """
+    import shap
+
+    plt = _pyplot()
+    explanation = _two_dimensional(result).to_explanation()
+    plt.figure()
+    shap.plots.beeswarm(explanation, max_display=max_display, show=False)
+    fig = plt.gcf()
+    fig.suptitle(f"SHAP values: {_output_label(result)}")
+    return _save_atomic(fig, path)
+
+
+def plot_bar(result: ShapResult, path: str | os.PathLike, max_display: int = 15) -> Path:
+    """Bar chart of mean absolute SHAP value per variable.
+
+    Parameters
+    ----------
+    result : ShapResult
+        A 2-d result.
+    path : path-like
+        PNG file to write.
+    max_display : int, default 15
+
+    Returns
+    -------
+    Path
+    """
+    import shap
+
+    plt = _pyplot()
+    explanation = _two_dimensional(result).to_explanation()
+    plt.figure()
+    shap.plots.bar(explanation, max_display=max_display, show=False)
+    fig = plt.gcf()
+    fig.suptitle(f"Mean |SHAP|: {_output_label(result)}")
+    return _save_atomic(fig, path)
+
+
+def plot_dependence(result: ShapResult, feature: str, path: str | os.PathLike) -> Path:
+    """SHAP value of one variable against its value, across patients.
+
+    Parameters
+    ----------
+    result : ShapResult
+        A 2-d result.
+    feature : str
+        Variable to draw.
+    path : path-like
+        PNG file to write.
+
+    Returns
+    -------
+    Path
+    """
+    result = _two_dimensional(result)
+    if feature not in result.feature_names:
+        raise ValueError(f"Unknown feature {feature!r}; choose one of {result.feature_names}.")
+    j = result.feature_names.index(feature)
+    column = result.data[feature]
+    numeric = pd.to_numeric(column, errors="coerce")
+    fig, ax = _pyplot().subplots(figsize=(6, 4))
+    if numeric.notna().all():
+        ax.scatter(numeric, result.values[:, j], s=12, alpha=0.7)
+    else:
+        categories = pd.Categorical(column.astype(str))
+        jitter = np.random.default_rng(0).uniform(-0.15, 0.15, size=len(column))
+        ax.scatter(categories.codes + jitter, result.values[:, j], s=12, alpha=0.7)
+        ax.set_xticks(range(len(categories.categories)), categories.categories, rotation=30, ha="right")
+    ax.axhline(0.0, color="grey", lw=0.8)
+    ax.set_xlabel(feature)
+    ax.set_ylabel(f"SHAP value ({_output_label(result)})")
+    return _save_atomic(fig, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -93,14 +94,6 @@ def features(
         typer.echo(f"wrote {out}")
 
 
-@app.command()
-def demo(
-    out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path("demo-output"),
-) -> None:
-    """Run the main job on the embedded default data."""
-    features(EXAMPLE_PATIENTS, out=out / "example_design_matrix.csv")
-
-
 def _load(path: Path, time_col: str | None, event_col: str | None, features: str | None) -> Any:
     from carrisk.datasets import load_survival_data
 
@@ -179,3 +172,244 @@ def cv(
     if json_out is not None:
         result.write_json(json_out)
         typer.echo(f"wrote {json_out}")
+
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
+
+
+@app.command()
+def simulate(
+    n: Annotated[int, typer.Option(help="Patients.")] = 420,
+    seed: Seed = 7,
+    out: Annotated[Path, typer.Option(help="Records CSV to write.")] = Path("cohort.csv"),
+    truth: Annotated[Path | None, typer.Option(help="Also write each patient's true risk and EFS here.")] = None,
+) -> None:
+    """Simulate a synthetic cohort calibrated to the published study (synthetic data, not real patients)."""
+    from carrisk._io import atomic_write_text
+    from carrisk.simulate import oracle_concordance, simulate_cohort
+
+    cohort = simulate_cohort(n=n, seed=seed)
+    atomic_write_text(out, cohort.records.to_csv(index=False))
+    typer.echo(f"wrote {out}: {n} synthetic patients (seed {seed}); oracle Harrell C {oracle_concordance(cohort):.3f}")
+    if truth is not None:
+        atomic_write_text(truth, cohort.truth.to_csv(index=False))
+        typer.echo(f"wrote {truth}")
+
+
+@app.command()
+def reproduce(
+    cohort: Annotated[Path, typer.Argument(help="Cohort in the record schema (simulated or real).")],
+    out: Annotated[Path | None, typer.Option(help="Directory for study_report.json/.txt and the KM plot.")] = None,
+) -> None:
+    """The study's own analysis: CR rates, KM EFS/RFS by blinatumomab group, CD19, multivariable Cox."""
+    from carrisk.reproduce import reproduce_study
+
+    try:
+        report = reproduce_study(_read(cohort), out_dir=None)
+    except RecordError as err:
+        err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    typer.echo(report.to_text())
+    if out is not None:
+        paths = report.write(out)
+        typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
+    model: Annotated[str, typer.Option(help="rsf, coxnet, coxph or gbsa.")] = "rsf",
+    out: Annotated[Path, typer.Option(help="Bundle directory to write.")] = Path("models/my-model"),
+    seed: Seed = 0,
+    synthetic: Annotated[bool, typer.Option(help="Mark the training data as synthetic.")] = False,
+    n_estimators: Annotated[int | None, typer.Option(help="rsf: trees (more trees, steadier intervals).")] = None,
+    max_times: Annotated[int | None, typer.Option(help="rsf: size of the time grid (smaller model).")] = None,
+    min_samples_leaf: Annotated[int | None, typer.Option(help="rsf: fix the leaf size instead of tuning it.")] = None,
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
+    features: Features = None,
+) -> None:
+    """Tune by inner CV on all data, refit, and save a model bundle."""
+    from carrisk.bundle import save_model
+    from carrisk.predict import fit_efs_model
+
+    loaded = _load(data, time_col, event_col, features)
+    extra = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    if extra and model != "rsf":
+        err_console.print("[red]error:[/red] --n-estimators, --max-times and --min-samples-leaf apply to rsf only")
+        raise typer.Exit(2)
+    fitted = fit_efs_model(loaded.records, loaded.y, model, spec=loaded.spec, seed=seed, synthetic=synthetic, **extra)
+    path = save_model(fitted, out)
+    typer.echo(f"trained {model} on {len(loaded.records)} rows ({loaded.n_events} events); params {fitted.params}")
+    typer.echo(f"saved {path}")
+
+
+def _model(path: Path | None, allow_version_mismatch: bool) -> Any:
+    from carrisk.bundle import BundleError, load_model
+
+    try:
+        return load_model(path or DEFAULT_MODEL, allow_version_mismatch=allow_version_mismatch)
+    except (BundleError, FileNotFoundError) as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+ModelPath = Annotated[Path | None, typer.Option("--model", help="Model bundle (default: the shipped model).")]
+AllowMismatch = Annotated[
+    bool, typer.Option("--allow-version-mismatch", help="Load a bundle saved with other library versions.")
+]
+
+
+@app.command()
+def predict(
+    patients: Annotated[Path, typer.Argument(help="Patients (CSV or Parquet) in the record schema.")],
+    model: ModelPath = None,
+    out: Annotated[Path | None, typer.Option(help="Write predictions CSV (scalar columns).")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write predictions JSON (with curves).")] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Predict valid rows; write rejected rows beside --out.")] = False,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """Predict 6/12-month EFS with 95% intervals, a risk group and the top reasons for each patient."""
+    import json
+
+    from carrisk._io import atomic_write_text
+
+    fitted = _model(model, allow_version_mismatch)
+    try:
+        table = fitted.predict_efs(_read(patients), skip_invalid=skip_invalid)
+    except RecordError as err:
+        err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    rejected = pd.DataFrame(table.attrs.get("rejected", []))
+    if not rejected.empty:
+        target = (out or Path("predictions.csv")).with_suffix(".rejected.csv")
+        atomic_write_text(target, rejected.to_csv(index=False))
+        err_console.print(f"{rejected['row'].nunique()} invalid row(s) skipped; reasons in {target}")
+    if fitted.metadata.get("synthetic_training_data"):
+        err_console.print("note: this model was trained on SYNTHETIC data; not for clinical decisions")
+    typer.echo(format_predictions(table))
+    scalars = table.drop(columns=["curve", "top_reasons"]).assign(
+        top_reasons=[
+            "; ".join(f"{r['variable']}={r['value']} ({r['effect']:+.3f})" for r in rs) for rs in table["top_reasons"]
+        ]
+    )
+    if out is not None:
+        atomic_write_text(out, scalars.to_csv(index=False))
+        typer.echo(f"wrote {out}")
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(table.to_dict("records"), indent=1))
+        typer.echo(f"wrote {json_out}")
+
+
+def format_predictions(table: pd.DataFrame) -> str:
+    """Human-readable lines: EFS at 6/12 months with intervals, risk group and reasons."""
+    lines = []
+    for row in table.to_dict("records"):
+        lines.append(
+            f"{row['patient_id']}: 6-month EFS {row['efs_6mo']:.0%} ({row['efs_6mo_lo']:.0%}-{row['efs_6mo_hi']:.0%}), "
+            f"12-month EFS {row['efs_12mo']:.0%} ({row['efs_12mo_lo']:.0%}-{row['efs_12mo_hi']:.0%}), "
+            f"{row['risk_group']} risk"
+        )
+        for reason in row["top_reasons"]:
+            lines.append(f"    {reason['variable']} = {reason['value']}: {reason['effect']:+.1%} on 6-month EFS")
+    return "\n".join(lines)
+
+
+@app.command()
+def explain(
+    patients: Annotated[Path, typer.Argument(help="Patients (CSV or Parquet) in the record schema.")],
+    model: ModelPath = None,
+    horizon: Annotated[float, typer.Option(help="Explain EFS at this many days.")] = 182.625,
+    out: Annotated[Path, typer.Option(help="Directory for the plots.")] = Path("explanations"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write explanations JSON here.")] = None,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """SHAP explanations of EFS at a horizon: per-patient waterfalls, global beeswarm and bar plots, JSON."""
+    import json
+
+    from carrisk import explain as shap_plots
+    from carrisk._io import atomic_write_text
+
+    fitted = _model(model, allow_version_mismatch)
+    records = _read(patients)
+    try:
+        result = fitted.explain(records, horizon=horizon)
+    except RecordError as err:
+        err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    shown = fitted.display_values(records)
+    out.mkdir(parents=True, exist_ok=True)
+    ids = records["patient_id"].astype(str).tolist()
+    for i, pid in enumerate(ids):
+        raw = [shown.iloc[i].get(name, "") for name in result.feature_names]
+        shap_plots.plot_waterfall(result, i, out / f"waterfall_{pid}.png", raw_values=raw)
+    if len(ids) > 1:
+        shap_plots.plot_beeswarm(result, out / "beeswarm.png")
+        shap_plots.plot_bar(result, out / "importance_bar.png")
+        if "marrow_blasts_pct" in result.feature_names:
+            shap_plots.plot_dependence(result, "marrow_blasts_pct", out / "dependence_marrow_blasts.png")
+    base = np.broadcast_to(np.asarray(result.base_values, dtype=float), (len(ids),))
+    explanations = [
+        {
+            "patient_id": pid,
+            "output": "efs_at_horizon",
+            "horizon_days": horizon,
+            "base_value": float(base[i]),
+            "prediction": float(result.predictions[i]),
+            "contributions": dict(zip(result.feature_names, map(float, result.values[i]))),
+            "values": {k: str(v) for k, v in shown.iloc[i].items()},
+        }
+        for i, pid in enumerate(ids)
+    ]
+    for item in explanations:
+        top = sorted(item["contributions"].items(), key=lambda kv: -abs(kv[1]))[:3]
+        typer.echo(
+            f"{item['patient_id']}: EFS at {horizon:g} d {item['prediction']:.1%} (baseline "
+            f"{item['base_value']:.1%}); " + ", ".join(f"{k} {v:+.1%}" for k, v in top)
+        )
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(explanations, indent=1))
+        typer.echo(f"wrote {json_out}")
+    typer.echo(f"plots in {out}/")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path("demo-output"),
+) -> None:
+    """The main job on the embedded default: simulate -> reproduce -> cross-validate -> train -> predict -> explain."""
+    from carrisk.bundle import save_model
+    from carrisk.predict import fit_efs_model
+    from carrisk.reproduce import reproduce_study
+    from carrisk.schema import survival_target
+    from carrisk.simulate import oracle_concordance, simulate_cohort
+    from carrisk.validation import cross_validate
+
+    out.mkdir(parents=True, exist_ok=True)
+    typer.echo("== 1. features of the bundled example records ==")
+    features(EXAMPLE_PATIENTS, out=out / "example_design_matrix.csv")
+    typer.echo("\n== 2. simulate a synthetic cohort calibrated to Myers et al. 2022 (n=420, seed 7) ==")
+    cohort = simulate_cohort(n=420, seed=7)
+    cohort.records.to_csv(out / "cohort.csv", index=False)
+    typer.echo(f"oracle Harrell C (true risk): {oracle_concordance(cohort):.3f}")
+    typer.echo("\n== 3. the study's analysis on it ==")
+    report = reproduce_study(cohort.records)
+    report.write(out / "study")
+    typer.echo("\n".join(report.to_text().splitlines()[:16]))
+    typer.echo("\n== 4. nested cross-validation (5-fold x 1, seed 0) ==")
+    y = survival_target(cohort.records)
+    result = cross_validate(cohort.records, y, ["rsf", "coxnet"], folds=5, repeats=1, seed=0, n_jobs=-1)
+    result.write_json(out / "cv.json")
+    typer.echo(result.to_text())
+    typer.echo("\n== 5. train the forest on the whole cohort and save it ==")
+    fitted = fit_efs_model(
+        cohort.records, y, "rsf", seed=0, synthetic=True, cv_metrics=result.to_dict()["models"]["rsf"]["metrics"]
+    )
+    save_model(fitted, out / "model")
+    typer.echo(f"saved {out / 'model'} (params {fitted.params})")
+    typer.echo("\n== 6. predict three contrasting example patients (EX-04, EX-09, EX-03) ==")
+    examples = read_records(EXAMPLE_PATIENTS)
+    chosen = examples[examples["patient_id"].isin(["EX-04", "EX-09", "EX-03"])]
+    typer.echo(format_predictions(fitted.predict_efs(chosen)))
+    typer.echo("\nSynthetic data throughout: none of these numbers is clinical evidence.")

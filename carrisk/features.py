@@ -26,6 +26,8 @@ from carrisk.schema import ID_COLUMN, RecordError, RecordProblem
 
 #: Floor added before taking log10 of the marrow blast percentage: the flow-MRD detection limit (0.01 %).
 LOG_BLASTS_FLOOR_PCT = parsing.MRD_DETECTION_LIMIT_PCT
+#: Blast percentage a marrow code stands for: the geometric middle of its range.
+MARROW_CODE_BLASTS_PCT = {"M2": math.sqrt(5.0 * 25.0), "M3": math.sqrt(25.0 * 100.0)}
 
 
 class _Cells:
@@ -190,7 +192,9 @@ class DiseaseBurden(_RecordTransformer):
 
     ``high`` = >= 5 % marrow blasts (M2/M3) or CNS3 or non-CNS extramedullary disease; otherwise
     ``low_mrd_positive`` (detectable, < 5 %), ``undetectable`` (reference), ``low_mrd_unknown`` (M1 marrow code),
-    ``unknown`` (no marrow result). ``marrow_blasts_log10`` = log10(blasts % + 0.01), NaN for M-codes and missing.
+    ``unknown`` (no marrow result). ``marrow_blasts_log10`` = log10(blasts % + 0.01); a marrow code stands for
+    the geometric middle of its range (M2, 5-25 % -> 11.2 %; M3, 25-100 % -> 50 %), M1 (< 5 %, spanning several
+    MRD decades) and missing cells stay NaN and are imputed inside the fold.
     """
 
     _levels = {"disease_burden": ("undetectable", "low_mrd_positive", "low_mrd_unknown", "high", "unknown")}
@@ -207,7 +211,11 @@ class DiseaseBurden(_RecordTransformer):
             marrow_level = parsed[1] if parsed else None
             high = marrow_level == "high" or cns_level == "CNS3" or extramedullary is True
             burden.append("high" if high else (marrow_level or "unknown"))
-        log_blasts = [_log_blasts(p[0] if p else None) for p in marrow]
+        raw = cells.column("marrow_blasts_pct")
+        log_blasts = [
+            _log_blasts(p[0] if p and p[0] is not None else MARROW_CODE_BLASTS_PCT.get(str(v).strip().upper()))
+            for p, v in zip(marrow, raw)
+        ]
         return {
             "disease_burden": burden,
             "marrow_blasts_log10": [None if math.isnan(v) else v for v in log_blasts],

@@ -84,11 +84,12 @@ def tuned_model(
     """A model that tunes itself by inner cross-validation when fitted (a ``GridSearchCV`` over its pipeline).
 
     ``fit(records, y)`` splits the given records into ``inner_folds`` folds stratified on the event, picks the
-    grid candidate with the best mean concordance, and refits it on all the given records. With an empty grid
-    the plain pipeline is returned.
+    grid candidate with the best mean concordance, and refits it on all the given records. Parameters fixed in
+    ``params`` are taken out of the grid; with an empty grid the plain pipeline is returned.
     """
     pipeline = make_pipeline(model, spec, random_state=random_state, **params)
     grid = DEFAULT_GRIDS[model] if grid is None else grid
+    grid = {k: v for k, v in grid.items() if k.removeprefix("model__") not in params}  # fixed by the caller
     if not grid:
         return pipeline
     if scoring == "uno":

@@ -55,7 +55,8 @@ def test_disease_burden_categories_and_log_blasts(example_records):
     encoded = builder.set_output(transform="pandas").transform(example_records)
     assert encoded.loc[1, "marrow_blasts_log10"] == pytest.approx(np.log10(12.01))
     assert encoded.loc[3, "marrow_blasts_log10"] == pytest.approx(-2.0)  # "<0.01" -> undetectable
-    assert np.isnan(encoded.loc[2, "marrow_blasts_log10"])  # "M3" carries no percentage
+    assert encoded.loc[2, "marrow_blasts_log10"] == pytest.approx(np.log10(50.01))  # "M3": middle of 25-100 %
+    assert np.isnan(encoded.loc[6, "marrow_blasts_log10"])  # "M1" spans several MRD decades: imputed later
 
 
 def test_cd19_published_grouping_and_levels(example_records):
@@ -234,7 +235,7 @@ def test_random_records_keep_rows_and_have_nan_only_where_missing(records):
             assert not nan_rows.any(), column  # one-hot columns are never NaN
         else:
             raw = records[source]
-            parseable_number = ~raw.isin(["", "M1", "M2", "M3"])
+            parseable_number = ~raw.isin(["", "M1"])
             assert not (nan_rows & parseable_number).any(), column
 
 

@@ -1,0 +1,452 @@
+"""Per-patient EFS prediction: a fitted model with its metadata, intervals, risk groups and reasons.
+
+:func:`fit_efs_model` tunes a pipeline by inner cross-validation on all the training data, refits it, and wraps
+it in an :class:`EFSModel`, which predicts each new patient's EFS curve, EFS at fixed horizons with a 95%
+interval, a risk group and the clinical variables that moved the prediction most (SHAP).
+
+Intervals
+---------
+* Random survival forest: the infinitesimal jackknife (Wager, Hastie & Efron, JMLR 2014;15:1625-1651), from
+  each tree's survival probability and the tree's bootstrap in-bag counts, formed on the logit scale and
+  transformed back, with the finite-forest bias correction; where the corrected estimate is not positive (a
+  noisy estimate with too few trees), the plain, conservative estimate is used instead.
+* Cox models: percentile interval over bootstrap refits of the final estimator (fixed hyper-parameters) on the
+  training design matrix.
+Both describe the uncertainty of the fitted model given its training data, not of the patient's outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+from sklearn.base import clone
+
+from carrisk import explain
+from carrisk.features import ClinicalFeatures, FeatureSpec
+from carrisk.models import SurvivalForest, check_survival_target, step_survival
+from carrisk.schema import ID_COLUMN, RecordError, read_records, validate_records
+from carrisk.validation import chosen_params, data_fingerprint, final_pipeline, package_versions, tuned_model
+
+SIX_MONTHS_DAYS = 182.625
+TWELVE_MONTHS_DAYS = 365.25
+DEFAULT_HORIZONS: dict[str, float] = {"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS}
+Z_95 = 1.959963984540054
+RISK_GROUPS = ("low", "intermediate", "high")
+
+
+def horizon_names(horizons: Mapping[str, float] | Sequence[float]) -> dict[str, float]:
+    """Name horizons given in days: 182.625 -> "6mo", 365.25 -> "12mo"; a mapping is kept as it is."""
+    if isinstance(horizons, Mapping):
+        return {str(k): float(v) for k, v in horizons.items()}
+    return {f"{round(float(d) / 30.4375)}mo": float(d) for d in horizons}
+
+
+def inbag_counts(forest: Any, n_samples: int) -> np.ndarray:
+    """Bootstrap in-bag counts (n_samples x n_trees) of a fitted scikit-learn-style forest.
+
+    scikit-learn draws tree b's bootstrap sample as ``RandomState(tree.random_state).randint(0, n, n)``; the
+    draw is repeated here (tests check it against the forest's own out-of-bag predictions).
+    """
+    if not forest.bootstrap or forest.max_samples is not None:
+        raise ValueError("in-bag counts are reconstructed only for bootstrap=True and max_samples=None")
+    counts = np.empty((n_samples, len(forest.estimators_)), dtype=np.uint8)
+    for b, tree in enumerate(forest.estimators_):
+        draw = np.random.RandomState(tree.random_state).randint(0, n_samples, n_samples, dtype=np.int32)
+        counts[:, b] = np.bincount(draw, minlength=n_samples)
+    return counts
+
+
+def infinitesimal_jackknife_variance(per_tree: np.ndarray, inbag: np.ndarray, bias_correct: bool = True) -> np.ndarray:
+    """Infinitesimal-jackknife variance of a bagged prediction.
+
+    The plain estimate is biased upwards by the Monte-Carlo noise of a finite forest (about n/B times the
+    between-tree variance, which dominates unless B >> n); the bias correction removes that and is what
+    carrisk uses for its intervals. With few trees the corrected estimate is noisy and can be 0 for some
+    patients (a zero-width interval): use more trees when intervals matter.
+
+    Parameters
+    ----------
+    per_tree : (n_trees, m)
+        Each tree's prediction for m targets (e.g. patients x horizons, flattened).
+    inbag : (n_train, n_trees)
+        In-bag counts.
+
+    Returns
+    -------
+    (m,) variance: sum_i Cov_b(N_bi, t_b)^2, minus n/B^2 * sum_b (t_b - mean t)^2 when ``bias_correct``
+    (floored at 0).
+    """
+    n_train, n_trees = inbag.shape
+    centred_pred = per_tree - per_tree.mean(axis=0)
+    centred_inbag = inbag - inbag.mean(axis=1, keepdims=True)
+    cov = centred_inbag.astype(float) @ centred_pred / n_trees
+    raw = (cov**2).sum(axis=0)
+    if not bias_correct:
+        return raw
+    correction = n_train / n_trees**2 * (centred_pred**2).sum(axis=0)
+    return np.maximum(raw - correction, 0.0)
+
+
+@dataclass
+class _CoxBootstrap:
+    """Bootstrap refits of a Cox model: coefficients and baseline survival on a common grid."""
+
+    coefs: np.ndarray  # (B, p)
+    grid: np.ndarray  # (G,)
+    baseline: np.ndarray  # (B, G)
+
+
+class EFSModel:
+    """A fitted EFS model with everything needed to predict and explain new patients.
+
+    Create it with :func:`fit_efs_model`; save and load it with :func:`carrisk.save_model` /
+    :func:`carrisk.load_model`.
+
+    Attributes
+    ----------
+    pipeline : Pipeline
+        Features -> imputation -> (scaling) -> estimator, fitted on all training data.
+    model_name : str
+    params : dict
+        Hyper-parameters chosen by inner cross-validation.
+    risk_cutpoints : (2,) ndarray
+        Predicted 12-month EFS tertiles of the training patients: above the upper = low risk, below the lower =
+        high risk.
+    metadata : dict
+        Training fingerprint, seeds, horizons, versions, synthetic-data flag, cross-validated metrics (if run).
+    """
+
+    def __init__(
+        self,
+        pipeline: Any,
+        model_name: str,
+        params: dict[str, Any],
+        risk_cutpoints: np.ndarray,
+        metadata: dict[str, Any],
+        background: np.ndarray,
+        inbag: np.ndarray | None = None,
+        bootstrap: _CoxBootstrap | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.model_name = model_name
+        self.params = params
+        self.risk_cutpoints = risk_cutpoints
+        self.metadata = metadata
+        self.background = background
+        self.inbag = inbag
+        self.bootstrap = bootstrap
+        self._explainer: Any = None
+
+    # ----- pieces -----
+    @property
+    def features(self) -> ClinicalFeatures:
+        return self.pipeline.named_steps["features"]
+
+    @property
+    def estimator(self) -> Any:
+        return self.pipeline[-1]
+
+    @property
+    def time_grid(self) -> np.ndarray:
+        return np.asarray(self.estimator.unique_times_, dtype=float)
+
+    def manifest(self) -> dict[str, Any]:
+        """What the bundle manifest records about this model."""
+        spec = self.features.spec or FeatureSpec()
+        return {
+            "model": self.model_name,
+            "hyperparameters": self.params,
+            "feature_spec": {k: v for k, v in spec.__dict__.items()},
+            "design_columns": list(self.features.get_feature_names_out()),
+            "time_grid_days": {
+                "n": len(self.time_grid),
+                "min": float(self.time_grid[0]),
+                "max": float(self.time_grid[-1]),
+            },
+            "risk_cutpoints_efs_12mo": list(map(float, self.risk_cutpoints)),
+            **self.metadata,
+        }
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_explainer"] = None  # rebuilt on demand; keeps bundles small
+        return state
+
+    # ----- prediction -----
+    def _design(self, records: pd.DataFrame) -> np.ndarray:
+        return self.pipeline[:-1].transform(records)
+
+    def _survival_at(self, design: np.ndarray, times: np.ndarray) -> np.ndarray:
+        return self.estimator.predict_survival_matrix(design, times)
+
+    def _intervals(self, design: np.ndarray, times: np.ndarray, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.inbag is not None:
+            forest = self.estimator.forest_
+            per_tree = np.stack(
+                [
+                    step_survival(
+                        forest.unique_times_,
+                        tree.predict_survival_function(design.astype(np.float32), return_array=True),
+                        times,
+                    )
+                    for tree in forest.estimators_
+                ]
+            )  # (B, n, T)
+            flat = per_tree.reshape(len(per_tree), -1)
+            variance = infinitesimal_jackknife_variance(flat, self.inbag).reshape(point.shape)
+            plain = infinitesimal_jackknife_variance(flat, self.inbag, bias_correct=False).reshape(point.shape)
+            variance = np.where(variance > 0, variance, plain)  # never report a zero-width interval
+            clipped = np.clip(point, 1e-4, 1 - 1e-4)
+            se_logit = np.sqrt(variance) / (clipped * (1 - clipped))
+            return expit(logit(clipped) - Z_95 * se_logit), expit(logit(clipped) + Z_95 * se_logit)
+        if self.bootstrap is not None:
+            boot = self.bootstrap
+            s0 = step_survival(boot.grid, boot.baseline, times)  # (B, T)
+            lp = design @ boot.coefs.T  # (n, B)
+            draws = s0[None, :, :] ** np.exp(lp)[:, :, None]  # (n, B, T)
+            return np.quantile(draws, 0.025, axis=1), np.quantile(draws, 0.975, axis=1)
+        nan = np.full_like(point, np.nan)
+        return nan, nan
+
+    def risk_group(self, efs_12mo: np.ndarray) -> np.ndarray:
+        """Risk group from predicted 12-month EFS and the training tertiles."""
+        lower, upper = self.risk_cutpoints
+        return np.where(efs_12mo >= upper, "low", np.where(efs_12mo < lower, "high", "intermediate"))
+
+    def explainer(self) -> Any:
+        """The SHAP explainer of the final estimator (built once, on first use)."""
+        if self._explainer is None:
+            names = list(self.features.get_feature_names_out())
+            if isinstance(self.estimator, SurvivalForest):
+                self._explainer = explain.ForestExplainer(self.estimator.forest_, feature_names=names)
+            else:
+                self._explainer = explain.CoxExplainer(
+                    self.estimator.model_,
+                    background=self.background,
+                    baseline_survival=self.estimator.model_,
+                    feature_names=names,
+                    groups=self.features.feature_groups_,
+                )
+        return self._explainer
+
+    def explain(
+        self, records: Any, horizon: float = SIX_MONTHS_DAYS, output: str = "survival", aggregate: bool = True
+    ) -> explain.ShapResult:
+        """SHAP values of S(horizon) (``output="survival"``) or of the risk score, per clinical variable.
+
+        ``base_value + sum(values) == prediction`` for every patient.
+        """
+        frame = _as_records(records)
+        design = self._design(frame)
+        if isinstance(self.estimator, SurvivalForest):
+            result = self.explainer().shap_values(
+                design, output="risk" if output == "risk" else "survival", times=None if output == "risk" else [horizon]
+            )
+        else:
+            result = self.explainer().shap_values(
+                design,
+                output="linear_predictor" if output == "risk" else "survival",
+                times=None if output == "risk" else [horizon],
+            )
+        if result.values.ndim == 3:
+            result = result.select_time(horizon)
+        column_level = list(result.feature_names) == list(self.features.get_feature_names_out())
+        return result.aggregate(self.features.feature_groups_) if aggregate and column_level else result
+
+    def display_values(self, records: pd.DataFrame) -> pd.DataFrame:
+        """Readable value of each clinical variable for each patient (what the explanation shows)."""
+        table = self.features.categorize(records)
+        out = pd.DataFrame(index=table.index)
+        for group in dict.fromkeys(self.features.feature_groups_.values()):
+            if group in table.columns:
+                out[group] = table[group].astype(str)
+            elif group == "marrow_blasts_pct" and group in records.columns:
+                out[group] = records[group].astype(str).values
+            elif group == "cd19_expression":
+                out[group] = table["cd19"].astype(str)
+            elif group == "prior_hsct":
+                out[group] = [
+                    "none" if c == 0 else (f"{c:.0f} (last {m:.0f} months ago)" if m == m else f"{c:.0f}")
+                    for c, m in zip(table["prior_hsct_count"], table["months_since_last_hsct"])
+                ]
+        return out.replace({"nan": "missing", "None": "missing"})
+
+    def predict_efs(
+        self,
+        records: Any,
+        horizons: Mapping[str, float] | Sequence[float] = DEFAULT_HORIZONS,
+        *,
+        top: int = 3,
+        explain_horizon: float = SIX_MONTHS_DAYS,
+        skip_invalid: bool = False,
+    ) -> pd.DataFrame:
+        """Predict each patient's EFS: curve, EFS at each horizon with a 95% interval, risk group, top reasons.
+
+        Parameters
+        ----------
+        records : DataFrame, path to CSV/Parquet, or list of dicts
+            Patients in the record schema (outcome columns optional).
+        horizons : mapping name -> days, or days
+            Default 6 and 12 months.
+        top : int
+            Number of clinical variables in ``top_reasons`` (by |SHAP| of EFS at ``explain_horizon``).
+        skip_invalid : bool
+            Predict the valid rows only; invalid rows are listed in ``result.attrs["rejected"]`` (a DataFrame
+            as a list of problem dicts). Otherwise an invalid row raises :class:`RecordError` listing every problem.
+
+        Returns
+        -------
+        DataFrame
+            One row per (valid) patient in input order: ``patient_id``, ``efs_<h>``, ``efs_<h>_lo``,
+            ``efs_<h>_hi`` for each horizon, ``risk_group``, ``top_reasons`` (list of dicts with ``variable``,
+            ``value``, ``effect`` = change in EFS probability at ``explain_horizon``), ``curve`` (dict with
+            ``days`` and ``efs``).
+        """
+        frame = _as_records(records)
+        named = horizon_names(horizons)
+        rejected = pd.DataFrame(columns=["row", "patient_id", "column", "value", "expected"])
+        try:
+            validate_records(frame, outcomes="ignore")
+        except RecordError as err:
+            if not skip_invalid:
+                raise
+            rejected = err.to_frame()
+            bad_rows = {int(r) - 1 for r in rejected["row"].dropna()}
+            if rejected["row"].isna().any():
+                raise  # a missing column cannot be skipped row by row
+            frame = frame.drop(index=sorted(bad_rows))
+        design = self._design(frame)
+        times = np.array(list(named.values()), dtype=float)
+        point = self._survival_at(design, times)
+        lo, hi = self._intervals(design, times, point)
+        grid = self.time_grid
+        curves = self._survival_at(design, grid)
+        out = pd.DataFrame({ID_COLUMN: frame[ID_COLUMN].astype(str).values if ID_COLUMN in frame else frame.index})
+        for j, name in enumerate(named):
+            out[f"efs_{name}"] = point[:, j]
+            out[f"efs_{name}_lo"] = np.minimum(lo[:, j], point[:, j])
+            out[f"efs_{name}_hi"] = np.maximum(hi[:, j], point[:, j])
+        efs_12 = self._survival_at(design, np.array([TWELVE_MONTHS_DAYS]))[:, 0]
+        out["risk_group"] = self.risk_group(efs_12)
+        if top and len(frame):
+            shap_result = self.explain(frame, horizon=explain_horizon)
+            shown = self.display_values(frame.reset_index(drop=True))
+            reasons = []
+            for i in range(len(frame)):
+                order = np.argsort(-np.abs(shap_result.values[i]))[:top]
+                reasons.append(
+                    [
+                        {
+                            "variable": shap_result.feature_names[k],
+                            "value": str(shown.iloc[i].get(shap_result.feature_names[k], "")),
+                            "effect": float(shap_result.values[i, k]),
+                        }
+                        for k in order
+                    ]
+                )
+            out["top_reasons"] = reasons
+        else:
+            out["top_reasons"] = [[] for _ in range(len(frame))]
+        out["curve"] = [{"days": grid.tolist(), "efs": c.tolist()} for c in curves]
+        out.index = frame.index
+        out.attrs["rejected"] = rejected.to_dict("records")
+        return out
+
+
+def _as_records(records: Any) -> pd.DataFrame:
+    if isinstance(records, pd.DataFrame):
+        return records.reset_index(drop=True)
+    if isinstance(records, str | os.PathLike):
+        return read_records(Path(records))
+    if isinstance(records, Iterable):
+        return pd.DataFrame(list(records))
+    raise TypeError(f"records must be a DataFrame, a file path or a list of dicts, not {type(records).__name__}")
+
+
+def fit_efs_model(
+    records: pd.DataFrame,
+    y: np.ndarray,
+    model: str = "rsf",
+    *,
+    spec: FeatureSpec | None = None,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    seed: int = 0,
+    inner_folds: int = 3,
+    n_bootstrap: int = 100,
+    synthetic: bool = False,
+    cv_metrics: Mapping[str, Any] | None = None,
+    **params: Any,
+) -> EFSModel:
+    """Tune by inner cross-validation on all records, refit, and wrap the result as an :class:`EFSModel`.
+
+    Parameters
+    ----------
+    records, y
+        Raw training records and survival target.
+    model : {"rsf", "coxnet", "coxph", "gbsa"}
+    seed : int
+        Seeds the tuning folds, the forest and the bootstrap (recorded).
+    n_bootstrap : int
+        Bootstrap refits for the Cox models' intervals.
+    synthetic : bool
+        Whether the training data are synthetic (recorded in the metadata and the model card).
+    cv_metrics : mapping, optional
+        Cross-validated metrics to record (from :func:`carrisk.cross_validate`).
+    """
+    check_survival_target(y)
+    records = records.reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        tuned = tuned_model(model, spec, grid, inner_folds=inner_folds, random_state=seed, **params).fit(records, y)
+    pipeline = final_pipeline(tuned)
+    design = pipeline[:-1].transform(records)
+    efs_12 = pipeline[-1].predict_survival_matrix(design, np.array([TWELVE_MONTHS_DAYS]))[:, 0]
+    cutpoints = np.quantile(efs_12, [1 / 3, 2 / 3])
+    rng = np.random.default_rng(seed)
+    background = design[rng.choice(len(design), size=min(100, len(design)), replace=False)]
+    inbag = bootstrap = None
+    if isinstance(pipeline[-1], SurvivalForest):
+        inbag = inbag_counts(pipeline[-1].forest_, len(design))
+    elif hasattr(pipeline[-1], "coef_"):
+        bootstrap = _bootstrap_cox(pipeline[-1], design, y, n_bootstrap, rng)
+    metadata = {
+        "synthetic_training_data": synthetic,
+        "intended_use": "research and education; not for clinical decisions",
+        "training_data": data_fingerprint(records) | {"events": int(np.asarray(y[y.dtype.names[0]]).sum())},
+        "seeds": {"tuning": seed, "model": seed, "bootstrap": seed},
+        "horizons_days": DEFAULT_HORIZONS,
+        "interval_method": "infinitesimal jackknife (logit scale)"
+        if inbag is not None
+        else f"bootstrap percentile ({n_bootstrap} refits)",
+        "inner_cv": {"folds": inner_folds, "scoring": "harrell"},
+        "cv_metrics": dict(cv_metrics or {}),
+        "versions": package_versions(),
+    }
+    return EFSModel(pipeline, model, chosen_params(tuned), cutpoints, metadata, background, inbag, bootstrap)
+
+
+def _bootstrap_cox(estimator: Any, design: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator) -> Any:
+    grid = np.asarray(estimator.unique_times_, dtype=float)
+    coefs, baselines = [], []
+    zero = np.zeros((1, design.shape[1]))
+    for _ in range(n):
+        index = rng.integers(0, len(design), len(design))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                refit = clone(estimator).fit(design[index], y[index])
+        except (ValueError, ArithmeticError):
+            continue
+        coefs.append(np.ravel(refit.coef_))
+        baselines.append(refit.predict_survival_matrix(zero, grid)[0] ** 1.0)
+    if not coefs:
+        return None
+    return _CoxBootstrap(np.array(coefs), grid, np.array(baselines))

@@ -1,0 +1,221 @@
+"""Per-patient prediction: bundle round trip, intervals, invalid rows, clinical direction, CLI contracts."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sksurv.ensemble import RandomSurvivalForest
+from typer.testing import CliRunner
+
+from carrisk import fit_efs_model, load_model, save_model, simulate_cohort, survival_target
+from carrisk.cli import DEFAULT_MODEL, app
+from carrisk.predict import inbag_counts, infinitesimal_jackknife_variance
+from carrisk.schema import RecordError
+
+SCALARS = ["efs_6mo", "efs_6mo_lo", "efs_6mo_hi", "efs_12mo", "efs_12mo_lo", "efs_12mo_hi"]
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return simulate_cohort(n=300, seed=11)
+
+
+@pytest.fixture(scope="module")
+def forest_model(cohort):
+    y = survival_target(cohort.records)
+    return fit_efs_model(
+        cohort.records, y, "rsf", seed=0, synthetic=True, n_estimators=60, min_samples_leaf=10, grid={}
+    )
+
+
+@pytest.fixture(scope="module")
+def cox_model(cohort):
+    y = survival_target(cohort.records)
+    return fit_efs_model(cohort.records, y, "coxnet", seed=0, synthetic=True, grid={}, n_bootstrap=30)
+
+
+def test_save_load_round_trip_gives_identical_predictions(tmp_path, forest_model, example_records):
+    before = forest_model.predict_efs(example_records)
+    save_model(forest_model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    after = loaded.predict_efs(example_records)
+    pd.testing.assert_frame_equal(
+        before.drop(columns=["top_reasons", "curve"]), after.drop(columns=["top_reasons", "curve"])
+    )
+    assert before["top_reasons"].tolist() == after["top_reasons"].tolist()
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["model"]["synthetic_training_data"] is True
+    assert manifest["model"]["training_data"]["rows"] == 300
+    assert "scikit-survival" in manifest["versions"]
+
+
+def test_predictions_are_ordered_probabilities_with_intervals(forest_model, cox_model, example_records):
+    for model in (forest_model, cox_model):
+        table = model.predict_efs(example_records)
+        assert table["patient_id"].tolist() == example_records["patient_id"].tolist()
+        values = table[SCALARS].to_numpy()
+        assert np.all((values >= 0) & (values <= 1))
+        assert np.all(table["efs_6mo_lo"] <= table["efs_6mo"]) and np.all(table["efs_6mo"] <= table["efs_6mo_hi"])
+        assert np.all(table["efs_12mo"] <= table["efs_6mo"] + 1e-12)
+        assert np.all(table["efs_6mo_hi"] - table["efs_6mo_lo"] > 0)
+        assert set(table["risk_group"]) <= {"low", "intermediate", "high"}
+        curve = table["curve"].iloc[0]
+        assert np.all(np.diff(curve["efs"]) <= 1e-12) and len(curve["days"]) == len(curve["efs"])
+
+
+def test_top_reasons_are_shap_values_that_add_up(forest_model, example_records):
+    result = forest_model.explain(example_records)
+    table = forest_model.predict_efs(example_records, top=100)
+    np.testing.assert_allclose(result.predictions, table["efs_6mo"], atol=1e-9)
+    np.testing.assert_allclose(np.ravel(result.base_values) + result.values.sum(axis=1), result.predictions, atol=1e-6)
+    effects = [sum(r["effect"] for r in reasons) for reasons in table["top_reasons"]]
+    np.testing.assert_allclose(np.ravel(result.base_values) + np.array(effects), table["efs_6mo"], atol=1e-6)
+
+
+def test_inbag_reconstruction_matches_the_forests_out_of_bag_predictions(cohort):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 4))
+    y = survival_target(cohort.records.iloc[:150])
+    forest = RandomSurvivalForest(n_estimators=25, min_samples_leaf=10, oob_score=True, random_state=3).fit(X, y)
+    inbag = inbag_counts(forest, len(X))
+    assert inbag.sum(axis=0).tolist() == [150] * 25
+    per_tree = np.stack([tree.predict(X.astype(np.float32)) for tree in forest.estimators_])  # (B, n)
+    out_of_bag = inbag.T == 0
+    oob = (per_tree * out_of_bag).sum(axis=0) / out_of_bag.sum(axis=0)
+    np.testing.assert_allclose(oob, forest.oob_prediction_, rtol=1e-10)
+
+
+def test_ij_variance_known_answer():
+    # two training rows, four trees; tree b predicts t_b, rows' in-bag counts N_b1, N_b2
+    inbag = np.array([[2, 0, 1, 1], [0, 2, 1, 1]])
+    per_tree = np.array([[1.0], [3.0], [2.0], [2.0]])
+    cov_1 = np.mean((inbag[0] - 1) * (per_tree[:, 0] - 2))  # = (1*-1 + -1*1 + 0 + 0)/4 = -0.5
+    cov_2 = np.mean((inbag[1] - 1) * (per_tree[:, 0] - 2))  # = 0.5
+    plain = cov_1**2 + cov_2**2
+    np.testing.assert_allclose(infinitesimal_jackknife_variance(per_tree, inbag, bias_correct=False), [plain])
+    correction = 2 / 16 * 2.0
+    np.testing.assert_allclose(infinitesimal_jackknife_variance(per_tree, inbag), [max(plain - correction, 0)])
+
+
+def test_invalid_records_list_every_problem(forest_model, example_records):
+    bad = example_records.copy()
+    bad.loc[1, "cd19_expression"] = "purple"
+    bad.loc[4, "age_years"] = "55"
+    with pytest.raises(RecordError) as info:
+        forest_model.predict_efs(bad)
+    assert {(p.row, p.column) for p in info.value.problems} == {(2, "cd19_expression"), (5, "age_years")}
+
+
+def test_skip_invalid_accounts_for_every_row(forest_model, example_records):
+    bad = example_records.copy()
+    bad.loc[1, "cd19_expression"] = "purple"
+    bad.loc[4, "age_years"] = "55"
+    table = forest_model.predict_efs(bad, skip_invalid=True)
+    rejected = pd.DataFrame(table.attrs["rejected"])
+    kept = set(table["patient_id"])
+    dropped = set(rejected["patient_id"])
+    assert kept | dropped == set(bad["patient_id"]) and not kept & dropped
+    assert table["patient_id"].tolist() == [p for p in bad["patient_id"] if p in kept]  # input order kept
+
+
+def test_default_model_moves_in_the_clinical_direction(example_records):
+    model = load_model(DEFAULT_MODEL)
+    assert model.metadata["synthetic_training_data"] is True
+    base = example_records[example_records["patient_id"].isin(["EX-01", "EX-04", "EX-13", "EX-15"])].copy()
+    naive = base.assign(blina_exposed="no", blina_response="")
+    nonresponder = base.assign(blina_exposed="yes", blina_response="refractory")
+    high_burden = naive.assign(marrow_blasts_pct="60%")
+    dim = naive.assign(cd19_expression="dim")
+    efs = {
+        name: model.predict_efs(frame, top=0)["efs_6mo"].to_numpy()
+        for name, frame in [("naive", naive), ("nr", nonresponder), ("high", high_burden), ("dim", dim)]
+    }
+    assert np.all(efs["nr"] < efs["naive"])
+    assert np.all(efs["high"] < efs["naive"])
+    assert np.all(efs["dim"] < efs["naive"])
+
+
+def test_default_model_is_small_and_has_a_model_card():
+    payload = DEFAULT_MODEL / "model.joblib"
+    assert payload.stat().st_size < 20 * 1024**2
+    card = (DEFAULT_MODEL / "MODEL_CARD.md").read_text()
+    assert "synthetic" in card.lower() and "not for clinical" in card.lower()
+
+
+def test_predict_cli_json_contract(tmp_path, forest_model, example_records):
+    save_model(forest_model, tmp_path / "m")
+    json_path, csv_path = tmp_path / "p.json", tmp_path / "p.csv"
+    result = CliRunner().invoke(
+        app,
+        [
+            "predict",
+            str(Path(__file__).parents[1] / "carrisk/data/example_patients.csv"),
+            "--model",
+            str(tmp_path / "m"),
+            "--json",
+            str(json_path),
+            "--out",
+            str(csv_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(json_path.read_text())
+    assert [d["patient_id"] for d in doc] == example_records["patient_id"].tolist()
+    assert set(doc[0]) >= {"patient_id", *SCALARS, "risk_group", "top_reasons", "curve"}
+    assert set(doc[0]["top_reasons"][0]) == {"variable", "value", "effect"}
+    assert set(doc[0]["curve"]) == {"days", "efs"}
+    table = pd.read_csv(csv_path)
+    assert list(table["patient_id"]) == example_records["patient_id"].tolist() and "curve" not in table
+
+
+def test_predict_cli_skip_invalid_writes_rejected_rows(tmp_path, forest_model, example_records):
+    save_model(forest_model, tmp_path / "m")
+    bad = example_records.copy()
+    bad.loc[2, "sex"] = "Q"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    runner = CliRunner()
+    failed = runner.invoke(app, ["predict", str(tmp_path / "bad.csv"), "--model", str(tmp_path / "m")])
+    assert failed.exit_code == 1 and "sex" in failed.output
+    ok = runner.invoke(
+        app,
+        [
+            "predict",
+            str(tmp_path / "bad.csv"),
+            "--model",
+            str(tmp_path / "m"),
+            "--skip-invalid",
+            "--out",
+            str(tmp_path / "p.csv"),
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    assert len(pd.read_csv(tmp_path / "p.csv")) == len(bad) - 1
+    rejected = pd.read_csv(tmp_path / "p.rejected.csv")
+    assert rejected["patient_id"].tolist() == ["EX-03"] and rejected["column"].tolist() == ["sex"]
+
+
+def test_explain_cli_json_adds_up_and_writes_plots(tmp_path, cox_model):
+    save_model(cox_model, tmp_path / "m")
+    patients = Path(__file__).parents[1] / "carrisk/data/example_patients.csv"
+    result = CliRunner().invoke(
+        app,
+        [
+            "explain",
+            str(patients),
+            "--model",
+            str(tmp_path / "m"),
+            "--out",
+            str(tmp_path / "plots"),
+            "--json",
+            str(tmp_path / "e.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "e.json").read_text())
+    for item in doc:
+        assert item["base_value"] + sum(item["contributions"].values()) == pytest.approx(item["prediction"], abs=1e-6)
+        assert "blina_status" in item["contributions"]  # clinical variables, not dummy columns
+    assert (tmp_path / "plots" / "beeswarm.png").stat().st_size > 1000
+    assert (tmp_path / "plots" / "waterfall_EX-01.png").exists()

@@ -402,14 +402,22 @@ def demo(
     result = cross_validate(cohort.records, y, ["rsf", "coxnet"], folds=5, repeats=1, seed=0, n_jobs=-1)
     result.write_json(out / "cv.json")
     typer.echo(result.to_text())
-    typer.echo("\n== 5. train the forest on the whole cohort and save it ==")
+    typer.echo("\n== 5. train a forest like the shipped one on the whole cohort and save it ==")
     fitted = fit_efs_model(
-        cohort.records, y, "rsf", seed=0, synthetic=True, cv_metrics=result.to_dict()["models"]["rsf"]["metrics"]
+        cohort.records,
+        y,
+        "rsf",
+        seed=0,
+        synthetic=True,
+        n_estimators=600,
+        max_times=40,
+        cv_metrics=result.to_dict()["models"]["rsf"]["metrics"],
     )
     save_model(fitted, out / "model")
     typer.echo(f"saved {out / 'model'} (params {fitted.params})")
-    typer.echo("\n== 6. predict three contrasting example patients (EX-04, EX-09, EX-03) ==")
+    typer.echo(f"\n== 6. predict three contrasting example patients with the default model ({DEFAULT_MODEL.name}) ==")
+    default = _model(None, allow_version_mismatch=False)
     examples = read_records(EXAMPLE_PATIENTS)
     chosen = examples[examples["patient_id"].isin(["EX-04", "EX-09", "EX-03"])]
-    typer.echo(format_predictions(fitted.predict_efs(chosen)))
+    typer.echo(format_predictions(default.predict_efs(chosen)))
     typer.echo("\nSynthetic data throughout: none of these numbers is clinical evidence.")

@@ -687,6 +687,13 @@ class ForestExplainer:
         ndarray, shape (n_leaves, n_outputs)
         """
         columns, _, _ = self._output_columns(output, times)
+        key = (output, None if columns is None else tuple(columns.tolist()))
+        cache = self.__dict__.setdefault("_leaf_value_cache", {})
+        if key not in cache:
+            cache[key] = self._compute_leaf_values(output, columns)
+        return cache[key]
+
+    def _compute_leaf_values(self, output: str, columns: np.ndarray | None) -> np.ndarray:
         flat = self._flat
         n_leaves = flat.leaf_ptr.size - 1
         values = np.empty((n_leaves, 1 if columns is None else columns.size))
@@ -702,12 +709,21 @@ class ForestExplainer:
                 values[leaves] = node_values[:, columns, 0 if output == "cumulative_hazard" else 1]
         return values / len(self.trees)
 
-    def _leaf_indicator(self, X: np.ndarray) -> sp.csr_matrix:
+    def apply(self, X: Any) -> np.ndarray:
+        """Leaf reached by each row in each tree, as indices into :meth:`leaf_values` rows (n x n_trees)."""
+        return self._apply_prepared(self._prepare_X(X))
+
+    def _apply_prepared(self, X: np.ndarray) -> np.ndarray:
         flat = self._flat
         leaves = np.empty((X.shape[0], flat.roots.size), dtype=np.int64)
         _apply(
             X, flat.roots, flat.left, flat.right, flat.feature, flat.threshold, flat.nan_left, flat.node_leaf, leaves
         )
+        return leaves
+
+    def _leaf_indicator(self, X: np.ndarray) -> sp.csr_matrix:
+        flat = self._flat
+        leaves = self._apply_prepared(X)
         n, n_trees = leaves.shape
         indptr = np.arange(0, n * n_trees + 1, n_trees)
         return sp.csr_matrix((np.ones(n * n_trees), leaves.reshape(-1), indptr), shape=(n, flat.leaf_ptr.size - 1))

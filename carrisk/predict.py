@@ -187,19 +187,31 @@ class EFSModel:
     def _survival_at(self, design: np.ndarray, times: np.ndarray) -> np.ndarray:
         return self.estimator.predict_survival_matrix(design, times)
 
-    def _intervals(self, design: np.ndarray, times: np.ndarray, point: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.inbag is not None:
-            forest = self.estimator.forest_
-            per_tree = np.stack(
-                [
-                    step_survival(
-                        forest.unique_times_,
-                        tree.predict_survival_function(design.astype(np.float32), return_array=True),
-                        times,
-                    )
-                    for tree in forest.estimators_
-                ]
-            )  # (B, n, T)
+    def _leaves(self, design: np.ndarray) -> np.ndarray | None:
+        """Leaf of each row in each tree (n_rows x n_trees, global leaf ids of the explainer) for forests."""
+        if not isinstance(self.estimator, SurvivalForest):
+            return None
+        return self.explainer().apply(design)
+
+    def _curves(self, design: np.ndarray, leaves: np.ndarray | None) -> np.ndarray:
+        """Survival curves on the model's time grid (n_rows x n_grid).
+
+        For a forest: the mean of the trees' leaf survival functions (what scikit-survival computes), read from
+        the leaves found once with the explainer's compiled tree walk.
+        """
+        if leaves is None:
+            return self._survival_at(design, self.time_grid)
+        per_leaf = self.explainer().leaf_values("survival")  # (n_leaves, n_grid), already divided by n_trees
+        curves = np.zeros((len(design), per_leaf.shape[1]))
+        for tree in range(leaves.shape[1]):
+            curves += per_leaf[leaves[:, tree]]
+        return curves
+
+    def _intervals(
+        self, design: np.ndarray, times: np.ndarray, point: np.ndarray, leaves: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self.inbag is not None and leaves is not None:
+            per_tree = self._per_tree_survival(leaves, times)  # (B, n, T)
             flat = per_tree.reshape(len(per_tree), -1)
             variance = infinitesimal_jackknife_variance(flat, self.inbag).reshape(point.shape)
             plain = infinitesimal_jackknife_variance(flat, self.inbag, bias_correct=False).reshape(point.shape)
@@ -215,6 +227,12 @@ class EFSModel:
             return np.quantile(draws, 0.025, axis=1), np.quantile(draws, 0.975, axis=1)
         nan = np.full_like(point, np.nan)
         return nan, nan
+
+    def _per_tree_survival(self, leaves: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Each tree's survival probability at ``times`` (n_trees x n_rows x n_times), read from its leaves."""
+        n_trees = leaves.shape[1]
+        per_leaf = self.explainer().leaf_values("survival", np.asarray(times, dtype=float)) * n_trees
+        return per_leaf[leaves.T]
 
     def risk_group(self, efs_12mo: np.ndarray) -> np.ndarray:
         """Risk group from predicted 12-month EFS and the training tertiles."""
@@ -264,20 +282,23 @@ class EFSModel:
     def display_values(self, records: pd.DataFrame) -> pd.DataFrame:
         """Readable value of each clinical variable for each patient (what the explanation shows)."""
         table = self.features.categorize(records)
-        out = pd.DataFrame(index=table.index)
+        columns: dict[str, list[str]] = {}
         for group in dict.fromkeys(self.features.feature_groups_.values()):
-            if group in table.columns:
-                out[group] = table[group].astype(str)
-            elif group == "marrow_blasts_pct" and group in records.columns:
-                out[group] = records[group].astype(str).values
+            if group == "marrow_blasts_pct" and group in records.columns:
+                values = records[group].tolist()
             elif group == "cd19_expression":
-                out[group] = table["cd19"].astype(str)
+                values = table["cd19"].tolist()
             elif group == "prior_hsct":
-                out[group] = [
+                values = [
                     "none" if c == 0 else (f"{c:.0f} (last {m:.0f} months ago)" if m == m else f"{c:.0f}")
                     for c, m in zip(table["prior_hsct_count"], table["months_since_last_hsct"])
                 ]
-        return out.replace({"nan": "missing", "None": "missing"})
+            elif group in table.columns:
+                values = table[group].tolist()
+            else:
+                continue
+            columns[group] = [_readable(v, yes_no=group in ("down_syndrome", "prior_inotuzumab")) for v in values]
+        return pd.DataFrame(columns, index=table.index)
 
     def predict_efs(
         self,
@@ -325,16 +346,17 @@ class EFSModel:
             frame = frame.drop(index=sorted(bad_rows))
         design = self._design(frame)
         times = np.array(list(named.values()), dtype=float)
-        point = self._survival_at(design, times)
-        lo, hi = self._intervals(design, times, point)
         grid = self.time_grid
-        curves = self._survival_at(design, grid)
+        leaves = self._leaves(design)
+        curves = self._curves(design, leaves)
+        point = step_survival(grid, curves, times)
+        lo, hi = self._intervals(design, times, point, leaves)
         out = pd.DataFrame({ID_COLUMN: frame[ID_COLUMN].astype(str).values if ID_COLUMN in frame else frame.index})
         for j, name in enumerate(named):
             out[f"efs_{name}"] = point[:, j]
             out[f"efs_{name}_lo"] = np.minimum(lo[:, j], point[:, j])
             out[f"efs_{name}_hi"] = np.maximum(hi[:, j], point[:, j])
-        efs_12 = self._survival_at(design, np.array([TWELVE_MONTHS_DAYS]))[:, 0]
+        efs_12 = step_survival(grid, curves, np.array([TWELVE_MONTHS_DAYS]))[:, 0]
         out["risk_group"] = self.risk_group(efs_12)
         if top and len(frame):
             shap_result = self.explain(frame, horizon=explain_horizon)
@@ -359,6 +381,16 @@ class EFSModel:
         out.index = frame.index
         out.attrs["rejected"] = rejected.to_dict("records")
         return out
+
+
+def _readable(value: Any, yes_no: bool = False) -> str:
+    if value is None or value != value:
+        return "missing"
+    if isinstance(value, float) and yes_no:
+        return "yes" if value else "no"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _as_records(records: Any) -> pd.DataFrame:

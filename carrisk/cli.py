@@ -379,6 +379,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path("demo-output"),
 ) -> None:
     """The main job on the embedded default: simulate -> reproduce -> cross-validate -> train -> predict -> explain."""
+    from carrisk._io import atomic_write_text
     from carrisk.bundle import save_model
     from carrisk.predict import fit_efs_model
     from carrisk.reproduce import reproduce_study
@@ -387,13 +388,13 @@ def demo(
     from carrisk.validation import cross_validate
 
     out.mkdir(parents=True, exist_ok=True)
-    typer.echo("== 1. features of the bundled example records ==")
-    features(EXAMPLE_PATIENTS, out=out / "example_design_matrix.csv")
-    typer.echo("\n== 2. simulate a synthetic cohort calibrated to Myers et al. 2022 (n=420, seed 7) ==")
+    typer.echo("== 1. simulate a synthetic cohort calibrated to Myers et al. 2022 (n=420, seed 7) ==")
     cohort = simulate_cohort(n=420, seed=7)
-    cohort.records.to_csv(out / "cohort.csv", index=False)
-    typer.echo(f"oracle Harrell C (true risk): {oracle_concordance(cohort):.3f}")
-    typer.echo("\n== 3. the study's analysis on it ==")
+    atomic_write_text(out / "cohort.csv", cohort.records.to_csv(index=False))
+    typer.echo(f"wrote {out / 'cohort.csv'}; oracle Harrell C (true risk): {oracle_concordance(cohort):.3f}")
+    typer.echo("\n== 2. features: the bundled example records, encoded ==")
+    features(EXAMPLE_PATIENTS, out=out / "example_design_matrix.csv")
+    typer.echo("\n== 3. the study's analysis on the simulated cohort ==")
     report = reproduce_study(cohort.records)
     report.write(out / "study")
     typer.echo("\n".join(report.to_text().splitlines()[:16]))

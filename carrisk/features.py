@@ -22,7 +22,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from carrisk import parsing
-from carrisk.schema import ID_COLUMN, RecordError, RecordProblem
+from carrisk.schema import ID_COLUMN, PREINFUSION_COLUMNS, RecordError, RecordProblem
 
 #: Floor added before taking log10 of the marrow blast percentage: the flow-MRD detection limit (0.01 %).
 LOG_BLASTS_FLOOR_PCT = parsing.MRD_DETECTION_LIMIT_PCT
@@ -425,23 +425,7 @@ class FeatureSpec:
     @property
     def input_columns(self) -> tuple[str, ...]:
         """Raw columns the builders read."""
-        clinical = (
-            "blina_exposed",
-            "blina_response",
-            "marrow_blasts_pct",
-            "cns_status",
-            "extramedullary_disease",
-            "cd19_expression",
-            "kmt2a_status",
-            "cytogenetics",
-            "prior_hsct_count",
-            "months_since_last_hsct",
-            "age_years",
-            "sex",
-            "car_product",
-            "prior_relapses",
-            *_YES_NO_COVARIATES,
-        )
+        clinical = tuple(c for c in PREINFUSION_COLUMNS if c != ID_COLUMN)
         return (clinical if self.clinical else ()) + self.numeric + self.categorical
 
     def builders(self, on_unknown: str = "raise") -> list[tuple[str, _RecordTransformer]]:

@@ -46,9 +46,8 @@ from sksurv.metrics import (
 from sksurv.nonparametric import CensoringDistributionEstimator
 from sksurv.util import Surv
 
-SIX_MONTHS_DAYS = 182.625
-TWELVE_MONTHS_DAYS = 365.25
-TWO_YEARS_DAYS = 730.5
+from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, TWO_YEARS_DAYS
+
 DEFAULT_HORIZONS_DAYS: Mapping[str, float] = MappingProxyType({"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS})
 PROBABILITY_CLIP = 1e-6
 CALIBRATION_KNOT_QUANTILES = (0.10, 0.50, 0.90)

@@ -31,13 +31,12 @@ from sklearn.base import clone
 
 from carrisk import explain
 from carrisk.features import ClinicalFeatures, FeatureSpec
+from carrisk.metrics import DEFAULT_HORIZONS_DAYS
 from carrisk.models import SurvivalForest, check_survival_target, step_survival
-from carrisk.schema import ID_COLUMN, RecordError, read_records, validate_records
+from carrisk.schema import ID_COLUMN, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, RecordError, read_records, validate_records
 from carrisk.validation import chosen_params, data_fingerprint, final_pipeline, package_versions, tuned_model
 
-SIX_MONTHS_DAYS = 182.625
-TWELVE_MONTHS_DAYS = 365.25
-DEFAULT_HORIZONS: dict[str, float] = {"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS}
+DEFAULT_HORIZONS: dict[str, float] = dict(DEFAULT_HORIZONS_DAYS)
 Z_95 = 1.959963984540054
 RISK_GROUPS = ("low", "intermediate", "high")
 

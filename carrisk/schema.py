@@ -21,6 +21,10 @@ from sksurv.util import Surv
 from carrisk import parsing
 
 ID_COLUMN = "patient_id"
+#: Horizons of this literature, in days from infusion (6 months = 365.25 / 2).
+SIX_MONTHS_DAYS = 182.625
+TWELVE_MONTHS_DAYS = 365.25
+TWO_YEARS_DAYS = 730.5
 TIME_COLUMN = "efs_days"
 EVENT_COLUMN = "efs_event"
 MAX_AGE_YEARS = 40.0

@@ -121,10 +121,12 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
 
+from carrisk.schema import OUTCOME_COLUMNS, PREINFUSION_COLUMNS, RECORD_COLUMNS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
+
 __all__ = [
     "CAUSES",
     "OUTCOME_COLUMNS",
-    "PRE_INFUSION_COLUMNS",
+    "PREINFUSION_COLUMNS",
     "RECORD_COLUMNS",
     "SIX_MONTHS_DAYS",
     "TWELVE_MONTHS_DAYS",
@@ -136,8 +138,6 @@ __all__ = [
     "true_survival",
 ]
 
-SIX_MONTHS_DAYS = 182.625
-TWELVE_MONTHS_DAYS = 365.25
 DAY28_DAYS = 28.0
 DAYS_PER_YEAR = 365.25
 
@@ -145,27 +145,6 @@ CAUSES = ("cd19pos", "cd19neg", "lineage_switch", "death")
 RELAPSE_CAUSES = ("cd19pos", "cd19neg", "lineage_switch")
 PHENOTYPE_OF_CAUSE = {"cd19pos": "CD19+", "cd19neg": "CD19-", "lineage_switch": "lineage switch"}
 
-PRE_INFUSION_COLUMNS = (
-    "patient_id",
-    "age_years",
-    "sex",
-    "car_product",
-    "blina_exposed",
-    "blina_response",
-    "marrow_blasts_pct",
-    "cns_status",
-    "extramedullary_disease",
-    "cd19_expression",
-    "kmt2a_status",
-    "cytogenetics",
-    "prior_hsct_count",
-    "months_since_last_hsct",
-    "prior_relapses",
-    "down_syndrome",
-    "prior_inotuzumab",
-)
-OUTCOME_COLUMNS = ("efs_days", "efs_event", "day28_cr", "relapse_phenotype", "os_days", "death")
-RECORD_COLUMNS = PRE_INFUSION_COLUMNS + OUTCOME_COLUMNS
 
 CAR_PRODUCTS = ("tisagenlecleucel", "chop_penn", "scri_plat02", "nci_cd28")
 BLINA_GROUPS = ("naive", "responder", "nonresponder")

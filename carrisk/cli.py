@@ -343,12 +343,17 @@ def explain(
     ids = records["patient_id"].astype(str).tolist()
     for i, pid in enumerate(ids):
         raw = [shown.iloc[i].get(name, "") for name in result.feature_names]
-        shap_plots.plot_waterfall(result, i, out / f"waterfall_{pid}.png", raw_values=raw)
+        shap_plots.plot_waterfall(result, i, out / f"waterfall_{pid}.png", raw_values=raw, label=pid)
     if len(ids) > 1:
         shap_plots.plot_beeswarm(result, out / "beeswarm.png")
         shap_plots.plot_bar(result, out / "importance_bar.png")
         if "marrow_blasts_pct" in result.feature_names:
-            shap_plots.plot_dependence(result, "marrow_blasts_pct", out / "dependence_marrow_blasts.png")
+            shap_plots.plot_dependence(
+                result,
+                "marrow_blasts_pct",
+                out / "dependence_marrow_blasts.png",
+                xlabel="marrow blasts, log10(% + 0.01) (-2 = undetectable, 0.7 = 5 %)",
+            )
     base = np.broadcast_to(np.asarray(result.base_values, dtype=float), (len(ids),))
     explanations = [
         {

@@ -1150,6 +1150,7 @@ def plot_waterfall(
     path: str | os.PathLike,
     max_display: int = 10,
     raw_values: Sequence[Any] | None = None,
+    label: str | None = None,
 ) -> Path:
     """Waterfall of one patient: baseline, each variable's push, and the final prediction.
 
@@ -1165,6 +1166,8 @@ def plot_waterfall(
         Variables shown; the rest are summed into one bar.
     raw_values : sequence, optional
         Values to print beside the variable names (e.g. unscaled clinical values), one per feature.
+    label : str, optional
+        How to name the patient in the title (e.g. the patient_id); default "Patient <row>".
 
     Returns
     -------
@@ -1182,7 +1185,7 @@ def plot_waterfall(
     plt.figure()
     shap.plots.waterfall(explanation, max_display=max_display, show=False)
     fig = plt.gcf()
-    fig.suptitle(f"Patient {row}: {_output_label(result)}", y=1.02)
+    fig.suptitle(f"{label or f'Patient {row}'}: {_output_label(result)}", y=1.02)
     return _save_atomic(fig, path)
 
 
@@ -1238,7 +1241,7 @@ def plot_bar(result: ShapResult, path: str | os.PathLike, max_display: int = 15)
     return _save_atomic(fig, path)
 
 
-def plot_dependence(result: ShapResult, feature: str, path: str | os.PathLike) -> Path:
+def plot_dependence(result: ShapResult, feature: str, path: str | os.PathLike, xlabel: str | None = None) -> Path:
     """SHAP value of one variable against its value, across patients.
 
     Parameters
@@ -1249,6 +1252,8 @@ def plot_dependence(result: ShapResult, feature: str, path: str | os.PathLike) -
         Variable to draw.
     path : path-like
         PNG file to write.
+    xlabel : str, optional
+        Axis label for the variable's values (default: its name).
 
     Returns
     -------
@@ -1269,6 +1274,6 @@ def plot_dependence(result: ShapResult, feature: str, path: str | os.PathLike) -
         ax.scatter(categories.codes + jitter, result.values[:, j], s=12, alpha=0.7)
         ax.set_xticks(range(len(categories.categories)), categories.categories, rotation=30, ha="right")
     ax.axhline(0.0, color="grey", lw=0.8)
-    ax.set_xlabel(feature)
+    ax.set_xlabel(xlabel or feature)
     ax.set_ylabel(f"SHAP value ({_output_label(result)})")
     return _save_atomic(fig, path)

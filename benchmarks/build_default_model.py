@@ -77,7 +77,7 @@ treatment choice, trial eligibility or any decision about a patient.
 Random survival forest (scikit-survival `RandomSurvivalForest` inside carrisk's pipeline: clinical feature
 builders -> median imputation -> forest), {SHIPPED["n_estimators"]} trees, time grid of at most
 {SHIPPED["max_times"]} event-time quantiles, hyper-parameters tuned by 3-fold inner CV on Harrell's C:
-`{model.params}`. Predicts the EFS curve; 6- and 12-month EFS with 95% intervals (infinitesimal jackknife,
+`{model.params}`. Predicts the EFS curve; 6- and 12-month EFS with 95% intervals (calibrated infinitesimal jackknife,
 logit scale); a risk group (tertiles of the training patients' predicted 12-month EFS: cut-points
 {model.risk_cutpoints[0]:.3f} and {model.risk_cutpoints[1]:.3f}); and exact TreeSHAP reasons.
 
@@ -103,8 +103,8 @@ predicted and smoothed observed event probability; slope 1 is ideal.
 - Synthetic training data: effect sizes the paper does not print were chosen, not learned from patients.
 - 420 patients, {model.metadata["training_data"]["events"]} events: intervals are wide for rare profiles
   (e.g. blinatumomab nonresponders with CD19-dim disease).
-- Interval method: bias-corrected infinitesimal jackknife, falling back to the conservative uncorrected
-  estimate when the correction is not positive; it reflects model uncertainty, not the patient's outcome.
+- Interval method: bias-corrected infinitesimal jackknife with empirical-Bayes calibration (Wager et al.);
+  it reflects model uncertainty, not the patient's outcome.
 - Extrapolation: ages outside 1-30 years, constructs other than the four of the study, and follow-up beyond
   about 5 years are outside the training data.
 

@@ -6,10 +6,10 @@ interval, a risk group and the clinical variables that moved the prediction most
 
 Intervals
 ---------
-* Random survival forest: the infinitesimal jackknife (Wager, Hastie & Efron, JMLR 2014;15:1625-1651), from
-  each tree's survival probability and the tree's bootstrap in-bag counts, formed on the logit scale and
-  transformed back, with the finite-forest bias correction; where the corrected estimate is not positive (a
-  noisy estimate with too few trees), the plain, conservative estimate is used instead.
+* Random survival forest: the bias-corrected infinitesimal jackknife (Wager, Hastie & Efron, JMLR
+  2014;15:1625-1651) from each tree's survival probability and its bootstrap in-bag counts, calibrated by
+  empirical Bayes against the training patients (see :mod:`carrisk.intervals`), formed on the logit scale
+  and transformed back.
 * Cox models: percentile interval over bootstrap refits of the final estimator (fixed hyper-parameters) on the
   training design matrix.
 Both describe the uncertainty of the fitted model given its training data, not of the patient's outcome.
@@ -31,6 +31,12 @@ from sklearn.base import clone
 
 from carrisk import explain
 from carrisk.features import ClinicalFeatures, FeatureSpec
+from carrisk.intervals import (
+    VariancePrior,
+    inbag_counts,
+    infinitesimal_jackknife_variance,
+    variance_prior,
+)
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS
 from carrisk.models import SurvivalForest, check_survival_target, step_survival
 from carrisk.schema import ID_COLUMN, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, RecordError, read_records, validate_records
@@ -46,52 +52,6 @@ def horizon_names(horizons: Mapping[str, float] | Sequence[float]) -> dict[str, 
     if isinstance(horizons, Mapping):
         return {str(k): float(v) for k, v in horizons.items()}
     return {f"{round(float(d) / 30.4375)}mo": float(d) for d in horizons}
-
-
-def inbag_counts(forest: Any, n_samples: int) -> np.ndarray:
-    """Bootstrap in-bag counts (n_samples x n_trees) of a fitted scikit-learn-style forest.
-
-    scikit-learn draws tree b's bootstrap sample as ``RandomState(tree.random_state).randint(0, n, n)``; the
-    draw is repeated here (tests check it against the forest's own out-of-bag predictions).
-    """
-    if not forest.bootstrap or forest.max_samples is not None:
-        raise ValueError("in-bag counts are reconstructed only for bootstrap=True and max_samples=None")
-    counts = np.empty((n_samples, len(forest.estimators_)), dtype=np.uint8)
-    for b, tree in enumerate(forest.estimators_):
-        draw = np.random.RandomState(tree.random_state).randint(0, n_samples, n_samples, dtype=np.int32)
-        counts[:, b] = np.bincount(draw, minlength=n_samples)
-    return counts
-
-
-def infinitesimal_jackknife_variance(per_tree: np.ndarray, inbag: np.ndarray, bias_correct: bool = True) -> np.ndarray:
-    """Infinitesimal-jackknife variance of a bagged prediction.
-
-    The plain estimate is biased upwards by the Monte-Carlo noise of a finite forest (about n/B times the
-    between-tree variance, which dominates unless B >> n); the bias correction removes that and is what
-    carrisk uses for its intervals. With few trees the corrected estimate is noisy and can be 0 for some
-    patients (a zero-width interval): use more trees when intervals matter.
-
-    Parameters
-    ----------
-    per_tree : (n_trees, m)
-        Each tree's prediction for m targets (e.g. patients x horizons, flattened).
-    inbag : (n_train, n_trees)
-        In-bag counts.
-
-    Returns
-    -------
-    (m,) variance: sum_i Cov_b(N_bi, t_b)^2, minus n/B^2 * sum_b (t_b - mean t)^2 when ``bias_correct``
-    (floored at 0).
-    """
-    n_train, n_trees = inbag.shape
-    centred_pred = per_tree - per_tree.mean(axis=0)
-    centred_inbag = inbag - inbag.mean(axis=1, keepdims=True)
-    cov = centred_inbag.astype(float) @ centred_pred / n_trees
-    raw = (cov**2).sum(axis=0)
-    if not bias_correct:
-        return raw
-    correction = n_train / n_trees**2 * (centred_pred**2).sum(axis=0)
-    return np.maximum(raw - correction, 0.0)
 
 
 @dataclass
@@ -133,6 +93,7 @@ class EFSModel:
         background: np.ndarray,
         inbag: np.ndarray | None = None,
         bootstrap: _CoxBootstrap | None = None,
+        reference: np.ndarray | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.model_name = model_name
@@ -142,6 +103,8 @@ class EFSModel:
         self.background = background
         self.inbag = inbag
         self.bootstrap = bootstrap
+        self.reference = reference
+        self.variance_priors: dict[float, VariancePrior | None] = {}
         self._explainer: Any = None
 
     # ----- pieces -----
@@ -211,10 +174,11 @@ class EFSModel:
     ) -> tuple[np.ndarray, np.ndarray]:
         if self.inbag is not None and leaves is not None:
             per_tree = self._per_tree_survival(leaves, times)  # (B, n, T)
-            flat = per_tree.reshape(len(per_tree), -1)
-            variance = infinitesimal_jackknife_variance(flat, self.inbag).reshape(point.shape)
-            plain = infinitesimal_jackknife_variance(flat, self.inbag, bias_correct=False).reshape(point.shape)
-            variance = np.where(variance > 0, variance, plain)  # never report a zero-width interval
+            variance = np.empty_like(point)
+            for j, horizon in enumerate(times):
+                estimates = infinitesimal_jackknife_variance(per_tree[:, :, j], self.inbag)
+                prior = self.variance_prior(float(horizon))
+                variance[:, j] = np.maximum(estimates, 0.0) if prior is None else prior.posterior_mean(estimates)
             clipped = np.clip(point, 1e-4, 1 - 1e-4)
             se_logit = np.sqrt(variance) / (clipped * (1 - clipped))
             return expit(logit(clipped) - Z_95 * se_logit), expit(logit(clipped) + Z_95 * se_logit)
@@ -226,6 +190,14 @@ class EFSModel:
             return np.quantile(draws, 0.025, axis=1), np.quantile(draws, 0.975, axis=1)
         nan = np.full_like(point, np.nan)
         return nan, nan
+
+    def variance_prior(self, horizon: float) -> VariancePrior | None:
+        """Empirical-Bayes prior of the IJ variance at ``horizon``, fitted on the training patients (cached)."""
+        if horizon not in self.variance_priors:
+            leaves = self._leaves(self.reference)
+            reference = self._per_tree_survival(leaves, np.array([horizon]))[:, :, 0]
+            self.variance_priors[horizon] = variance_prior(reference, self.inbag, seed=self.metadata["seeds"]["model"])
+        return self.variance_priors[horizon]
 
     def _per_tree_survival(self, leaves: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Each tree's survival probability at ``times`` (n_trees x n_rows x n_times), read from its leaves."""
@@ -454,14 +426,28 @@ def fit_efs_model(
         "training_data": data_fingerprint(records) | {"events": int(np.asarray(y[y.dtype.names[0]]).sum())},
         "seeds": {"tuning": seed, "model": seed, "bootstrap": seed},
         "horizons_days": DEFAULT_HORIZONS,
-        "interval_method": "infinitesimal jackknife (logit scale)"
+        "interval_method": "infinitesimal jackknife, bias-corrected, empirical-Bayes calibrated (logit scale)"
         if inbag is not None
         else f"bootstrap percentile ({n_bootstrap} refits)",
         "inner_cv": {"folds": inner_folds, "scoring": "harrell"},
         "cv_metrics": dict(cv_metrics or {}),
         "versions": package_versions(),
     }
-    return EFSModel(pipeline, model, chosen_params(tuned), cutpoints, metadata, background, inbag, bootstrap)
+    fitted = EFSModel(
+        pipeline,
+        model,
+        chosen_params(tuned),
+        cutpoints,
+        metadata,
+        background,
+        inbag,
+        bootstrap,
+        reference=design if inbag is not None else None,
+    )
+    if inbag is not None:
+        for horizon in DEFAULT_HORIZONS.values():
+            fitted.variance_prior(horizon)  # fitted once here, stored in the bundle
+    return fitted
 
 
 def _bootstrap_cox(estimator: Any, design: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator) -> Any:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from carrisk import fit_efs_model, load_model, save_model, simulate_cohort, survival_target
 from carrisk.cli import DEFAULT_MODEL, app
-from carrisk.predict import inbag_counts, infinitesimal_jackknife_variance
+from carrisk.intervals import inbag_counts
 from carrisk.schema import RecordError
 
 SCALARS = ["efs_6mo", "efs_6mo_lo", "efs_6mo_hi", "efs_12mo", "efs_12mo_lo", "efs_12mo_hi"]
@@ -85,18 +85,6 @@ def test_inbag_reconstruction_matches_the_forests_out_of_bag_predictions(cohort)
     out_of_bag = inbag.T == 0
     oob = (per_tree * out_of_bag).sum(axis=0) / out_of_bag.sum(axis=0)
     np.testing.assert_allclose(oob, forest.oob_prediction_, rtol=1e-10)
-
-
-def test_ij_variance_known_answer():
-    # two training rows, four trees; tree b predicts t_b, rows' in-bag counts N_b1, N_b2
-    inbag = np.array([[2, 0, 1, 1], [0, 2, 1, 1]])
-    per_tree = np.array([[1.0], [3.0], [2.0], [2.0]])
-    cov_1 = np.mean((inbag[0] - 1) * (per_tree[:, 0] - 2))  # = (1*-1 + -1*1 + 0 + 0)/4 = -0.5
-    cov_2 = np.mean((inbag[1] - 1) * (per_tree[:, 0] - 2))  # = 0.5
-    plain = cov_1**2 + cov_2**2
-    np.testing.assert_allclose(infinitesimal_jackknife_variance(per_tree, inbag, bias_correct=False), [plain])
-    correction = 2 / 16 * 2.0
-    np.testing.assert_allclose(infinitesimal_jackknife_variance(per_tree, inbag), [max(plain - correction, 0)])
 
 
 def test_invalid_records_list_every_problem(forest_model, example_records):

@@ -1,0 +1,74 @@
+"""Infinitesimal-jackknife variance and its empirical-Bayes calibration: known answers and invariants."""
+
+import numpy as np
+import pytest
+
+from carrisk.intervals import (
+    fit_variance_prior,
+    half_forest_noise,
+    infinitesimal_jackknife_variance,
+    variance_prior,
+)
+
+
+def bagged_means(y: np.ndarray, n_trees: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bag the sample mean of each column of y: in-bag counts and per-'tree' means."""
+    rng = np.random.default_rng(seed)
+    n = y.shape[0]
+    inbag = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_trees)], axis=1)
+    per_tree = inbag.T @ y / n  # (B, m)
+    return inbag, per_tree
+
+
+def test_ij_of_a_bagged_mean_is_the_variance_of_the_mean():
+    # For the bagged sample mean, V_IJ -> sum_i (y_i - ybar)^2 / n^2, the plug-in variance of the mean.
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=(60, 5)) * np.array([1.0, 2.0, 0.5, 3.0, 1.5])
+    inbag, per_tree = bagged_means(y, n_trees=4000, seed=2)
+    plug_in = ((y - y.mean(axis=0)) ** 2).sum(axis=0) / len(y) ** 2
+    corrected = infinitesimal_jackknife_variance(per_tree, inbag)
+    np.testing.assert_allclose(corrected, plug_in, rtol=0.1)
+    plain = infinitesimal_jackknife_variance(per_tree, inbag, bias_correct=False)
+    assert np.all(plain > corrected)  # the uncorrected estimate carries the Monte-Carlo bias
+
+
+def test_ij_known_answer_on_four_trees():
+    inbag = np.array([[2, 0, 1, 1], [0, 2, 1, 1]])
+    per_tree = np.array([[1.0], [3.0], [2.0], [2.0]])
+    # Cov_b(N_b1, t_b) = mean((1, -1, 0, 0) * (-1, 1, 0, 0)) = -0.5; Cov_b(N_b2, t_b) = 0.5
+    np.testing.assert_allclose(infinitesimal_jackknife_variance(per_tree, inbag, bias_correct=False), [0.5])
+    # bias: n * mean_i Var_b(N_bi) * mean_b (t_b - mean t)^2 / B = 2 * 0.5 * 0.5 / 4
+    np.testing.assert_allclose(infinitesimal_jackknife_variance(per_tree, inbag), [0.375])
+
+
+def test_few_trees_give_negative_corrected_estimates_that_calibration_repairs():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(200, 300)) * rng.uniform(0.5, 2.0, size=300)
+    inbag, per_tree = bagged_means(y, n_trees=25, seed=4)  # B << n: very noisy
+    corrected = infinitesimal_jackknife_variance(per_tree, inbag)
+    assert (corrected <= 0).any()
+    prior = variance_prior(per_tree, inbag, seed=0)
+    calibrated = prior.posterior_mean(corrected)
+    assert np.all(calibrated > 0)
+    truth = ((y - y.mean(axis=0)) ** 2).sum(axis=0) / len(y) ** 2
+    # shrinkage towards the typical variance beats the raw noisy estimate
+    assert np.mean((calibrated - truth) ** 2) < np.mean((corrected - truth) ** 2)
+
+
+def test_posterior_mean_is_monotone_and_follows_precise_estimates():
+    rng = np.random.default_rng(5)
+    estimates = rng.gamma(4.0, 0.25, size=400)
+    prior = fit_variance_prior(estimates, sigma=0.01)
+    grid = np.linspace(0.3, 2.0, 20)
+    posterior = prior.posterior_mean(grid)
+    assert np.all(np.diff(posterior) > 0)
+    np.testing.assert_allclose(posterior, grid, atol=0.05)  # little noise: little shrinkage
+    noisy = fit_variance_prior(estimates, sigma=2.0).posterior_mean(grid)
+    assert np.ptp(noisy) < np.ptp(posterior)  # much noise: strong shrinkage towards the prior
+
+
+def test_half_forest_noise_is_zero_without_tree_variation():
+    inbag = np.ones((10, 8), dtype=int)
+    per_tree = np.ones((8, 3))
+    assert half_forest_noise(per_tree, inbag) == pytest.approx(0.0)
+    assert variance_prior(per_tree, inbag) is None

@@ -430,21 +430,39 @@ def _leaf_masks(X, leaf_ptr, rec_feature, rec_lo, rec_hi, rec_nan_ok, out):
             out[leaf, s] = mask
 
 
+def _walk(X, s, roots, left, right, feature, threshold, nan_left, node_leaf, out):
+    for t in range(roots.shape[0]):
+        node = roots[t]
+        while left[node] >= 0:
+            x = X[s, feature[node]]
+            go_left = nan_left[node] if np.isnan(x) else x <= threshold[node]
+            node = left[node] if go_left else right[node]
+        out[s, t] = node_leaf[node]
+
+
+_walk_jit = numba.njit(cache=True)(_walk)
+
+
 @numba.njit(parallel=True, cache=True)
 def _apply(X, roots, left, right, feature, threshold, nan_left, node_leaf, out):
     for s in numba.prange(X.shape[0]):
-        for t in range(roots.shape[0]):
-            node = roots[t]
-            while left[node] >= 0:
-                x = X[s, feature[node]]
-                go_left = nan_left[node] if np.isnan(x) else x <= threshold[node]
-                node = left[node] if go_left else right[node]
-            out[s, t] = node_leaf[node]
+        _walk_jit(X, s, roots, left, right, feature, threshold, nan_left, node_leaf, out)
+
+
+@numba.njit(cache=True)
+def _apply_serial(X, roots, left, right, feature, threshold, nan_left, node_leaf, out):
+    # a few rows: starting the parallel thread pool costs more than the walk itself
+    for s in range(X.shape[0]):
+        _walk_jit(X, s, roots, left, right, feature, threshold, nan_left, node_leaf, out)
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Forest
 # ----------------------------------------------------------------------------------------------------------
+#: Below this many rows the compiled tree walk runs serially (thread start-up dominates otherwise).
+_PARALLEL_MIN_ROWS = 64
+
+
 @dataclass(frozen=True)
 class _FlatForest:
     """Trees of a survival forest flattened into arrays (global node and leaf numbering)."""
@@ -716,9 +734,8 @@ class ForestExplainer:
     def _apply_prepared(self, X: np.ndarray) -> np.ndarray:
         flat = self._flat
         leaves = np.empty((X.shape[0], flat.roots.size), dtype=np.int64)
-        _apply(
-            X, flat.roots, flat.left, flat.right, flat.feature, flat.threshold, flat.nan_left, flat.node_leaf, leaves
-        )
+        walk = _apply if X.shape[0] >= _PARALLEL_MIN_ROWS else _apply_serial
+        walk(X, flat.roots, flat.left, flat.right, flat.feature, flat.threshold, flat.nan_left, flat.node_leaf, leaves)
         return leaves
 
     def _leaf_indicator(self, X: np.ndarray) -> sp.csr_matrix:
@@ -775,9 +792,15 @@ class ForestExplainer:
         ndarray, shape (n_outputs,)
         """
         values = self.leaf_values(output, times)
-        if self.feature_perturbation == "tree_path_dependent":
-            return self._flat.leaf_prob @ values
-        return np.asarray(self._leaf_indicator(self.background).mean(axis=0)).ravel() @ values
+        cache = self.__dict__.setdefault("_base_value_cache", {})
+        key = id(values)  # leaf values are cached per output and horizons, so their identity is a key
+        if key not in cache:
+            if self.feature_perturbation == "tree_path_dependent":
+                cache[key] = (values, self._flat.leaf_prob @ values)
+            else:
+                weights = np.asarray(self._leaf_indicator(self.background).mean(axis=0)).ravel()
+                cache[key] = (values, weights @ values)
+        return cache[key][1]
 
     def shap_values(self, X: Any, output: ForestOutput = "risk", times: Any = None) -> ShapResult:
         """Exact SHAP values of the forest output for each row of ``X``.
@@ -812,7 +835,14 @@ class ForestExplainer:
         n, p, n_out = X64.shape[0], self.n_features, values.shape[1]
         phi = np.zeros((n, p, n_out))
         # columns of the weight matrix are grouped by feature: phi[:, f] = W[:, block_f] @ V[leaves of block_f]
-        block_leaves = [flat.rec_leaf[flat.col_rec[flat.feature_ptr[f] : flat.feature_ptr[f + 1]]] for f in range(p)]
+        if "_block_leaves" not in self.__dict__:
+            self._block_leaves = [
+                flat.rec_leaf[flat.col_rec[flat.feature_ptr[f] : flat.feature_ptr[f + 1]]] for f in range(p)
+            ]
+        block_cache = self.__dict__.setdefault("_block_value_cache", {})
+        if id(values) not in block_cache:  # leaf values are cached, so their identity is a key
+            block_cache[id(values)] = (values, [values[leaves] for leaves in self._block_leaves])
+        block_values = block_cache[id(values)][1]
         rows_per_block = max(1, _WEIGHT_BLOCK_BYTES // (8 * max(flat.rec_col.size, 1)))
         for start in range(0, n, rows_per_block):
             stop = min(n, start + rows_per_block)
@@ -820,7 +850,7 @@ class ForestExplainer:
             for f in range(p):
                 lo, hi = flat.feature_ptr[f], flat.feature_ptr[f + 1]
                 if hi > lo:
-                    phi[start:stop, f] = weights[:, lo:hi] @ values[block_leaves[f]]
+                    phi[start:stop, f] = weights[:, lo:hi] @ block_values[f]
         predictions = self._leaf_indicator(X64) @ values
         base = self.base_values(output, times)
         if not keep_axis:

@@ -1236,12 +1236,16 @@ def plot_beeswarm(result: ShapResult, path: str | os.PathLike, max_display: int 
     """
     import shap
 
+    return _summary_plot(shap.plots.beeswarm, result, path, max_display, "SHAP values")
+
+
+def _summary_plot(plot: Any, result: ShapResult, path: str | os.PathLike, max_display: int, title: str) -> Path:
     plt = _pyplot()
     explanation = _two_dimensional(result).to_explanation()
     plt.figure()
-    shap.plots.beeswarm(explanation, max_display=max_display, show=False)
+    plot(explanation, max_display=max_display, show=False)
     fig = plt.gcf()
-    fig.suptitle(f"SHAP values: {_output_label(result)}")
+    fig.suptitle(f"{title}: {_output_label(result)}")
     return _save_atomic(fig, path)
 
 
@@ -1262,13 +1266,7 @@ def plot_bar(result: ShapResult, path: str | os.PathLike, max_display: int = 15)
     """
     import shap
 
-    plt = _pyplot()
-    explanation = _two_dimensional(result).to_explanation()
-    plt.figure()
-    shap.plots.bar(explanation, max_display=max_display, show=False)
-    fig = plt.gcf()
-    fig.suptitle(f"Mean |SHAP|: {_output_label(result)}")
-    return _save_atomic(fig, path)
+    return _summary_plot(shap.plots.bar, result, path, max_display, "Mean |SHAP|")
 
 
 def plot_dependence(result: ShapResult, feature: str, path: str | os.PathLike, xlabel: str | None = None) -> Path:

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
-from carrisk.simulate import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, cohort_moments, simulate_cohort
+from benchmarks.cohort_validation import cohort_statistics
+from carrisk.simulate import cohort_moments, simulate_cohort
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS_PATH = REPO / "carrisk" / "data" / "simulation_params.json"
@@ -278,52 +279,10 @@ def fit_stage(params: dict[str, Any], names: list[str], targets: list[str], labe
     )
 
 
-def _km_at(time: np.ndarray, event: np.ndarray, horizon: float) -> float:
-    """Kaplan-Meier S(horizon), vectorised (events before censorings at tied times)."""
-    order = np.lexsort((~event.astype(bool), time))
-    t, e = time[order], event[order].astype(bool)
-    at_risk = t.size - np.arange(t.size)
-    keep = (t <= horizon) & e
-    return float(np.prod(1.0 - 1.0 / at_risk[keep]))
-
-
 def realised_check(params: dict[str, Any]) -> dict[str, float]:
     """Moments of one realised canonical cohort of N_EXPECTATION patients, with Kaplan-Meier EFS."""
     cohort = simulate_cohort(N_EXPECTATION, seed=SEED + 1, messy=False, params=params)
-    rec = cohort.records
-    exposed = rec["blina_exposed"].to_numpy(dtype=bool)
-    response = rec["blina_response"].to_numpy(dtype=object)
-    groups = {"naive": ~exposed, "responder": response == "CR", "nonresponder": response == "NR"}
-    time_days = rec["efs_days"].to_numpy(dtype=float)
-    event = rec["efs_event"].to_numpy(dtype=int)
-    out: dict[str, float] = {}
-    for name, mask in groups.items():
-        out[f"cr_rate_{name}"] = float(rec["day28_cr"].to_numpy()[mask].mean())
-        out[f"efs_6mo_{name}"] = _km_at(time_days[mask], event[mask], SIX_MONTHS_DAYS)
-    out["efs_12mo_overall"] = _km_at(time_days, event, TWELVE_MONTHS_DAYS)
-    dim_partial = rec["cd19_expression"].isin(["dim", "partial"]).to_numpy()
-    out["cd19_dim_partial_exposed"] = float(dim_partial[exposed].mean())
-    out["cd19_dim_partial_naive"] = float(dim_partial[~exposed].mean())
-    phenotype = rec["relapse_phenotype"].to_numpy(dtype=object)
-    relapsed = phenotype != "none"
-    out["relapse_fraction"] = float(relapsed.mean())
-    died_in_remission = (rec["efs_event"].to_numpy() == 1) & (rec["day28_cr"].to_numpy() == 1) & ~relapsed
-    out["death_in_remission_fraction"] = float(died_in_remission.mean())
-    for name, label in (
-        ("cd19pos", "CD19+"),
-        ("cd19neg", "CD19-"),
-        ("lineage_switch", "lineage switch"),
-        ("unclassified", "unclassified"),
-    ):
-        out[f"relapse_share_{name}"] = float((phenotype == label).sum() / relapsed.sum())
-    age = rec["age_years"].to_numpy(dtype=float)
-    out.update(
-        age_q25=float(np.quantile(age, 0.25)),
-        age_median=float(np.median(age)),
-        age_q75=float(np.quantile(age, 0.75)),
-        blina_exposed=float(exposed.mean()),
-    )
-    return out
+    return cohort_statistics(cohort.records)
 
 
 def main() -> None:

@@ -68,36 +68,18 @@ class BenchDataset:
 
 
 def _public_dataset(name: str, max_rows: int | None) -> BenchDataset:
-    from sksurv import datasets as sksurv_datasets
-
     table = load_public_dataset(name)
     notes = []
-    loader = {
-        "gbsg2": sksurv_datasets.load_gbsg2,
-        "whas500": sksurv_datasets.load_whas500,
-        "veterans": sksurv_datasets.load_veterans_lung_cancer,
-        "aids": sksurv_datasets.load_aids,
-        "flchain": sksurv_datasets.load_flchain,
-    }[name]
-    original, _ = loader()
     features = [c for c in table.columns if c not in ("time", "event")]
-    categorical = [c for c in features if isinstance(original[c].dtype, pd.CategoricalDtype)]
+    categorical = [c for c in features if isinstance(table[c].dtype, pd.CategoricalDtype)]
     numeric = [c for c in features if c not in categorical]
     if name == "flchain":
         notes.append("`chapter` (cause of death) dropped: it leaks the outcome")
         notes.append(f"{int((table['time'] == 0).sum())} rows with time 0 kept (XGBoost: see its model note)")
     if max_rows is not None and len(table) > max_rows:
+        notes.append(f"subsampled to {max_rows} of {len(table)} rows (seed {SUBSAMPLE_SEED})")
         table = table.sample(n=max_rows, random_state=SUBSAMPLE_SEED).reset_index(drop=True)
-        notes.append(f"subsampled to {max_rows} of {len(load_public_dataset(name))} rows (seed {SUBSAMPLE_SEED})")
     data = load_survival_data(table, time_col="time", event_col="event", name=name)
-    carrisk_numeric = set(data.spec.numeric)
-    coded = [c for c in categorical if c in carrisk_numeric]
-    if coded:
-        notes.append(
-            "categorical in scikit-survival but read as numbers by carrisk's FeatureSpec.generic (numeric codes): "
-            + ", ".join(coded)
-            + "; peers one-hot them"
-        )
     _, obs_time = target_arrays(data.y)
     median_time = float(np.median(obs_time))
     if ONE_YEAR_DAYS <= median_time:

@@ -118,7 +118,13 @@ def _load(path: Path, time_col: str | None, event_col: str | None, features: str
 
 TimeCol = Annotated[str | None, typer.Option(help="Generic mode: the time column.")]
 EventCol = Annotated[str | None, typer.Option(help="Generic mode: the event column (1 = event, 0 = censored).")]
-Features = Annotated[str | None, typer.Option(help="Generic mode: comma-separated covariates (default: all others).")]
+Features = Annotated[
+    str | None,
+    typer.Option(
+        help="Generic mode: comma-separated covariates (default: all others); NAME:category one-hot encodes a "
+        "column of numeric codes."
+    ),
+]
 Seed = Annotated[int, typer.Option(help="Seed of the folds and the models (recorded in the output).")]
 
 

@@ -93,7 +93,9 @@ def load_public_dataset(name: str) -> pd.DataFrame:
 
     Known pitfalls are handled here: flchain's ``chapter`` column (cause of death, filled in exactly when the
     patient died) leaks the outcome and is dropped; its 3 rows with time 0 are kept (every carrisk model accepts
-    time 0). Categorical columns stay categorical text, to be one-hot encoded inside the pipeline.
+    time 0). Categorical columns keep pandas' ``category`` dtype (their levels as text), so that
+    :meth:`~carrisk.features.FeatureSpec.generic` one-hot encodes them even where the levels are digit codes
+    (aids ``raceth``, flchain ``flc.grp``), as scikit-survival's own encoders do.
     """
     from sksurv import datasets
 
@@ -112,8 +114,8 @@ def load_public_dataset(name: str) -> pd.DataFrame:
     if name == "flchain":
         table = table.drop(columns=["chapter"])
     for column in table.columns:
-        if isinstance(table[column].dtype, pd.CategoricalDtype) or table[column].dtype == object:
-            table[column] = table[column].astype(object).where(table[column].notna(), None).astype("string")
+        if table[column].dtype == object:
+            table[column] = table[column].astype("category")
     event_field, time_field = y.dtype.names
     table["time"] = y[time_field].astype(float)
     table["event"] = y[event_field].astype(int)

@@ -377,6 +377,10 @@ class FeatureSpec:
     ) -> FeatureSpec:
         """Infer a spec for any survival table: numeric columns as numbers, text columns as categories.
 
+        A column with pandas' ``category`` dtype is a category even when its levels are digits (e.g. a race
+        code 1-5), as scikit-survival's bundled datasets mark them. A CSV has no dtypes: there, name such a
+        column in ``features`` with the suffix ``:category`` (``"raceth:category"``) to one-hot encode it.
+
         Without ``features``, every column other than the time, event and id columns is a covariate; a column
         that looks like an identifier (text, unique on every row, or named ``id``/``*_id``/``pid``) is excluded
         with a note in ``notes``.
@@ -385,6 +389,11 @@ class FeatureSpec:
             if column not in table.columns:
                 raise KeyError(f"column {column!r} not found; available: {list(table.columns)}")
         notes: list[str] = []
+        forced = set()
+        if features is not None:
+            features = [str(f).strip() for f in features]
+            forced = {f.removesuffix(":category") for f in features if f.endswith(":category")}
+            features = [f.removesuffix(":category") for f in features]
         candidates = (
             list(features)
             if features is not None
@@ -403,7 +412,9 @@ class FeatureSpec:
                 notes.append(f"column {column!r} looks like an identifier and is not used as a feature")
                 id_col = id_col or column
                 continue
-            if text_share == 0:
+            if column in forced or isinstance(values.dtype, pd.CategoricalDtype):
+                categorical.append(str(column))
+            elif text_share == 0:
                 numeric.append(str(column))
             elif values.nunique() > max_levels:
                 raise ValueError(

@@ -304,7 +304,7 @@ class GradientBoostedSurvival(_ReferenceModel):
 
 #: Default hyper-parameter grids (pipeline parameter names), 6 candidates each.
 DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
-    "rsf": {"model__min_samples_leaf": [5, 10, 20], "model__max_features": ["sqrt", 0.5]},
+    "rsf": {"model__min_samples_leaf": [5, 15, 30], "model__max_features": ["sqrt", 0.5]},
     "coxnet": {"model__l1_ratio": [0.5, 0.9], "model__alpha_ratio": [0.3, 0.1, 0.03]},
     "coxph": {},
     "gbsa": {"model__learning_rate": [0.05, 0.1], "model__max_depth": [2, 3]},

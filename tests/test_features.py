@@ -162,6 +162,21 @@ def test_generic_spec_infers_types_and_excludes_ids():
     assert list(design.columns) == ["age", "grade_II", "grade_III"]
 
 
+def test_generic_spec_one_hot_encodes_numeric_codes_marked_as_categories():
+    codes = [1, 2, 3, 4, 5] * 6
+    table = pd.DataFrame({"time": np.arange(1.0, 31.0), "event": [0, 1] * 15, "race": codes, "age": range(30)})
+    # A bare digit-coded column is a number (a CSV has no dtypes) ...
+    assert FeatureSpec.generic(table, "time", "event").numeric == ("race", "age")
+    # ... unless its dtype says category (as scikit-survival's datasets do) or the caller marks it.
+    as_category = table.assign(race=table["race"].astype(str).astype("category"))
+    assert FeatureSpec.generic(as_category, "time", "event").categorical == ("race",)
+    marked = FeatureSpec.generic(table, "time", "event", features=["race:category", "age"])
+    assert marked.categorical == ("race",) and marked.numeric == ("age",)
+    design = build_design_matrix(table, marked)
+    assert list(design.columns) == ["age", "race_2", "race_3", "race_4", "race_5"]
+    np.testing.assert_array_equal(design["race_3"], np.asarray(codes) == 3)
+
+
 # ---------- property-based: random records built from the accepted vocabularies ----------
 SPELLINGS = {
     "patient_id": None,

@@ -1,7 +1,7 @@
 """One random-survival-forest fit in a fresh process: time, peak memory, model size and held-out C.
 
-Run by :mod:`benchmarks.speed` as ``python -m benchmarks.speed_worker IMPL TRAIN_CSV TEST_CSV``; prints one JSON
-line. Each configuration runs in its own process so that the peak resident set size (``ru_maxrss``) belongs to
+Run by :mod:`benchmarks.speed` as ``python -m benchmarks.speed_worker IMPL TRAIN_CSV TEST_CSV [N_TREES]``; prints
+one JSON line. Each configuration runs in its own process so that the peak resident set size (``ru_maxrss``) belongs to
 that fit alone. For ``ranger`` the fit runs in an ``Rscript`` child and its peak is read from
 ``RUSAGE_CHILDREN`` (this process has no other child).
 """
@@ -77,7 +77,7 @@ def _harrell(test: pd.DataFrame, risk: np.ndarray) -> float:
     return float(concordance_index_censored(test["event"].to_numpy(bool), test["time"].to_numpy(float), risk)[0])
 
 
-def run_python(impl: str, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+def run_python(impl: str, train: pd.DataFrame, test: pd.DataFrame, n_trees: int = N_TREES) -> dict[str, Any]:
     """Fit and time one of the Python forests on already loaded data."""
     from sksurv.ensemble import RandomSurvivalForest
     from sksurv.util import Surv
@@ -86,7 +86,7 @@ def run_python(impl: str, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, 
     X_train, X_test = train[features].to_numpy(float), test[features].to_numpy(float)
     y_train = Surv.from_arrays(train["event"].to_numpy(bool), train["time"].to_numpy(float))
     common = {
-        "n_estimators": N_TREES,
+        "n_estimators": n_trees,
         "min_samples_leaf": MIN_SAMPLES_LEAF,
         "n_jobs": N_JOBS,
         "random_state": FOREST_SEED,
@@ -123,14 +123,14 @@ def run_python(impl: str, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, 
     return out
 
 
-def run_ranger(train_csv: Path, test_csv: Path) -> dict[str, Any]:
+def run_ranger(train_csv: Path, test_csv: Path, n_trees: int = N_TREES) -> dict[str, Any]:
     """Fit and time ranger's survival forest in an Rscript child on the same CSV files."""
     test = pd.read_csv(test_csv)
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "ranger_fit.R"
         script.write_text(RANGER_SCRIPT)
         predictions = Path(tmp) / "risk.csv"
-        args = [train_csv, test_csv, predictions, N_TREES, MIN_SAMPLES_LEAF, N_JOBS, FOREST_SEED]
+        args = [train_csv, test_csv, predictions, n_trees, MIN_SAMPLES_LEAF, N_JOBS, FOREST_SEED]
         start = time.perf_counter()
         done = subprocess.run(
             ["Rscript", str(script), *map(str, args)], capture_output=True, text=True, check=False, timeout=3600
@@ -151,12 +151,14 @@ def run_ranger(train_csv: Path, test_csv: Path) -> dict[str, Any]:
 
 def main(argv: list[str]) -> None:
     impl, train_csv, test_csv = argv[0], Path(argv[1]), Path(argv[2])
+    n_trees = int(argv[3]) if len(argv) > 3 else N_TREES
     if impl not in IMPLEMENTATIONS:
         raise SystemExit(f"unknown implementation {impl!r}; choose one of {', '.join(IMPLEMENTATIONS)}")
     if impl == "ranger":
-        result = run_ranger(train_csv, test_csv)
+        result = run_ranger(train_csv, test_csv, n_trees)
     else:
-        result = run_python(impl, pd.read_csv(train_csv), pd.read_csv(test_csv))
+        result = run_python(impl, pd.read_csv(train_csv), pd.read_csv(test_csv), n_trees)
+    result["n_trees"] = n_trees
     print(json.dumps(result))
 
 

@@ -4,28 +4,72 @@ Research tool. The embedded default data are synthetic (calibrated to published 
 clinically validated.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from carrisk.bundle import BundleError, BundleVersionError, load_model, read_manifest, save_model
-from carrisk.datasets import load_public_dataset, load_survival_data
-from carrisk.explain import CoxExplainer, ForestExplainer, ShapResult
-from carrisk.features import (
-    BlinatumomabStatus,
-    CD19Expression,
-    ClinicalFeatures,
-    Covariates,
-    DiseaseBurden,
-    FeatureSpec,
-    KMT2ARearrangement,
-    PriorTransplant,
-    build_design_matrix,
-)
-from carrisk.models import make_pipeline
-from carrisk.predict import EFSModel, fit_efs_model
-from carrisk.reproduce import reproduce_study
-from carrisk.schema import RecordError, read_records, survival_target, validate_records
-from carrisk.simulate import SimulatedCohort, oracle_concordance, simulate_cohort, true_survival
-from carrisk.validation import CVResult, cross_validate, tuned_model
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from carrisk.bundle import BundleError, BundleVersionError, load_model, read_manifest, save_model
+    from carrisk.datasets import load_public_dataset, load_survival_data
+    from carrisk.explain import CoxExplainer, ForestExplainer, ShapResult
+    from carrisk.features import (
+        BlinatumomabStatus,
+        CD19Expression,
+        ClinicalFeatures,
+        Covariates,
+        DiseaseBurden,
+        FeatureSpec,
+        KMT2ARearrangement,
+        PriorTransplant,
+        build_design_matrix,
+    )
+    from carrisk.models import make_pipeline
+    from carrisk.predict import EFSModel, fit_efs_model
+    from carrisk.reproduce import reproduce_study
+    from carrisk.schema import RecordError, read_records, survival_target, validate_records
+    from carrisk.simulate import SimulatedCohort, oracle_concordance, simulate_cohort, true_survival
+    from carrisk.validation import CVResult, cross_validate, tuned_model
+
+#: Public name -> module. Imported on first use (PEP 562), so that ``import carrisk.models`` or the command line
+#: does not pay for shap, numba, matplotlib and lifelines when it does not need them.
+_EXPORTS = {
+    "BundleError": "carrisk.bundle",
+    "BundleVersionError": "carrisk.bundle",
+    "load_model": "carrisk.bundle",
+    "read_manifest": "carrisk.bundle",
+    "save_model": "carrisk.bundle",
+    "load_public_dataset": "carrisk.datasets",
+    "load_survival_data": "carrisk.datasets",
+    "CoxExplainer": "carrisk.explain",
+    "ForestExplainer": "carrisk.explain",
+    "ShapResult": "carrisk.explain",
+    "BlinatumomabStatus": "carrisk.features",
+    "CD19Expression": "carrisk.features",
+    "ClinicalFeatures": "carrisk.features",
+    "Covariates": "carrisk.features",
+    "DiseaseBurden": "carrisk.features",
+    "FeatureSpec": "carrisk.features",
+    "KMT2ARearrangement": "carrisk.features",
+    "PriorTransplant": "carrisk.features",
+    "build_design_matrix": "carrisk.features",
+    "make_pipeline": "carrisk.models",
+    "EFSModel": "carrisk.predict",
+    "fit_efs_model": "carrisk.predict",
+    "reproduce_study": "carrisk.reproduce",
+    "RecordError": "carrisk.schema",
+    "read_records": "carrisk.schema",
+    "survival_target": "carrisk.schema",
+    "validate_records": "carrisk.schema",
+    "SimulatedCohort": "carrisk.simulate",
+    "oracle_concordance": "carrisk.simulate",
+    "simulate_cohort": "carrisk.simulate",
+    "true_survival": "carrisk.simulate",
+    "CVResult": "carrisk.validation",
+    "cross_validate": "carrisk.validation",
+    "tuned_model": "carrisk.validation",
+}
 
 try:
     __version__ = version("carrisk")
@@ -68,3 +112,16 @@ __all__ = [
     "tuned_model",
     "validate_records",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'carrisk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

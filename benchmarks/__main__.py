@@ -1,7 +1,8 @@
 """Benchmark carrisk against its peers in one run: ``python -m benchmarks [--quick] [--only PARTS]``.
 
 Parts (default: all, in this order): ``accuracy`` (cross-validated discrimination and calibration on public
-datasets and the simulated cohort), ``speed`` (forest fit/predict time and memory vs n, nested CV wall time),
+datasets and the simulated cohort), ``nested_cv`` (wall time of carrisk's nested CV on the simulated cohort),
+``speed`` (forest fit/predict time and memory vs n, and the time-grid targets),
 ``explain`` (runs benchmarks/bench_explain.py), ``latency`` (predict_efs on 1 and 10,000 patients). Each part
 writes ``benchmarks/results/<part>.json``; SUMMARY.md and the plots are regenerated from the JSON files after
 every part, so a long run can be followed.
@@ -43,6 +44,10 @@ def _run_part(part: str, settings: _common.Settings, out: Path) -> None:
         from benchmarks import accuracy
 
         accuracy.run(settings, out)
+    elif part == "nested_cv":
+        from benchmarks import nested_cv
+
+        nested_cv.run(settings, out)
     elif part == "speed":
         from benchmarks import speed
 

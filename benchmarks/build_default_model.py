@@ -3,7 +3,7 @@
     python -m benchmarks.build_default_model
 
 Simulates the calibrated synthetic cohort (n=420, seed 7), cross-validates the shipped configuration (nested
-5-fold x 3, seed 0), fits it on the whole cohort (inner 3-fold tuning, seed 0), saves the bundle and writes
+5-fold x 3, seed 0), fits it on the whole cohort (tuned out of bag, seed 0), saves the bundle and writes
 ``models/default/MODEL_CARD.md``. Everything is seeded, so the same library versions rebuild the same model.
 """
 
@@ -76,7 +76,7 @@ treatment choice, trial eligibility or any decision about a patient.
 ## Model
 Random survival forest (scikit-survival `RandomSurvivalForest` inside carrisk's pipeline: clinical feature
 builders -> median imputation -> forest), {SHIPPED["n_estimators"]} trees, time grid of at most
-{SHIPPED["max_times"]} event-time quantiles, hyper-parameters tuned by 3-fold inner CV on Harrell's C:
+{SHIPPED["max_times"]} event-time quantiles, hyper-parameters tuned by out-of-bag Harrell's C:
 `{model.params}`. Predicts the EFS curve; 6- and 12-month EFS with 95% intervals (calibrated infinitesimal jackknife,
 logit scale); a risk group (tertiles of the training patients' predicted 12-month EFS: cut-points
 {model.risk_cutpoints[0]:.3f} and {model.risk_cutpoints[1]:.3f}); and exact TreeSHAP reasons.

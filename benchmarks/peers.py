@@ -139,7 +139,7 @@ class BenchModel:
 
 
 class CarriskModel:
-    """carrisk's tuned pipeline (``tuned_model``: inner 3-fold grid search on the training fold, then refit)."""
+    """carrisk's tuned pipeline (``tuned_model`` on the training fold: forests out of bag, Coxnet by inner CV)."""
 
     def __init__(self, model: str, spec: FeatureSpec, seed: int) -> None:
         self.model = model

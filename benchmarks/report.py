@@ -257,22 +257,29 @@ def plot_cindex(acc: dict[str, Any], path: Path) -> None:
 
 
 # ----- speed ----------------------------------------------------------------------------------------------------
+def nested_cv_section(block: dict[str, Any] | None) -> list[str]:
+    if block is None:
+        missing = "nested_cv.json is missing: run `python -m benchmarks --only nested_cv`."
+        return ["## Nested cross-validation", "", missing, ""]
+    nested = block["nested_cv"]
+    target = nested["target_seconds"]
+    return [
+        "## Nested cross-validation",
+        "",
+        _provenance(block),
+        "",
+        f"{nested['setup']}: median **{_seconds(nested['seconds_median'])} s** over {len(nested['seconds_all'])} "
+        f"run(s) ({', '.join(_seconds(s) for s in nested['seconds_all'])} s); issue target "
+        + (f"< {target:.0f} s." if target else f"not applicable ({nested['target_note']}).")
+        + " Harrell's C of this run: "
+        + ", ".join(f"{m} {_num(c)}" for m, c in nested["harrell_c_mean"].items())
+        + ".",
+        "",
+    ]
+
+
 def speed_section(speed: dict[str, Any]) -> list[str]:
     lines = ["## Speed and memory", "", _provenance(speed), ""]
-    nested = speed.get("nested_cv")
-    if nested:
-        target = nested["target_seconds"]
-        lines += [
-            "### Nested cross-validation",
-            "",
-            f"{nested['setup']}: median **{_seconds(nested['seconds_median'])} s** over {len(nested['seconds_all'])} "
-            f"run(s) ({', '.join(_seconds(s) for s in nested['seconds_all'])} s); issue target "
-            + (f"< {target:.0f} s." if target else f"not applicable ({nested['target_note']}).")
-            + " Harrell's C of this run: "
-            + ", ".join(f"{m} {_num(c)}" for m, c in nested["harrell_c_mean"].items())
-            + ".",
-            "",
-        ]
     if speed.get("time_grid_targets"):
         lines += _grid_target_lines(speed["time_grid_targets"])
     forests = speed.get("forests")
@@ -577,6 +584,7 @@ def write_summary(out_dir: Path = _common.RESULTS_DIR) -> Path:
     """Write SUMMARY.md (and the PNGs) from whatever result files exist in ``out_dir``."""
     acc = _common.read_json(out_dir / "accuracy.json")
     speed = _common.read_json(out_dir / "speed.json")
+    nested = _common.read_json(out_dir / "nested_cv.json")
     explain = _common.read_json(out_dir / "explain.json")
     explain_run = _common.read_json(out_dir / "explain_run.json")
     latency = _common.read_json(out_dir / "latency.json")
@@ -607,6 +615,7 @@ def write_summary(out_dir: Path = _common.RESULTS_DIR) -> Path:
         lines += accuracy_section(acc)
     else:
         lines += ["## Accuracy", "", "accuracy.json is missing: run `python -m benchmarks --only accuracy`.", ""]
+    lines += nested_cv_section(nested)
     if speed:
         if speed.get("forests"):
             plot_speed(speed, out_dir / FIT_TIME_PLOT, out_dir / MEMORY_PLOT)
@@ -621,7 +630,7 @@ def write_summary(out_dir: Path = _common.RESULTS_DIR) -> Path:
     path = out_dir / "SUMMARY.md"
     atomic_write_text(path, "\n".join(lines).rstrip() + "\n")
     if out_dir.resolve() == _common.RESULTS_DIR.resolve():
-        update_readme(README, readme_block(acc, speed, explain, latency))
+        update_readme(README, readme_block(acc, nested, speed, explain, latency))
     return path
 
 
@@ -633,6 +642,7 @@ README_MODELS = ("carrisk_rsf", "carrisk_coxnet", "sksurv_rsf", "sksurv_coxph", 
 
 def readme_block(
     acc: dict[str, Any] | None,
+    nested: dict[str, Any] | None,
     speed: dict[str, Any] | None,
     explain: dict[str, Any] | None,
     latency: dict[str, Any] | None,
@@ -655,12 +665,12 @@ def readme_block(
             rows.append([label] + [_num(_mean_c(ds, key)) for key in README_MODELS])
         lines += _table(["dataset"] + [MODEL_LABELS[k] for k in README_MODELS], rows)
         lines.append("")
-    if speed and speed.get("nested_cv"):
-        nested = speed["nested_cv"]
+    if nested:
+        timing = nested["nested_cv"]
         lines.append(
-            f"- Nested 5 x {speed['settings']['nested_cv_repeats']} CV of RSF + Coxnet (12 candidates) on the "
-            f"420-patient cohort: {_seconds(nested['seconds_median'])} s (median of {len(nested['seconds_all'])}; "
-            f"`speed.json`, {speed['mode']} mode)."
+            f"- Nested 5 x {nested['settings']['nested_cv_repeats']} CV of RSF + Coxnet (12 candidates) on the "
+            f"420-patient cohort, 2 cores: {_seconds(timing['seconds_median'])} s (median of "
+            f"{len(timing['seconds_all'])}; `nested_cv.json`, {nested['mode']} mode)."
         )
     for name, entry in ((speed or {}).get("time_grid_targets") or {}).get("datasets", {}).items():
         if entry.get("met"):

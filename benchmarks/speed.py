@@ -1,4 +1,4 @@
-"""Speed and memory: random survival forests on synthetic data, and carrisk's nested cross-validation.
+"""Speed and memory of random survival forests: synthetic data of growing size, and the issue's time-grid targets.
 
 Forests: carrisk's ``SurvivalForest`` (time grid on: ``max_times="auto"``, i.e. 200 event-time quantiles when
 there are more unique event times) against scikit-survival's ``RandomSurvivalForest`` with ``low_memory=False``
@@ -27,9 +27,6 @@ import pandas as pd
 
 from benchmarks import _common
 from benchmarks.speed_worker import FOREST_SEED, IMPLEMENTATIONS, MIN_SAMPLES_LEAF, N_JOBS, N_TREES
-from carrisk.datasets import load_survival_data
-from carrisk.simulate import simulate_cohort
-from carrisk.validation import cross_validate
 
 N_FEATURES = 10
 WEIBULL_SHAPE = 1.5
@@ -45,9 +42,6 @@ MAX_SECONDS = {"full": 900.0, "quick": 30.0}
 #: (small sizes are dominated by fixed costs, so a measured slope is clipped before it is extrapolated).
 DEFAULT_SLOPE = 2.0
 MAX_SLOPE = 2.5
-NESTED_CV_SEED = 0
-SIMULATED_N = 420
-SIMULATED_SEED = 7
 C_TARGET_ROWS = 20_000
 C_TARGET_TOLERANCE = 0.005
 #: The issue's time-grid targets: carrisk's forest vs scikit-survival's defaults (low_memory=False).
@@ -390,52 +384,17 @@ def _grid_target_check(results: dict[str, Any]) -> dict[str, Any]:
     return {"ratios": ratios, "met": met}
 
 
-def nested_cv_timing(settings: _common.Settings) -> dict[str, Any]:
-    """Wall time of carrisk's nested CV (RSF + Coxnet, default 6-candidate grids) on the simulated cohort."""
-    cohort = simulate_cohort(SIMULATED_N, seed=SIMULATED_SEED)
-    data = load_survival_data(cohort.records)
-    seconds, c_index = [], {}
-    for run in range(settings.nested_cv_runs):
-        _common.log(f"speed: nested CV run {run + 1}/{settings.nested_cv_runs}")
-        start = time.perf_counter()
-        result = cross_validate(
-            data.records,
-            data.y,
-            ("rsf", "coxnet"),
-            spec=data.spec,
-            folds=5,
-            repeats=settings.nested_cv_repeats,
-            seed=NESTED_CV_SEED,
-            n_jobs=N_JOBS,
-            progress=False,
-        )
-        seconds.append(time.perf_counter() - start)
-        c_index = {m: result.to_dict()["models"][m]["metrics"]["harrell_c"]["mean"] for m in result.models}
-    return {
-        "setup": f"cross_validate(simulate_cohort({SIMULATED_N}, seed={SIMULATED_SEED}), ('rsf', 'coxnet'), "
-        f"folds=5, repeats={settings.nested_cv_repeats}, inner 3-fold grid search over 6 + 6 candidates, "
-        f"n_jobs={N_JOBS}, loky)",
-        "target_seconds": 60.0 if settings.nested_cv_repeats == 3 else None,
-        "target_note": "issue target < 60 s is for 5 x 3; quick mode runs 5 x 1",
-        "seconds_median": statistics.median(seconds),
-        "seconds_all": seconds,
-        "harrell_c_mean": c_index,
-    }
-
-
 def run(settings: _common.Settings, out_dir: Path = _common.RESULTS_DIR) -> dict[str, Any]:
     """Run the speed part and write ``speed.json``."""
     ranger = _common.r_version()
     result = _common.header(
         "speed",
         settings,
-        {"forest": FOREST_SEED, "train_data": "n (the training size)", "test_data": TEST_SEED, "nested_cv": 0},
+        {"forest": FOREST_SEED, "train_data": "n (the training size)", "test_data": TEST_SEED},
         with_r=True,
     )
     if ranger is None:
         result["ranger"] = "Rscript with ranger not found (apt-get install r-cran-ranger); ranger not timed"
-    result["nested_cv"] = nested_cv_timing(settings)
-    _common.write_json(out_dir / "speed.json", result)
     result["time_grid_targets"] = time_grid_targets(settings)
     _common.write_json(out_dir / "speed.json", result)
 

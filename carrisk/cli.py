@@ -135,7 +135,7 @@ def cv(
     folds: Annotated[int, typer.Option(help="Outer folds.")] = 5,
     repeats: Annotated[int, typer.Option(help="Repeats of the outer K-fold.")] = 3,
     seed: Seed = 0,
-    inner_folds: Annotated[int, typer.Option(help="Inner folds for tuning.")] = 3,
+    inner_folds: Annotated[int, typer.Option(help="Inner folds for tuning (forests are tuned out of bag).")] = 3,
     scoring: Annotated[str, typer.Option(help="Inner criterion: harrell or uno.")] = "harrell",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every per-fold number here.")] = None,
     n_jobs: Annotated[int, typer.Option(help="Parallel jobs (-1 = all cores).")] = -1,
@@ -235,7 +235,7 @@ def train(
     event_col: EventCol = None,
     features: Features = None,
 ) -> None:
-    """Tune by inner CV on all data, refit, and save a model bundle."""
+    """Tune on all data (forests out of bag, others by inner CV), refit, and save a model bundle."""
     from carrisk.bundle import save_model
     from carrisk.predict import fit_efs_model
 

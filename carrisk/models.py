@@ -106,6 +106,9 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         As for :class:`sksurv.ensemble.RandomSurvivalForest`.
     max_times : int, "auto" or None
         Size of the time grid; None keeps every event time.
+    oob_score : bool
+        Also compute each training row's out-of-bag risk (``oob_prediction_``) and its Harrell's C against the
+        original (not coarsened) times (``oob_score_``); used to tune forests without inner folds.
 
     Attributes
     ----------
@@ -113,6 +116,8 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         The fitted forest (its trees are what TreeSHAP explains).
     unique_times_ : ndarray
         The forest's time grid.
+    oob_prediction_, oob_score_
+        With ``oob_score=True``: out-of-bag risk of every training row and its Harrell's C.
     """
 
     def __init__(
@@ -123,6 +128,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         max_samples: float | None = None,
         max_times: int | str | None = "auto",
         low_memory: bool = False,
+        oob_score: bool = False,
         n_jobs: int | None = None,
         random_state: int | None = None,
     ) -> None:
@@ -132,6 +138,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         self.max_samples = max_samples
         self.max_times = max_times
         self.low_memory = low_memory
+        self.oob_score = oob_score
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -142,15 +149,24 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         if max_times == "auto":
             max_times = AUTO_TIME_GRID_THRESHOLD if len(np.unique(time[event])) > AUTO_TIME_GRID_THRESHOLD else None
         coarse_time, _ = coarsen_times(time, event, max_times)
-        self.forest_ = RandomSurvivalForest(
-            n_estimators=self.n_estimators,
-            min_samples_leaf=self.min_samples_leaf,
-            max_features=self.max_features,
-            max_samples=self.max_samples,
-            low_memory=self.low_memory,
-            n_jobs=self.n_jobs,
-            random_state=self.random_state,
-        ).fit(np.asarray(X, dtype=float), Surv.from_arrays(event, coarse_time))
+        with warnings.catch_warnings():
+            # a row in every bootstrap has no out-of-bag prediction (risk 0); rare beyond a few dozen trees
+            warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores")
+            self.forest_ = RandomSurvivalForest(
+                n_estimators=self.n_estimators,
+                min_samples_leaf=self.min_samples_leaf,
+                max_features=self.max_features,
+                max_samples=self.max_samples,
+                low_memory=self.low_memory,
+                oob_score=self.oob_score,
+                n_jobs=self.n_jobs,
+                random_state=self.random_state,
+            ).fit(np.asarray(X, dtype=float), Surv.from_arrays(event, coarse_time))
+        if self.oob_score:
+            from sksurv.metrics import concordance_index_censored
+
+            self.oob_prediction_ = self.forest_.oob_prediction_
+            self.oob_score_ = float(concordance_index_censored(event, time, self.oob_prediction_)[0])
         self.unique_times_ = self.forest_.unique_times_
         self.n_features_in_ = self.forest_.n_features_in_
         return self

@@ -1,8 +1,9 @@
 """Per-patient EFS prediction: a fitted model with its metadata, intervals, risk groups and reasons.
 
-:func:`fit_efs_model` tunes a pipeline by inner cross-validation on all the training data, refits it, and wraps
-it in an :class:`EFSModel`, which predicts each new patient's EFS curve, EFS at fixed horizons with a 95%
-interval, a risk group and the clinical variables that moved the prediction most (SHAP).
+:func:`fit_efs_model` tunes a pipeline on all the training data (forests out of bag, other models by inner
+cross-validation), refits it, and wraps it in an :class:`EFSModel`, which predicts each new patient's EFS curve,
+EFS at fixed horizons with a 95% interval, a risk group and the clinical variables that moved the prediction most
+(SHAP).
 
 Intervals
 ---------
@@ -75,7 +76,7 @@ class EFSModel:
         Features -> imputation -> (scaling) -> estimator, fitted on all training data.
     model_name : str
     params : dict
-        Hyper-parameters chosen by inner cross-validation.
+        Hyper-parameters chosen by tuning (out of bag for forests, inner cross-validation otherwise).
     risk_cutpoints : (2,) ndarray
         Predicted 12-month EFS tertiles of the training patients: above the upper = low risk, below the lower =
         high risk.
@@ -388,7 +389,7 @@ def fit_efs_model(
     cv_metrics: Mapping[str, Any] | None = None,
     **params: Any,
 ) -> EFSModel:
-    """Tune by inner cross-validation on all records, refit, and wrap the result as an :class:`EFSModel`.
+    """Tune on all records (see :func:`carrisk.tuned_model`), refit, and wrap the result as an :class:`EFSModel`.
 
     Parameters
     ----------
@@ -429,7 +430,9 @@ def fit_efs_model(
         "interval_method": "infinitesimal jackknife, bias-corrected, empirical-Bayes calibrated (logit scale)"
         if inbag is not None
         else f"bootstrap percentile ({n_bootstrap} refits)",
-        "inner_cv": {"folds": inner_folds, "scoring": "harrell"},
+        "tuning": {"method": "out-of-bag", "scoring": "harrell"}
+        if model == "rsf"
+        else {"method": "inner cross-validation", "folds": inner_folds, "scoring": "harrell"},
         "cv_metrics": dict(cv_metrics or {}),
         "versions": package_versions(),
     }

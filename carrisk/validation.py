@@ -1,7 +1,9 @@
 """Nested, repeated cross-validation of survival pipelines, scored by concordance.
 
 Outer loop: repeated K-fold stratified on the event indicator. Inner loop (when a model has a grid): a grid
-search on the outer training fold only, scored by Harrell's C (or Uno's C), stratified on the event too. Every
+search on the outer training fold only, scored by Harrell's C (or Uno's C): for random survival forests on the
+out-of-bag predictions of forests fitted to the whole training fold (no inner folds; randomForestSRC's ``tune``
+does the same), for the other models by an inner K-fold stratified on the event. Every
 fitted step (features, imputation, scaling, tuning) sees only the training rows of its fold. Work is spread over
 (model, outer fold) tasks with joblib; ``backend="dask"`` runs the same tasks on a dask.distributed cluster.
 """
@@ -79,19 +81,27 @@ def tuned_model(
     scoring: str = "harrell",
     tau: float | None = None,
     random_state: int = 0,
+    oob: bool = True,
     **params: Any,
 ) -> Any:
-    """A model that tunes itself by inner cross-validation when fitted (a ``GridSearchCV`` over its pipeline).
+    """A model that tunes itself when fitted (a ``GridSearchCV`` over its pipeline).
 
-    ``fit(records, y)`` splits the given records into ``inner_folds`` folds stratified on the event, picks the
-    grid candidate with the best mean concordance, and refits it on all the given records. Parameters fixed in
-    ``params`` are taken out of the grid; with an empty grid the plain pipeline is returned.
+    ``fit(records, y)`` scores every grid candidate by concordance and keeps the best. Forests (``"rsf"``) are
+    scored out of bag: each candidate forest is fitted on all the given records (same seed, so the same
+    bootstraps) and scored on every row's out-of-bag prediction; the best forest is the fitted model, with no
+    refit. Set ``oob=False`` to use inner folds for forests too. Other models: ``inner_folds`` folds stratified on
+    the event, best mean concordance, refit on all the given records. Parameters fixed in ``params`` are taken
+    out of the grid; with an empty grid the plain pipeline is returned.
     """
     pipeline = make_pipeline(model, spec, random_state=random_state, **params)
     grid = DEFAULT_GRIDS[model] if grid is None else grid
     grid = {k: v for k, v in grid.items() if k.removeprefix("model__") not in params}  # fixed by the caller
     if not grid:
         return pipeline
+    if model == "rsf" and oob:
+        if scoring not in ("harrell", "uno"):
+            raise ValueError(f"scoring must be 'harrell' or 'uno', got {scoring!r}")
+        return _OutOfBagSearch(pipeline, dict(grid), scoring=scoring, tau=tau)
     if scoring == "uno":
         pipeline = _RememberTarget(pipeline.steps)
         scorer: Any = _uno_scorer(tau)
@@ -153,6 +163,55 @@ class _StratifiedGridSearch(GridSearchCV):
         self.n_failed_candidates_ = failed
         if failed == len(self.cv_results_["mean_test_score"]):
             raise RuntimeError("every hyper-parameter candidate failed in the inner cross-validation")
+        return self
+
+
+class _OutOfBagSearch(GridSearchCV):
+    """Grid search for forests scored by out-of-bag concordance on the training rows (no inner folds).
+
+    Every candidate pipeline is fitted once on all the rows with ``model__oob_score=True``; its score is Harrell's
+    C (or Uno's C with ``tau``, censoring weights from the same rows) of the out-of-bag risk. The best candidate's
+    fitted pipeline is ``best_estimator_``. ``cv_results_`` holds ``params`` and ``mean_test_score``.
+    """
+
+    def __init__(self, estimator: Any, param_grid: Any, *, scoring: str = "harrell", tau: float | None = None) -> None:
+        super().__init__(estimator, param_grid, scoring=None, refit=True, cv=None)
+        self.scoring = scoring
+        self.tau = tau
+
+    def fit(self, X: Any, y: Any = None, **params: Any) -> _OutOfBagSearch:
+        from sklearn.metrics import check_scoring
+        from sklearn.model_selection import ParameterGrid
+
+        check_survival_target(y)
+        candidates = list(ParameterGrid(self.param_grid))
+        scores, fitted = [], []
+        for candidate in candidates:
+            pipeline = clone(self.estimator).set_params(**candidate, model__oob_score=True)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", category=UserWarning)
+                    pipeline.fit(X, y, **params)
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+                scores.append(np.nan)
+                fitted.append(None)
+                continue
+            risk = pipeline[-1].oob_prediction_
+            score = pipeline[-1].oob_score_ if self.scoring == "harrell" else metrics.uno_c(y, y, risk, tau=self.tau)
+            scores.append(score)
+            fitted.append(pipeline)
+        mean = np.asarray(scores, dtype=float)
+        self.n_failed_candidates_ = int(np.isnan(mean).sum())
+        if self.n_failed_candidates_ == len(candidates):
+            raise RuntimeError("every hyper-parameter candidate failed to fit")
+        self.best_index_ = int(np.nanargmax(mean))
+        self.best_params_ = candidates[self.best_index_]
+        self.best_score_ = float(mean[self.best_index_])
+        self.best_estimator_ = fitted[self.best_index_]
+        self.cv_results_ = {"params": candidates, "mean_test_score": mean}
+        self.scorer_ = check_scoring(self.best_estimator_)
+        self.multimetric_ = False
+        self.n_splits_ = 0
         return self
 
 

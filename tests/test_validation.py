@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from carrisk.cli import app
 from carrisk.datasets import load_public_dataset, load_survival_data
+from carrisk.intervals import inbag_counts
 from carrisk.models import make_pipeline
 from carrisk.validation import cross_validate, tuned_model
 
@@ -67,6 +68,46 @@ def test_inner_tuning_sees_only_the_outer_training_rows(small):
     assert len(RecordingTransformer.seen) == 5
     assert all(seen <= set(train) for seen in RecordingTransformer.seen)
     assert max(len(s) for s in RecordingTransformer.seen[:-1]) < 160 and RecordingTransformer.seen[-1] == set(train)
+
+
+def test_forest_tuning_scores_out_of_bag_on_the_training_rows_only(small):
+    grid = {"model__min_samples_leaf": [5, 20], "model__max_features": ["sqrt", 0.5]}
+    search = tuned_model("rsf", small.spec, grid, n_estimators=40, random_state=3)
+    train = np.arange(180)
+    records, y = small.records.iloc[train], small.y[train]
+    search.fit(records, y)
+    # Each candidate's score is Harrell's C of its out-of-bag risk against the original times, computed by hand.
+    for params, score in zip(search.cv_results_["params"], search.cv_results_["mean_test_score"]):
+        pipe = make_pipeline(
+            "rsf",
+            small.spec,
+            random_state=3,
+            n_estimators=40,
+            oob_score=True,
+            **{k.removeprefix("model__"): v for k, v in params.items()},
+        ).fit(records, y)
+        forest = pipe[-1].forest_
+        design = pipe[:-1].transform(records)
+        inbag = inbag_counts(forest, len(train))  # (rows, trees) bootstrap counts
+        per_tree = np.column_stack([tree.predict(design) for tree in forest.estimators_])
+        oob = inbag == 0
+        total, n_oob = (per_tree * oob).sum(axis=1), oob.sum(axis=1)
+        risk = total / np.maximum(n_oob, 1)
+        expected = concordance_index_censored(y["event"], y["time"], risk)[0]
+        assert score == pytest.approx(expected, abs=1e-12)
+    best = int(np.argmax(search.cv_results_["mean_test_score"]))
+    assert search.best_params_ == search.cv_results_["params"][best]
+    # The best candidate's forest, fitted on all 180 rows, is the model (no refit on a subset, no test rows).
+    assert search.best_estimator_[-1].forest_.n_features_in_ == pipe[:-1].transform(records).shape[1]
+    refit = make_pipeline(
+        "rsf",
+        small.spec,
+        random_state=3,
+        n_estimators=40,
+        **{k.removeprefix("model__"): v for k, v in search.best_params_.items()},
+    ).fit(records, y)
+    holdout = small.records.iloc[180:]
+    np.testing.assert_allclose(search.predict(holdout), refit.predict(holdout))
 
 
 def test_fold_metrics_equal_scikit_survival_on_the_same_split(small):

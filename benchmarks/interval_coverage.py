@@ -4,7 +4,8 @@
     python -m benchmarks.interval_coverage --quick    # 10 replicates
 
 Each replicate draws a new training cohort from the calibrated generator (``simulate_cohort(420, seed=10_000 +
-r)``), fits the shipped configuration (600-tree forest, time grid 40, leaf 5, sqrt features; forest seed r) and
+r)``), fits the shipped configuration (600-tree forest, time grid 40, and the shipped model's tuned leaf size and
+features per split, read from ``models/default``; forest seed r) and
 predicts 6- and 12-month EFS with intervals for the same 200 test patients (``simulate_cohort(200, seed=424242)``).
 The generating model is known, so every prediction can be checked against two targets:
 
@@ -27,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import _common
-from carrisk import fit_efs_model, simulate_cohort, survival_target
+from benchmarks import _common, build_default_model
+from carrisk import fit_efs_model, read_manifest, simulate_cohort, survival_target
 from carrisk._io import atomic_write_text
 from carrisk.schema import OUTCOME_COLUMNS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 from carrisk.simulate import true_survival
@@ -37,12 +38,20 @@ N_TRAIN = 420
 N_TEST = 200
 TEST_SEED = 424_242
 TRAIN_SEED_BASE = 10_000
-SHIPPED = {"n_estimators": 600, "max_times": 40, "min_samples_leaf": 5, "max_features": "sqrt"}
+MODEL_DIR = Path(__file__).parent.parent / "models" / "default"
+
+
+def shipped_configuration() -> dict[str, Any]:
+    """The shipped model's forest settings and tuned hyper-parameters (from its manifest), fixed for every replicate."""
+    return dict(build_default_model.SHIPPED) | read_manifest(MODEL_DIR)["model"]["hyperparameters"]
+
+
 HORIZONS = {"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS}
 
 
 def run(replicates: int) -> dict[str, Any]:
     """Fit ``replicates`` forests and return the coverage summary."""
+    shipped = shipped_configuration()
     test_cohort = simulate_cohort(N_TEST, seed=TEST_SEED)
     test = test_cohort.records.drop(columns=[c for c in OUTCOME_COLUMNS if c in test_cohort.records])
     truth = true_survival(test_cohort, list(HORIZONS.values()))  # (N_TEST, 2)
@@ -52,7 +61,7 @@ def run(replicates: int) -> dict[str, Any]:
     for r in range(replicates):
         start = time.perf_counter()
         cohort = simulate_cohort(N_TRAIN, seed=TRAIN_SEED_BASE + r)
-        model = fit_efs_model(cohort.records, survival_target(cohort.records), "rsf", seed=r, **SHIPPED)
+        model = fit_efs_model(cohort.records, survival_target(cohort.records), "rsf", seed=r, **shipped)
         pred = model.predict_efs(test, HORIZONS, top=0)
         for k, name in enumerate(HORIZONS):
             point[r, :, k] = pred[f"efs_{name}"]
@@ -85,7 +94,7 @@ def run(replicates: int) -> dict[str, Any]:
             "replicates": replicates,
             "train": f"simulate_cohort({N_TRAIN}, seed={TRAIN_SEED_BASE} + r)",
             "test": f"simulate_cohort({N_TEST}, seed={TEST_SEED}), outcomes dropped",
-            "model": "fit_efs_model(..., 'rsf', seed=r, " + ", ".join(f"{k}={v!r}" for k, v in SHIPPED.items()) + ")",
+            "model": "fit_efs_model(..., 'rsf', seed=r, " + ", ".join(f"{k}={v!r}" for k, v in shipped.items()) + ")",
             "interval": "95%, infinitesimal jackknife (bias-corrected) with empirical-Bayes calibration, logit scale",
             "expected_prediction": "mean of the point predictions over the replicates (Monte Carlo estimate)",
             "seconds_per_replicate_median": float(np.median(seconds)),

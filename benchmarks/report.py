@@ -662,9 +662,19 @@ def readme_block(
             label = f"{name} ({ds['rows']:,} rows)"
             if ds.get("oracle"):
                 label += f", oracle {_num(ds['oracle']['c_test_folds']['mean'])}"
-            rows.append([label] + [_num(_mean_c(ds, key)) for key in README_MODELS])
+            cells = []
+            for key in README_MODELS:
+                model = ds["models"].get(key) or {}
+                flagged = model.get("n_folds_convergence_warning") or model.get("n_failed_folds")
+                cells.append(_num(_mean_c(ds, key)) + (" †" if flagged else ""))
+            rows.append([label, *cells])
         lines += _table(["dataset"] + [MODEL_LABELS[k] for k in README_MODELS], rows)
-        lines.append("")
+        lines += [
+            "",
+            "† the fit failed or did not converge on some folds (e.g. lifelines' Newton-Raphson on flchain); "
+            "see SUMMARY.md.",
+            "",
+        ]
     if nested:
         timing = nested["nested_cv"]
         lines.append(

@@ -39,6 +39,8 @@ PEER_RSF_TREES = 200
 PEER_RSF_MIN_SAMPLES_LEAF = 15
 #: lifelines' ridge penalty on the standardised design: small; 1e-4 left Newton-Raphson unconverged on flchain folds.
 LIFELINES_PENALIZER = 0.01
+#: Newton-Raphson step (lifelines' default 0.95 oscillated on a flchain fold; its docs advise a smaller step).
+LIFELINES_FIT_OPTIONS = {"step_size": 0.5}
 #: XGBoost Cox settings (not tuned): shallow trees, moderate shrinkage.
 XGB_PARAMS = {
     "objective": "survival:cox",
@@ -204,7 +206,9 @@ class LifelinesCox(BenchModel):
         from lifelines import CoxPHFitter
 
         frame = self._frame(design).assign(time=time, event=event.astype(int))
-        self.model_ = CoxPHFitter(penalizer=LIFELINES_PENALIZER).fit(frame, duration_col="time", event_col="event")
+        self.model_ = CoxPHFitter(penalizer=LIFELINES_PENALIZER).fit(
+            frame, duration_col="time", event_col="event", fit_options=LIFELINES_FIT_OPTIONS
+        )
 
     def risk(self, records: pd.DataFrame) -> np.ndarray:
         return self.model_.predict_log_partial_hazard(self._frame(self._transform(records))).to_numpy()

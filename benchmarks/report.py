@@ -671,8 +671,7 @@ def readme_block(
         lines += _table(["dataset"] + [MODEL_LABELS[k] for k in README_MODELS], rows)
         lines += [
             "",
-            "† the fit failed or did not converge on some folds (e.g. lifelines' Newton-Raphson on flchain); "
-            "see SUMMARY.md.",
+            "† the fit failed or did not converge on some folds; see SUMMARY.md.",
             "",
         ]
     if nested:

@@ -163,10 +163,10 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
                 random_state=self.random_state,
             ).fit(np.asarray(X, dtype=float), Surv.from_arrays(event, coarse_time))
         if self.oob_score:
-            from sksurv.metrics import concordance_index_censored
+            from carrisk.metrics import harrell_c
 
             self.oob_prediction_ = self.forest_.oob_prediction_
-            self.oob_score_ = float(concordance_index_censored(event, time, self.oob_prediction_)[0])
+            self.oob_score_ = harrell_c(event, time, self.oob_prediction_)
         self.unique_times_ = self.forest_.unique_times_
         self.n_features_in_ = self.forest_.n_features_in_
         return self

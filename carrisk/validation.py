@@ -98,17 +98,14 @@ def tuned_model(
     grid = {k: v for k, v in grid.items() if k.removeprefix("model__") not in params}  # fixed by the caller
     if not grid:
         return pipeline
+    if scoring not in ("harrell", "uno"):
+        raise ValueError(f"scoring must be 'harrell' or 'uno', got {scoring!r}")
     if model == "rsf" and oob:
-        if scoring not in ("harrell", "uno"):
-            raise ValueError(f"scoring must be 'harrell' or 'uno', got {scoring!r}")
         return _OutOfBagSearch(pipeline, dict(grid), scoring=scoring, tau=tau)
+    scorer: Any = None  # the estimator's own score: Harrell's C
     if scoring == "uno":
         pipeline = _RememberTarget(pipeline.steps)
-        scorer: Any = _uno_scorer(tau)
-    elif scoring == "harrell":
-        scorer = None  # the estimator's own score: Harrell's C
-    else:
-        raise ValueError(f"scoring must be 'harrell' or 'uno', got {scoring!r}")
+        scorer = _uno_scorer(tau)
     return _StratifiedGridSearch(
         pipeline, dict(grid), scoring=scorer, inner_folds=inner_folds, random_state=random_state
     )
@@ -185,30 +182,30 @@ class _OutOfBagSearch(GridSearchCV):
 
         check_survival_target(y)
         candidates = list(ParameterGrid(self.param_grid))
-        scores, fitted = [], []
-        for candidate in candidates:
+        scores = np.full(len(candidates), np.nan)
+        best = None  # only the best forest so far is kept: candidates are fitted one after another
+        for i, candidate in enumerate(candidates):
             pipeline = clone(self.estimator).set_params(**candidate, model__oob_score=True)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", category=UserWarning)
                     pipeline.fit(X, y, **params)
             except (ValueError, ArithmeticError, np.linalg.LinAlgError):
-                scores.append(np.nan)
-                fitted.append(None)
                 continue
-            risk = pipeline[-1].oob_prediction_
-            score = pipeline[-1].oob_score_ if self.scoring == "harrell" else metrics.uno_c(y, y, risk, tau=self.tau)
-            scores.append(score)
-            fitted.append(pipeline)
-        mean = np.asarray(scores, dtype=float)
-        self.n_failed_candidates_ = int(np.isnan(mean).sum())
-        if self.n_failed_candidates_ == len(candidates):
+            forest = pipeline[-1]
+            if self.scoring == "harrell":
+                scores[i] = forest.oob_score_
+            else:
+                scores[i] = metrics.uno_c(y, y, forest.oob_prediction_, tau=self.tau)
+            if best is None or scores[i] > scores[self.best_index_]:
+                best, self.best_index_ = pipeline, i
+        self.n_failed_candidates_ = int(np.isnan(scores).sum())
+        if best is None:
             raise RuntimeError("every hyper-parameter candidate failed to fit")
-        self.best_index_ = int(np.nanargmax(mean))
         self.best_params_ = candidates[self.best_index_]
-        self.best_score_ = float(mean[self.best_index_])
-        self.best_estimator_ = fitted[self.best_index_]
-        self.cv_results_ = {"params": candidates, "mean_test_score": mean}
+        self.best_score_ = float(scores[self.best_index_])
+        self.best_estimator_ = best
+        self.cv_results_ = {"params": candidates, "mean_test_score": scores}
         self.scorer_ = check_scoring(self.best_estimator_)
         self.multimetric_ = False
         self.n_splits_ = 0

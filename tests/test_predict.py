@@ -207,3 +207,12 @@ def test_explain_cli_json_adds_up_and_writes_plots(tmp_path, cox_model):
         assert "blina_status" in item["contributions"]  # clinical variables, not dummy columns
     assert (tmp_path / "plots" / "beeswarm.png").stat().st_size > 1000
     assert (tmp_path / "plots" / "waterfall_EX-01.png").exists()
+
+
+def test_metadata_records_how_the_hyper_parameters_were_chosen(cohort, forest_model, cox_model):
+    assert forest_model.metadata["tuning"]["method"].startswith("none")
+    assert cox_model.metadata["tuning"]["method"].startswith("none")
+    y = survival_target(cohort.records)
+    tuned = fit_efs_model(cohort.records, y, "rsf", seed=0, n_estimators=30, grid={"model__min_samples_leaf": [10, 30]})
+    assert tuned.metadata["tuning"] == {"method": "out-of-bag", "scoring": "harrell"}
+    assert tuned.params["min_samples_leaf"] in (10, 30)

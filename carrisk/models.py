@@ -25,7 +25,7 @@ from sksurv.util import Surv
 
 from carrisk.features import ClinicalFeatures, FeatureSpec
 
-MODEL_NAMES = ("rsf", "coxnet", "coxph", "gbsa")
+MODEL_NAMES = ("rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv")
 #: Coarsen event times to a quantile grid when the training data have more unique event times than this.
 AUTO_TIME_GRID_THRESHOLD = 200
 
@@ -324,6 +324,8 @@ DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
     "coxnet": {"model__l1_ratio": [0.5, 0.9], "model__alpha_ratio": [0.3, 0.1, 0.03]},
     "coxph": {},
     "gbsa": {"model__learning_rate": [0.05, 0.1], "model__max_depth": [2, 3]},
+    "two_part": {},  # both penalties are chosen inside the estimator by cross-validated proper scores
+    "coxnet_cv": {},  # the penalty is chosen inside the estimator by cross-validated deviance
 }
 
 
@@ -334,6 +336,7 @@ def make_pipeline(
     random_state: int | None = 0,
     on_unknown: str = "raise",
     n_jobs: int | None = None,
+    penalty_weights: Mapping[str, float] | None = None,
     **params: Any,
 ) -> Pipeline:
     """Build the full pipeline for one model: features -> imputation -> (scaling) -> estimator.
@@ -346,6 +349,10 @@ def make_pipeline(
         Design-matrix spec (default: the clinical record schema).
     random_state : int or None
         Seed of the stochastic models.
+    penalty_weights : mapping or None
+        For ``"two_part"`` and ``"coxnet_cv"``: column-name prefix -> penalty weight
+        (:class:`carrisk.penalized.PenaltyWeights`); None = the prespecified weights
+        (:data:`carrisk.penalized.PRESPECIFIED_WEIGHTS`), ``{}`` = every column weighs 1.
     params
         Estimator parameters, e.g. ``min_samples_leaf=10`` or ``l1_ratio=0.9``.
     """
@@ -357,13 +364,26 @@ def make_pipeline(
         estimator = CoxPH(**params)
     elif model == "gbsa":
         estimator = GradientBoostedSurvival(random_state=random_state, **params)
+    elif model == "two_part":
+        from carrisk.two_part import TwoPartSurvival
+
+        estimator = TwoPartSurvival(random_state=random_state or 0, **params)
+    elif model == "coxnet_cv":
+        from carrisk.penalized import CoxnetCV
+
+        estimator = CoxnetCV(random_state=random_state or 0, **params)
     else:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}")
     steps: list[tuple[str, Any]] = [
         ("features", ClinicalFeatures(spec, on_unknown=on_unknown)),
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
     ]
-    if model in ("coxnet", "coxph"):
+    if model in ("two_part", "coxnet_cv"):
+        from carrisk.penalized import PenaltyWeights
+
+        steps = [(name, step.set_output(transform="pandas")) for name, step in steps]
+        steps.append(("scale", PenaltyWeights(penalty_weights)))
+    elif model in ("coxnet", "coxph"):
         steps.append(("scale", StandardScaler()))
     steps.append(("model", estimator))
     return Pipeline(steps)

@@ -25,7 +25,7 @@ from sksurv.util import Surv
 
 from carrisk.features import ClinicalFeatures, FeatureSpec
 
-MODEL_NAMES = ("rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv")
+MODEL_NAMES = ("rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv", "stacked")
 #: Coarsen event times to a quantile grid when the training data have more unique event times than this.
 AUTO_TIME_GRID_THRESHOLD = 200
 
@@ -326,6 +326,7 @@ DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
     "gbsa": {"model__learning_rate": [0.05, 0.1], "model__max_depth": [2, 3]},
     "two_part": {},  # both penalties are chosen inside the estimator by cross-validated proper scores
     "coxnet_cv": {},  # the penalty is chosen inside the estimator by cross-validated deviance
+    "stacked": {},  # the weights are chosen inside the estimator on out-of-fold integrated Brier score
 }
 
 
@@ -343,8 +344,11 @@ def make_pipeline(
 
     Parameters
     ----------
-    model : {"rsf", "coxnet", "coxph", "gbsa"}
-        Random survival forest, elastic-net Cox, unpenalised Cox, gradient-boosted survival.
+    model : {"rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv", "stacked"}
+        Random survival forest, elastic-net Cox (penalty from a grid), unpenalised Cox, gradient-boosted survival,
+        the two-part CR x post-CR model (:mod:`carrisk.two_part`), elastic-net Cox with the penalty by
+        cross-validated deviance (:mod:`carrisk.penalized`), and the stack of the last two
+        (:mod:`carrisk.ensemble`).
     spec : FeatureSpec or None
         Design-matrix spec (default: the clinical record schema).
     random_state : int or None
@@ -372,13 +376,21 @@ def make_pipeline(
         from carrisk.penalized import CoxnetCV
 
         estimator = CoxnetCV(random_state=random_state or 0, **params)
+    elif model == "stacked":
+        from carrisk.ensemble import StackedSurvival
+        from carrisk.penalized import CoxnetCV
+        from carrisk.two_part import TwoPartSurvival
+
+        seed = random_state or 0
+        bases = [("coxnet_cv", CoxnetCV(random_state=seed)), ("two_part", TwoPartSurvival(random_state=seed))]
+        estimator = StackedSurvival(bases, random_state=seed, **params)
     else:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}")
     steps: list[tuple[str, Any]] = [
         ("features", ClinicalFeatures(spec, on_unknown=on_unknown)),
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
     ]
-    if model in ("two_part", "coxnet_cv"):
+    if model in ("two_part", "coxnet_cv", "stacked"):
         from carrisk.penalized import PenaltyWeights
 
         steps = [(name, step.set_output(transform="pandas")) for name, step in steps]

@@ -82,6 +82,8 @@ class CoxnetCV(SurvivalAnalysisMixin, BaseEstimator):
         Folds (stratified on the event indicator).
     rule : {"min", "1se"}
         The penalty with the smallest deviance, or the largest penalty within one standard error of it.
+    alpha : float or None
+        A fixed penalty: no cross-validation (used to refit bootstrap samples at the chosen penalty).
     random_state : int
         Seeds the folds.
 
@@ -108,6 +110,7 @@ class CoxnetCV(SurvivalAnalysisMixin, BaseEstimator):
         alpha_min_ratio: float = 1e-3,
         cv: int = 5,
         rule: str = "min",
+        alpha: float | None = None,
         random_state: int = 0,
     ) -> None:
         self.l1_ratio = l1_ratio
@@ -115,6 +118,7 @@ class CoxnetCV(SurvivalAnalysisMixin, BaseEstimator):
         self.alpha_min_ratio = alpha_min_ratio
         self.cv = cv
         self.rule = rule
+        self.alpha = alpha
         self.random_state = random_state
 
     def _path(self, X: np.ndarray, event: np.ndarray, time: np.ndarray, alphas: np.ndarray | None) -> Any:
@@ -135,6 +139,10 @@ class CoxnetCV(SurvivalAnalysisMixin, BaseEstimator):
             raise ValueError(f"rule must be 'min' or '1se', got {self.rule!r}")
         event, time = check_survival_target(y)
         X = np.asarray(X, dtype=float)
+        if self.alpha is not None:
+            alphas = float(self.alpha) * np.geomspace(100.0, 1.0, 10)  # a short path for warm starts
+            fixed = self._path(X, event, time, alphas)
+            return self._keep(X, event, time, alphas, fixed.coef_[:, -1], len(alphas) - 1)
         full = self._path(X, event, time, None)
         alphas = np.asarray(full.alphas_, dtype=float)
         n_splits = int(min(self.cv, event.sum(), (~event).sum() or self.cv))
@@ -159,11 +167,16 @@ class CoxnetCV(SurvivalAnalysisMixin, BaseEstimator):
         if self.rule == "1se":
             within = np.flatnonzero(deviance <= deviance[best] + se[best])
             best = int(within.min())  # alphas decrease along the path: the smallest index is the largest penalty
-        self.alphas_ = alphas
         self.cv_deviance_ = deviance
         self.cv_deviance_se_ = se
+        return self._keep(X, event, time, alphas, full.coef_[:, best], best)
+
+    def _keep(
+        self, X: np.ndarray, event: np.ndarray, time: np.ndarray, alphas: np.ndarray, coef: np.ndarray, best: int
+    ) -> CoxnetCV:
+        self.alphas_ = alphas
         self.alpha_ = float(alphas[best])
-        self.coef_ = np.asarray(full.coef_[:, best], dtype=float).copy()
+        self.coef_ = np.asarray(coef, dtype=float).copy()
         self.baseline_ = breslow_baseline(X @ self.coef_, event, time)
         self.unique_times_ = np.asarray(self.baseline_.unique_times_, dtype=float)
         self.n_features_in_ = X.shape[1]

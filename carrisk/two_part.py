@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator
-from sklearn.linear_model import LogisticRegressionCV
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.utils.validation import check_is_fitted
 from sksurv.base import SurvivalAnalysisMixin
 
@@ -47,13 +47,17 @@ class TwoPartSurvival(SurvivalAnalysisMixin, BaseEstimator):
     response_day : float
         Day of the response assessment; EFS events up to this day are non-response.
     cr_Cs : int
-        Number of inverse penalties tried for the logistic part (``LogisticRegressionCV``, scored by log-loss).
+        Number of inverse penalties tried for the logistic part, log-spaced on [1e-3, 100]
+        (``LogisticRegressionCV``, Newton-Cholesky solver, scored by log-loss).
     l1_ratio : float
         Elastic-net mixing of the Cox part (see :class:`carrisk.penalized.CoxnetCV`).
     cv : int
         Folds for both penalty choices.
     risk_horizon : float
         ``predict`` returns ``-log S(risk_horizon)`` (default 12 months), the risk used for concordance.
+    cr_C, post_alpha : float or None
+        Fixed penalties (inverse L2 penalty of the CR part, elastic-net penalty of the Cox part) instead of
+        cross-validated ones; used to refit bootstrap samples at the penalties chosen on the full data.
     random_state : int
         Seeds the folds.
 
@@ -74,6 +78,8 @@ class TwoPartSurvival(SurvivalAnalysisMixin, BaseEstimator):
         l1_ratio: float = 0.05,
         cv: int = 5,
         risk_horizon: float = TWELVE_MONTHS_DAYS,
+        cr_C: float | None = None,
+        post_alpha: float | None = None,
         random_state: int = 0,
     ) -> None:
         self.response_day = response_day
@@ -81,6 +87,8 @@ class TwoPartSurvival(SurvivalAnalysisMixin, BaseEstimator):
         self.l1_ratio = l1_ratio
         self.cv = cv
         self.risk_horizon = risk_horizon
+        self.cr_C = cr_C
+        self.post_alpha = post_alpha
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> TwoPartSurvival:
@@ -99,14 +107,29 @@ class TwoPartSurvival(SurvivalAnalysisMixin, BaseEstimator):
         folds = int(max(2, min(self.cv, cr.sum(), (1 - cr).sum())))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.cr_model_ = LogisticRegressionCV(
-                Cs=self.cr_Cs, cv=folds, scoring="neg_log_loss", max_iter=5_000, random_state=self.random_state
-            ).fit(X[known], cr)
+            if self.cr_C is None:
+                self.cr_model_ = LogisticRegressionCV(
+                    Cs=np.logspace(-3, 2, self.cr_Cs),
+                    cv=folds,
+                    scoring="neg_log_loss",
+                    solver="newton-cholesky",
+                    max_iter=200,
+                    random_state=self.random_state,
+                ).fit(X[known], cr)
+                self.cr_C_ = float(self.cr_model_.C_[0])
+            else:
+                self.cr_model_ = LogisticRegression(C=self.cr_C, solver="newton-cholesky", max_iter=200).fit(
+                    X[known], cr
+                )
+                self.cr_C_ = float(self.cr_C)
         self.cr_coef_ = self.cr_model_.coef_[0].copy()
         self.cr_intercept_ = float(self.cr_model_.intercept_[0])
-        self.post_model_ = CoxnetCV(l1_ratio=self.l1_ratio, cv=self.cv, random_state=self.random_state)
+        self.post_model_ = CoxnetCV(
+            l1_ratio=self.l1_ratio, cv=self.cv, alpha=self.post_alpha, random_state=self.random_state
+        )
         self.post_model_.fit(X[after], np.rec.fromarrays([event[after], time[after]], names="event,time"))
         self.post_coef_ = self.post_model_.coef_
+        self.post_alpha_ = self.post_model_.alpha_
         self.unique_times_ = np.unique(np.concatenate([[self.response_day], self.post_model_.unique_times_]))
         self.n_features_in_ = X.shape[1]
         return self

@@ -127,7 +127,7 @@ class TwoPartSurvival(SurvivalAnalysisMixin, BaseEstimator):
         self.post_model_ = CoxnetCV(
             l1_ratio=self.l1_ratio, cv=self.cv, alpha=self.post_alpha, random_state=self.random_state
         )
-        self.post_model_.fit(X[after], np.rec.fromarrays([event[after], time[after]], names="event,time"))
+        self.post_model_.fit(X[after], np.asarray(y)[after])
         self.post_coef_ = self.post_model_.coef_
         self.post_alpha_ = self.post_model_.alpha_
         self.unique_times_ = np.unique(np.concatenate([[self.response_day], self.post_model_.unique_times_]))

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from carrisk.reproduce import reproduce_study
     from carrisk.schema import RecordError, read_records, survival_target, validate_records
     from carrisk.simulate import SimulatedCohort, oracle_concordance, simulate_cohort, true_survival
-    from carrisk.validation import CVResult, cross_validate, tuned_model
+    from carrisk.tuning import tuned_model
+    from carrisk.validation import CVResult, cross_validate
 
 #: Public name -> module. Imported on first use (PEP 562), so that ``import carrisk.models`` or the command line
 #: does not pay for shap, numba, matplotlib and lifelines when it does not need them.
@@ -68,7 +69,7 @@ _EXPORTS = {
     "true_survival": "carrisk.simulate",
     "CVResult": "carrisk.validation",
     "cross_validate": "carrisk.validation",
-    "tuned_model": "carrisk.validation",
+    "tuned_model": "carrisk.tuning",
 }
 
 try:

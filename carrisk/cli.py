@@ -241,11 +241,16 @@ def train(
     features: Features = None,
 ) -> None:
     """Tune on all data (forests out of bag, others by inner CV), refit, and save a model bundle."""
-    from carrisk.bundle import save_model
+    from carrisk.bundle import check_bundle_target, save_model
     from carrisk.predict import fit_efs_model
 
+    try:
+        check_bundle_target(out)
+    except OSError as err:
+        err_console.print(f"[red]error:[/red] --out: {err}", highlight=False)
+        raise typer.Exit(2) from None
     loaded = _load(data, time_col, event_col, features)
-    extra = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
+    extra: dict[str, Any] = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
     extra = {k: v for k, v in extra.items() if v is not None}
     if extra and model != "rsf":
         err_console.print("[red]error:[/red] --n-estimators, --max-times and --min-samples-leaf apply to rsf only")

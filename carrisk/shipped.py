@@ -23,7 +23,7 @@ _IN_SOURCE_TREE = {"model": _SOURCE_ROOT / "models" / "default", "records": _SOU
 def _resource(kind: str) -> Path:
     """The installed copy of a shipped resource if there is one, else the source checkout's."""
     installed = resources.files("carrisk").joinpath(_INSTALLED[kind])
-    if isinstance(installed, os.PathLike) and installed.exists():
+    if isinstance(installed, os.PathLike) and Path(installed).exists():  # a wheel unpacked on disk
         return Path(installed)
     source = _IN_SOURCE_TREE[kind]
     if source.exists():

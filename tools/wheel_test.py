@@ -73,15 +73,8 @@ def main() -> None:
     run([carrisk, "explain", two, "--out", "plots"], cwd=elsewhere, env=env)
     if not list((elsewhere / "plots").glob("waterfall_*.png")):
         raise SystemExit("wheel test FAILED: explain wrote no waterfall plot")
-    where = run(
-        [
-            python,
-            "-c",
-            "import carrisk; carrisk.load_default_model(); print(carrisk.__file__); print(carrisk.default_model_path())",
-        ],
-        cwd=elsewhere,
-        env=env,
-    ).split()
+    code = "import carrisk; carrisk.load_default_model(); print(carrisk.__file__, carrisk.default_model_path())"
+    where = run([python, "-c", code], cwd=elsewhere, env=env).split()
     if not all(Path(path).resolve().is_relative_to(venv.resolve()) for path in where):
         raise SystemExit(f"wheel test FAILED: carrisk or its default model was found outside the venv: {where}")
     if "patient_id" not in run([carrisk, "records-help"], cwd=elsewhere, env=env):

@@ -28,9 +28,17 @@ import numpy as np
 from scipy.special import expit, logit
 from sklearn.base import clone
 
-__all__ = ["INTERVAL_METHODS", "bootstrap_interval", "bootstrap_refits", "fixed_hyperparameters"]
+__all__ = [
+    "INTERVAL_METHODS",
+    "UNSHRUNK_PENALTY_DIVISOR",
+    "bootstrap_interval",
+    "bootstrap_refits",
+    "fixed_hyperparameters",
+]
 
 INTERVAL_METHODS = ("percentile", "basic")
+#: Penalties of the interval refits relative to the chosen ones (1/100: nearly unshrunk; see the module notes).
+UNSHRUNK_PENALTY_DIVISOR = 100.0
 _EPS = 1e-6
 
 

@@ -134,17 +134,26 @@ Features = Annotated[
     ),
 ]
 Seed = Annotated[int, typer.Option(help="Seed of the folds and the models (recorded in the output).")]
+Scoring = Annotated[
+    str,
+    typer.Option(
+        help="Grid-search criterion (recorded): harrell, uno, ibs (integrated Brier score) or deviance (Cox "
+        "partial likelihood; coxnet/coxph). two_part, coxnet_cv and stacked tune themselves by proper scores."
+    ),
+]
 
 
 @app.command()
 def cv(
     data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
-    models: Annotated[str, typer.Option(help="Comma-separated: rsf, coxnet, coxph, gbsa.")] = "rsf,coxnet",
+    models: Annotated[
+        str, typer.Option(help="Comma-separated: two_part, coxnet_cv, stacked, rsf, coxnet, coxph, gbsa.")
+    ] = "rsf,coxnet",
     folds: Annotated[int, typer.Option(help="Outer folds.")] = 5,
     repeats: Annotated[int, typer.Option(help="Repeats of the outer K-fold.")] = 3,
     seed: Seed = 0,
     inner_folds: Annotated[int, typer.Option(help="Inner folds for tuning (forests are tuned out of bag).")] = 3,
-    scoring: Annotated[str, typer.Option(help="Inner criterion: harrell or uno.")] = "harrell",
+    scoring: Scoring = "harrell",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every per-fold number here.")] = None,
     n_jobs: Annotated[int, typer.Option(help="Parallel jobs (-1 = all cores).")] = -1,
     backend: Annotated[str, typer.Option(help="loky (local) or dask.")] = "loky",
@@ -229,7 +238,14 @@ def reproduce(
 @app.command()
 def train(
     data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
-    model: Annotated[str, typer.Option(help="rsf, coxnet, coxph or gbsa.")] = "rsf",
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="two_part (default for carrisk records), coxnet_cv (default for generic tables), stacked, rsf, "
+            "coxnet, coxph or gbsa."
+        ),
+    ] = None,
+    scoring: Scoring = "harrell",
     out: Annotated[Path, typer.Option(help="Bundle directory to write.")] = Path("models/my-model"),
     seed: Seed = 0,
     synthetic: Annotated[bool, typer.Option(help="Mark the training data as synthetic.")] = False,
@@ -252,12 +268,16 @@ def train(
     loaded = _load(data, time_col, event_col, features)
     extra: dict[str, Any] = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
     extra = {k: v for k, v in extra.items() if v is not None}
-    if extra and model != "rsf":
+    if extra and model != "rsf":  # None (the default) is not a forest either
         err_console.print("[red]error:[/red] --n-estimators, --max-times and --min-samples-leaf apply to rsf only")
         raise typer.Exit(2)
-    fitted = fit_efs_model(loaded.records, loaded.y, model, spec=loaded.spec, seed=seed, synthetic=synthetic, **extra)
+    fitted = fit_efs_model(
+        loaded.records, loaded.y, model, spec=loaded.spec, seed=seed, scoring=scoring, synthetic=synthetic, **extra
+    )
     path = save_model(fitted, out)
-    typer.echo(f"trained {model} on {len(loaded.records)} rows ({loaded.n_events} events); params {fitted.params}")
+    typer.echo(
+        f"trained {fitted.model_name} on {len(loaded.records)} rows ({loaded.n_events} events); params {fitted.params}"
+    )
     typer.echo(f"saved {path}")
 
 

@@ -1103,7 +1103,7 @@ class CoxExplainer:
         survival = self._survival_function(horizons)
         players, player_of = self._players()
         q = len(players)
-        p, k = self.index_coefs.shape
+        p = self.index_coefs.shape[0]
         membership = np.zeros((p, q))
         membership[np.arange(p), player_of] = 1.0
         # contribution of each player to each linear index, for the patients (n, q, K) and the background

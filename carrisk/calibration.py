@@ -253,14 +253,17 @@ def kaplan_meier_at(event: np.ndarray, time: np.ndarray, horizon: float) -> tupl
     Returns
     -------
     (estimate, lower, upper)
-        1 with a degenerate interval before the first event; NaN when nobody is followed up to ``horizon``
-        (the estimate is not defined beyond the last follow-up).
+        1 with a degenerate interval before the first event; 0 (interval [0, 0]) once every patient has had
+        the event; NaN when the longest follow-up is a censoring before ``horizon`` (the estimate is not
+        defined there).
     """
     event = np.asarray(event, dtype=bool)
     time = np.asarray(time, dtype=float)
-    if time.size == 0 or time.max() < horizon:
+    if time.size == 0:
         return (np.nan, np.nan, np.nan)
     times, surv, conf = kaplan_meier_estimator(event, time, conf_type="log-log")
+    if time.max() < horizon and surv[-1] > 0:  # the last patient was censored before the horizon
+        return (np.nan, np.nan, np.nan)
     index = int(np.searchsorted(times, horizon, side="right")) - 1
     if index < 0:
         return (1.0, 1.0, 1.0)

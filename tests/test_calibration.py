@@ -98,7 +98,10 @@ def test_kaplan_meier_at_matches_lifelines():
     ci = reference.confidence_interval_survival_function_
     row = ci[ci.index <= 250.0].iloc[-1]
     assert (lower, upper) == pytest.approx((row.iloc[0], row.iloc[1]), abs=1e-6)
-    assert np.isnan(kaplan_meier_at(event, time, time.max() + 1)[0])
+    last_censored = event.copy()
+    last_censored[np.argmax(time)] = False
+    assert np.isnan(kaplan_meier_at(last_censored, time, time.max() + 1)[0])
+    assert kaplan_meier_at(np.ones(3, dtype=bool), np.array([1.0, 2.0, 3.0]), 10.0) == (0.0, 0.0, 0.0)
     assert kaplan_meier_at(event, time + 10, 5.0) == (1.0, 1.0, 1.0)
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from carrisk.predict import EFSModel, fit_efs_model
     from carrisk.reproduce import reproduce_study
     from carrisk.schema import RecordError, read_records, survival_target, validate_records
+    from carrisk.shipped import default_model_path, load_default_model, records_help
     from carrisk.simulate import SimulatedCohort, oracle_concordance, simulate_cohort, true_survival
     from carrisk.tuning import tuned_model
     from carrisk.validation import CVResult, cross_validate
@@ -66,6 +67,9 @@ _EXPORTS = {
     "read_records": "carrisk.schema",
     "survival_target": "carrisk.schema",
     "validate_records": "carrisk.schema",
+    "default_model_path": "carrisk.shipped",
+    "load_default_model": "carrisk.shipped",
+    "records_help": "carrisk.shipped",
     "SimulatedCohort": "carrisk.simulate",
     "oracle_concordance": "carrisk.simulate",
     "simulate_cohort": "carrisk.simulate",
@@ -100,7 +104,9 @@ __all__ = [
     "SimulatedCohort",
     "build_design_matrix",
     "cross_validate",
+    "default_model_path",
     "fit_efs_model",
+    "load_default_model",
     "load_model",
     "load_public_dataset",
     "load_survival_data",
@@ -109,6 +115,7 @@ __all__ = [
     "pooled_calibration",
     "read_manifest",
     "read_records",
+    "records_help",
     "reproduce_study",
     "save_model",
     "simulate_cohort",

@@ -205,9 +205,17 @@ def test_cv_cli_writes_the_json_contract(tmp_path, small):
             "--quiet",
             "--n-jobs",
             "1",
+            "--out",
+            str(tmp_path / "report"),
+            "--calibration-bootstrap",
+            "5",
         ],
     )
     assert result.exit_code == 0, result.output
+    written = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {"cv.json", "cv.txt", "calibration.csv", "calibration_coxnet.png"} <= written
+    assert "subgroups.csv" not in written  # generic mode: no blinatumomab or burden columns
+    assert "95% confidence interval of the cross-validated mean" in result.output
     assert "harrell_c" in result.output and "coxnet" in result.output
     doc = json.loads(out.read_text())
     block = doc["models"]["coxnet"]["metrics"]["harrell_c"]

@@ -76,7 +76,7 @@ def _event_time_fields(y: np.ndarray) -> tuple[str, str]:
     if len(bool_fields) != 1 or len(float_fields) != 1:
         raise ValueError(
             "the survival target must have exactly one boolean field (event) and one float field (time); "
-            f"got fields {dict(y.dtype.fields)}. Build it with sksurv.util.Surv.from_arrays(event, time)."
+            f"got fields {dict(y.dtype.fields or {})}. Build it with sksurv.util.Surv.from_arrays(event, time)."
         )
     return bool_fields[0], float_fields[0]
 

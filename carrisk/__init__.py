@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from carrisk.bundle import BundleError, BundleVersionError, load_model, read_manifest, save_model
+    from carrisk.calibration import pooled_calibration, subgroup_calibration
     from carrisk.datasets import load_public_dataset, load_survival_data
     from carrisk.explain import CoxExplainer, ForestExplainer, ShapResult
     from carrisk.features import (
@@ -42,6 +43,8 @@ _EXPORTS = {
     "load_model": "carrisk.bundle",
     "read_manifest": "carrisk.bundle",
     "save_model": "carrisk.bundle",
+    "pooled_calibration": "carrisk.calibration",
+    "subgroup_calibration": "carrisk.calibration",
     "load_public_dataset": "carrisk.datasets",
     "load_survival_data": "carrisk.datasets",
     "CoxExplainer": "carrisk.explain",
@@ -109,12 +112,14 @@ __all__ = [
     "load_survival_data",
     "make_pipeline",
     "oracle_concordance",
+    "pooled_calibration",
     "read_manifest",
     "read_records",
     "records_help",
     "reproduce_study",
     "save_model",
     "simulate_cohort",
+    "subgroup_calibration",
     "survival_target",
     "true_survival",
     "tuned_model",

@@ -162,6 +162,13 @@ def cv(
     event_col: EventCol = None,
     features: Features = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory for cv.json, cv.txt, calibration.csv, subgroups.csv and calibration plots."),
+    ] = None,
+    calibration_bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the calibration curves' bands (0: no band).")
+    ] = 200,
 ) -> None:
     """Nested, repeated cross-validation by concordance; prints a table and writes all numbers to JSON."""
     from carrisk.validation import cross_validate
@@ -183,18 +190,23 @@ def cv(
             backend=backend,
             scheduler=scheduler,
             progress=False if quiet else None,
+            calibration_bootstrap=calibration_bootstrap,
         )
     except ValueError as err:
         err_console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(1) from None
-    typer.echo(
+    heading = (
         f"{loaded.name}: {len(loaded.records)} rows, {loaded.n_events} events ({loaded.mode} mode); "
-        f"{folds}-fold x {repeats} nested CV, seed {seed}; mean [2.5%, 97.5%] of fold estimates"
+        f"{folds}-fold x {repeats} nested CV, seed {seed}; mean [95% CI of the mean]"
     )
-    typer.echo(result.to_text())
+    typer.echo(heading)
+    typer.echo(result.report_text())
     if json_out is not None:
         result.write_json(json_out)
         typer.echo(f"wrote {json_out}")
+    if out is not None:
+        for path in result.write_report(out, heading):
+            typer.echo(f"wrote {path}")
 
 
 @app.command()

@@ -49,6 +49,7 @@ from carrisk.metrics import DEFAULT_HORIZONS_DAYS
 from carrisk.models import SurvivalForest, check_survival_target, step_survival
 from carrisk.schema import ID_COLUMN, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, RecordError, read_records, validate_records
 from carrisk.tuning import chosen_params, final_pipeline, tuned_model, tuning_record
+from carrisk.unseen import level_counts, marginalisation_plan
 from carrisk.validation import data_fingerprint, package_versions
 
 DEFAULT_HORIZONS: dict[str, float] = dict(DEFAULT_HORIZONS_DAYS)
@@ -104,6 +105,7 @@ class EFSModel:
         bootstrap: _CoxBootstrap | None = None,
         reference: np.ndarray | None = None,
         refits: list[Any] | None = None,
+        level_counts: dict[str, dict[str, int]] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.model_name = model_name
@@ -115,6 +117,7 @@ class EFSModel:
         self.bootstrap = bootstrap
         self.reference = reference
         self.refits = refits
+        self.level_counts = level_counts
         self.variance_priors: dict[float, VariancePrior | None] = {}
         self._explainer: Any = None
 
@@ -193,8 +196,9 @@ class EFSModel:
             clipped = np.clip(point, 1e-4, 1 - 1e-4)
             se_logit = np.sqrt(variance) / (clipped * (1 - clipped))
             return expit(logit(clipped) - Z_95 * se_logit), expit(logit(clipped) + Z_95 * se_logit)
-        if getattr(self, "refits", None):
-            return bootstrap_interval(self.refits, design, times, point, method="percentile")
+        refits = getattr(self, "refits", None)  # absent from bundles written before refit intervals
+        if refits:
+            return bootstrap_interval(refits, design, times, point, method="percentile")
         if self.bootstrap is not None:
             boot = self.bootstrap
             s0 = step_survival(boot.grid, boot.baseline, times)  # (B, T)
@@ -319,8 +323,10 @@ class EFSModel:
         DataFrame
             One row per (valid) patient in input order: ``patient_id``, ``efs_<h>``, ``efs_<h>_lo``,
             ``efs_<h>_hi`` for each horizon, ``risk_group``, ``top_reasons`` (list of dicts with ``variable``,
-            ``value``, ``effect`` = change in EFS probability at ``explain_horizon``), ``curve`` (dict with
-            ``days`` and ``efs``).
+            ``value``, ``effect`` = change in EFS probability at ``explain_horizon``), ``assumptions`` (what
+            was assumed, "" if nothing: a blinatumomab response, CD19 or KMT2A status that is unknown and was
+            seen in fewer than 10 training patients is marginalised over the known levels, see
+            :mod:`carrisk.unseen`), ``curve`` (dict with ``days`` and ``efs``).
         """
         frame = _as_records(records)
         named = horizon_names(horizons)
@@ -335,13 +341,18 @@ class EFSModel:
             if rejected["row"].isna().any():
                 raise  # a missing column cannot be skipped row by row
             frame = frame.drop(index=sorted(bad_rows))
-        design = self._design(frame)
+        # records with a rare or unseen "unknown" level are predicted as the mixture over the known levels
+        expanded, weights, assumptions = marginalisation_plan(
+            frame.reset_index(drop=True), self.features.categorize(frame), getattr(self, "level_counts", None)
+        )
+        design = self._design(expanded)
         times = np.array(list(named.values()), dtype=float)
         grid = self.time_grid
         leaves = self._leaves(design)
         curves = self._curves(design, leaves)
         point = step_survival(grid, curves, times)
         lo, hi = self._intervals(design, times, point, leaves)
+        curves, point, lo, hi = (np.asarray(weights @ a) for a in (curves, point, lo, hi))
         out = pd.DataFrame({ID_COLUMN: frame[ID_COLUMN].astype(str).values if ID_COLUMN in frame else frame.index})
         for j, name in enumerate(named):
             out[f"efs_{name}"] = point[:, j]
@@ -350,17 +361,18 @@ class EFSModel:
         efs_12 = step_survival(grid, curves, np.array([TWELVE_MONTHS_DAYS]))[:, 0]
         out["risk_group"] = self.risk_group(efs_12)
         if top and len(frame):
-            shap_result = self.explain(frame, horizon=explain_horizon)
+            shap_result = self.explain(expanded, horizon=explain_horizon)
+            values = np.asarray(weights @ shap_result.values)  # Shapley values are linear in the game
             shown = self.display_values(frame.reset_index(drop=True))
             reasons = []
             for i in range(len(frame)):
-                order = np.argsort(-np.abs(shap_result.values[i]))[:top]
+                order = np.argsort(-np.abs(values[i]))[:top]
                 reasons.append(
                     [
                         {
                             "variable": shap_result.feature_names[k],
                             "value": str(shown.iloc[i].get(shap_result.feature_names[k], "")),
-                            "effect": float(shap_result.values[i, k]),
+                            "effect": float(values[i, k]),
                         }
                         for k in order
                     ]
@@ -368,6 +380,7 @@ class EFSModel:
             out["top_reasons"] = reasons
         else:
             out["top_reasons"] = [[] for _ in range(len(frame))]
+        out["assumptions"] = assumptions
         out["curve"] = [{"days": grid.tolist(), "efs": c.tolist()} for c in curves]
         out.index = frame.index
         out.attrs["rejected"] = rejected.to_dict("records")
@@ -487,6 +500,7 @@ def fit_efs_model(
         bootstrap,
         reference=design if inbag is not None else None,
         refits=refits,
+        level_counts=level_counts(pipeline.named_steps["features"].categorize(records)),
     )
     if inbag is not None:
         for horizon in DEFAULT_HORIZONS.values():

@@ -362,6 +362,8 @@ def format_predictions(table: pd.DataFrame) -> str:
         )
         for reason in row["top_reasons"]:
             lines.append(f"    {reason['variable']} = {reason['value']}: {reason['effect']:+.1%} on 6-month EFS")
+        if row.get("assumptions"):
+            lines.append(f"    assumed: {row['assumptions']}")
     return "\n".join(lines)
 
 

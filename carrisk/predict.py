@@ -24,6 +24,7 @@ All describe the uncertainty of the fitted model given its training data, not of
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -255,10 +256,14 @@ class EFSModel:
     ) -> explain.ShapResult:
         """SHAP values of S(horizon) (``output="survival"``) or of the risk score, per clinical variable.
 
-        ``base_value + sum(values) == prediction`` for every patient.
+        ``base_value + sum(values) == prediction`` for every patient. A patient whose unknown level is marginalised
+        (see :meth:`predict_efs`) is explained as the same mixture: Shapley values are linear in the game.
         """
         frame = _as_records(records)
-        design = self._design(frame)
+        expanded, weights, _ = marginalisation_plan(
+            frame, self.features.categorize(frame), getattr(self, "level_counts", None)
+        )
+        design = self._design(expanded)
         if isinstance(self.estimator, SurvivalForest):
             result = self.explainer().shap_values(
                 design, output="risk" if output == "risk" else "survival", times=None if output == "risk" else [horizon]
@@ -271,6 +276,13 @@ class EFSModel:
             )
         if result.values.ndim == 3:
             result = result.select_time(horizon)
+        if len(expanded) > len(frame):
+            result = dataclasses.replace(
+                result,
+                values=np.asarray(weights @ result.values),
+                predictions=np.asarray(weights @ result.predictions),
+                data=result.data.iloc[: len(frame)],
+            )
         column_level = list(result.feature_names) == list(self.features.get_feature_names_out())
         return result.aggregate(self.features.feature_groups_) if aggregate and column_level else result
 
@@ -361,8 +373,8 @@ class EFSModel:
         efs_12 = step_survival(grid, curves, np.array([TWELVE_MONTHS_DAYS]))[:, 0]
         out["risk_group"] = self.risk_group(efs_12)
         if top and len(frame):
-            shap_result = self.explain(expanded, horizon=explain_horizon)
-            values = np.asarray(weights @ shap_result.values)  # Shapley values are linear in the game
+            shap_result = self.explain(frame, horizon=explain_horizon)  # marginalised like the prediction
+            values = shap_result.values
             shown = self.display_values(frame.reset_index(drop=True))
             reasons = []
             for i in range(len(frame)):

@@ -57,6 +57,9 @@ def test_marginalised_shap_values_add_up_to_the_mixture(default_model):
     mixed = np.asarray(weights @ result.values)[0]
     efs = model.predict_efs(record, top=0)["efs_6mo"][0]
     assert result.base_values + mixed.sum() == pytest.approx(efs, abs=1e-12)
+    explained = model.explain(record)  # explain marginalises like predict_efs
+    assert explained.predictions[0] == pytest.approx(efs, abs=1e-12)
+    np.testing.assert_allclose(explained.values[0], mixed, atol=1e-12)
 
 
 def _brute_force_shapley(value, players):

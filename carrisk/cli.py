@@ -456,19 +456,12 @@ def demo(
     typer.echo("\n".join(report.to_text().splitlines()[:16]))
     typer.echo("\n== 4. nested cross-validation (5-fold x 1, seed 0) ==")
     y = survival_target(cohort.records)
-    result = cross_validate(cohort.records, y, ["rsf", "coxnet"], folds=5, repeats=1, seed=0, n_jobs=-1)
+    result = cross_validate(cohort.records, y, ["two_part", "rsf"], folds=5, repeats=1, seed=0, n_jobs=-1)
     result.write_json(out / "cv.json")
     typer.echo(result.to_text())
-    typer.echo("\n== 5. train a forest like the shipped one on the whole cohort and save it ==")
+    typer.echo("\n== 5. train the default model (two-part, like the shipped one) on the whole cohort and save it ==")
     fitted = fit_efs_model(
-        cohort.records,
-        y,
-        "rsf",
-        seed=0,
-        synthetic=True,
-        n_estimators=600,
-        max_times=40,
-        cv_metrics=result.to_dict()["models"]["rsf"]["metrics"],
+        cohort.records, y, seed=0, synthetic=True, cv_metrics=result.to_dict()["models"]["two_part"]["metrics"]
     )
     save_model(fitted, out / "model")
     typer.echo(f"saved {out / 'model'} (params {fitted.params})")

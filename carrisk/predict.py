@@ -212,7 +212,11 @@ class EFSModel:
     def variance_prior(self, horizon: float) -> VariancePrior | None:
         """Empirical-Bayes prior of the IJ variance at ``horizon``, fitted on the training patients (cached)."""
         if horizon not in self.variance_priors:
+            if self.reference is None or self.inbag is None:
+                raise ValueError("variance priors exist for forests only (no training design or in-bag counts)")
             leaves = self._leaves(self.reference)
+            if leaves is None:
+                raise ValueError("variance priors exist for forests only")
             reference = self._per_tree_survival(leaves, np.array([horizon]))[:, :, 0]
             self.variance_priors[horizon] = variance_prior(reference, self.inbag, seed=self.metadata["seeds"]["model"])
         return self.variance_priors[horizon]
@@ -493,7 +497,7 @@ def fit_efs_model(
     metadata = {
         "synthetic_training_data": synthetic,
         "intended_use": "research and education; not for clinical decisions",
-        "training_data": data_fingerprint(records) | {"events": int(np.asarray(y[y.dtype.names[0]]).sum())},
+        "training_data": data_fingerprint(records) | {"events": int(check_survival_target(y)[0].sum())},
         "seeds": {"tuning": seed, "model": seed, "bootstrap": seed},
         "horizons_days": DEFAULT_HORIZONS,
         "interval_method": interval_method,

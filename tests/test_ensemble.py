@@ -99,3 +99,25 @@ def test_bootstrap_intervals_known_answer():
     np.testing.assert_allclose(hi, expit(2 * logit(0.6) - q_lo), rtol=1e-6)
     with pytest.raises(ValueError, match="method must be"):
         bootstrap_interval(refits, design, times, point, method="bca")
+
+
+def test_stack_of_linear_index_models_is_explained_exactly():
+    from carrisk.explain import CoxExplainer
+    from carrisk.penalized import CoxnetCV
+
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 2))
+    time = rng.exponential(100 * np.exp(-0.8 * X[:, 0]))
+    y = Surv.from_arrays(time < 250, np.minimum(time, 250))
+    stack = StackedSurvival([("strong", CoxnetCV(alpha=0.001)), ("weak", CoxnetCV(alpha=0.5))], weights=(0.6, 0.4)).fit(
+        X, y
+    )
+    assert stack.index_coefs_.shape == (2, 2)
+    result = CoxExplainer(stack, X[:20]).shap_values(X[20:23], output="survival", times=[50.0, 100.0])
+    np.testing.assert_allclose(
+        result.base_values + result.values.sum(axis=1), stack.predict_survival_matrix(X[20:23], [50.0, 100.0])
+    )
+    expected = 0.6 * stack.estimators_[0].predict_survival_matrix(X[20:23], [50.0]) + 0.4 * stack.estimators_[
+        1
+    ].predict_survival_matrix(X[20:23], [50.0])
+    np.testing.assert_allclose(result.predictions[:, 0], expected[:, 0])

@@ -33,6 +33,7 @@ from sklearn.pipeline import Pipeline
 
 from carrisk import metrics
 from carrisk._io import atomic_write_text
+from carrisk.features import FeatureSpec
 from carrisk.models import DEFAULT_GRIDS, check_survival_target, grid_size, make_pipeline, target_arrays
 
 VERSION_PACKAGES = ("carrisk", "scikit-survival", "scikit-learn", "numpy", "pandas", "scipy", "lifelines", "shap")
@@ -485,7 +486,8 @@ def cross_validate(
     return CVResult(
         folds=results,
         seeds={"outer_cv": seed, "inner_cv": seed, "models": seed},
-        data=data_fingerprint(records) | {"events": int(event.sum())},
+        data=data_fingerprint(records)
+        | {"events": int(event.sum()), "feature_spec": (spec if spec is not None else FeatureSpec()).describe()},
         settings={
             "folds": folds,
             "repeats": repeats,

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import numpy as np
 import pandas as pd
 import typer
@@ -69,12 +68,12 @@ def _one_line_warnings() -> Iterator[None]:
 class _CarriskGroup(TyperGroup):
     """Turns every expected error into one line and a documented exit code; unexpected ones hint at --debug."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # click's Context, which typer vendors privately
         debug = bool(ctx.params.get("debug"))
         try:
             with _one_line_warnings():
                 return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except CliError as err:
             typer.echo(f"carrisk: error: {err}", err=True)
@@ -360,8 +359,8 @@ def train(
     from carrisk.predict import fit_efs_model
 
     loaded = _load(data, time_col, event_col, features)
-    extra = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
-    extra = {k: v for k, v in extra.items() if v is not None}
+    given = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
+    extra: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if extra and model is not ModelName.rsf:
         raise CliError("--n-estimators, --max-times and --min-samples-leaf apply to rsf only", EXIT_USAGE)
     fitted = fit_efs_model(

@@ -282,7 +282,7 @@ class EFSModel:
                 values = table["cd19"].tolist()
             elif group == "prior_hsct":
                 values = [
-                    "none" if c == 0 else (f"{c:.0f} (last {m:.0f} months ago)" if m == m else f"{c:.0f}")
+                    _transplant_history(c, m)
                     for c, m in zip(table["prior_hsct_count"], table["months_since_last_hsct"])
                 ]
             elif group in table.columns:
@@ -448,6 +448,17 @@ class EFSModel:
             if column is not None and column in frame.columns:
                 return frame[column].astype(str).to_numpy()
         return np.asarray(frame.index)
+
+
+def _transplant_history(count: Any, months: Any) -> str:
+    """``none``, ``missing``, ``2`` or ``1 (last 14 months ago)``; a missing count or gap may be None or NaN."""
+    if count is None or count != count:
+        return "missing"
+    if count == 0:
+        return "none"
+    if months is None or months != months:
+        return f"{count:.0f}"
+    return f"{count:.0f} (last {months:.0f} months ago)"
 
 
 def _readable(value: Any, yes_no: bool = False) -> str:

@@ -265,7 +265,7 @@ def _pandera_problems(
                 problems.append(RecordProblem(None, None, column, case.failure_case, str(case.check)))
             continue
         position = int(case.index)
-        rule = rules.get(column)
+        rule = rules.get(column) if column is not None else None
         if case.check == "field_uniqueness":
             expected = f"a {column} that appears only once (this one is duplicated)"
         elif case.check == "not_nullable" or (rule and rule.required_value and parsing.is_missing(case.failure_case)):

@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
 
 from carrisk import explain
 from carrisk.features import ClinicalFeatures, FeatureSpec
@@ -50,14 +49,8 @@ from carrisk.schema import (
     validate_feature_table,
     validate_records,
 )
-from carrisk.validation import (
-    _OutOfBagSearch,
-    chosen_params,
-    data_fingerprint,
-    final_pipeline,
-    package_versions,
-    tuned_model,
-)
+from carrisk.tuning import chosen_params, final_pipeline, tuned_model, tuning_record
+from carrisk.validation import data_fingerprint, package_versions
 
 DEFAULT_HORIZONS: dict[str, float] = dict(DEFAULT_HORIZONS_DAYS)
 Z_95 = 1.959963984540054
@@ -481,15 +474,6 @@ def _as_records(records: Any) -> pd.DataFrame:
     raise TypeError(f"records must be a DataFrame, a file path or a list of dicts, not {type(records).__name__}")
 
 
-def _tuning_record(tuned: Any, inner_folds: int) -> dict[str, Any]:
-    """How the hyper-parameters were chosen, for the model's metadata."""
-    if isinstance(tuned, _OutOfBagSearch):
-        return {"method": "out-of-bag", "scoring": tuned.scoring}
-    if isinstance(tuned, GridSearchCV):
-        return {"method": "inner cross-validation", "folds": inner_folds, "scoring": "harrell"}
-    return {"method": "none: every hyper-parameter was given"}
-
-
 def fit_efs_model(
     records: pd.DataFrame,
     y: np.ndarray,
@@ -545,7 +529,7 @@ def fit_efs_model(
         "interval_method": "infinitesimal jackknife, bias-corrected, empirical-Bayes calibrated (logit scale)"
         if inbag is not None
         else f"bootstrap percentile ({n_bootstrap} refits)",
-        "tuning": _tuning_record(tuned, inner_folds),
+        "tuning": tuning_record(tuned, inner_folds),
         "cv_metrics": dict(cv_metrics or {}),
         "versions": package_versions(),
     }

@@ -257,7 +257,7 @@ def _pandera_problems(
         column = case.column if isinstance(case.column, str) else None
         if case.index is None or (isinstance(case.index, float) and np.isnan(case.index)):
             if case.check == "column_in_dataframe":
-                expected = "this required column (see docs/records.md)" + did_you_mean(
+                expected = "this required column (see `carrisk records-help`)" + did_you_mean(
                     str(case.failure_case), [c for c in frame.columns if c not in rules]
                 )
                 problems.append(RecordProblem(None, None, case.failure_case, None, expected))

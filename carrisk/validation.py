@@ -41,6 +41,7 @@ from carrisk.calibration import (
     subgroup_calibration,
 )
 from carrisk.cv_summary import MEAN_CI_DESCRIPTION, MEAN_CI_METHOD, SPREAD_DESCRIPTION, summarize_cv_metric
+from carrisk.features import FeatureSpec
 from carrisk.models import check_survival_target, grid_size, target_arrays
 from carrisk.tuning import chosen_params, final_pipeline, jsonable, tuned_model
 
@@ -493,7 +494,8 @@ def cross_validate(
         subgroups=subgroups,
         folds=results,
         seeds={"outer_cv": seed, "inner_cv": seed, "models": seed},
-        data=data_fingerprint(records) | {"events": int(event.sum())},
+        data=data_fingerprint(records)
+        | {"events": int(event.sum()), "feature_spec": (spec if spec is not None else FeatureSpec()).describe()},
         settings={
             "folds": folds,
             "repeats": repeats,

@@ -13,6 +13,7 @@ from rich.console import Console
 import carrisk
 from carrisk.features import ClinicalFeatures
 from carrisk.schema import RecordError, read_records, validate_records
+from carrisk.units import SIX_MONTHS_DAYS
 
 app = typer.Typer(
     help="carrisk: event-free survival after CD19 CAR T-cell therapy (research tool, not for clinical decisions).",
@@ -337,7 +338,7 @@ def format_predictions(table: pd.DataFrame) -> str:
 def explain(
     patients: Annotated[Path, typer.Argument(help="Patients (CSV or Parquet) in the record schema.")],
     model: ModelPath = None,
-    horizon: Annotated[float, typer.Option(help="Explain EFS at this many days.")] = 182.625,
+    horizon: Annotated[float, typer.Option(help="Explain EFS at this many days.")] = SIX_MONTHS_DAYS,
     out: Annotated[Path, typer.Option(help="Directory for the plots.")] = Path("explanations"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Write explanations JSON here.")] = None,
     allow_version_mismatch: AllowMismatch = False,

@@ -19,12 +19,11 @@ import pandera.pandas as pa
 from sksurv.util import Surv
 
 from carrisk import parsing
+from carrisk.units import SIX_MONTHS_DAYS as SIX_MONTHS_DAYS  # re-exported for older imports; home: carrisk.units
+from carrisk.units import TWELVE_MONTHS_DAYS as TWELVE_MONTHS_DAYS
+from carrisk.units import TWO_YEARS_DAYS as TWO_YEARS_DAYS
 
 ID_COLUMN = "patient_id"
-#: Horizons of this literature, in days from infusion (6 months = 365.25 / 2).
-SIX_MONTHS_DAYS = 182.625
-TWELVE_MONTHS_DAYS = 365.25
-TWO_YEARS_DAYS = 730.5
 TIME_COLUMN = "efs_days"
 EVENT_COLUMN = "efs_event"
 MAX_AGE_YEARS = 40.0
@@ -216,7 +215,7 @@ def _pandera_problems(
                 problems.append(RecordProblem(None, None, column, case.failure_case, str(case.check)))
             continue
         position = int(case.index)
-        rule = rules.get(column)
+        rule = rules.get(column) if column is not None else None
         if case.check == "field_uniqueness":
             expected = f"a {column} that appears only once (this one is duplicated)"
         elif case.check == "not_nullable" or (rule and rule.required_value and parsing.is_missing(case.failure_case)):

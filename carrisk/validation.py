@@ -11,8 +11,6 @@ fitted step (features, imputation, scaling, tuning) sees only the training rows 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.metadata
 import json
 import os
 import platform
@@ -34,25 +32,7 @@ from sklearn.pipeline import Pipeline
 from carrisk import metrics
 from carrisk._io import atomic_write_text
 from carrisk.models import DEFAULT_GRIDS, check_survival_target, grid_size, make_pipeline, target_arrays
-
-VERSION_PACKAGES = ("carrisk", "scikit-survival", "scikit-learn", "numpy", "pandas", "scipy", "lifelines", "shap")
-
-
-def package_versions(extra: Sequence[str] = ()) -> dict[str, str]:
-    """Installed versions of carrisk's main dependencies (and ``extra`` packages), plus Python's."""
-    versions = {"python": sys.version.split()[0]}
-    for name in (*VERSION_PACKAGES, *extra):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def data_fingerprint(records: pd.DataFrame) -> dict[str, Any]:
-    """Rows, columns and a SHA-256 of the table's content (as CSV text), to tie results to their data."""
-    digest = hashlib.sha256(records.to_csv(index=False).encode()).hexdigest()
-    return {"rows": len(records), "columns": list(map(str, records.columns)), "sha256": digest}
+from carrisk.provenance import data_fingerprint, package_versions
 
 
 def _uno_scorer(tau: float | None) -> Any:
@@ -114,6 +94,8 @@ def tuned_model(
 class _StratifiedGridSearch(GridSearchCV):
     """GridSearchCV whose folds are stratified on the event indicator of the survival target."""
 
+    cv: Any  # set by GridSearchCV.__init__; replaced by the stratified folds during fit
+
     def __init__(
         self,
         estimator: Any,
@@ -149,7 +131,8 @@ class _StratifiedGridSearch(GridSearchCV):
         event, _ = check_survival_target(y)
         n_splits = min(self.inner_folds, int(event.sum()), int((~event).sum()) or self.inner_folds)
         splitter = StratifiedKFold(max(n_splits, 2), shuffle=True, random_state=self.random_state)
-        given_cv, self.cv = self.cv, list(splitter.split(np.zeros(len(event)), event))
+        given_cv: Any = self.cv
+        self.cv = list(splitter.split(np.zeros(len(event)), event))
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=UserWarning)
@@ -315,7 +298,7 @@ class CVResult:
     seeds: dict[str, Any]
     data: dict[str, Any]
     settings: dict[str, Any]
-    versions: dict[str, str] = field(default_factory=package_versions)
+    versions: dict[str, str | None] = field(default_factory=package_versions)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property

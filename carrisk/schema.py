@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from sksurv.util import Surv
 
 from carrisk import parsing
+from carrisk.target import make_target
 from carrisk.units import SIX_MONTHS_DAYS as SIX_MONTHS_DAYS  # re-exported for older imports; home: carrisk.units
 from carrisk.units import TWELVE_MONTHS_DAYS as TWELVE_MONTHS_DAYS
 from carrisk.units import TWO_YEARS_DAYS as TWO_YEARS_DAYS
@@ -471,4 +471,4 @@ def survival_target(records: pd.DataFrame, time_col: str = TIME_COLUMN, event_co
     validate_survival_table(records[[time_col, event_col]], time_col, event_col)
     time = np.array([parsing.parse_number(v) for v in records[time_col]], dtype=float)
     event = np.array([parsing.parse_number(v) for v in records[event_col]], dtype=float).astype(bool)
-    return Surv.from_arrays(event=event, time=time, name_event="event", name_time="time")
+    return make_target(event, time)

@@ -20,6 +20,7 @@ import carrisk
 from carrisk._io import csv_stream, json_array_stream, safe_filename, write_csv
 from carrisk.features import ClinicalFeatures
 from carrisk.schema import RecordError, read_records, validate_records
+from carrisk.units import SIX_MONTHS_DAYS
 
 #: Exit codes of every command (also in the README and ``carrisk --help``).
 EXIT_OK = 0
@@ -478,7 +479,7 @@ def explain(
     model: ModelPath = None,
     horizon: Annotated[
         float, typer.Option(min=1.0, max=10_000.0, help="Explain EFS at this many days after infusion.")
-    ] = 182.625,
+    ] = SIX_MONTHS_DAYS,
     out: Annotated[Path, typer.Option(help="Directory for the plots.")] = Path("explanations"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Write explanations JSON here.")] = None,
     allow_version_mismatch: AllowMismatch = False,

@@ -60,10 +60,9 @@ from carrisk.features import (
     KMT2ARearrangement,
     PriorTransplant,
 )
-from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, validate_records
+from carrisk.schema import validate_records
+from carrisk.units import DAYS_PER_MONTH, HORIZONS_DAYS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
-DAYS_PER_MONTH = 365.25 / 12
-HORIZONS_DAYS = {"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS}
 CONFIDENCE_LEVEL = 0.95
 
 #: The study's three groups, in the order of the paper's tables.

@@ -121,7 +121,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
 
-from carrisk.schema import OUTCOME_COLUMNS, PREINFUSION_COLUMNS, RECORD_COLUMNS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
+from carrisk.schema import OUTCOME_COLUMNS, PREINFUSION_COLUMNS, RECORD_COLUMNS
+from carrisk.units import DAY28_DAYS, DAYS_PER_YEAR, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 __all__ = [
     "CAUSES",
@@ -138,8 +139,6 @@ __all__ = [
     "true_survival",
 ]
 
-DAY28_DAYS = 28.0
-DAYS_PER_YEAR = 365.25
 
 CAUSES = ("cd19pos", "cd19neg", "lineage_switch", "death")
 RELAPSE_CAUSES = ("cd19pos", "cd19neg", "lineage_switch")
@@ -170,8 +169,9 @@ _MISSABLE_COLUMNS = (
 _MISSING_TOKENS = ("NA", "N/A", "unknown", "not known", ".")
 _TOKEN_MISSING_COLUMNS = ("sex", "car_product", "cns_status", "extramedullary_disease", "down_syndrome")
 
-# Accepted spellings from docs/records.md, used by messy mode.
-_SPELLINGS = {
+# Accepted spellings from docs/records.md, used by messy mode: column -> canonical value -> spellings, or, for the
+# marrow's "undetectable", the spellings themselves.
+_SPELLINGS: dict[str, Any] = {
     "sex": {"M": ("M", "male", "Male"), "F": ("F", "female", "Female")},
     "car_product": {
         "tisagenlecleucel": ("tisagenlecleucel", "Kymriah", "tisa-cel", "CTL019"),

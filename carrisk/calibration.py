@@ -461,9 +461,10 @@ def pooled_calibration(
     Each row of ``predictions`` is one repeat of the cross-validation: every patient's prediction by the model
     that did not see that patient. Per repeat, all patients together give calibration in the large (Kaplan-Meier
     against mean predicted EFS, O/E) and the Austin-Harrell-van Klaveren measures (slope, ICI, E50, E90; see
-    :func:`calibration_at`). The curve is the spline Cox calibration model fitted to all repeats stacked
-    (each patient once per repeat), evaluated between the 1st and 99th percentiles of the predicted event
-    probability; its band comes from resampling patients (with all their repeats) and refitting.
+    :func:`calibration_at`). The curve is the spline Cox calibration model (Breslow ties, :func:`breslow_cox`)
+    fitted to all repeats stacked (each patient once per repeat), evaluated between the 1st and 99th percentiles
+    of the predicted event probability; its band comes from resampling patients (with all their repeats) and
+    refitting.
 
     Parameters
     ----------

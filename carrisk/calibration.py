@@ -253,9 +253,9 @@ def kaplan_meier_at(event: np.ndarray, time: np.ndarray, horizon: float) -> tupl
     Returns
     -------
     (estimate, lower, upper)
-        1 with a degenerate interval before the first event; 0 (interval [0, 0]) once every patient has had
-        the event; NaN when the longest follow-up is a censoring before ``horizon`` (the estimate is not
-        defined there).
+        1 with a degenerate interval before the first event; 0 with NaN bounds (the log-log interval is not
+        defined at 0) once every patient has had the event; NaN when the longest follow-up is a censoring
+        before ``horizon`` (the estimate is not defined there).
     """
     event = np.asarray(event, dtype=bool)
     time = np.asarray(time, dtype=float)
@@ -267,6 +267,8 @@ def kaplan_meier_at(event: np.ndarray, time: np.ndarray, horizon: float) -> tupl
     index = int(np.searchsorted(times, horizon, side="right")) - 1
     if index < 0:
         return (1.0, 1.0, 1.0)
+    if surv[index] == 0:  # the log-log interval is not defined at 0
+        return (0.0, np.nan, np.nan)
     return (float(surv[index]), float(conf[0, index]), float(conf[1, index]))
 
 

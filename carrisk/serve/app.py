@@ -30,7 +30,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from carrisk.predict import DEFAULT_HORIZONS
-from carrisk.schema import RECORD_COLUMNS, SIX_MONTHS_DAYS, RecordError, validate_records
+from carrisk.schema import RECORD_COLUMNS, SIX_MONTHS_DAYS, RecordError, read_records, validate_records
 from carrisk.serve.limits import BodySizeLimit, RateLimit, SecurityHeaders
 from carrisk.serve.schemas import (
     ErrorMessage,
@@ -93,7 +93,10 @@ class _Model:
         with self.lock, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = work()
-        return result, list(dict.fromkeys(str(w.message) for w in caught))
+        # Warnings about the records (unseen levels, values read as missing) go back to the caller; library
+        # performance warnings are nobody's business at the bedside.
+        notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        return result, list(dict.fromkeys(notes))
 
     def predict(self, frame: pd.DataFrame, band: bool) -> tuple[list[dict[str, Any]], list[str]]:
         def work() -> list[dict[str, Any]]:
@@ -281,6 +284,7 @@ def create_app(
     manifest: dict[str, Any] | None = None,
     model_card: str | None = None,
     settings: ServeSettings | None = None,
+    warm_up: bool = True,
 ) -> FastAPI:
     """Build the web application over an already-loaded model.
 
@@ -294,6 +298,9 @@ def create_app(
         The bundle's ``MODEL_CARD.md`` text, shown by ``GET /model``.
     settings : ServeSettings, optional
         Token, request limits and rate limit.
+    warm_up : bool
+        Predict one bundled example patient now, so that the model's lazily built parts (explainer, interval
+        priors along the band) are ready before the first request.
 
     Returns
     -------
@@ -312,6 +319,8 @@ def create_app(
     synthetic = bool(description.get("synthetic_training_data"))
     model_name = str(description.get("model", type(model).__name__))
     pages = {name: _asset(name) for name in ("index.html", "app.js", "style.css")}
+    if warm_up:
+        _warm_up(served)
 
     app = FastAPI(
         title="carrisk",
@@ -452,6 +461,15 @@ def create_app(
         return Response(pages["style.css"], media_type="text/css")
 
     return app
+
+
+def _warm_up(served: _Model) -> None:
+    with resources.as_file(resources.files("carrisk") / "data" / "example_patients.csv") as path:
+        example = read_records(path).head(1)
+    try:
+        served.predict(example, band=True)
+    except Exception as err:  # a bundle for other records: the first request warms it up instead
+        logger.warning("warm-up skipped: %s", type(err).__name__)
 
 
 def _provenance(manifest: dict[str, Any], description: dict[str, Any]) -> dict[str, Any]:

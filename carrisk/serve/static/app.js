@@ -19,6 +19,7 @@ const DAYS_PER_MONTH = 30.4375;
 const SVG_NS = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 let cutpoints = null;
+let shown = null; // the last prediction, redrawn when the window changes size
 
 function pct(p, digits = 1) {
   return p === null || p === undefined ? "n/a" : (100 * p).toFixed(digits) + "%";
@@ -92,7 +93,9 @@ function stepPath(xs, ys, x, y) {
 function drawCurve(prediction) {
   const box = $("curve");
   box.replaceChildren();
-  const width = 640, height = 300, m = { l: 48, r: 14, t: 12, b: 40 };
+  // Drawn at the box's own width, so that the labels keep their size on a phone.
+  const width = Math.max(300, Math.min(640, box.clientWidth || 640));
+  const height = width < 500 ? 230 : 300, m = { l: 44, r: 14, t: 12, b: 40 };
   const maxMonths = 24;
   const months = (d) => d / DAYS_PER_MONTH;
   const keep = (i, days) => months(days[i]) <= maxMonths;
@@ -213,6 +216,8 @@ async function calculate(event) {
     const rec = [record()];
     const [pred, expl] = await Promise.all([call("POST", "predict?band=true", rec), call("POST", "explain", rec)]);
     const p = pred.data[0];
+    $("placeholder").hidden = true;
+    $("output").hidden = false; // visible before drawing, so the curve is drawn at the box's real width
     $("efs6").textContent = pct(p.efs_6mo);
     $("efs6-ci").textContent = `95% interval ${pct(p.efs_6mo_lo)} to ${pct(p.efs_6mo_hi)}`;
     $("efs12").textContent = pct(p.efs_12mo);
@@ -222,6 +227,7 @@ async function calculate(event) {
     $("risk-note").textContent = cutpoints
       ? `tertiles of training patients' 12-month EFS (${pct(cutpoints[0], 0)}, ${pct(cutpoints[1], 0)})`
       : "tertiles of the training patients' 12-month EFS";
+    shown = p;
     drawCurve(p);
     drawWaterfall(expl.data[0]);
     const notes = $("notes");
@@ -231,8 +237,6 @@ async function calculate(event) {
       li.textContent = `Note: ${text}`;
       notes.appendChild(li);
     }
-    $("placeholder").hidden = true;
-    $("output").hidden = false;
   } catch (err) {
     $("output").hidden = true;
     showProblems(err);
@@ -242,7 +246,7 @@ async function calculate(event) {
 }
 
 function showProvenance(info) {
-  $("warning-text").textContent = info.warning;
+  $("synthetic-text").textContent = info.synthetic_training_data ? "Model trained on SYNTHETIC data only." : "";
   cutpoints = info.provenance.risk_cutpoints_efs_12mo;
   const p = info.provenance;
   const rows = [
@@ -275,10 +279,13 @@ async function loadModelInfo() {
 }
 
 async function start() {
-  for (const name of ["blina_exposed", "marrow_kind", "prior_hsct_count"]) $(name).addEventListener("input", syncForm);
+  for (const name of ["blina_exposed", "marrow_kind", "prior_hsct_count"]) {
+    for (const kind of ["input", "change"]) $(name).addEventListener(kind, syncForm);
+  }
   $("patient").addEventListener("reset", () => setTimeout(syncForm, 0));
   $("patient").addEventListener("submit", calculate);
   $("token").addEventListener("change", loadModelInfo);
+  window.addEventListener("resize", () => { if (shown) drawCurve(shown); });
   syncForm();
   try {
     const health = (await call("GET", "health")).data;

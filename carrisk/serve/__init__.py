@@ -59,7 +59,11 @@ def read_token(path: str | os.PathLike[str]) -> str:
 
 
 def app_from_bundle(
-    path: str | os.PathLike[str], settings: ServeSettings | None = None, *, allow_version_mismatch: bool = False
+    path: str | os.PathLike[str],
+    settings: ServeSettings | None = None,
+    *,
+    allow_version_mismatch: bool = False,
+    warm_up: bool = True,
 ) -> Any:
     """Load the bundle at ``path`` once (checksum and versions verified) and build the app over it.
 
@@ -75,6 +79,7 @@ def app_from_bundle(
         manifest=read_manifest(path),
         model_card=card.read_text(encoding="utf-8") if card.is_file() else None,
         settings=settings,
+        warm_up=warm_up,
     )
 
 

@@ -448,11 +448,12 @@ def serve(
     ] = False,
     max_patients: Annotated[int, typer.Option(help="Most patients in one request.", min=1)] = 1000,
     rate_limit: Annotated[float, typer.Option(help="Requests per second per client (0 = no limit).", min=0)] = 100.0,
+    workers: Annotated[int, typer.Option(help="Server processes (each loads the model).", min=1, max=16)] = 1,
     allow_version_mismatch: AllowMismatch = False,
 ) -> None:
     """Serve the risk-calculator page and the HTTP API (POST /predict, /explain; GET /model, /health)."""
     try:
-        from carrisk.serve import ServeSettings, app_from_bundle, is_loopback, read_token, run_server
+        from carrisk.serve import ServerConfig, is_loopback, run_server
     except ImportError as err:
         err_console.print(f"[red]error:[/red] {err.name} is missing; install the extra: pip install 'carrisk\\[serve]'")
         raise typer.Exit(2) from None
@@ -469,16 +470,16 @@ def serve(
             f"[yellow]warning:[/yellow] serving on {host}: other machines can reach this server; the API sends "
             "patient data unencrypted (no TLS) and needs --token-file to refuse strangers"
         )
-    try:
-        token = read_token(token_file) if token_file is not None else None
-    except ValueError as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False)
-        raise typer.Exit(2) from None
-    settings = ServeSettings(token=token, max_patients=max_patients, rate_limit_per_s=rate_limit)
-    try:
-        web = app_from_bundle(model or DEFAULT_MODEL, settings, allow_version_mismatch=allow_version_mismatch)
-    except (BundleError, FileNotFoundError) as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False)
-        raise typer.Exit(2) from None
+    config = ServerConfig(
+        model_dir=str(model or DEFAULT_MODEL),
+        token_file=None if token_file is None else str(token_file),
+        max_patients=max_patients,
+        rate_limit_per_s=rate_limit,
+        allow_version_mismatch=allow_version_mismatch,
+    )
     typer.echo(f"carrisk serve: http://{host}:{port}/ (API schema at /openapi.json); research use only")
-    run_server(web, host=host, port=port)
+    try:
+        run_server(config, host=host, port=port, workers=workers)
+    except (ValueError, BundleError, FileNotFoundError) as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(2) from None

@@ -349,3 +349,15 @@ def test_fuzzed_records_are_predicted_or_refused_never_a_server_error(client: Te
         assert response.json()["problems"]
     else:
         assert [p["patient_id"] for p in response.json()] == [r["patient_id"] for r in body]
+
+
+def test_serve_command_refuses_a_public_address_without_the_flag(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from carrisk.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert result.exit_code == 2 and "--allow-remote" in result.output
+    (tmp_path / "token.txt").write_text("short")
+    result = CliRunner().invoke(app, ["serve", "--token-file", str(tmp_path / "token.txt")])
+    assert result.exit_code == 2 and "at least 16 characters" in result.output

@@ -30,7 +30,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from carrisk.predict import DEFAULT_HORIZONS
-from carrisk.schema import RECORD_COLUMNS, SIX_MONTHS_DAYS, RecordError, read_records, validate_records
+from carrisk.schema import RECORD_COLUMNS, SIX_MONTHS_DAYS, TWO_YEARS_DAYS, RecordError, read_records, validate_records
 from carrisk.serve.limits import BodySizeLimit, RateLimit, SecurityHeaders
 from carrisk.serve.schemas import (
     ErrorMessage,
@@ -52,8 +52,10 @@ RESEARCH_USE_WARNING = (
     "they are not a prognosis for this patient."
 )
 SYNTHETIC_WARNING = "This model was trained on SYNTHETIC data: it has never seen a real patient."
-#: Most grid points drawn in the page's interval band (each is one more horizon to compute).
+#: Most grid points in the interval band (each is one more horizon to compute), and how far it reaches: the
+#: page draws the first two years.
 MAX_BAND_POINTS = 60
+BAND_MAX_DAYS = TWO_YEARS_DAYS
 WARNINGS_HEADER = "X-Carrisk-Warnings"
 _T = TypeVar("_T")
 
@@ -120,7 +122,8 @@ class _Model:
 
     def _band_days(self, frame: pd.DataFrame) -> list[float]:
         if self.band_days is None:
-            days = self.model.predict_efs(frame.head(1), top=0)["curve"].iloc[0]["days"]
+            grid = self.model.predict_efs(frame.head(1), top=0)["curve"].iloc[0]["days"]
+            days = [d for d in grid if d <= BAND_MAX_DAYS] or list(grid[:1])
             if len(days) > MAX_BAND_POINTS:
                 days = [days[i] for i in np.linspace(0, len(days) - 1, MAX_BAND_POINTS).round().astype(int)]
             self.band_days = [float(d) for d in days]
@@ -401,7 +404,9 @@ def create_app(
     def predict(
         records: Records,
         response: Response,
-        band: Annotated[bool, Query(description="also return the pointwise 95% band along the curve")] = False,
+        band: Annotated[
+            bool, Query(description="also return the pointwise 95% interval at each grid time up to 2 years")
+        ] = False,
     ) -> list[dict[str, Any]]:
         """The ``carrisk predict --json`` contract, one item per record in input order."""
         frame = frame_of(records)

@@ -104,7 +104,10 @@ class Curve(BaseModel):
 
 
 class Band(BaseModel):
-    """Pointwise 95% interval of the model's EFS estimate at each grid time (model uncertainty, not the outcome)."""
+    """Pointwise 95% interval of the model's EFS estimate at each grid time up to 2 years.
+
+    It describes the model's uncertainty (another training cohort of the same size), not the patient's outcome.
+    """
 
     days: list[float]
     lo: list[float | None]

@@ -14,6 +14,12 @@ const LABELS = {
   sex: "Sex", car_product: "CAR product", prior_relapses: "Prior relapses", cns_status: "CNS status",
   down_syndrome: "Down syndrome", prior_inotuzumab: "Prior inotuzumab",
 };
+const VALUE_LABELS = {
+  low_mrd_positive: "low, MRD-positive", low_mrd_unknown: "low (M1), MRD unknown", undetectable: "MRD-negative",
+  not_rearranged: "not rearranged", not_tested: "not tested", dim_or_partial: "dim or partial",
+  exposed_unknown: "exposed, response unknown", nci_cd28: "NCI CD19-28z", scri_plat02: "SCRI PLAT-02",
+  chop_penn: "CHOP/Penn", naive: "naive", missing: "unknown",
+};
 const RISK_TEXT = { low: "Low", intermediate: "Intermediate", high: "High" };
 const DAYS_PER_MONTH = 30.4375;
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -173,10 +179,11 @@ function drawWaterfall(explanation) {
     div.append(name, track, num);
     box.appendChild(div);
   };
-  row("Average training patient", pct(explanation.base_value), "wf-total", lo, explanation.base_value);
+  row("Average of the training patients", pct(explanation.base_value), "wf-total", lo, explanation.base_value);
   for (const s of steps) {
     const shown = explanation.values[s.name];
-    const label = `${LABELS[s.name] || s.name.replaceAll("_", " ")}: ${String(shown ?? "").replaceAll("_", " ")}`;
+    const value = String(shown ?? "missing");
+    const label = `${LABELS[s.name] || s.name.replaceAll("_", " ")}: ${VALUE_LABELS[value] || value.replaceAll("_", " ")}`;
     const points = (100 * s.effect).toFixed(1);
     row(label, `${s.effect >= 0 ? "+" : ""}${points} pts`, s.effect >= 0 ? "wf-up" : "wf-down", s.start, s.end);
   }
@@ -225,7 +232,7 @@ async function calculate(event) {
     $("risk-group").textContent = RISK_TEXT[p.risk_group] || p.risk_group;
     $("risk-group").dataset.group = p.risk_group;
     $("risk-note").textContent = cutpoints
-      ? `tertiles of training patients' 12-month EFS (${pct(cutpoints[0], 0)}, ${pct(cutpoints[1], 0)})`
+      ? `12-month EFS: low if \u2265 ${pct(cutpoints[1], 0)}, high if < ${pct(cutpoints[0], 0)} (training tertiles)`
       : "tertiles of the training patients' 12-month EFS";
     shown = p;
     drawCurve(p);

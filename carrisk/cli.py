@@ -603,31 +603,31 @@ def serve(
     try:
         from carrisk.serve import ServerConfig, is_loopback, run_server
     except ImportError as err:
-        err_console.print(f"[red]error:[/red] {err.name} is missing; install the extra: pip install 'carrisk\\[serve]'")
-        raise typer.Exit(2) from None
+        raise CliError(f"{err.name} is missing; install the extra: pip install 'carrisk[serve]'") from None
     from carrisk.bundle import BundleError
+    from carrisk.shipped import default_model_path
 
     if not is_loopback(host):
         if not allow_remote:
-            err_console.print(
-                f"[red]error:[/red] refusing to bind to {host}, which other machines can reach; "
-                "pass --allow-remote to do it deliberately (and put TLS and a --token-file in front of it)"
+            raise CliError(
+                f"refusing to bind to {host}, which other machines can reach; pass --allow-remote to do it "
+                "deliberately (and put TLS and a --token-file in front of it)"
             )
-            raise typer.Exit(2)
-        err_console.print(
-            f"[yellow]warning:[/yellow] serving on {host}: other machines can reach this server; the API sends "
-            "patient data unencrypted (no TLS) and needs --token-file to refuse strangers"
+        typer.echo(
+            f"carrisk: warning: serving on {host}: other machines can reach this server; the API sends patient "
+            "data unencrypted (no TLS) and needs --token-file to refuse strangers",
+            err=True,
         )
-    config = ServerConfig(
-        model_dir=str(model or DEFAULT_MODEL),
-        token_file=None if token_file is None else str(token_file),
-        max_patients=max_patients,
-        rate_limit_per_s=rate_limit,
-        allow_version_mismatch=allow_version_mismatch,
-    )
-    typer.echo(f"carrisk serve: http://{host}:{port}/ (API schema at /openapi.json); research use only")
     try:
+        config = ServerConfig(
+            model_dir=str(model or default_model_path()),
+            token_file=None if token_file is None else str(token_file),
+            max_patients=max_patients,
+            rate_limit_per_s=rate_limit,
+            allow_version_mismatch=allow_version_mismatch,
+        )
+        config.check()
+        typer.echo(f"carrisk serve: http://{host}:{port}/ (API schema at /openapi.json); research use only")
         run_server(config, host=host, port=port, workers=workers)
-    except (ValueError, BundleError, FileNotFoundError) as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False)
-        raise typer.Exit(2) from None
+    except (ValueError, BundleError, OSError) as err:
+        raise CliError(str(err)) from None

@@ -348,7 +348,7 @@ def test_fuzzed_records_are_predicted_or_refused_never_a_server_error(client: Te
     if response.status_code == 422:
         assert response.json()["problems"]
     else:
-        assert [p["patient_id"] for p in response.json()] == [r["patient_id"] for r in body]
+        assert [p["patient_id"] for p in response.json()] == [str(r["patient_id"]) for r in body]
 
 
 def test_serve_command_refuses_a_public_address_without_the_flag(tmp_path: Path) -> None:
@@ -361,3 +361,11 @@ def test_serve_command_refuses_a_public_address_without_the_flag(tmp_path: Path)
     (tmp_path / "token.txt").write_text("short")
     result = CliRunner().invoke(app, ["serve", "--token-file", str(tmp_path / "token.txt")])
     assert result.exit_code == 2 and "at least 16 characters" in result.output
+
+
+def test_non_finite_numbers_are_reported_not_a_server_error(client: TestClient) -> None:
+    record = json.dumps([dict(_records(1)[0], age_years=float("inf"), unknown_key=float("nan"))])
+    response = client.post("/predict", content=record.encode(), headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    by_field = {p["field"]: p for p in response.json()["problems"]}
+    assert by_field["age_years"]["value"] == "inf" and by_field["unknown_key"]["value"] == "nan"

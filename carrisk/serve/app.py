@@ -153,7 +153,7 @@ class _Model:
 def _number(value: Any) -> float | None:
     """A JSON-safe float: NaN (e.g. no interval for this model) becomes null."""
     number = float(value)
-    return None if np.isnan(number) else number
+    return number if np.isfinite(number) else None
 
 
 def _json_value(value: Any) -> Any:
@@ -175,6 +175,9 @@ def _json_records(table: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _problem_value(value: Any) -> Any:
+    """The offending value as JSON can carry it (NaN and infinities as text)."""
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return str(value)
     value = _json_value(value)
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, WithJsonSchema
 
 from carrisk.schema import OUTCOME_RULES, PREINFUSION_RULES
 
@@ -63,7 +63,7 @@ class PatientRecord(BaseModel):
         },
     )
 
-    patient_id: Cell = _cell("patient_id")
+    patient_id: StrictStr | StrictInt = _cell("patient_id")
     age_years: Cell = _cell("age_years")
     sex: Cell = _cell("sex")
     car_product: Cell = _cell("car_product")

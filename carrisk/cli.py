@@ -582,3 +582,53 @@ def demo(
     chosen = examples[examples["patient_id"].isin(["EX-04", "EX-09", "EX-03"])]
     typer.echo(format_predictions(default.predict_efs(chosen)))
     typer.echo("\nSynthetic data throughout: none of these numbers is clinical evidence.")
+
+
+@app.command()
+def serve(
+    model: ModelPath = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    token_file: Annotated[
+        Path | None, typer.Option(help="Require 'Authorization: Bearer <token>' with the token in this file.")
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow binding to a non-loopback address (prints a warning).")
+    ] = False,
+    max_patients: Annotated[int, typer.Option(help="Most patients in one request.", min=1)] = 1000,
+    rate_limit: Annotated[float, typer.Option(help="Requests per second per client (0 = no limit).", min=0)] = 100.0,
+    workers: Annotated[int, typer.Option(help="Server processes (each loads the model).", min=1, max=16)] = 1,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """Serve the risk-calculator page and the HTTP API (POST /predict, /explain; GET /model, /health)."""
+    try:
+        from carrisk.serve import ServerConfig, is_loopback, run_server
+    except ImportError as err:
+        raise CliError(f"{err.name} is missing; install the extra: pip install 'carrisk[serve]'") from None
+    from carrisk.bundle import BundleError
+    from carrisk.shipped import default_model_path
+
+    if not is_loopback(host):
+        if not allow_remote:
+            raise CliError(
+                f"refusing to bind to {host}, which other machines can reach; pass --allow-remote to do it "
+                "deliberately (and put TLS and a --token-file in front of it)"
+            )
+        typer.echo(
+            f"carrisk: warning: serving on {host}: other machines can reach this server; the API sends patient "
+            "data unencrypted (no TLS) and needs --token-file to refuse strangers",
+            err=True,
+        )
+    try:
+        config = ServerConfig(
+            model_dir=str(model or default_model_path()),
+            token_file=None if token_file is None else str(token_file),
+            max_patients=max_patients,
+            rate_limit_per_s=rate_limit,
+            allow_version_mismatch=allow_version_mismatch,
+        )
+        config.check()
+        typer.echo(f"carrisk serve: http://{host}:{port}/ (API schema at /openapi.json); research use only")
+        run_server(config, host=host, port=port, workers=workers)
+    except (ValueError, BundleError, OSError) as err:
+        raise CliError(str(err)) from None

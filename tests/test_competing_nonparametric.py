@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _cmprsk_reference import CMPRSK_CRR, CMPRSK_GRAY
 from lifelines import AalenJohansenFitter
 from sksurv.nonparametric import cumulative_incidence_competing_risks
 
@@ -18,13 +19,6 @@ from benchmarks.competing_reference import reference_data
 from carrisk.competing import aalen_johansen, gray_test
 
 CAUSES3 = ("relapse", "other", "death")
-
-#: Output of ``python -m benchmarks.competing_reference`` (cmprsk 2.2.11), Gray's test part.
-CMPRSK_GRAY = [
-    {"cause": 1, "statistic": 0.395207847964654, "p": 0.8206948463190347, "df": 2},
-    {"cause": 2, "statistic": 0.09210236163676555, "p": 0.9549930836123333, "df": 2},
-    {"cause": 3, "statistic": 4.051412121109381, "p": 0.13190068043483616, "df": 2},
-]
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +115,6 @@ def test_pinned_cmprsk_values_are_current():
     fresh = json.loads(completed.stdout)
     for pinned, current in zip(CMPRSK_GRAY, fresh["gray"]):
         assert current["statistic"] == pytest.approx(pinned["statistic"], abs=1e-12)
+    for pinned, current in zip(CMPRSK_CRR, fresh["crr"]):
+        np.testing.assert_allclose(current["coef"], pinned["coef"], atol=1e-12)
+        np.testing.assert_allclose(current["se"], pinned["se"], atol=1e-12)

@@ -206,12 +206,26 @@ def simulate(
 def reproduce(
     cohort: Annotated[Path, typer.Argument(help="Cohort in the record schema (simulated or real).")],
     out: Annotated[Path | None, typer.Option(help="Directory for study_report.json/.txt and the KM plot.")] = None,
+    hsct_handling: Annotated[
+        str,
+        typer.Option(
+            help="Consolidative HSCT after CAR (column hsct_after_car_days): ignore (the study's choice: recorded, "
+            "not an event), censor, or competing (a competing first event)."
+        ),
+    ] = "ignore",
 ) -> None:
-    """The study's own analysis: CR rates, KM EFS/RFS by blinatumomab group, CD19, multivariable Cox."""
+    """The study's own analysis: CR rates, KM EFS/RFS, CD19, Cox; cumulative incidence of each failure cause."""
+    from carrisk.competing.outcomes import HSCT_HANDLINGS
     from carrisk.reproduce import reproduce_study
 
+    if hsct_handling not in HSCT_HANDLINGS:
+        err_console.print(
+            f"[red]invalid:[/red] --hsct-handling must be one of {', '.join(HSCT_HANDLINGS)}; got {hsct_handling!r}",
+            highlight=False,
+        )
+        raise typer.Exit(2)
     try:
-        report = reproduce_study(_read(cohort), out_dir=None)
+        report = reproduce_study(_read(cohort), out_dir=None, hsct_handling=hsct_handling)
     except RecordError as err:
         err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
         raise typer.Exit(1) from None

@@ -104,6 +104,7 @@ def test_gray_test_detects_a_real_difference_and_needs_two_groups():
         gray_test(time, code, np.repeat("a", 600), 1)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not installed")
 def test_pinned_cmprsk_values_are_current():
     completed = subprocess.run(

@@ -1,8 +1,8 @@
 """Cause-specific Cox and Fine-Gray subdistribution hazard regression.
 
 Cause-specific Cox
-    ``lifelines.CoxPHFitter`` (Efron ties) on the first event of the cause, every other cause censored at its
-    time. Hazard ratios describe the rate of the cause among patients still event-free.
+    Cox model (Breslow ties) for the first event of the cause, every other cause censored at its time. Hazard
+    ratios describe the rate of the cause among patients still event-free. Variance: inverse information.
 
 Fine-Gray [1]_
     Proportional hazards for the subdistribution hazard of cause ``k``, fitted as R's ``cmprsk::crr`` does:
@@ -56,6 +56,8 @@ class HazardRegression:
     events : int
         First events of ``cause``.
     converged : bool
+        False when Newton-Raphson did not reach the tolerance (e.g. separation: a covariate level without
+        events); the estimates are then unreliable.
     """
 
     model: str
@@ -68,19 +70,19 @@ class HazardRegression:
 
 def _summary(names: Sequence[str], coef: np.ndarray, se: np.ndarray) -> pd.DataFrame:
     z = stats.norm.ppf(0.5 + CONFIDENCE_LEVEL / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         p = 2 * stats.norm.sf(np.abs(coef / se))
-    return pd.DataFrame(
-        {
-            "coef": coef,
-            "se": se,
-            "hr": np.exp(coef),
-            "ci_low": np.exp(coef - z * se),
-            "ci_high": np.exp(coef + z * se),
-            "p": p,
-        },
-        index=pd.Index(list(names), name="covariate"),
-    )
+        return pd.DataFrame(
+            {
+                "coef": coef,
+                "se": se,
+                "hr": np.exp(coef),
+                "ci_low": np.exp(coef - z * se),
+                "ci_high": np.exp(coef + z * se),
+                "p": p,
+            },
+            index=pd.Index(list(names), name="covariate"),
+        )
 
 
 def _censoring_survival_before(time: np.ndarray, censored: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -128,40 +130,19 @@ def fine_gray(
     ValueError
         If covariates are missing or not numeric, lengths differ, or there is no event of ``cause``.
     """
-    t = np.asarray(time, dtype=float).reshape(-1)
-    code = np.asarray(cause_code).astype(int).reshape(-1)
-    x = _design(covariates, t.size)
-    failed = code == cause
-    if not failed.any():
-        raise ValueError(f"no first event of cause {cause_name or cause}: the Fine-Gray model cannot be fitted.")
+    t, code, x, failed = _inputs(time, cause_code, covariates, cause, cause_name)
     competing = (code != cause) & (code != 0)
-    fail_times, d = np.unique(t[failed], return_counts=True)
+    fail_times = np.unique(t[failed])
     g_fail = _censoring_survival_before(t, code == 0, fail_times)
     g_own = _censoring_survival_before(t, code == 0, t)
     with np.errstate(divide="ignore", invalid="ignore"):
         ipcw = np.where(g_own[None, :] > 0, g_fail[:, None] / g_own[None, :], 0.0)
     weight = (t[None, :] >= fail_times[:, None]) + (competing[None, :] & (t[None, :] < fail_times[:, None])) * ipcw
-    x_failed_sum = np.zeros((fail_times.size, x.shape[1]))
-    np.add.at(x_failed_sum, np.searchsorted(fail_times, t[failed]), x[failed])
-
-    beta = np.zeros(x.shape[1])
-    converged = False
-    for _ in range(max_iter + 1):
-        loglik, score, info = _fg_derivatives(beta, x, weight, d, x_failed_sum)
-        if np.max(np.abs(score) * np.maximum(np.abs(beta), 1.0)) < max(abs(loglik), 1.0) * tol:
-            converged = True
-            break
-        step = np.linalg.solve(info, score)
-        for _halving in range(30):  # backtracking, as crr
-            candidate = beta + step
-            if _fg_derivatives(candidate, x, weight, d, x_failed_sum)[0] >= loglik + 1e-4 * score @ step:
-                break
-            step = step / 2
-        beta = candidate
-    _, _, info = _fg_derivatives(beta, x, weight, d, x_failed_sum)
+    beta, info, converged = _newton(t, failed, x, fail_times, weight, tol, max_iter)
     risk = weight * np.exp(x @ beta)[None, :]
     s0 = risk.sum(axis=1)
     xbar = (risk @ x) / s0[:, None]
+    d = np.bincount(np.searchsorted(fail_times, t[failed]), minlength=fail_times.size)
     share = risk * (d / s0)[:, None]  # (failure times, patients): dLambda share of each patient
     eta = np.zeros_like(x)
     eta[failed] = x[failed] - xbar[np.searchsorted(fail_times, t[failed])]
@@ -172,7 +153,54 @@ def fine_gray(
     return HazardRegression("fine_gray", cause_name or str(cause), summary, t.size, int(failed.sum()), converged)
 
 
-def _fg_derivatives(
+def _inputs(
+    time: ArrayLike, cause_code: ArrayLike, covariates: pd.DataFrame, cause: int, cause_name: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    t = np.asarray(time, dtype=float).reshape(-1)
+    code = np.asarray(cause_code).astype(int).reshape(-1)
+    x = _design(covariates, t.size)
+    failed = code == cause
+    if not failed.any():
+        raise ValueError(f"no first event of cause {cause_name or cause}: the model cannot be fitted.")
+    return t, code, x, failed
+
+
+def _newton(
+    t: np.ndarray,
+    failed: np.ndarray,
+    x: np.ndarray,
+    fail_times: np.ndarray,
+    weight: np.ndarray,
+    tol: float,
+    max_iter: int,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Maximise the weighted Breslow partial likelihood: Newton-Raphson with crr's backtracking and stopping rule.
+
+    Returns the coefficients, the information matrix at them and whether the stopping rule was met.
+    """
+    d = np.bincount(np.searchsorted(fail_times, t[failed]), minlength=fail_times.size).astype(float)
+    x_failed_sum = np.zeros((fail_times.size, x.shape[1]))
+    np.add.at(x_failed_sum, np.searchsorted(fail_times, t[failed]), x[failed])
+    beta = np.zeros(x.shape[1])
+    for _ in range(max_iter + 1):
+        loglik, score, info = _derivatives(beta, x, weight, d, x_failed_sum)
+        if np.max(np.abs(score) * np.maximum(np.abs(beta), 1.0)) < max(abs(loglik), 1.0) * tol:
+            return beta, info, True
+        try:
+            step = np.linalg.solve(info, score)
+        except np.linalg.LinAlgError:
+            break
+        candidate = beta + step
+        for _halving in range(30):
+            if _derivatives(candidate, x, weight, d, x_failed_sum)[0] >= loglik + 1e-4 * score @ step:
+                break
+            step = step / 2
+            candidate = beta + step
+        beta = candidate
+    return beta, _derivatives(beta, x, weight, d, x_failed_sum)[2], False
+
+
+def _derivatives(
     beta: np.ndarray, x: np.ndarray, weight: np.ndarray, d: np.ndarray, x_failed_sum: np.ndarray
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """Breslow log partial likelihood, score and information of the weighted risk sets."""
@@ -189,28 +217,37 @@ def _fg_derivatives(
 
 
 def cause_specific_cox(
-    time: ArrayLike, cause_code: ArrayLike, covariates: pd.DataFrame, cause: int, *, cause_name: str = ""
+    time: ArrayLike,
+    cause_code: ArrayLike,
+    covariates: pd.DataFrame,
+    cause: int,
+    *,
+    cause_name: str = "",
+    tol: float = 1e-10,
+    max_iter: int = 50,
 ) -> HazardRegression:
-    """Cause-specific Cox model (lifelines ``CoxPHFitter``, Efron ties): other causes censored at their time.
+    """Cause-specific Cox model: other causes censored at their time; Breslow ties, model-based variance.
 
-    Parameters are as :func:`fine_gray`.
+    The same Newton-Raphson as :func:`fine_gray` with plain risk sets (weight 1 while at risk); equal to
+    scikit-survival's ``CoxPHSurvivalAnalysis(ties="breslow")`` and, on untied data, lifelines' ``CoxPHFitter``
+    (tests). Parameters are as :func:`fine_gray`.
 
     Returns
     -------
     HazardRegression
     """
-    from lifelines import CoxPHFitter
-
-    t = np.asarray(time, dtype=float).reshape(-1)
-    code = np.asarray(cause_code).astype(int).reshape(-1)
-    x = _design(covariates, t.size)
-    failed = code == cause
-    if not failed.any():
-        raise ValueError(f"no first event of cause {cause_name or cause}: the Cox model cannot be fitted.")
-    frame = pd.DataFrame(x, columns=list(covariates.columns)).assign(_time=t, _event=failed.astype(int))
-    fitter = CoxPHFitter().fit(frame, "_time", "_event")
-    summary = _summary(list(covariates.columns), fitter.params_.to_numpy(), fitter.standard_errors_.to_numpy())
-    return HazardRegression("cause_specific_cox", cause_name or str(cause), summary, t.size, int(failed.sum()), True)
+    t, _, x, failed = _inputs(time, cause_code, covariates, cause, cause_name)
+    fail_times = np.unique(t[failed])
+    weight = (t[None, :] >= fail_times[:, None]).astype(float)
+    beta, info, converged = _newton(t, failed, x, fail_times, weight, tol, max_iter)
+    try:
+        se = np.sqrt(np.diag(np.linalg.inv(info)))
+    except np.linalg.LinAlgError:
+        se = np.full(beta.size, np.nan)
+    summary = _summary(list(covariates.columns), beta, se)
+    return HazardRegression(
+        "cause_specific_cox", cause_name or str(cause), summary, t.size, int(failed.sum()), converged
+    )
 
 
 def _design(covariates: pd.DataFrame, n: int) -> np.ndarray:

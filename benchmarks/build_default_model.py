@@ -14,7 +14,8 @@ from pathlib import Path
 
 from carrisk import cross_validate, fit_efs_model, oracle_concordance, save_model, simulate_cohort, survival_target
 from carrisk._io import atomic_write_text
-from carrisk.validation import package_versions, tuned_model
+from carrisk.tuning import tuned_model
+from carrisk.validation import package_versions
 
 COHORT_SEED = 7
 MODEL_SEED = 0

@@ -66,6 +66,14 @@ def validate(
     typer.echo(f"{records}: valid, {len(frame)} records, {frame.shape[1]} columns")
 
 
+@app.command("records-help")
+def records_help() -> None:
+    """Print the record documentation: every column, its units, accepted spellings and how missing is written."""
+    from carrisk.shipped import records_help as text
+
+    typer.echo(text())
+
+
 @app.command()
 def features(
     records: Annotated[Path, typer.Argument(help="Patient records (CSV or Parquet).")] = EXAMPLE_PATIENTS,
@@ -180,9 +188,6 @@ def cv(
         typer.echo(f"wrote {json_out}")
 
 
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
-
-
 @app.command()
 def simulate(
     n: Annotated[int, typer.Option(help="Patients.")] = 420,
@@ -250,11 +255,16 @@ def train(
     features: Features = None,
 ) -> None:
     """Tune on all data (forests out of bag, others by inner CV), refit, and save a model bundle."""
-    from carrisk.bundle import save_model
+    from carrisk.bundle import check_bundle_target, save_model
     from carrisk.predict import fit_efs_model
 
+    try:
+        check_bundle_target(out)
+    except OSError as err:
+        err_console.print(f"[red]error:[/red] --out: {err}", highlight=False)
+        raise typer.Exit(2) from None
     loaded = _load(data, time_col, event_col, features)
-    extra = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
+    extra: dict[str, Any] = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
     extra = {k: v for k, v in extra.items() if v is not None}
     if extra and model != "rsf":
         err_console.print("[red]error:[/red] --n-estimators, --max-times and --min-samples-leaf apply to rsf only")
@@ -267,9 +277,10 @@ def train(
 
 def _model(path: Path | None, allow_version_mismatch: bool) -> Any:
     from carrisk.bundle import BundleError, load_model
+    from carrisk.shipped import default_model_path
 
     try:
-        return load_model(path or DEFAULT_MODEL, allow_version_mismatch=allow_version_mismatch)
+        return load_model(path or default_model_path(), allow_version_mismatch=allow_version_mismatch)
     except (BundleError, FileNotFoundError) as err:
         err_console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(2) from None
@@ -441,7 +452,7 @@ def demo(
     )
     save_model(fitted, out / "model")
     typer.echo(f"saved {out / 'model'} (params {fitted.params})")
-    typer.echo(f"\n== 6. predict three contrasting example patients with the default model ({DEFAULT_MODEL.name}) ==")
+    typer.echo("\n== 6. predict three contrasting example patients with the shipped default model ==")
     default = _model(None, allow_version_mismatch=False)
     examples = read_records(EXAMPLE_PATIENTS)
     chosen = examples[examples["patient_id"].isin(["EX-04", "EX-09", "EX-03"])]

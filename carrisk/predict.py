@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
 
 from carrisk import explain
 from carrisk.features import ClinicalFeatures, FeatureSpec
@@ -42,14 +41,8 @@ from carrisk.intervals import (
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS
 from carrisk.models import SurvivalForest, check_survival_target, step_survival
 from carrisk.schema import ID_COLUMN, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, RecordError, read_records, validate_records
-from carrisk.validation import (
-    _OutOfBagSearch,
-    chosen_params,
-    data_fingerprint,
-    final_pipeline,
-    package_versions,
-    tuned_model,
-)
+from carrisk.tuning import chosen_params, final_pipeline, tuned_model, tuning_record
+from carrisk.validation import data_fingerprint, package_versions
 
 DEFAULT_HORIZONS: dict[str, float] = dict(DEFAULT_HORIZONS_DAYS)
 Z_95 = 1.959963984540054
@@ -383,15 +376,6 @@ def _as_records(records: Any) -> pd.DataFrame:
     raise TypeError(f"records must be a DataFrame, a file path or a list of dicts, not {type(records).__name__}")
 
 
-def _tuning_record(tuned: Any, inner_folds: int) -> dict[str, Any]:
-    """How the hyper-parameters were chosen, for the model's metadata."""
-    if isinstance(tuned, _OutOfBagSearch):
-        return {"method": "out-of-bag", "scoring": tuned.scoring}
-    if isinstance(tuned, GridSearchCV):
-        return {"method": "inner cross-validation", "folds": inner_folds, "scoring": "harrell"}
-    return {"method": "none: every hyper-parameter was given"}
-
-
 def fit_efs_model(
     records: pd.DataFrame,
     y: np.ndarray,
@@ -447,7 +431,7 @@ def fit_efs_model(
         "interval_method": "infinitesimal jackknife, bias-corrected, empirical-Bayes calibrated (logit scale)"
         if inbag is not None
         else f"bootstrap percentile ({n_bootstrap} refits)",
-        "tuning": _tuning_record(tuned, inner_folds),
+        "tuning": tuning_record(tuned, inner_folds),
         "cv_metrics": dict(cv_metrics or {}),
         "versions": package_versions(),
     }

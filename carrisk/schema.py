@@ -208,7 +208,9 @@ def _pandera_problems(
         if case.index is None or (isinstance(case.index, float) and np.isnan(case.index)):
             if case.check == "column_in_dataframe":
                 problems.append(
-                    RecordProblem(None, None, case.failure_case, None, "this required column (see docs/records.md)")
+                    RecordProblem(
+                        None, None, case.failure_case, None, "this required column (see `carrisk records-help`)"
+                    )
                 )
             elif column in rules:
                 problems.append(RecordProblem(None, None, column, case.failure_case, str(case.check)))

@@ -1,9 +1,9 @@
 """Nested, repeated cross-validation of survival pipelines, scored by concordance.
 
-Outer loop: repeated K-fold stratified on the event indicator. Inner loop (when a model has a grid): a grid
-search on the outer training fold only, scored by Harrell's C (or Uno's C): for random survival forests on the
-out-of-bag predictions of forests fitted to the whole training fold (no inner folds; randomForestSRC's ``tune``
-does the same), for the other models by an inner K-fold stratified on the event. Every
+Outer loop: repeated K-fold stratified on the event indicator. Inner loop (when a model has a grid): the search
+of :func:`carrisk.tuning.tuned_model` on the outer training fold only, scored by Harrell's C (or Uno's C): for
+random survival forests on the out-of-bag predictions of forests fitted to the whole training fold, for the other
+models by an inner K-fold stratified on the event. Every
 fitted step (features, imputation, scaling, tuning) sees only the training rows of its fold. Work is spread over
 (model, outer fold) tasks with joblib; ``backend="dask"`` runs the same tasks on a dask.distributed cluster.
 """
@@ -28,12 +28,12 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, StratifiedKFold
-from sklearn.pipeline import Pipeline
+from sklearn.model_selection import RepeatedStratifiedKFold
 
 from carrisk import metrics
 from carrisk._io import atomic_write_text
-from carrisk.models import DEFAULT_GRIDS, check_survival_target, grid_size, make_pipeline, target_arrays
+from carrisk.models import check_survival_target, grid_size, target_arrays
+from carrisk.tuning import chosen_params, final_pipeline, jsonable, tuned_model
 
 VERSION_PACKAGES = ("carrisk", "scikit-survival", "scikit-learn", "numpy", "pandas", "scipy", "lifelines", "shap")
 
@@ -53,181 +53,6 @@ def data_fingerprint(records: pd.DataFrame) -> dict[str, Any]:
     """Rows, columns and a SHA-256 of the table's content (as CSV text), to tie results to their data."""
     digest = hashlib.sha256(records.to_csv(index=False).encode()).hexdigest()
     return {"rows": len(records), "columns": list(map(str, records.columns)), "sha256": digest}
-
-
-def _uno_scorer(tau: float | None) -> Any:
-    """A GridSearchCV scorer computing Uno's C; the training target is kept by the estimator wrapper."""
-
-    def score(estimator: Any, X: Any, y: np.ndarray) -> float:
-        return metrics.uno_c(estimator.y_train_, y, estimator.predict(X), tau=tau)
-
-    return score
-
-
-class _RememberTarget(Pipeline):
-    """A pipeline that keeps its training target so that Uno's C can weight by the training censoring."""
-
-    def fit(self, X: Any, y: Any = None, **params: Any) -> _RememberTarget:
-        self.y_train_ = y
-        return super().fit(X, y, **params)
-
-
-def tuned_model(
-    model: str,
-    spec: Any = None,
-    grid: Mapping[str, Sequence[Any]] | None = None,
-    *,
-    inner_folds: int = 3,
-    scoring: str = "harrell",
-    tau: float | None = None,
-    random_state: int = 0,
-    oob: bool = True,
-    **params: Any,
-) -> Any:
-    """A model that tunes itself when fitted (a ``GridSearchCV`` over its pipeline).
-
-    ``fit(records, y)`` scores every grid candidate by concordance and keeps the best. Forests (``"rsf"``) are
-    scored out of bag: each candidate forest is fitted on all the given records (same seed, so the same
-    bootstraps) and scored on every row's out-of-bag prediction; the best forest is the fitted model, with no
-    refit. Set ``oob=False`` to use inner folds for forests too. Other models: ``inner_folds`` folds stratified on
-    the event, best mean concordance, refit on all the given records. Parameters fixed in ``params`` are taken
-    out of the grid; with an empty grid the plain pipeline is returned.
-    """
-    pipeline = make_pipeline(model, spec, random_state=random_state, **params)
-    grid = DEFAULT_GRIDS[model] if grid is None else grid
-    grid = {k: v for k, v in grid.items() if k.removeprefix("model__") not in params}  # fixed by the caller
-    if not grid:
-        return pipeline
-    if scoring not in ("harrell", "uno"):
-        raise ValueError(f"scoring must be 'harrell' or 'uno', got {scoring!r}")
-    if model == "rsf" and oob:
-        return _OutOfBagSearch(pipeline, dict(grid), scoring=scoring, tau=tau)
-    scorer: Any = None  # the estimator's own score: Harrell's C
-    if scoring == "uno":
-        pipeline = _RememberTarget(pipeline.steps)
-        scorer = _uno_scorer(tau)
-    return _StratifiedGridSearch(
-        pipeline, dict(grid), scoring=scorer, inner_folds=inner_folds, random_state=random_state
-    )
-
-
-class _StratifiedGridSearch(GridSearchCV):
-    """GridSearchCV whose folds are stratified on the event indicator of the survival target."""
-
-    def __init__(
-        self,
-        estimator: Any,
-        param_grid: Any,
-        *,
-        scoring: Any = None,
-        inner_folds: int = 3,
-        random_state: int = 0,
-        n_jobs: int | None = None,
-        refit: bool = True,
-        cv: Any = None,
-        verbose: int = 0,
-        pre_dispatch: Any = "2*n_jobs",
-        error_score: Any = np.nan,
-        return_train_score: bool = False,
-    ) -> None:
-        super().__init__(
-            estimator,
-            param_grid,
-            scoring=scoring,
-            n_jobs=n_jobs,
-            refit=refit,
-            cv=cv,
-            verbose=verbose,
-            pre_dispatch=pre_dispatch,
-            error_score=error_score,
-            return_train_score=return_train_score,
-        )
-        self.inner_folds = inner_folds
-        self.random_state = random_state
-
-    def fit(self, X: Any, y: Any = None, **params: Any) -> _StratifiedGridSearch:
-        event, _ = check_survival_target(y)
-        n_splits = min(self.inner_folds, int(event.sum()), int((~event).sum()) or self.inner_folds)
-        splitter = StratifiedKFold(max(n_splits, 2), shuffle=True, random_state=self.random_state)
-        given_cv, self.cv = self.cv, list(splitter.split(np.zeros(len(event)), event))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=UserWarning)
-                super().fit(X, y, **params)
-        finally:
-            self.cv = given_cv
-        failed = int(np.isnan(self.cv_results_["mean_test_score"]).sum())
-        self.n_failed_candidates_ = failed
-        if failed == len(self.cv_results_["mean_test_score"]):
-            raise RuntimeError("every hyper-parameter candidate failed in the inner cross-validation")
-        return self
-
-
-class _OutOfBagSearch(GridSearchCV):
-    """Grid search for forests scored by out-of-bag concordance on the training rows (no inner folds).
-
-    Every candidate pipeline is fitted once on all the rows with ``model__oob_score=True``; its score is Harrell's
-    C (or Uno's C with ``tau``, censoring weights from the same rows) of the out-of-bag risk. The best candidate's
-    fitted pipeline is ``best_estimator_``. ``cv_results_`` holds ``params`` and ``mean_test_score``.
-    """
-
-    def __init__(self, estimator: Any, param_grid: Any, *, scoring: str = "harrell", tau: float | None = None) -> None:
-        super().__init__(estimator, param_grid, scoring=None, refit=True, cv=None)
-        self.scoring = scoring
-        self.tau = tau
-
-    def fit(self, X: Any, y: Any = None, **params: Any) -> _OutOfBagSearch:
-        from sklearn.metrics import check_scoring
-        from sklearn.model_selection import ParameterGrid
-
-        check_survival_target(y)
-        candidates = list(ParameterGrid(self.param_grid))
-        scores = np.full(len(candidates), np.nan)
-        best = None  # only the best forest so far is kept: candidates are fitted one after another
-        for i, candidate in enumerate(candidates):
-            pipeline = clone(self.estimator).set_params(**candidate, model__oob_score=True)
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", category=UserWarning)
-                    pipeline.fit(X, y, **params)
-            except (ValueError, ArithmeticError, np.linalg.LinAlgError):
-                continue
-            forest = pipeline[-1]
-            if self.scoring == "harrell":
-                scores[i] = forest.oob_score_
-            else:
-                scores[i] = metrics.uno_c(y, y, forest.oob_prediction_, tau=self.tau)
-            if best is None or scores[i] > scores[self.best_index_]:
-                best, self.best_index_ = pipeline, i
-        self.n_failed_candidates_ = int(np.isnan(scores).sum())
-        if best is None:
-            raise RuntimeError("every hyper-parameter candidate failed to fit")
-        self.best_params_ = candidates[self.best_index_]
-        self.best_score_ = float(scores[self.best_index_])
-        self.best_estimator_ = best
-        self.cv_results_ = {"params": candidates, "mean_test_score": scores}
-        self.scorer_ = check_scoring(self.best_estimator_)
-        self.multimetric_ = False
-        self.n_splits_ = 0
-        return self
-
-
-def chosen_params(model: Any) -> dict[str, Any]:
-    """The hyper-parameters a fitted (possibly tuned) model ended up with."""
-    if isinstance(model, GridSearchCV):
-        return {k.removeprefix("model__"): _jsonable(v) for k, v in model.best_params_.items()}
-    return {}
-
-
-def final_pipeline(model: Any) -> Pipeline:
-    """The fitted pipeline inside a (possibly tuned) model."""
-    return model.best_estimator_ if isinstance(model, GridSearchCV) else model
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 @dataclass
@@ -387,7 +212,7 @@ class CVResult:
 
     def write_json(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_dict` as JSON, atomically."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, default=_jsonable))
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, default=jsonable))
 
 
 def _most_common(params: list[dict[str, Any]]) -> dict[str, Any]:
@@ -479,8 +304,7 @@ def cross_validate(
         for result in jobs:
             results.append(result)
     grids = {
-        name: {k: list(map(_jsonable, v)) for k, v in getattr(m, "param_grid", {}).items()}
-        for name, m in models.items()
+        name: {k: list(map(jsonable, v)) for k, v in getattr(m, "param_grid", {}).items()} for name, m in models.items()
     }
     return CVResult(
         folds=results,

@@ -13,7 +13,8 @@ from carrisk.cli import app
 from carrisk.datasets import load_public_dataset, load_survival_data
 from carrisk.intervals import inbag_counts
 from carrisk.models import make_pipeline
-from carrisk.validation import cross_validate, tuned_model
+from carrisk.tuning import StratifiedGridSearch, tuned_model
+from carrisk.validation import cross_validate
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +60,7 @@ def test_inner_tuning_sees_only_the_outer_training_rows(small):
     RecordingTransformer.seen = []
     pipe = make_pipeline("coxnet", small.spec)
     pipe.steps.insert(0, ("record", RecordingTransformer()))
-    from carrisk.validation import _StratifiedGridSearch
-
-    search = _StratifiedGridSearch(pipe, {"model__alpha_ratio": [0.3, 0.1]}, inner_folds=2)
+    search = StratifiedGridSearch(pipe, {"model__alpha_ratio": [0.3, 0.1]}, inner_folds=2)
     train = np.arange(160)
     search.fit(small.records.iloc[train], small.y[train])
     # 2 candidates x 2 inner folds + 1 refit, each on a subset of the 160 outer-training rows

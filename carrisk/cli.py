@@ -300,6 +300,13 @@ def predict(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write predictions JSON (with curves).")] = None,
     skip_invalid: Annotated[bool, typer.Option(help="Predict valid rows; write rejected rows beside --out.")] = False,
     allow_version_mismatch: AllowMismatch = False,
+    causes: Annotated[
+        bool, typer.Option("--causes", help="Add the 6/12-month incidence of each failure cause (sums to 1 - EFS).")
+    ] = False,
+    cause_training: Annotated[
+        Path | None,
+        typer.Option(help="--causes: records the EFS model was trained on (default: its recorded synthetic cohort)."),
+    ] = None,
 ) -> None:
     """Predict 6/12-month EFS with 95% intervals, a risk group and the top reasons for each patient."""
     import json
@@ -307,10 +314,16 @@ def predict(
     from carrisk._io import atomic_write_text
 
     fitted = _model(model, allow_version_mismatch)
+    records = _read(patients)
     try:
-        table = fitted.predict_efs(_read(patients), skip_invalid=skip_invalid)
+        table = fitted.predict_efs(records, skip_invalid=skip_invalid)
+        if causes:
+            table = _with_causes(table, fitted, records, cause_training)
     except RecordError as err:
         err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    except ValueError as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False)
         raise typer.Exit(1) from None
     rejected = pd.DataFrame(table.attrs.get("rejected", []))
     if not rejected.empty:
@@ -320,7 +333,11 @@ def predict(
     if fitted.metadata.get("synthetic_training_data"):
         err_console.print("note: this model was trained on SYNTHETIC data; not for clinical decisions")
     typer.echo(format_predictions(table))
-    scalars = table.drop(columns=["curve", "top_reasons"]).assign(
+    if causes:
+        from carrisk.competing.prediction import format_causes
+
+        typer.echo(format_causes(table))
+    scalars = table.drop(columns=["curve", "top_reasons", "cause_curves"], errors="ignore").assign(
         top_reasons=[
             "; ".join(f"{r['variable']}={r['value']} ({r['effect']:+.3f})" for r in rs) for rs in table["top_reasons"]
         ]
@@ -331,6 +348,17 @@ def predict(
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(table.to_dict("records"), indent=1))
         typer.echo(f"wrote {json_out}")
+
+
+def _with_causes(table: pd.DataFrame, fitted: Any, records: pd.DataFrame, cause_training: Path | None) -> pd.DataFrame:
+    """The EFS predictions plus each cause's incidence (carrisk.competing.prediction)."""
+    from carrisk.competing.prediction import cause_model_for, predict_causes
+
+    training = _read(cause_training) if cause_training is not None else None
+    cause_model = cause_model_for(fitted, training)
+    incidences = predict_causes(table, cause_model, records.loc[table.index])
+    incidences.index = table.index
+    return table.join(incidences.drop(columns=["patient_id", *[c for c in incidences if c.startswith("efs_")]]))
 
 
 def format_predictions(table: pd.DataFrame) -> str:

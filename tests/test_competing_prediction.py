@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 import numpy as np
@@ -118,3 +119,23 @@ def test_explanation_of_the_twelve_month_cd19_negative_incidence_adds_up(fitted,
     assert result.predictions[0] == pytest.approx(cif[0, index, CAUSES.index("cd19neg")], abs=1e-12)
     assert result.base_values + result.values.sum(axis=1)[0] == pytest.approx(result.predictions[0], abs=1e-12)
     assert "disease_burden" in result.feature_names and len(result.feature_names) == 13
+
+
+@pytest.mark.slow
+def test_cli_predict_causes_adds_up_with_efs(tmp_path):
+    from typer.testing import CliRunner
+
+    from carrisk.cli import app
+
+    patients, training, out = tmp_path / "p.csv", tmp_path / "train.csv", tmp_path / "p.json"
+    simulate_cohort(n=3, seed=4).records.to_csv(patients, index=False)
+    simulate_cohort(n=300, seed=5).records.to_csv(training, index=False)
+    result = CliRunner().invoke(
+        app, ["predict", str(patients), "--causes", "--cause-training", str(training), "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "CD19-negative relapse" in result.output
+    for row in json.loads(out.read_text()):
+        total = sum(row[f"cif_{cause}_12mo"] for cause in CAUSES)
+        assert total == pytest.approx(1 - row["efs_12mo"], abs=1e-9)
+        assert set(row["cause_curves"]) == {"days", *CAUSES}

@@ -37,8 +37,7 @@ from sklearn.preprocessing import StandardScaler
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.util import Surv
 
-from carrisk.competing.outcomes import CAUSES, derive_first_event
-from carrisk.explain import ShapResult
+from carrisk.competing.outcomes import CAUSE_LABELS, CAUSES, derive_first_event
 from carrisk.features import ClinicalFeatures, FeatureSpec
 from carrisk.schema import ID_COLUMN, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
@@ -172,9 +171,7 @@ class CauseSpecificModel(BaseEstimator):
     def _bootstrap_cif(self, design: np.ndarray) -> np.ndarray:
         return np.stack([self._cif_from(design @ c.T, b0, h) for c, b0, h in self.bootstrap_])
 
-    def explain_cif(
-        self, records: pd.DataFrame, cause: str = "cd19neg", horizon: float = TWELVE_MONTHS_DAYS
-    ) -> ShapResult:
+    def explain_cif(self, records: pd.DataFrame, cause: str = "cd19neg", horizon: float = TWELVE_MONTHS_DAYS) -> Any:
         """Exact interventional SHAP of this model's ``cause`` incidence at ``horizon``, per clinical variable.
 
         Players are the clinical variables (one-hot columns enter and leave together). Every variable adds a
@@ -183,7 +180,13 @@ class CauseSpecificModel(BaseEstimator):
         from the background; Shapley values follow from the subset formula (2^13 coalitions for the 13 record
         variables), each averaged over ``n_background`` patients: about 10 s per patient on one core.
         ``base_values + values.sum(axis=1) == predictions`` for every patient.
+
+        Returns
+        -------
+        carrisk.explain.ShapResult
         """
+        from carrisk.explain import ShapResult  # shap and numba load only when explaining
+
         frame = records.reset_index(drop=True)
         design = self.preprocess_.transform(frame)
         players = list(dict.fromkeys(self.feature_groups_.get(c, c) for c in self.feature_names_))
@@ -319,6 +322,39 @@ def predict_causes(
     return out
 
 
+def cause_model_for(
+    efs_model: Any, training_records: pd.DataFrame | None = None, *, n_bootstrap: int = 20, random_state: int = 0
+) -> CauseSpecificModel:
+    """Fit the cause-specific model on the records an EFS model was trained on.
+
+    Parameters
+    ----------
+    efs_model : EFSModel
+        Its ``metadata["build"]["cohort"]`` names the simulated cohort it was built from (the shipped default
+        model does); otherwise give ``training_records``.
+    training_records : DataFrame, optional
+        Records with outcome columns.
+    n_bootstrap, random_state : int
+        Bootstrap refits for the intervals, and their seed.
+
+    Raises
+    ------
+    ValueError
+        If no training records are given and the model does not say which simulated cohort trained it.
+    """
+    if training_records is None:
+        cohort = dict(efs_model.metadata.get("build", {}).get("cohort", {}))
+        if cohort.get("generator") != "carrisk.simulate_cohort":
+            raise ValueError(
+                "this EFS model does not record a simulated training cohort; give the records it was trained on "
+                "(--cause-training RECORDS.csv) to fit the cause-specific model."
+            )
+        from carrisk.simulate import simulate_cohort
+
+        training_records = simulate_cohort(n=int(cohort["n"]), seed=int(cohort["seed"])).records
+    return CauseSpecificModel(n_bootstrap=n_bootstrap, random_state=random_state).fit(training_records)
+
+
 def _split(efs: np.ndarray, days: np.ndarray, cause_cif: np.ndarray, cause_times: np.ndarray) -> np.ndarray:
     """Split each step of ``1 - efs`` (n, grid) between the causes in the cause model's proportions."""
     index = np.searchsorted(cause_times, days, side="right") - 1
@@ -338,4 +374,21 @@ def _split(efs: np.ndarray, days: np.ndarray, cause_cif: np.ndarray, cause_times
     return np.cumsum(share * failed_step[:, :, None], axis=1)
 
 
-__all__ = ["CauseSpecificModel", "coalition_shap", "predict_causes"]
+def format_causes(table: pd.DataFrame, horizon: str = "12mo") -> str:
+    """One line per patient: the incidence of each cause at ``horizon`` (with intervals when present)."""
+    lines = []
+    for row in table.to_dict("records"):
+        parts = []
+        for cause in CAUSES:
+            value = row[f"cif_{cause}_{horizon}"]
+            band = (
+                f" ({row[f'cif_{cause}_{horizon}_lo']:.0%}-{row[f'cif_{cause}_{horizon}_hi']:.0%})"
+                if f"cif_{cause}_{horizon}_lo" in row
+                else ""
+            )
+            parts.append(f"{CAUSE_LABELS[cause]} {value:.1%}{band}")
+        lines.append(f"{row[ID_COLUMN]}: by {horizon}, {'; '.join(parts)}; event-free {row[f'efs_{horizon}']:.1%}")
+    return "\n".join(lines)
+
+
+__all__ = ["CauseSpecificModel", "cause_model_for", "coalition_shap", "format_causes", "predict_causes"]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from carrisk.bundle import BundleError, BundleVersionError, load_model, read_manifest, save_model
+    from carrisk.calibration import pooled_calibration, subgroup_calibration
     from carrisk.competing import (
         CauseSpecificModel,
         aalen_johansen,
@@ -60,6 +61,8 @@ _EXPORTS = {
     "fine_gray": "carrisk.competing",
     "gray_test": "carrisk.competing",
     "predict_causes": "carrisk.competing",
+    "pooled_calibration": "carrisk.calibration",
+    "subgroup_calibration": "carrisk.calibration",
     "load_public_dataset": "carrisk.datasets",
     "load_survival_data": "carrisk.datasets",
     "CoxExplainer": "carrisk.explain",
@@ -134,6 +137,7 @@ __all__ = [
     "load_survival_data",
     "make_pipeline",
     "oracle_concordance",
+    "pooled_calibration",
     "predict_causes",
     "read_manifest",
     "read_records",
@@ -141,6 +145,7 @@ __all__ = [
     "reproduce_study",
     "save_model",
     "simulate_cohort",
+    "subgroup_calibration",
     "survival_target",
     "true_survival",
     "tuned_model",

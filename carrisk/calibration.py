@@ -40,7 +40,7 @@ PROBABILITY_CLIP = 1e-6
 CALIBRATION_KNOT_QUANTILES = (0.10, 0.50, 0.90)
 BAND_METHOD = (
     "pointwise 95% percentile band from {n} bootstrap resamples of patients (all of a patient's out-of-fold "
-    "predictions kept together), spline Cox model refitted with the original knots"
+    "predictions kept together), spline Cox model (Breslow ties) refitted with the original knots"
 )
 SUBGROUP_COLUMNS = ("blina_exposed", "blina_response", "marrow_blasts_pct", "cns_status", "extramedullary_disease")
 LOW_BURDEN_LEVELS = ("undetectable", "low_mrd_positive", "low_mrd_unknown")
@@ -253,14 +253,17 @@ def kaplan_meier_at(event: np.ndarray, time: np.ndarray, horizon: float) -> tupl
     Returns
     -------
     (estimate, lower, upper)
-        1 with a degenerate interval before the first event; NaN when nobody is followed up to ``horizon``
-        (the estimate is not defined beyond the last follow-up).
+        1 with a degenerate interval before the first event; 0 (interval [0, 0]) once every patient has had
+        the event; NaN when the longest follow-up is a censoring before ``horizon`` (the estimate is not
+        defined there).
     """
     event = np.asarray(event, dtype=bool)
     time = np.asarray(time, dtype=float)
-    if time.size == 0 or time.max() < horizon:
+    if time.size == 0:
         return (np.nan, np.nan, np.nan)
     times, surv, conf = kaplan_meier_estimator(event, time, conf_type="log-log")
+    if time.max() < horizon and surv[-1] > 0:  # the last patient was censored before the horizon
+        return (np.nan, np.nan, np.nan)
     index = int(np.searchsorted(times, horizon, side="right")) - 1
     if index < 0:
         return (1.0, 1.0, 1.0)
@@ -353,12 +356,94 @@ class PooledCalibration:
         }
 
 
+def breslow_cox(
+    event: np.ndarray, time: np.ndarray, X: np.ndarray, horizon: float, max_iter: int = 50, tol: float = 1e-9
+) -> tuple[np.ndarray, float]:
+    """Cox model with Breslow's ties by Newton-Raphson: coefficients and the baseline cumulative hazard at ``horizon``.
+
+    Breslow's partial likelihood is used because the pooled calibration model stacks every patient once per
+    repeat: with Breslow's handling of ties, k identical copies of a data set give exactly the coefficients of
+    one copy (the log-likelihood is multiplied by k plus a constant), whereas Efron's correction treats the
+    copies as tied events and shrinks the coefficients. Risk-set sums are reverse cumulative sums over the
+    patients sorted by time, so a fit costs O(n p^2) per iteration (about a millisecond here, against 60 ms for
+    lifelines or scikit-survival, which matters inside the bootstrap); the tests compare it with
+    ``sksurv.linear_model.CoxPHSurvivalAnalysis(ties="breslow")``.
+
+    Parameters
+    ----------
+    event, time : arrays, shape (n,)
+        Outcome.
+    X : array, shape (n, p)
+        Covariates.
+    horizon : float
+        Time at which the Breslow baseline cumulative hazard ``H0`` (at covariates 0) is returned.
+    max_iter, tol
+        Newton iterations (with step halving) and the convergence tolerance on the step.
+
+    Returns
+    -------
+    (coef, H0(horizon))
+        ``S(horizon | x) = exp(-H0(horizon) exp(x @ coef))``.
+
+    Raises
+    ------
+    _CalibrationFitError
+        If the Hessian is singular or Newton does not converge.
+    """
+    order = np.argsort(-time, kind="stable")
+    event, time, X = event[order], time[order], X[order]
+    last_of_block = np.r_[time[1:] != time[:-1], True]  # last row of each block of equal times (descending)
+    block = np.cumsum(np.r_[0, last_of_block[:-1]])
+    deaths_per_block = np.bincount(block, weights=event.astype(float))
+    with_deaths = deaths_per_block > 0
+    rows = np.flatnonzero(last_of_block)[with_deaths]  # risk set of an event time = every row up to here
+    deaths = deaths_per_block[with_deaths]
+
+    def sums(coef: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        eta = X @ coef
+        shift = eta.max()
+        w = np.exp(eta - shift)
+        s0 = np.cumsum(w)[rows]
+        s1 = np.cumsum(w[:, None] * X, axis=0)[rows]
+        s2 = np.cumsum(w[:, None, None] * X[:, :, None] * X[:, None, :], axis=0)[rows]
+        d = deaths
+        loglik = float(eta[event].sum() - (d * (np.log(s0) + shift)).sum())
+        grad = X[event].sum(axis=0) - (d[:, None] * s1 / s0[:, None]).sum(axis=0)
+        mean = s1 / s0[:, None]
+        hess = -(d[:, None, None] * (s2 / s0[:, None, None] - mean[:, :, None] * mean[:, None, :])).sum(axis=0)
+        return loglik, grad, hess, s0 * np.exp(shift)
+
+    coef = np.zeros(X.shape[1])
+    loglik, grad, hess, s0 = sums(coef)
+    for _ in range(max_iter):
+        try:
+            step = np.linalg.solve(hess, -grad)
+        except np.linalg.LinAlgError as error:
+            raise _CalibrationFitError(f"singular information matrix in the Cox calibration model: {error}") from error
+        factor = 1.0
+        new = sums(coef + step)
+        while not (np.isfinite(new[0]) and new[0] >= loglik - 1e-12):
+            factor /= 2
+            if factor < 1e-6:
+                raise _CalibrationFitError("the Cox calibration model's partial likelihood stopped increasing")
+            new = sums(coef + factor * step)
+        coef = coef + factor * step
+        loglik, grad, hess, s0 = new
+        if np.max(np.abs(factor * step)) < tol:
+            break
+    else:
+        raise _CalibrationFitError(f"the Cox calibration model did not converge in {max_iter} iterations")
+    event_times = time[rows]
+    hazard = deaths / s0
+    return coef, float(hazard[event_times <= horizon].sum())
+
+
 def _spline_curve(
     event: np.ndarray, time: np.ndarray, cll: np.ndarray, knots: np.ndarray, grid_cll: np.ndarray, horizon: float
 ) -> np.ndarray:
-    basis = _rcs_basis(cll, knots)
-    frame = pd.DataFrame({"cll": basis[:, 0], "cll_nonlinear": basis[:, 1], "time": time, "event": event})
-    return _calibrated_event_prob(_fit_cox(frame), knots, grid_cll, horizon)
+    """Observed event probability by ``horizon`` at ``grid_cll`` from the Breslow spline Cox calibration model."""
+    coef, baseline = breslow_cox(event, time, _rcs_basis(cll, knots), horizon)
+    return 1.0 - np.exp(-baseline * np.exp(_rcs_basis(grid_cll, knots) @ coef))
 
 
 def pooled_calibration(
@@ -367,7 +452,7 @@ def pooled_calibration(
     predictions: np.ndarray,
     horizon: float,
     *,
-    n_bootstrap: int = 100,
+    n_bootstrap: int = 200,
     seed: int = 0,
     n_points: int = 50,
 ) -> PooledCalibration:
@@ -388,7 +473,7 @@ def pooled_calibration(
         Out-of-fold predicted EFS at ``horizon``.
     horizon : float
         Time of assessment (days); must be below the longest follow-up with an event at or before it.
-    n_bootstrap : int, default 100
+    n_bootstrap : int, default 200
         Bootstrap resamples for the band; 0 leaves the band NaN.
     seed : int, default 0
         Seeds the bootstrap.

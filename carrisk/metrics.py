@@ -76,7 +76,7 @@ def _event_time_fields(y: np.ndarray) -> tuple[str, str]:
     if len(bool_fields) != 1 or len(float_fields) != 1:
         raise ValueError(
             "the survival target must have exactly one boolean field (event) and one float field (time); "
-            f"got fields {dict(y.dtype.fields)}. Build it with sksurv.util.Surv.from_arrays(event, time)."
+            f"got fields {dict(y.dtype.fields or {})}. Build it with sksurv.util.Surv.from_arrays(event, time)."
         )
     return bool_fields[0], float_fields[0]
 
@@ -498,25 +498,27 @@ def summarize(values: Sequence[float]) -> dict[str, object]:
     Returns
     -------
     dict
-        ``mean``, ``sd`` (ddof=1; NaN with fewer than 2 folds), ``ci`` = [2.5th, 97.5th] empirical percentiles
-        of the fold values, ``folds`` (all values as floats, NaN included, in the order given), ``n`` (folds
-        used) and ``n_failed`` (NaN folds, left out of every statistic). Folds of repeated cross-validation
-        share most of their training data, so ``ci`` is the spread of fold estimates, not a confidence
-        interval of the mean.
+        ``mean``, ``sd`` (ddof=1; NaN with fewer than 2 folds), ``spread`` = [2.5th, 97.5th] empirical
+        percentiles of the fold values, ``ci`` (deprecated alias of ``spread``, kept for readers of schema 1
+        cross-validation JSON), ``folds`` (all values as floats, NaN included, in the order given), ``n``
+        (folds used) and ``n_failed`` (NaN folds, left out of every statistic). Folds of repeated
+        cross-validation share most of their training data, so ``spread`` is the spread of fold estimates, not
+        a confidence interval of the mean (:mod:`carrisk.cv_summary` gives that).
     """
     folds = [float(value) for value in values]
     array = np.asarray(folds, dtype=float)
     finite = array[~np.isnan(array)]
     if finite.size == 0:
-        mean, sd, ci = np.nan, np.nan, [np.nan, np.nan]
+        mean, sd, spread = np.nan, np.nan, [np.nan, np.nan]
     else:
         mean = float(finite.mean())
         sd = float(finite.std(ddof=1)) if finite.size > 1 else np.nan
-        ci = [float(bound) for bound in np.percentile(finite, [2.5, 97.5])]
+        spread = [float(bound) for bound in np.percentile(finite, [2.5, 97.5])]
     return {
         "mean": mean,
         "sd": sd,
-        "ci": ci,
+        "spread": spread,
+        "ci": spread,
         "folds": folds,
         "n": int(finite.size),
         "n_failed": int(array.size - finite.size),

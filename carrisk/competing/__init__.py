@@ -5,8 +5,10 @@
 - :mod:`carrisk.competing.regression`: cause-specific Cox and Fine-Gray regression.
 - :mod:`carrisk.competing.study`: the cohort analysis that ``carrisk reproduce`` reports.
 - :mod:`carrisk.competing.prediction`: per-patient cause incidences consistent with an EFS prediction.
+- :mod:`carrisk.competing.metrics`: Wolbers' cause-specific concordance, Brier score of a cumulative incidence.
 """
 
+from carrisk.competing.metrics import cause_concordance, cif_brier_score
 from carrisk.competing.nonparametric import CumulativeIncidence, GrayTest, aalen_johansen, gray_test
 from carrisk.competing.outcomes import CAUSE_LABELS, CAUSES, cause_names, derive_first_event
 from carrisk.competing.prediction import CauseSpecificModel, predict_causes
@@ -22,8 +24,10 @@ __all__ = [
     "GrayTest",
     "HazardRegression",
     "aalen_johansen",
+    "cause_concordance",
     "cause_names",
     "cause_specific_cox",
+    "cif_brier_score",
     "competing_risks_analysis",
     "derive_first_event",
     "fine_gray",

@@ -26,8 +26,7 @@ def test_fine_gray_matches_cmprsk_crr(data, reference):
     fit = fine_gray(data["time"], data["cause"], data[COVARIATES], reference["cause"])
     assert fit.converged
     np.testing.assert_allclose(fit.summary["coef"], reference["coef"], rtol=0, atol=1e-8)
-    # crr's variance adds a term for the estimated censoring distribution; ours leaves it out (module docstring).
-    np.testing.assert_allclose(fit.summary["se"], reference["se"], rtol=2e-3)
+    np.testing.assert_allclose(fit.summary["se"], reference["se"], rtol=0, atol=1e-8)
     assert fit.summary["hr"].to_numpy() == pytest.approx(np.exp(reference["coef"]))
 
 

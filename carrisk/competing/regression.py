@@ -11,10 +11,11 @@ Fine-Gray [1]_
     censoring distribution (inverse probability of censoring weighting); Newton-Raphson from 0 to a gradient
     below ``tol``. The coefficients equal ``crr``'s (tests: to 1e-6 on a pinned reference).
 
-    Variance: the sandwich ``I^-1 (sum_i eta_i eta_i') I^-1`` with ``eta_i`` the subject's score residual
-    (its counting-process term minus its weighted share of every risk set), i.e. Fine and Gray's variance
-    without the term ``psi_i`` for the estimated censoring distribution. ``crr`` adds that term; on the pinned
-    reference the standard errors here differ from ``crr``'s by at most 0.11% (tested at 0.2% relative).
+    Variance: Fine and Gray's sandwich ``I^-1 (sum_i (eta_i + psi_i)(eta_i + psi_i)') I^-1``, with ``eta_i``
+    the subject's score residual (its counting-process term minus its weighted share of every risk set) and
+    ``psi_i`` the term for the estimated censoring distribution, as ``crr`` computes them (``crrvv``); the
+    standard errors equal ``crr``'s (tests: to 1e-8 on the pinned reference; without ``psi`` they would differ
+    by up to 0.11%).
 
     Memory is O(distinct failure times x patients): fine for a study cohort (420-5,000 patients).
 
@@ -147,10 +148,51 @@ def fine_gray(
     eta = np.zeros_like(x)
     eta[failed] = x[failed] - xbar[np.searchsorted(fail_times, t[failed])]
     eta -= x * share.sum(axis=0)[:, None] - share.T @ xbar
+    psi = _censoring_term(t, code, competing, x, fail_times, share, xbar)
     inverse = np.linalg.inv(info)
-    covariance = inverse @ (eta.T @ eta) @ inverse
+    covariance = inverse @ ((eta + psi).T @ (eta + psi)) @ inverse
     summary = _summary(list(covariates.columns), beta, np.sqrt(np.diag(covariance)))
     return HazardRegression("fine_gray", cause_name or str(cause), summary, t.size, int(failed.sum()), converged)
+
+
+def _censoring_term(
+    t: np.ndarray,
+    code: np.ndarray,
+    competing: np.ndarray,
+    x: np.ndarray,
+    fail_times: np.ndarray,
+    share: np.ndarray,
+    xbar: np.ndarray,
+) -> np.ndarray:
+    """Each patient's ``psi_i``: the score's dependence on the estimated censoring distribution (crr's ``crrvv``).
+
+    ``q(u) = sum_{failure times s >= u} sum_{competing j, T_j < u} share_sj (x_j - xbar_s)`` for each censoring
+    time ``u``, with ``Y(u)`` patients at risk (``T >= u``); then
+    ``psi_i = -sum_{censorings c, T_c <= T_i} q(T_c) / Y(T_c)^2 + 1{i censored} q(T_i) / Y(T_i)``.
+    Cost O(failure times x patients x covariates).
+    """
+    censored = code == 0
+    psi = np.zeros_like(x)
+    if not censored.any() or not competing.any():
+        return psi
+    # contribution of competing patient j at failure time s, summed over s >= each failure time (reverse cumsum)
+    share_competing = share[:, competing]  # (failure times, competing)
+    contribution = share_competing[:, :, None] * (x[competing][None, :, :] - xbar[:, None, :])
+    from_here_on = np.cumsum(contribution[::-1], axis=0)[::-1]
+    censoring_times, n_censored = np.unique(t[censored], return_counts=True)
+    first_failure = np.searchsorted(fail_times, censoring_times, side="left")
+    q = np.zeros((censoring_times.size, x.shape[1]))
+    has_later = first_failure < fail_times.size
+    before = t[competing][None, :] < censoring_times[has_later, None]  # (censoring times, competing)
+    q[has_later] = np.einsum("cj,cjp->cp", before, from_here_on[first_failure[has_later]])
+    at_risk = (t[None, :] >= censoring_times[:, None]).sum(axis=1).astype(float)
+    step = -q * (n_censored / at_risk**2)[:, None]
+    cumulative = np.cumsum(step, axis=0)
+    index = np.searchsorted(censoring_times, t, side="right") - 1
+    psi = np.where(index[:, None] >= 0, cumulative[np.maximum(index, 0)], 0.0)
+    own = np.searchsorted(censoring_times, t[censored])
+    psi[censored] += q[own] / at_risk[own][:, None]
+    return psi
 
 
 def _inputs(

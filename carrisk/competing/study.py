@@ -133,7 +133,8 @@ class CompetingRisksReport:
                 f"{row['label']} {_num(row['hr'])} ({_num(row['ci_low'])}-{_num(row['ci_high'])}, {_p(row['p'])})"
                 for _, row in table.iterrows()
             ]
-            lines.append(f"{CAUSE_LABELS[str(cause)]}, {words} (95% CI): {'; '.join(parts)}.")
+            label = CAUSE_LABELS[str(cause)]
+            lines.append(f"{label[0].upper()}{label[1:]}, {words} (95% CI): {'; '.join(parts)}.")
         return lines
 
     def to_text(self) -> str:

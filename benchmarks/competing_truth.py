@@ -32,6 +32,7 @@ from sksurv.util import Surv
 from benchmarks import _common
 from carrisk._io import atomic_write_text
 from carrisk.competing import CAUSES, aalen_johansen, derive_first_event
+from carrisk.competing.metrics import cause_concordance, cif_brier_score
 from carrisk.competing.prediction import CauseSpecificModel
 from carrisk.features import BlinatumomabStatus
 from carrisk.simulate import simulate_cohort
@@ -64,6 +65,9 @@ def _crude_cif(model: CauseSpecificModel, train_records: Any, test_records: Any)
 def per_patient(replicates: dict[int, int]) -> list[dict[str, Any]]:
     test = simulate_cohort(n=TEST_N, seed=TEST_SEED)
     truth = test.truth[f"true_cif_{CAUSE}_12mo"].to_numpy()
+    observed = derive_first_event(test.records)
+    code = CAUSES.index(CAUSE) + 1
+    observed_time, observed_code = observed["time_days"].to_numpy(), observed["cause_code"].to_numpy()
     group = test.truth["true_blina_group"].to_numpy()
     rows = []
     for n, count in replicates.items():
@@ -85,6 +89,10 @@ def per_patient(replicates: dict[int, int]) -> list[dict[str, Any]]:
                         "train_seed": seed,
                         "method": method,
                         "rmse": float(np.sqrt(np.mean(error**2))),
+                        "wolbers_c": cause_concordance(
+                            observed_time, observed_code, prediction, code, tau=HORIZON_DAYS
+                        ),
+                        "brier_12mo": cif_brier_score(observed_time, observed_code, prediction, code, HORIZON_DAYS),
                         "mean_error": float(error.mean()),
                         **{f"mean_error_{g}": float(error[group == g].mean()) for g in GROUPS},
                         "seconds": time.perf_counter() - started,
@@ -144,8 +152,9 @@ def summary_markdown(payload: dict[str, Any]) -> str:
         "",
         f"## Per patient ({TEST_N} test patients, seed {TEST_SEED}; mean over training replicates)",
         "",
-        "| n train | method | replicates | RMSE | mean error | naive | responder | nonresponder |",
-        "|---|---|---|---|---|---|---|---|",
+        "| n train | method | replicates | RMSE vs truth | mean error | naive | responder | nonresponder "
+        "| Wolbers C | Brier 12 mo |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = payload["per_patient"]
     for n in sorted({r["n_train"] for r in rows}):
@@ -153,18 +162,20 @@ def summary_markdown(payload: dict[str, Any]) -> str:
             chosen = [r for r in rows if r["n_train"] == n and r["method"] == method]
             mean = {
                 key: np.mean([r[key] for r in chosen])
-                for key in ("rmse", "mean_error", *(f"mean_error_{g}" for g in GROUPS))
+                for key in ("rmse", "mean_error", *(f"mean_error_{g}" for g in GROUPS), "wolbers_c", "brier_12mo")
             }
             lines.append(
                 f"| {n} | {method} | {len(chosen)} | {mean['rmse']:.4f} | {mean['mean_error']:+.4f} | "
                 + " | ".join(f"{mean[f'mean_error_{g}']:+.4f}" for g in GROUPS)
-                + " |"
+                + f" | {mean['wolbers_c']:.3f} | {mean['brier_12mo']:.4f} |"
             )
     coverage = payload["cohort_coverage"]
     lines += [
         "",
         "Mean error = prediction - truth (by true blinatumomab group). `crude_single_cause`: one Cox model for "
-        "CD19-negative relapse with the other first events censored, 1 - exp(-H).",
+        "CD19-negative relapse with the other first events censored, 1 - exp(-H). Wolbers C (cause-specific "
+        "concordance, events by 12 months) and the IPCW Brier score at 12 months use the test patients' observed "
+        "outcomes (carrisk.competing.metrics).",
         "",
         f"## Cohort level: does the AJ 95% interval of a {COVERAGE_N}-patient cohort contain the "
         f"{coverage['reference_n']:,}-patient cohort's value? ({coverage['replicates']} replicates)",

@@ -13,6 +13,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from carrisk.bundle import BundleError, BundleVersionError, load_model, read_manifest, save_model
     from carrisk.calibration import pooled_calibration, subgroup_calibration
+    from carrisk.competing import (
+        CauseSpecificModel,
+        aalen_johansen,
+        cause_specific_cox,
+        competing_risks_analysis,
+        derive_first_event,
+        fine_gray,
+        gray_test,
+        predict_causes,
+    )
     from carrisk.datasets import load_public_dataset, load_survival_data
     from carrisk.explain import CoxExplainer, ForestExplainer, ShapResult
     from carrisk.features import (
@@ -43,6 +53,14 @@ _EXPORTS = {
     "load_model": "carrisk.bundle",
     "read_manifest": "carrisk.bundle",
     "save_model": "carrisk.bundle",
+    "CauseSpecificModel": "carrisk.competing",
+    "aalen_johansen": "carrisk.competing",
+    "cause_specific_cox": "carrisk.competing",
+    "competing_risks_analysis": "carrisk.competing",
+    "derive_first_event": "carrisk.competing",
+    "fine_gray": "carrisk.competing",
+    "gray_test": "carrisk.competing",
+    "predict_causes": "carrisk.competing",
     "pooled_calibration": "carrisk.calibration",
     "subgroup_calibration": "carrisk.calibration",
     "load_public_dataset": "carrisk.datasets",
@@ -90,6 +108,7 @@ __all__ = [
     "BundleVersionError",
     "CD19Expression",
     "CVResult",
+    "CauseSpecificModel",
     "ClinicalFeatures",
     "Covariates",
     "CoxExplainer",
@@ -102,10 +121,16 @@ __all__ = [
     "RecordError",
     "ShapResult",
     "SimulatedCohort",
+    "aalen_johansen",
     "build_design_matrix",
+    "cause_specific_cox",
+    "competing_risks_analysis",
     "cross_validate",
     "default_model_path",
+    "derive_first_event",
+    "fine_gray",
     "fit_efs_model",
+    "gray_test",
     "load_default_model",
     "load_model",
     "load_public_dataset",
@@ -113,6 +138,7 @@ __all__ = [
     "make_pipeline",
     "oracle_concordance",
     "pooled_calibration",
+    "predict_causes",
     "read_manifest",
     "read_records",
     "records_help",

@@ -138,6 +138,12 @@ class Outcomes(enum.StrEnum):
     ignore = "ignore"
 
 
+class HsctHandling(enum.StrEnum):
+    ignore = "ignore"
+    censor = "censor"
+    competing = "competing"
+
+
 class ModelName(enum.StrEnum):
     rsf = "rsf"
     coxnet = "coxnet"
@@ -343,11 +349,18 @@ def simulate(
 def reproduce(
     cohort: Annotated[Path, typer.Argument(help="Cohort in the record schema (simulated or real).")],
     out: Annotated[Path | None, typer.Option(help="Directory for study_report.json/.txt and the KM plot.")] = None,
+    hsct_handling: Annotated[
+        HsctHandling,
+        typer.Option(
+            help="Consolidative HSCT after CAR (column hsct_after_car_days): ignore (the study's choice: recorded, "
+            "not an event), censor, or competing (a competing first event)."
+        ),
+    ] = HsctHandling.ignore,
 ) -> None:
-    """The study's own analysis: CR rates, KM EFS/RFS by blinatumomab group, CD19, multivariable Cox."""
+    """The study's own analysis: CR rates, KM EFS/RFS, CD19, Cox; cumulative incidence of each failure cause."""
     from carrisk.reproduce import reproduce_study
 
-    report = reproduce_study(_read(cohort), out_dir=None)
+    report = reproduce_study(_read(cohort), out_dir=None, hsct_handling=hsct_handling.value)
     typer.echo(report.to_text())
     if out is not None:
         paths = report.write(out)
@@ -422,10 +435,19 @@ def predict(
         bool, typer.Option(help="Predict valid rows; write rejected rows beside --out (exit 1 if none is valid).")
     ] = False,
     allow_version_mismatch: AllowMismatch = False,
+    causes: Annotated[
+        bool, typer.Option("--causes", help="Add the 6/12-month incidence of each failure cause (sums to 1 - EFS).")
+    ] = False,
+    cause_training: Annotated[
+        Path | None,
+        typer.Option(help="--causes: records the EFS model was trained on (default: its recorded synthetic cohort)."),
+    ] = None,
 ) -> None:
     """Predict 6/12-month EFS with 95% intervals, a risk group and the top reasons for each patient."""
     fitted = _model(model, allow_version_mismatch)
-    frame, rejected = fitted.valid_rows(_read(patients), skip_invalid=skip_invalid)
+    records = _read(patients)
+    frame, rejected = fitted.valid_rows(records, skip_invalid=skip_invalid)
+    cause_model = _cause_model(fitted, cause_training) if causes else None
     if not rejected.empty:
         target = (out or Path("predictions.csv")).with_suffix(".rejected.csv")
         write_csv(target, rejected)
@@ -438,7 +460,11 @@ def predict(
         if frame.empty and write_rows is not None:
             write_rows(_scalar_columns(fitted.empty_predictions()))
         for chunk in fitted.iter_predictions(frame):
+            if cause_model is not None:
+                chunk = _with_causes(chunk, cause_model, frame)
             typer.echo(format_predictions(chunk))
+            if cause_model is not None:
+                typer.echo(format_causes(chunk))
             if write_rows is not None:
                 write_rows(_scalar_columns(chunk))
             if write_json is not None:
@@ -452,11 +478,40 @@ def predict(
 
 def _scalar_columns(table: pd.DataFrame) -> pd.DataFrame:
     """The predictions without curves, with the top reasons as one readable text cell."""
-    return table.drop(columns=["curve", "top_reasons"]).assign(
+    return table.drop(columns=["curve", "top_reasons", "cause_curves"], errors="ignore").assign(
         top_reasons=[
             "; ".join(f"{r['variable']}={r['value']} ({r['effect']:+.3f})" for r in rs) for rs in table["top_reasons"]
         ]
     )
+
+
+def _cause_model(fitted: Any, cause_training: Path | None) -> Any:
+    """The cause-specific model for ``--causes`` (carrisk.competing.prediction), fitted once per command."""
+    from carrisk.competing.prediction import cause_model_for
+
+    training = _read(cause_training) if cause_training is not None else None
+    try:
+        return cause_model_for(fitted, training)
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+
+
+def _with_causes(chunk: pd.DataFrame, cause_model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """A chunk of EFS predictions plus each cause's incidence, adding up to 1 - EFS."""
+    from carrisk.competing.prediction import predict_causes
+
+    incidences = predict_causes(chunk, cause_model, frame.loc[chunk.index])
+    incidences.index = chunk.index
+    return chunk.join(incidences.drop(columns=["patient_id", *[c for c in incidences if c.startswith("efs_")]]))
+
+
+def format_causes(table: pd.DataFrame) -> str:
+    """Human-readable lines: each cause's 12-month incidence (carrisk.competing.prediction.format_causes)."""
+    from carrisk.competing.prediction import format_causes as lines
+
+    return lines(table)
 
 
 def format_predictions(table: pd.DataFrame) -> str:

@@ -189,12 +189,43 @@ def simulate(
     seed: Seed = 7,
     out: Annotated[Path, typer.Option(help="Records CSV to write.")] = Path("cohort.csv"),
     truth: Annotated[Path | None, typer.Option(help="Also write each patient's true risk and EFS here.")] = None,
+    centre: Annotated[
+        str | None, typer.Option(help="A simulated external centre preset: 'shifted' (case-mix and baseline).")
+    ] = None,
+    baseline_hazard_multiplier: Annotated[
+        float | None, typer.Option(help="Multiply the post-remission baseline hazard (overrides the preset).")
+    ] = None,
+    cr_logodds_shift: Annotated[
+        float | None, typer.Option(help="Add to the log-odds of day-28 CR (overrides the preset).")
+    ] = None,
+    blina_exposed: Annotated[float | None, typer.Option(help="Share with prior blinatumomab.")] = None,
+    high_burden_odds_ratio: Annotated[
+        float | None, typer.Option(help="Odds ratio for marrow blasts >= 5 % against the default centre.")
+    ] = None,
 ) -> None:
     """Simulate a synthetic cohort calibrated to the published study (synthetic data, not real patients)."""
     from carrisk._io import atomic_write_text
-    from carrisk.simulate import oracle_concordance, simulate_cohort
+    from carrisk.simulate import EXTERNAL_CENTRES, oracle_concordance, simulate_cohort
 
-    cohort = simulate_cohort(n=n, seed=seed)
+    if centre is not None and centre not in EXTERNAL_CENTRES:
+        err_console.print(f"[red]error:[/red] --centre must be one of {sorted(EXTERNAL_CENTRES)}, got {centre!r}")
+        raise typer.Exit(2)
+    options: dict[str, Any] = {"case_mix": {}, **EXTERNAL_CENTRES.get(centre or "", {})}
+    options["case_mix"] = dict(options["case_mix"])
+    for key, value in (("blina_exposed", blina_exposed), ("high_burden_odds_ratio", high_burden_odds_ratio)):
+        if value is not None:
+            options["case_mix"][key] = value
+    for key, value in (
+        ("baseline_hazard_multiplier", baseline_hazard_multiplier),
+        ("cr_logodds_shift", cr_logodds_shift),
+    ):
+        if value is not None:
+            options[key] = value
+    try:
+        cohort = simulate_cohort(n=n, seed=seed, **options)
+    except ValueError as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(2) from None
     atomic_write_text(out, cohort.records.to_csv(index=False))
     typer.echo(f"wrote {out}: {n} synthetic patients (seed {seed}); oracle Harrell C {oracle_concordance(cohort):.3f}")
     if truth is not None:

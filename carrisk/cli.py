@@ -464,3 +464,99 @@ def demo(
     chosen = examples[examples["patient_id"].isin(["EX-04", "EX-09", "EX-03"])]
     typer.echo(format_predictions(default.predict_efs(chosen)))
     typer.echo("\nSynthetic data throughout: none of these numbers is clinical evidence.")
+
+
+@app.command()
+def evaluate(
+    cohort: Annotated[Path, typer.Argument(help="Cohort with outcomes (efs_days, efs_event) in the record schema.")],
+    model: ModelPath = None,
+    out: Annotated[Path, typer.Option(help="Directory for evaluation.json, the CSV tables and the plots.")] = Path(
+        "evaluation"
+    ),
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 200,
+    n_bootstrap_calibration: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the calibration band (each refits a Cox model).")
+    ] = 50,
+    seed: Seed = 0,
+    report: Annotated[bool, typer.Option(help="Also write a self-contained HTML report (report.html).")] = True,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """External validation of a saved model on a cohort with outcomes: discrimination, calibration, decisions."""
+    from carrisk.evaluate import evaluate_model
+
+    fitted = _model(model, allow_version_mismatch)
+    records = _read(cohort)
+    try:
+        result = evaluate_model(
+            fitted,
+            records,
+            n_bootstrap=n_bootstrap,
+            n_bootstrap_calibration=n_bootstrap_calibration,
+            seed=seed,
+            source=str(cohort),
+        )
+    except RecordError as err:
+        err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    except ValueError as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    if fitted.metadata.get("synthetic_training_data"):
+        err_console.print("note: this model was trained on SYNTHETIC data; not for clinical decisions")
+    for note in result.info["notes"]:
+        err_console.print(f"note: {note}")
+    typer.echo(f"{cohort}: {result.info['n']} patients, {result.info['events']} EFS events")
+    typer.echo(result.to_text())
+    paths = result.write(out)
+    if report:
+        from carrisk.report import write_evaluation_report
+
+        paths["report"] = write_evaluation_report(result, out / "report.html", figures=paths)
+    typer.echo(f"wrote {len(paths)} files to {out}/")
+
+
+@app.command()
+def update(
+    cohort: Annotated[Path, typer.Argument(help="The new centre's cohort with outcomes, in the record schema.")],
+    out: Annotated[Path, typer.Option(help="Bundle directory for the updated model.")],
+    model: ModelPath = None,
+    level: Annotated[
+        str,
+        typer.Option(help="auto (closed test), original, recalibration_in_the_large, recalibration or revision."),
+    ] = "auto",
+    alpha: Annotated[float, typer.Option(help="Significance level of the closed test.")] = 0.05,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle."""
+    from carrisk.bundle import save_model
+    from carrisk.evaluate import calibration_slope, observed_expected
+    from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, survival_target
+    from carrisk.updating import update_model
+
+    fitted = _model(model, allow_version_mismatch)
+    records = _read(cohort)
+    try:
+        result = update_model(fitted, records, level=level, alpha=alpha, source=str(cohort))
+    except RecordError as err:
+        err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    except ValueError as err:
+        err_console.print(f"[red]error:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
+    typer.echo(result.to_text())
+    y = survival_target(records)
+    typer.echo("Calibration on the update cohort itself (apparent; evaluate on other patients to confirm):")
+    horizons = {"6 months": SIX_MONTHS_DAYS, "12 months": TWELVE_MONTHS_DAYS}
+    for name, candidate in (("before", fitted), ("after", result.model)):
+        surv = candidate.predict_survival(records, list(horizons.values()))
+        parts = []
+        for k, label in enumerate(horizons):
+            observed, predicted, _ = observed_expected(y["event"], y["time"], surv[:, k], list(horizons.values())[k])
+            slope = calibration_slope(y["event"], y["time"], surv[:, k])
+            parts.append(
+                f"{label}: observed {observed:.1%} vs predicted {predicted:.1%} event probability, "
+                f"slope {slope[0]:.2f} ({slope[1]:.2f}-{slope[2]:.2f})"
+            )
+        typer.echo(f"  {name}: " + "; ".join(parts))
+    path = save_model(result.model, out)
+    typer.echo(f"saved {path} (parent payload {result.model.update['parent_payload_sha256']})")

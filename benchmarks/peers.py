@@ -32,7 +32,7 @@ from sksurv.util import Surv
 
 from carrisk.features import ClinicalFeatures, FeatureSpec
 from carrisk.models import step_survival, target_arrays
-from carrisk.validation import chosen_params, final_pipeline, tuned_model
+from carrisk.tuning import chosen_params, final_pipeline, tuned_model
 
 #: Peer settings named in the issue: scikit-survival's forest with its defaults except these two.
 PEER_RSF_TREES = 200

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from carrisk.bundle import BundleError, BundleVersionError, load_model, read_manifest, save_model
+    from carrisk.calibration import pooled_calibration, subgroup_calibration
     from carrisk.datasets import load_public_dataset, load_survival_data
     from carrisk.explain import CoxExplainer, ForestExplainer, ShapResult
     from carrisk.features import (
@@ -29,8 +30,10 @@ if TYPE_CHECKING:
     from carrisk.predict import EFSModel, fit_efs_model
     from carrisk.reproduce import reproduce_study
     from carrisk.schema import RecordError, read_records, survival_target, validate_records
+    from carrisk.shipped import default_model_path, load_default_model, records_help
     from carrisk.simulate import SimulatedCohort, oracle_concordance, simulate_cohort, true_survival
-    from carrisk.validation import CVResult, cross_validate, tuned_model
+    from carrisk.tuning import tuned_model
+    from carrisk.validation import CVResult, cross_validate
 
 #: Public name -> module. Imported on first use (PEP 562), so that ``import carrisk.models`` or the command line
 #: does not pay for shap, numba, matplotlib and lifelines when it does not need them.
@@ -40,6 +43,8 @@ _EXPORTS = {
     "load_model": "carrisk.bundle",
     "read_manifest": "carrisk.bundle",
     "save_model": "carrisk.bundle",
+    "pooled_calibration": "carrisk.calibration",
+    "subgroup_calibration": "carrisk.calibration",
     "load_public_dataset": "carrisk.datasets",
     "load_survival_data": "carrisk.datasets",
     "CoxExplainer": "carrisk.explain",
@@ -62,13 +67,16 @@ _EXPORTS = {
     "read_records": "carrisk.schema",
     "survival_target": "carrisk.schema",
     "validate_records": "carrisk.schema",
+    "default_model_path": "carrisk.shipped",
+    "load_default_model": "carrisk.shipped",
+    "records_help": "carrisk.shipped",
     "SimulatedCohort": "carrisk.simulate",
     "oracle_concordance": "carrisk.simulate",
     "simulate_cohort": "carrisk.simulate",
     "true_survival": "carrisk.simulate",
     "CVResult": "carrisk.validation",
     "cross_validate": "carrisk.validation",
-    "tuned_model": "carrisk.validation",
+    "tuned_model": "carrisk.tuning",
 }
 
 try:
@@ -96,17 +104,22 @@ __all__ = [
     "SimulatedCohort",
     "build_design_matrix",
     "cross_validate",
+    "default_model_path",
     "fit_efs_model",
+    "load_default_model",
     "load_model",
     "load_public_dataset",
     "load_survival_data",
     "make_pipeline",
     "oracle_concordance",
+    "pooled_calibration",
     "read_manifest",
     "read_records",
+    "records_help",
     "reproduce_study",
     "save_model",
     "simulate_cohort",
+    "subgroup_calibration",
     "survival_target",
     "true_survival",
     "tuned_model",

@@ -9,12 +9,22 @@ A bundle is a directory holding two files::
 
 Trust model
 -----------
-A model file is code. Unpickling (``joblib.load``, ``pickle.load``) can run arbitrary code chosen by whoever wrote the
-file, so load only bundles you trust, exactly as you would only run scripts you trust. The SHA-256 in the manifest
-detects corruption and accidental modification of the payload (a truncated copy, a flipped bit, a file overwritten
-by another model) and :func:`load_model` checks it *before* unpickling. It is not a signature: the manifest itself is
-not covered by any checksum, so anyone who can rewrite the payload can rewrite the manifest to match, and the check
-says nothing about a malicious author.
+A plain pickle is code: unpickling (``joblib.load``, ``pickle.load``) can call any function named in the file. So
+:func:`load_model` unpickles with an allow-list (``carrisk/_safe_load.py``): the payload may only construct
+classes from carrisk, scikit-learn, scikit-survival, numpy, scipy and pandas (minus their file-writing and
+file-reading classes such as ``numpy.memmap``, ``pandas.io.*``, ``scipy.io.*``), a few plain builtin and standard
+library containers, and call a handful of named reconstruction functions of numpy and joblib. Any other global
+(``os.system``, ``builtins.eval``, a function of carrisk's own, a class of another package) stops the load with a
+:class:`BundleError` naming it, before it is called. The loaded object must then be an instance of a carrisk class.
+This removes the direct ways for a bundle to run code, but it is not a sandbox: the allowed classes were chosen, not
+audited, and a gadget inside one of them cannot be ruled out. Load bundles from people you trust; the allow-list is
+a second line of defence. ``trusted=True`` skips it (plain ``joblib.load``) for bundles whose author you trust and
+whose payload needs other classes.
+
+The SHA-256 in the manifest detects corruption and accidental modification of the payload (a truncated copy, a
+flipped bit, a file overwritten by another model) and :func:`load_model` checks it *before* unpickling. It is not a
+signature: the manifest itself is not covered by any checksum, so anyone who can rewrite the payload can rewrite the
+manifest to match. Files of the bundle that are symlinks pointing outside it are refused.
 
 Crash safety
 ------------
@@ -29,10 +39,15 @@ The residual window is between the two renames: if the process is killed there (
 to move the old bundle back, and ``<path>`` is missing while ``.<name>.old`` holds the complete old bundle.
 :func:`load_model` and :func:`read_manifest` recover from this: when ``<path>`` is missing but the aside copy exists,
 they rename it back (or, if that fails, read it where it is) and warn. A kill at any other point leaves at worst a
-stale ``.<name>.<random>.tmp`` or ``.<name>.old`` directory beside a good ``<path>``; the next save removes a stale
-``.old``, and stray ``.tmp`` directories are never read and can be deleted by hand.
+stale ``.<name>.<random>.tmp`` or ``.<name>.old`` directory beside a good ``<path>``; the next save to the same path
+removes both.
 
-Concurrent saves to the same path are not supported (there is no lock); serialise them in the caller.
+Concurrency: a save holds an exclusive lock on ``.<name>.lock`` (``fcntl.flock``, released by the kernel when the
+process dies) from its first write to its last rename, so concurrent saves to one path run one after another and all
+succeed (the last one wins), and every ``.<name>.*.tmp`` directory found while holding the lock belongs to a dead
+save and is removed. The lock file stays beside the bundle. On platforms without ``fcntl`` (Windows) there is no lock
+and concurrent saves to one path must be serialised by the caller. The bundle directory and its files get the usual
+permissions (``0o777``/``0o666`` less the umask).
 """
 
 from __future__ import annotations
@@ -42,13 +57,15 @@ import dataclasses
 import datetime as dt
 import enum
 import hashlib
+import io
 import json
 import os
 import platform
+import re
+import secrets
 import shutil
-import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
@@ -56,12 +73,19 @@ from typing import Any, BinaryIO
 import joblib
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; see "Concurrency" above
+    fcntl = None  # type: ignore[assignment]
+
 from carrisk._io import atomic_write, atomic_write_text
+from carrisk._safe_load import DisallowedGlobal, restricted_load
 
 __all__ = [
     "BundleError",
     "BundleVersionError",
     "BundleVersionWarning",
+    "check_bundle_target",
     "load_model",
     "read_manifest",
     "save_model",
@@ -130,36 +154,80 @@ def save_model(
     if manifest is not None and not isinstance(manifest, Mapping):
         raise TypeError(f"manifest must be a dict, got {type(manifest).__name__}")
     model_section = _to_jsonable(_merge(_model_own_manifest(model), manifest or {}), where="model")
-    _check_replaceable(target)
+    check_bundle_target(target)
     aside = _aside_path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        _write_bundle(staging, model, model_section, compress)
-        if aside.exists() and target.exists():
-            # Left by a save killed after its swap but before deleting the old bundle: target is the good copy.
-            shutil.rmtree(aside)
-        if target.exists():
-            os.replace(target, aside)
-        os.replace(staging, target)
-    except BaseException:
-        # Decide from the disk, not from a flag: an interrupt can land after a rename but before any assignment.
-        # Whenever target is missing, the aside copy is the last complete bundle.
-        if not target.exists() and aside.exists():
-            with contextlib.suppress(OSError):  # if even this fails, load_model recovers from the aside copy
-                os.replace(aside, target)
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _fsync_directory(target.parent)
-    # A failure here leaves a stale aside copy beside a complete new bundle; the next save removes it.
-    shutil.rmtree(aside, ignore_errors=True)
+    with _save_lock(target):
+        check_bundle_target(target)  # again: a concurrent save may have finished while this one waited
+        _remove_stale_staging(target)
+        staging = _make_staging_dir(target)
+        try:
+            _write_bundle(staging, model, model_section, compress)
+            if aside.exists() and target.exists():
+                # Left by a save killed after its swap but before deleting the old bundle: target is the good copy.
+                shutil.rmtree(aside)
+            if target.exists():
+                os.replace(target, aside)
+            os.replace(staging, target)
+        except BaseException:
+            # Decide from the disk, not from a flag: an interrupt can land after a rename but before any assignment.
+            # Whenever target is missing, the aside copy is the last complete bundle.
+            if not target.exists() and aside.exists():
+                with contextlib.suppress(OSError):  # if even this fails, load_model recovers from the aside copy
+                    os.replace(aside, target)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _fsync_directory(target.parent)
+        # A failure here leaves a stale aside copy beside a complete new bundle; the next save removes it.
+        shutil.rmtree(aside, ignore_errors=True)
     return target
 
 
-def load_model(path: str | os.PathLike[str], *, allow_version_mismatch: bool = False) -> object:
+def check_bundle_target(path: str | os.PathLike[str]) -> Path:
+    """Check that :func:`save_model` could write a bundle at ``path``, without writing anything.
+
+    Call it before a long fit so that a bad ``--out`` fails at once rather than after the work.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The bundle directory to be written.
+
+    Returns
+    -------
+    pathlib.Path
+        The absolute bundle directory.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and is not a carrisk bundle or an empty directory (saving would delete it), is a symlink,
+        or one of its parents is a file.
+    PermissionError
+        If the nearest existing parent directory is not writable.
+    """
+    target = Path(os.path.abspath(path))
+    if target.exists() or target.is_symlink():
+        if not (target.is_dir() and not target.is_symlink() and (_is_bundle(target) or not any(target.iterdir()))):
+            raise FileExistsError(
+                f"{target} exists and is not a carrisk model bundle (or is a symlink); saving would delete it. "
+                "Choose another path, or remove it first if it is no longer needed."
+            )
+    ancestor = target.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise FileExistsError(f"cannot save a model bundle under {ancestor}: it is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot save a model bundle at {target}: {ancestor} is not writable")
+    return target
+
+
+def load_model(path: str | os.PathLike[str], *, allow_version_mismatch: bool = False, trusted: bool = False) -> object:
     """Load a model saved by :func:`save_model`, verifying its checksum before unpickling.
 
-    Only load bundles you trust: unpickling runs code chosen by the bundle's author (see the module docstring).
+    The payload is unpickled with an allow-list of the classes and functions it may name, and must be an instance
+    of a carrisk class; load bundles from people you trust all the same (see "Trust model" in the module docstring).
 
     Parameters
     ----------
@@ -168,6 +236,9 @@ def load_model(path: str | os.PathLike[str], *, allow_version_mismatch: bool = F
     allow_version_mismatch : bool, default False
         Load even if the bundle was saved with a different scikit-learn or scikit-survival version (with a
         :class:`BundleVersionWarning`). The loaded model may fail or predict differently; check it.
+    trusted : bool, default False
+        Unpickle with plain ``joblib.load``, without the allow-list: only for a bundle whose author you trust and
+        whose payload needs classes outside the allow-list. The payload must still be a carrisk model.
 
     Returns
     -------
@@ -179,8 +250,9 @@ def load_model(path: str | os.PathLike[str], *, allow_version_mismatch: bool = F
     FileNotFoundError
         If the bundle directory, its manifest or its payload does not exist.
     BundleError
-        If the manifest is malformed or not a carrisk bundle, or the payload's SHA-256 or size differs from the
-        manifest (the payload is then not unpickled).
+        If the manifest is malformed or not a carrisk bundle, a bundle file is a symlink leading outside it, the
+        payload's SHA-256 or size differs from the manifest (the payload is then not unpickled), the payload names a
+        global outside the allow-list (refused before it is called), or the loaded object is not a carrisk model.
     BundleVersionError
         If scikit-learn or scikit-survival versions differ from the recorded ones and ``allow_version_mismatch`` is
         False. Other recorded packages (numpy, pandas, shap, joblib, carrisk, python) only warn.
@@ -193,10 +265,27 @@ def load_model(path: str | os.PathLike[str], *, allow_version_mismatch: bool = F
         _check_versions(manifest, bundle_dir, allow_version_mismatch=allow_version_mismatch)
         # Unpickle from the handle that was hashed, so a file swapped in after the check is not the one loaded.
         handle.seek(0)
-        model = joblib.load(handle)
+        model: Any = joblib.load(handle) if trusted else _load_allow_listed(handle, payload_path)
+    if type(model).__module__.partition(".")[0] != "carrisk":
+        raise BundleError(
+            f"{payload_path} holds a {type(model).__module__}.{type(model).__qualname__}, not a carrisk model; "
+            "load_model reads bundles written by carrisk.save_model from a carrisk model (such as EFSModel)"
+        )
     with contextlib.suppress(AttributeError, TypeError):  # __slots__, frozen dataclasses, builtins
         model.manifest_ = manifest
     return model
+
+
+def _load_allow_listed(handle: BinaryIO, payload_path: Path) -> object:
+    """Unpickle the payload with the allow-list, turning a refusal into a :class:`BundleError`."""
+    try:
+        return restricted_load(handle, str(payload_path))
+    except DisallowedGlobal as refused:
+        raise BundleError(
+            f"{payload_path} asks to load {refused.name}, which is not on carrisk's allow-list (classes of carrisk, "
+            "scikit-learn, scikit-survival, numpy, scipy and pandas, plain containers); refusing to unpickle it. "
+            "If you trust the bundle's author, load it with carrisk.load_model(path, trusted=True)."
+        ) from None
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -331,6 +420,70 @@ def _aside_path(target: Path) -> Path:
     return target.with_name(f".{target.name}.old")
 
 
+@contextlib.contextmanager
+def _save_lock(target: Path, *, best_effort: bool = False) -> Iterator[None]:
+    """Hold the exclusive lock of saves to ``target`` (a ``flock`` on ``.<name>.lock`` beside it).
+
+    The lock file is removed on release. A waiter may then hold a lock on the removed file, so after acquiring, the
+    lock is kept only if the file at the lock path is still the one locked; otherwise it is taken again. With
+    ``best_effort``, a lock file that cannot be created (read-only directory) means going on without the lock.
+    """
+    if fcntl is None:
+        yield
+        return
+    lock_path = target.with_name(f".{target.name}.lock")
+    while True:
+        try:
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            if not best_effort:
+                raise
+            yield
+            return
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            current = os.stat(lock_path).st_ino == os.fstat(descriptor).st_ino
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(descriptor)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock_path.unlink()
+        os.close(descriptor)
+
+
+def _staging_pattern(target: Path) -> re.Pattern[str]:
+    """Names of the temporary directories of saves to ``target`` (also those of earlier carrisk versions)."""
+    return re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
+
+
+def _make_staging_dir(target: Path) -> Path:
+    """Create an empty temporary sibling directory ``.<name>.<8 hex>.tmp`` with the usual permissions.
+
+    ``os.mkdir(path, 0o777)`` lets the umask decide, as for any new directory (``tempfile.mkdtemp`` would make it
+    ``0o700``, and the renamed bundle with it).
+    """
+    while True:
+        staging = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            os.mkdir(staging, 0o777)
+        except FileExistsError:
+            continue
+        return staging
+
+
+def _remove_stale_staging(target: Path) -> None:
+    """Delete temporary directories left by killed saves to ``target``; call only while holding its save lock."""
+    pattern = _staging_pattern(target)
+    for entry in target.parent.iterdir():
+        if pattern.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def _is_bundle(directory: Path) -> bool:
     """Whether ``directory`` holds a readable carrisk bundle manifest."""
     try:
@@ -338,18 +491,6 @@ def _is_bundle(directory: Path) -> bool:
     except (OSError, ValueError):
         return False
     return isinstance(manifest, dict) and manifest.get("format") == FORMAT
-
-
-def _check_replaceable(target: Path) -> None:
-    """Refuse to replace anything at ``target`` but a bundle or an empty directory (the swap deletes it)."""
-    if not target.exists() and not target.is_symlink():
-        return
-    if target.is_dir() and not target.is_symlink() and (_is_bundle(target) or not any(target.iterdir())):
-        return
-    raise FileExistsError(
-        f"{target} exists and is not a carrisk model bundle (or is a symlink); saving would delete it. "
-        "Choose another path, or remove it first if it is no longer needed."
-    )
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -378,15 +519,20 @@ def _locate_bundle(target: Path) -> Path:
     aside = _aside_path(target)
     if not aside.is_dir():
         raise FileNotFoundError(2, "no model bundle directory", str(target))
-    try:
-        os.replace(aside, target)
-    except OSError:
-        warnings.warn(
-            f"no bundle at {target}, but a previous save was interrupted between its two renames; "
-            f"reading the previous bundle from {aside} (could not move it back: check permissions)",
-            stacklevel=3,
-        )
-        return aside
+    with _save_lock(target, best_effort=True):  # a save may be between its two renames right now: let it finish
+        if target.is_dir():
+            return target
+        if not aside.is_dir():
+            raise FileNotFoundError(2, "no model bundle directory", str(target))
+        try:
+            os.replace(aside, target)
+        except OSError:
+            warnings.warn(
+                f"no bundle at {target}, but a previous save was interrupted between its two renames; "
+                f"reading the previous bundle from {aside} (could not move it back: check permissions)",
+                stacklevel=3,
+            )
+            return aside
     warnings.warn(
         f"no bundle at {target}, but a previous save was interrupted between its two renames; "
         f"restored the previous bundle from {aside}",
@@ -400,6 +546,7 @@ def _read_manifest_file(bundle_dir: Path) -> dict[str, Any]:
     manifest_path = bundle_dir / MANIFEST_FILE
     if not manifest_path.is_file():
         raise FileNotFoundError(2, "model bundle has no manifest", str(manifest_path))
+    _check_inside(manifest_path, bundle_dir)
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except ValueError as error:
@@ -408,12 +555,27 @@ def _read_manifest_file(bundle_dir: Path) -> dict[str, Any]:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise BundleError(f"{manifest_path} is not a carrisk bundle manifest (format {found!r}, expected {FORMAT!r})")
     format_version = manifest.get("format_version")
-    if not isinstance(format_version, int) or format_version > FORMAT_VERSION:
+    if isinstance(format_version, bool) or not isinstance(format_version, int) or format_version < 1:
         raise BundleError(
-            f"{manifest_path} has format_version {format_version!r}; this carrisk reads up to {FORMAT_VERSION}. "
+            f"{manifest_path} has format_version {format_version!r}, which is not a bundle format (a whole number "
+            f"from 1 to {FORMAT_VERSION}); the manifest is corrupted: restore the bundle from a copy or save it again"
+        )
+    if format_version > FORMAT_VERSION:
+        raise BundleError(
+            f"{manifest_path} has format_version {format_version}; this carrisk reads up to {FORMAT_VERSION}. "
             "Upgrade carrisk to read it."
         )
     return manifest
+
+
+def _check_inside(file: Path, bundle_dir: Path) -> None:
+    """Refuse a bundle file that is a symlink (or under one) resolving outside the bundle directory."""
+    resolved = file.resolve()
+    if not resolved.is_relative_to(bundle_dir.resolve()):
+        raise BundleError(
+            f"{file} points outside its bundle (to {resolved}); a bundle's files must be inside its directory. "
+            "Copy the real files into the bundle instead of linking them."
+        )
 
 
 def _payload_path(bundle_dir: Path, manifest: Mapping[str, Any]) -> Path:
@@ -425,10 +587,11 @@ def _payload_path(bundle_dir: Path, manifest: Mapping[str, Any]) -> Path:
     payload_path = bundle_dir / name
     if not payload_path.is_file():
         raise FileNotFoundError(2, "model bundle payload is missing", str(payload_path))
+    _check_inside(payload_path, bundle_dir)
     return payload_path
 
 
-def _verify_payload(handle: BinaryIO, manifest: Mapping[str, Any], payload_path: Path) -> None:
+def _verify_payload(handle: io.BufferedReader, manifest: Mapping[str, Any], payload_path: Path) -> None:
     """Compare the payload's SHA-256 and size with the manifest; raise before anything is unpickled."""
     payload = manifest["payload"]
     expected_digest, expected_bytes = payload.get("sha256"), payload.get("bytes")

@@ -60,14 +60,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from carrisk._io import atomic_write, atomic_write_text
+from carrisk._io import atomic_write, atomic_write_text, write_csv
+from carrisk.calibration import calibration_at, calibration_curve_band
 from carrisk.casemix import case_mix_differences, case_mix_summary
 from carrisk.decision_curves import decision_curve, kaplan_meier_at
 from carrisk.metrics import (
     DEFAULT_HORIZONS_DAYS,
     brier_at,
-    calibration_at,
-    calibration_curve_band,
     choose_tau,
     harrell_c,
     time_dependent_auc,
@@ -225,21 +224,10 @@ class ExternalValidation:
             tables["case_mix"] = self.case_mix
         for name, table in tables.items():
             paths[name] = out / f"{name}.csv"
-            atomic_write_text(paths[name], _spreadsheet_safe(table).to_csv(index=False))
+            write_csv(paths[name], table)
         if plots:
             paths.update(self.plot(out))
         return paths
-
-
-def _spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells that a spreadsheet would run as a formula (=, +, -, @) with a quote."""
-    safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object:
-            safe[column] = safe[column].map(
-                lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v
-            )
-    return safe
 
 
 def observed_expected(

@@ -5,8 +5,9 @@ Pure functions on numpy arrays and scikit-survival structured targets (as built 
 taken as the event indicator and the floating-point field as the follow-up time.
 
 Where scikit-survival has the metric, it is used (Uno's C, cumulative/dynamic AUC, Brier score, integrated
-Brier score). Harrell's C uses lifelines' O(n log n) algorithm, and the graphical calibration measures of
-Austin, Harrell & van Klaveren [1]_ are written here.
+Brier score). Harrell's C uses lifelines' O(n log n) algorithm. The graphical calibration measures of Austin,
+Harrell & van Klaveren [1]_ live in :mod:`carrisk.calibration` (``calibration_at`` and ``calibration_curve`` are
+re-exported here).
 
 Inverse-probability-of-censoring weights (IPCW) come from the Kaplan-Meier estimate of the censoring
 distribution in the training fold, which is only defined up to the largest training time. A test observation
@@ -28,14 +29,10 @@ References
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 import numpy as np
-import pandas as pd
-from lifelines import CoxPHFitter
-from lifelines.exceptions import ConvergenceError, ConvergenceWarning
 from lifelines.utils import concordance_index
 from sksurv.metrics import (
     brier_score,
@@ -46,18 +43,16 @@ from sksurv.metrics import (
 from sksurv.nonparametric import CensoringDistributionEstimator
 from sksurv.util import Surv
 
+from carrisk.calibration import calibration_at, calibration_curve
 from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, TWO_YEARS_DAYS
 
 DEFAULT_HORIZONS_DAYS: Mapping[str, float] = MappingProxyType({"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS})
-PROBABILITY_CLIP = 1e-6
-CALIBRATION_KNOT_QUANTILES = (0.10, 0.50, 0.90)
 
 __all__ = [
     "brier_at",
     "brier_time_grid",
     "calibration_at",
     "calibration_curve",
-    "calibration_curve_band",
     "choose_tau",
     "evaluate_predictions",
     "harrell_c",
@@ -81,7 +76,7 @@ def _event_time_fields(y: np.ndarray) -> tuple[str, str]:
     if len(bool_fields) != 1 or len(float_fields) != 1:
         raise ValueError(
             "the survival target must have exactly one boolean field (event) and one float field (time); "
-            f"got fields {dict(y.dtype.fields)}. Build it with sksurv.util.Surv.from_arrays(event, time)."
+            f"got fields {dict(y.dtype.fields or {})}. Build it with sksurv.util.Surv.from_arrays(event, time)."
         )
     return bool_fields[0], float_fields[0]
 
@@ -400,178 +395,6 @@ def brier_time_grid(y_train: np.ndarray, y_test: np.ndarray, max_time: float, n:
     return np.linspace(start, stop, n)
 
 
-class _CalibrationFitError(RuntimeError):
-    """The Cox calibration model could not be fitted (degenerate predictions or no convergence)."""
-
-
-def _rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
-    """Harrell's restricted cubic spline basis with 3 knots: columns [x, nonlinear term].
-
-    The nonlinear term is ``(x - k1)+^3 - (x - k2)+^3 (k3 - k1)/(k3 - k2) + (x - k3)+^3 (k2 - k1)/(k3 - k2)``,
-    divided by ``(k3 - k1)^2`` (Hmisc's ``rcspline.eval`` with ``norm=2``); it is linear beyond the outer
-    knots.
-    """
-    k1, k2, k3 = knots
-
-    def cube(u: np.ndarray) -> np.ndarray:
-        return np.maximum(u, 0.0) ** 3
-
-    nonlinear = (cube(x - k1) - cube(x - k2) * (k3 - k1) / (k3 - k2) + cube(x - k3) * (k2 - k1) / (k3 - k2)) / (
-        k3 - k1
-    ) ** 2
-    return np.column_stack([x, nonlinear])
-
-
-def _cloglog_event_prob(surv_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return (predicted event probability, log(-log S)) with S clipped to [1e-6, 1 - 1e-6]."""
-    surv = np.clip(surv_prob, PROBABILITY_CLIP, 1.0 - PROBABILITY_CLIP)
-    return 1.0 - surv, np.log(-np.log(surv))
-
-
-def _fit_cox(frame: pd.DataFrame) -> CoxPHFitter:
-    """Fit a Cox model of (time, event) on the other columns; failures raise _CalibrationFitError."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ConvergenceWarning)
-        try:
-            return CoxPHFitter().fit(frame, duration_col="time", event_col="event")
-        except (ConvergenceError, ConvergenceWarning, np.linalg.LinAlgError) as error:
-            raise _CalibrationFitError(f"the Cox calibration model failed to fit: {error}") from error
-
-
-def _validate_calibration_inputs(
-    event: np.ndarray, time: np.ndarray, surv_prob: np.ndarray, horizon: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    event = np.asarray(event, dtype=bool)
-    time = np.asarray(time, dtype=float)
-    n = event.shape[0]
-    if event.ndim != 1 or time.shape != (n,):
-        raise ValueError(f"event and time must be 1-D arrays of equal length, got {event.shape} and {time.shape}")
-    surv_prob = _as_1d(surv_prob, "surv_prob", n)
-    if not np.any(event & (time <= horizon)):
-        raise ValueError(f"no event at or before horizon={horizon}; calibration at this horizon is undefined")
-    return event, time, surv_prob
-
-
-def _fit_spline_calibration(event: np.ndarray, time: np.ndarray, cll: np.ndarray) -> tuple[CoxPHFitter, np.ndarray]:
-    """Fit the Cox model of the outcome on rcs(cll, 3 knots); return the fit and its knots."""
-    knots = np.quantile(cll, CALIBRATION_KNOT_QUANTILES)
-    if np.any(np.diff(knots) <= 0):
-        raise _CalibrationFitError(
-            f"the predictions take too few distinct values to place 3 distinct spline knots (cloglog knots {knots})"
-        )
-    basis = _rcs_basis(cll, knots)
-    frame = pd.DataFrame({"cll": basis[:, 0], "cll_nonlinear": basis[:, 1], "time": time, "event": event})
-    return _fit_cox(frame), knots
-
-
-def _calibrated_event_prob(fit: CoxPHFitter, knots: np.ndarray, cll: np.ndarray, horizon: float) -> np.ndarray:
-    """Observed (calibrated) event probability at ``horizon`` for each cloglog prediction."""
-    basis = _rcs_basis(cll, knots)
-    frame = pd.DataFrame({"cll": basis[:, 0], "cll_nonlinear": basis[:, 1]})
-    surv = fit.predict_survival_function(frame, times=[horizon]).to_numpy()[0]
-    return 1.0 - surv
-
-
-def calibration_at(event: np.ndarray, time: np.ndarray, surv_prob: np.ndarray, horizon: float) -> dict[str, float]:
-    """Graphical calibration summary at one horizon (Austin, Harrell & van Klaveren 2020 [1]_).
-
-    With ``cll = log(-log S_pred(horizon))``, a Cox model of the observed (time, event) on a 3-knot restricted
-    cubic spline of ``cll`` (knots at its 10th, 50th and 90th percentiles) gives each patient's calibrated
-    ("observed") event probability ``1 - S_cal(horizon | cll)``. With ``d = |pred - observed|``:
-    ICI = mean(d), E50 = median(d), E90 = 90th percentile of d. The calibration slope is the coefficient of a
-    Cox model on ``cll`` alone (1 = perfect, < 1 = predictions too extreme, > 1 = too moderate). A calibration
-    intercept is not returned: a Cox model absorbs it into its unspecified baseline hazard.
-
-    Parameters
-    ----------
-    event : array of bool, shape (n,)
-        Event indicator of the evaluation patients.
-    time : array of float, shape (n,)
-        Time of event or censoring.
-    surv_prob : array of float, shape (n,)
-        Predicted event-free probability at ``horizon``; clipped to [1e-6, 1 - 1e-6].
-    horizon : float
-        Time at which calibration is assessed.
-
-    Returns
-    -------
-    dict
-        Keys ``ici``, ``e50``, ``e90``, ``slope``. When a Cox fit fails (no convergence, or predictions with
-        too few distinct values for 3 knots), the affected values are NaN and a RuntimeWarning says why, so
-        that one bad cross-validation fold is counted as failed by ``summarize`` instead of stopping the run.
-
-    Raises
-    ------
-    ValueError
-        For malformed inputs or when no event occurs by ``horizon``.
-    """
-    event, time, surv_prob = _validate_calibration_inputs(event, time, surv_prob, horizon)
-    pred_event_prob, cll = _cloglog_event_prob(surv_prob)
-    result = {"ici": np.nan, "e50": np.nan, "e90": np.nan, "slope": np.nan}
-    try:
-        spline_fit, knots = _fit_spline_calibration(event, time, cll)
-        abs_error = np.abs(pred_event_prob - _calibrated_event_prob(spline_fit, knots, cll, horizon))
-        result.update(
-            ici=float(abs_error.mean()),
-            e50=float(np.median(abs_error)),
-            e90=float(np.quantile(abs_error, 0.9)),
-        )
-    except _CalibrationFitError as error:
-        warnings.warn(f"ICI/E50/E90 set to NaN at horizon {horizon}: {error}", RuntimeWarning, stacklevel=2)
-    try:
-        if np.ptp(cll) == 0:
-            raise _CalibrationFitError("all predictions are equal, so the slope is not identifiable")
-        slope_fit = _fit_cox(pd.DataFrame({"cll": cll, "time": time, "event": event}))
-        result["slope"] = float(slope_fit.params_["cll"])
-    except _CalibrationFitError as error:
-        warnings.warn(f"calibration slope set to NaN at horizon {horizon}: {error}", RuntimeWarning, stacklevel=2)
-    return result
-
-
-def calibration_curve(
-    event: np.ndarray, time: np.ndarray, surv_prob: np.ndarray, horizon: float, n_points: int = 50
-) -> pd.DataFrame:
-    """Points of the smoothed calibration curve at ``horizon``, for plotting.
-
-    Same Cox/spline model as ``calibration_at``, evaluated on ``n_points`` predicted event probabilities
-    evenly spaced between the 1st and 99th percentiles of the predictions (as in Austin et al. [1]_).
-
-    Parameters
-    ----------
-    event, time : arrays, shape (n,)
-        Observed outcome.
-    surv_prob : array of float, shape (n,)
-        Predicted event-free probability at ``horizon``.
-    horizon : float
-        Time at which calibration is assessed.
-    n_points : int, default 50
-        Number of curve points.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``predicted`` and ``observed`` (event probabilities by ``horizon``); the diagonal is perfect
-        calibration.
-
-    Raises
-    ------
-    ValueError
-        For malformed inputs, no event by ``horizon``, or when the calibration model cannot be fitted (a
-        curve from a failed fit would be misleading, so unlike ``calibration_at`` this raises).
-    """
-    event, time, surv_prob = _validate_calibration_inputs(event, time, surv_prob, horizon)
-    pred_event_prob, cll = _cloglog_event_prob(surv_prob)
-    try:
-        spline_fit, knots = _fit_spline_calibration(event, time, cll)
-    except _CalibrationFitError as error:
-        raise ValueError(f"cannot draw a calibration curve at horizon {horizon}: {error}") from error
-    low, high = np.quantile(pred_event_prob, [0.01, 0.99])
-    grid_event_prob = np.linspace(low, high, n_points)
-    _, grid_cll = _cloglog_event_prob(1.0 - grid_event_prob)
-    observed = _calibrated_event_prob(spline_fit, knots, grid_cll, horizon)
-    return pd.DataFrame({"predicted": grid_event_prob, "observed": observed})
-
-
 def _survival_at(grid_times: np.ndarray, surv_matrix: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Read survival curves given on ``grid_times`` at ``times`` as right-continuous step functions.
 
@@ -591,6 +414,7 @@ def evaluate_predictions(
     surv_matrix: np.ndarray,
     horizons: Mapping[str, float] = DEFAULT_HORIZONS_DAYS,
     ibs_max_time: float = TWO_YEARS_DAYS,
+    tau: float | None = None,
 ) -> dict[str, float]:
     """All metrics for one outer cross-validation fold.
 
@@ -611,16 +435,19 @@ def evaluate_predictions(
         Named horizons in days; default 6 and 12 months.
     ibs_max_time : float, default 730.5
         Upper end of the integrated Brier score, lowered to the fold's valid range (``brier_time_grid``).
+    tau : float, optional
+        Truncation time of Uno's C; ``choose_tau(y_train, y_test)`` of this fold when None. Cross-validation
+        passes one tau for the whole data set, so that every fold estimates the same quantity.
 
     Returns
     -------
     dict of str to float
-        ``harrell_c``, ``uno_c``, ``uno_tau`` (from ``choose_tau``) and ``ibs``; and for each horizon name H
-        that lies within the data (strictly below the largest test and the largest training time, not below
-        the shortest test time, and with at least one test event by H): ``auc_H`` (cumulative/dynamic AUC of
-        the predicted event probability 1 - S(H)), ``brier_H``, ``ici_H``, ``e50_H`` and
-        ``calibration_slope_H``. Horizons outside the data are absent, not NaN; a calibration model that
-        fails gives NaN with a warning (see ``calibration_at``).
+        ``harrell_c``, ``uno_c``, ``uno_tau`` (``tau``, or ``choose_tau`` of the fold) and ``ibs``; and
+        for each horizon name H that lies within the data (strictly below the largest test and the largest
+        training time, not below the shortest test time, and with at least one test event by H): ``auc_H``
+        (cumulative/dynamic AUC of the predicted event probability 1 - S(H)), ``brier_H``, ``ici_H``,
+        ``e50_H``, ``e90_H`` and ``calibration_slope_H``. Horizons outside the data are absent, not NaN; a
+        calibration model that fails gives NaN with a warning (see ``calibration_at``).
     """
     test_event, test_time = _split_target(y_test)
     _, train_time = _split_target(y_train)
@@ -634,7 +461,8 @@ def evaluate_predictions(
             f"({test_time.shape[0]}, {surv_fn_times.shape[0]}), got {surv_matrix.shape}"
         )
 
-    tau = choose_tau(y_train, y_test)
+    if tau is None:
+        tau = choose_tau(y_train, y_test)
     metrics = {
         "harrell_c": harrell_c(test_event, test_time, risk),
         "uno_c": uno_c(y_train, y_test, risk, tau=tau),
@@ -654,6 +482,7 @@ def evaluate_predictions(
         calibration = calibration_at(test_event, test_time, surv_at_horizon, horizon)
         metrics[f"ici_{name}"] = calibration["ici"]
         metrics[f"e50_{name}"] = calibration["e50"]
+        metrics[f"e90_{name}"] = calibration["e90"]
         metrics[f"calibration_slope_{name}"] = calibration["slope"]
     return metrics
 
@@ -669,102 +498,28 @@ def summarize(values: Sequence[float]) -> dict[str, object]:
     Returns
     -------
     dict
-        ``mean``, ``sd`` (ddof=1; NaN with fewer than 2 folds), ``ci`` = [2.5th, 97.5th] empirical percentiles
-        of the fold values, ``folds`` (all values as floats, NaN included, in the order given), ``n`` (folds
-        used) and ``n_failed`` (NaN folds, left out of every statistic). Folds of repeated cross-validation
-        share most of their training data, so ``ci`` is the spread of fold estimates, not a confidence
-        interval of the mean.
+        ``mean``, ``sd`` (ddof=1; NaN with fewer than 2 folds), ``spread`` = [2.5th, 97.5th] empirical
+        percentiles of the fold values, ``ci`` (deprecated alias of ``spread``, kept for readers of schema 1
+        cross-validation JSON), ``folds`` (all values as floats, NaN included, in the order given), ``n``
+        (folds used) and ``n_failed`` (NaN folds, left out of every statistic). Folds of repeated
+        cross-validation share most of their training data, so ``spread`` is the spread of fold estimates, not
+        a confidence interval of the mean (:mod:`carrisk.cv_summary` gives that).
     """
     folds = [float(value) for value in values]
     array = np.asarray(folds, dtype=float)
     finite = array[~np.isnan(array)]
     if finite.size == 0:
-        mean, sd, ci = np.nan, np.nan, [np.nan, np.nan]
+        mean, sd, spread = np.nan, np.nan, [np.nan, np.nan]
     else:
         mean = float(finite.mean())
         sd = float(finite.std(ddof=1)) if finite.size > 1 else np.nan
-        ci = [float(bound) for bound in np.percentile(finite, [2.5, 97.5])]
+        spread = [float(bound) for bound in np.percentile(finite, [2.5, 97.5])]
     return {
         "mean": mean,
         "sd": sd,
-        "ci": ci,
+        "spread": spread,
+        "ci": spread,
         "folds": folds,
         "n": int(finite.size),
         "n_failed": int(array.size - finite.size),
     }
-
-
-def calibration_curve_band(
-    event: np.ndarray,
-    time: np.ndarray,
-    surv_prob: np.ndarray,
-    horizon: float,
-    *,
-    n_points: int = 50,
-    n_bootstrap: int = 100,
-    seed: int = 0,
-) -> tuple[pd.DataFrame, dict[str, list[float]]]:
-    """The smoothed calibration curve at ``horizon`` with a 95% bootstrap band, and intervals of ICI/E50/E90.
-
-    The curve is that of :func:`calibration_curve` (Austin, Harrell & van Klaveren [1]_) on a fixed grid of
-    predicted event probabilities (1st to 99th percentile of the predictions). Each of ``n_bootstrap`` resamples
-    of the patients (predictions held fixed, knots re-placed) refits the spline Cox model and is evaluated on
-    the same grid; the band is the 2.5-97.5 percentile of those curves at each grid point, and the intervals of
-    ICI, E50 and E90 are the percentiles of the resample values. Resamples whose fit fails are skipped.
-
-    Parameters
-    ----------
-    event, time : arrays, shape (n,)
-        Observed outcome.
-    surv_prob : array of float, shape (n,)
-        Predicted event-free probability at ``horizon``.
-    horizon : float
-        Time at which calibration is assessed.
-    n_points : int, default 50
-        Curve points.
-    n_bootstrap : int, default 100
-        Resamples for the band; 0 for none (band columns NaN).
-    seed : int, default 0
-        Seed of the resampling.
-
-    Returns
-    -------
-    (DataFrame, dict)
-        Columns ``predicted``, ``observed``, ``lower``, ``upper`` (event probabilities by ``horizon``); and
-        ``{"ici": [lo, hi], "e50": [lo, hi], "e90": [lo, hi], "n_resamples": [used]}``.
-
-    Raises
-    ------
-    ValueError
-        As :func:`calibration_curve`.
-    """
-    event, time, surv_prob = _validate_calibration_inputs(event, time, surv_prob, horizon)
-    curve = calibration_curve(event, time, surv_prob, horizon, n_points=n_points)
-    _, grid_cll = _cloglog_event_prob(1.0 - curve["predicted"].to_numpy())
-    rng = np.random.default_rng(seed)
-    curves, summaries = [], []
-    for _ in range(n_bootstrap):
-        index = rng.integers(0, event.size, event.size)
-        if not np.any(event[index] & (time[index] <= horizon)):
-            continue
-        pred_event_prob, cll = _cloglog_event_prob(surv_prob[index])
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fit, knots = _fit_spline_calibration(event[index], time[index], cll)
-        except _CalibrationFitError:
-            continue
-        curves.append(_calibrated_event_prob(fit, knots, grid_cll, horizon))
-        error = np.abs(pred_event_prob - _calibrated_event_prob(fit, knots, cll, horizon))
-        summaries.append([error.mean(), np.median(error), np.quantile(error, 0.9)])
-    if curves:
-        stacked = np.vstack(curves)
-        curve["lower"] = np.quantile(stacked, 0.025, axis=0)
-        curve["upper"] = np.quantile(stacked, 0.975, axis=0)
-        bounds = np.quantile(np.asarray(summaries), [0.025, 0.975], axis=0)
-    else:
-        curve["lower"] = curve["upper"] = np.nan
-        bounds = np.full((2, 3), np.nan)
-    intervals = {name: [float(bounds[0, k]), float(bounds[1, k])] for k, name in enumerate(("ici", "e50", "e90"))}
-    intervals["n_resamples"] = [float(len(curves))]
-    return curve, intervals

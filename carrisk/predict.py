@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
 
 from carrisk import explain
 from carrisk.casemix import case_mix_summary
@@ -42,18 +41,22 @@ from carrisk.intervals import (
 )
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS
 from carrisk.models import SurvivalForest, check_survival_target, step_survival
-from carrisk.schema import ID_COLUMN, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, RecordError, read_records, validate_records
-from carrisk.validation import (
-    _OutOfBagSearch,
-    chosen_params,
-    data_fingerprint,
-    final_pipeline,
-    package_versions,
-    tuned_model,
+from carrisk.schema import (
+    ID_COLUMN,
+    SIX_MONTHS_DAYS,
+    TWELVE_MONTHS_DAYS,
+    RecordError,
+    read_records,
+    validate_feature_table,
+    validate_records,
 )
+from carrisk.tuning import chosen_params, final_pipeline, tuned_model, tuning_record
+from carrisk.validation import data_fingerprint, package_versions
 
 DEFAULT_HORIZONS: dict[str, float] = dict(DEFAULT_HORIZONS_DAYS)
 Z_95 = 1.959963984540054
+#: Rows predicted at a time: bounds the per-tree arrays (trees x rows x horizons) and the SHAP work per chunk.
+PREDICT_CHUNK_ROWS = 2_000
 RISK_GROUPS = ("low", "intermediate", "high")
 
 
@@ -137,6 +140,8 @@ class EFSModel:
             "model": self.model_name,
             "hyperparameters": self.params,
             "feature_spec": {k: v for k, v in spec.__dict__.items()},
+            "mode": spec.mode,
+            "features": list(spec.input_columns),
             "design_columns": list(self.features.get_feature_names_out()),
             "time_grid_days": {
                 "n": len(self.time_grid),
@@ -281,7 +286,7 @@ class EFSModel:
                 values = table["cd19"].tolist()
             elif group == "prior_hsct":
                 values = [
-                    "none" if c == 0 else (f"{c:.0f} (last {m:.0f} months ago)" if m == m else f"{c:.0f}")
+                    _transplant_history(c, m)
                     for c, m in zip(table["prior_hsct_count"], table["months_since_last_hsct"])
                 ]
             elif group in table.columns:
@@ -299,13 +304,15 @@ class EFSModel:
         top: int = 3,
         explain_horizon: float = SIX_MONTHS_DAYS,
         skip_invalid: bool = False,
+        chunk_rows: int = PREDICT_CHUNK_ROWS,
     ) -> pd.DataFrame:
         """Predict each patient's EFS: curve, EFS at each horizon with a 95% interval, risk group, top reasons.
 
         Parameters
         ----------
         records : DataFrame, path to CSV/Parquet, or list of dicts
-            Patients in the record schema (outcome columns optional).
+            Patients in the record schema (outcome columns optional); for a generic-mode model, a table with the
+            model's own feature columns (see :meth:`validate`).
         horizons : mapping name -> days, or days
             Default 6 and 12 months.
         top : int
@@ -313,6 +320,9 @@ class EFSModel:
         skip_invalid : bool
             Predict the valid rows only; invalid rows are listed in ``result.attrs["rejected"]`` (a DataFrame
             as a list of problem dicts). Otherwise an invalid row raises :class:`RecordError` listing every problem.
+            When every row is invalid the result is empty (with its columns).
+        chunk_rows : int
+            Rows predicted at a time (memory is bounded by the chunk, not the input; results are identical).
 
         Returns
         -------
@@ -322,19 +332,82 @@ class EFSModel:
             ``value``, ``effect`` = change in EFS probability at ``explain_horizon``), ``curve`` (dict with
             ``days`` and ``efs``).
         """
+        frame, rejected = self.valid_rows(records, skip_invalid=skip_invalid)
+        chunks = list(
+            self.iter_predictions(frame, horizons, top=top, explain_horizon=explain_horizon, chunk_rows=chunk_rows)
+        )
+        out = pd.concat(chunks) if chunks else self.empty_predictions(horizons)
+        out.attrs["rejected"] = rejected.to_dict("records")
+        return out
+
+    def validate(self, records: Any, *, source: str = "records") -> pd.DataFrame:
+        """Check records against what this model reads; raise :class:`RecordError` listing every problem.
+
+        A clinical model checks the carrisk record schema (outcome columns ignored). A generic-mode model checks
+        its own feature spec: each feature column present, numbers finite, categories among the training levels
+        (missing cells are allowed and imputed), identifiers unique.
+        """
         frame = _as_records(records)
-        named = horizon_names(horizons)
+        spec = self.features.spec or FeatureSpec()
+        if spec.clinical:
+            return validate_records(frame, outcomes="ignore", source=source)
+        levels: dict[str, list[str]] = {}
+        for _, builder in self.features.builders_:
+            levels.update({k: v for k, v in getattr(builder, "categories_", {}).items() if k in spec.categorical})
+        id_col = spec.id_col if spec.id_col in frame.columns else None
+        return validate_feature_table(frame, spec.numeric, levels, id_col=id_col, source=source)
+
+    def valid_rows(self, records: Any, *, skip_invalid: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The records to predict and the problems of the rows left out (``skip_invalid``).
+
+        Raises
+        ------
+        RecordError
+            Any problem without ``skip_invalid``; a table-level problem (a missing column) always.
+        """
+        frame = _as_records(records)
         rejected = pd.DataFrame(columns=["row", "patient_id", "column", "value", "expected"])
         try:
-            validate_records(frame, outcomes="ignore")
+            self.validate(frame)
         except RecordError as err:
             if not skip_invalid:
                 raise
             rejected = err.to_frame()
-            bad_rows = {int(r) - 1 for r in rejected["row"].dropna()}
             if rejected["row"].isna().any():
                 raise  # a missing column cannot be skipped row by row
-            frame = frame.drop(index=sorted(bad_rows))
+            frame = frame.drop(index=sorted({int(r) - 1 for r in rejected["row"]}))
+        return frame, rejected
+
+    def iter_predictions(
+        self,
+        frame: pd.DataFrame,
+        horizons: Mapping[str, float] | Sequence[float] = DEFAULT_HORIZONS,
+        *,
+        top: int = 3,
+        explain_horizon: float = SIX_MONTHS_DAYS,
+        chunk_rows: int = PREDICT_CHUNK_ROWS,
+    ) -> Iterator[pd.DataFrame]:
+        """Predictions for validated records (see :meth:`valid_rows`), ``chunk_rows`` rows at a time, in order.
+
+        Every row is predicted independently of the others, so the chunks concatenated equal one unchunked
+        prediction bit for bit; peak memory grows with ``chunk_rows``, not with the input.
+        """
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+        named = horizon_names(horizons)
+        for start in range(0, len(frame), chunk_rows):
+            yield self._predict_chunk(frame.iloc[start : start + chunk_rows], named, top, explain_horizon)
+
+    def empty_predictions(self, horizons: Mapping[str, float] | Sequence[float] = DEFAULT_HORIZONS) -> pd.DataFrame:
+        """A prediction table with no rows: the columns :meth:`predict_efs` returns."""
+        columns = [ID_COLUMN]
+        for name in horizon_names(horizons):
+            columns += [f"efs_{name}", f"efs_{name}_lo", f"efs_{name}_hi"]
+        return pd.DataFrame(columns=[*columns, "risk_group", "top_reasons", "curve"])
+
+    def _predict_chunk(
+        self, frame: pd.DataFrame, named: Mapping[str, float], top: int, explain_horizon: float
+    ) -> pd.DataFrame:
         design = self._design(frame)
         times = np.array(list(named.values()), dtype=float)
         grid = self.time_grid
@@ -342,7 +415,7 @@ class EFSModel:
         curves = self._curves(design, leaves)
         point = step_survival(grid, curves, times)
         lo, hi = self._intervals(design, times, point, leaves)
-        out = pd.DataFrame({ID_COLUMN: frame[ID_COLUMN].astype(str).values if ID_COLUMN in frame else frame.index})
+        out = pd.DataFrame({ID_COLUMN: self.patient_ids(frame)})
         for j, name in enumerate(named):
             out[f"efs_{name}"] = point[:, j]
             out[f"efs_{name}_lo"] = np.minimum(lo[:, j], point[:, j])
@@ -370,8 +443,26 @@ class EFSModel:
             out["top_reasons"] = [[] for _ in range(len(frame))]
         out["curve"] = [{"days": grid.tolist(), "efs": c.tolist()} for c in curves]
         out.index = frame.index
-        out.attrs["rejected"] = rejected.to_dict("records")
         return out
+
+    def patient_ids(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each record's identifier as text: ``patient_id``, else the spec's id column, else the row number."""
+        spec = self.features.spec or FeatureSpec()
+        for column in (ID_COLUMN, spec.id_col):
+            if column is not None and column in frame.columns:
+                return frame[column].astype(str).to_numpy()
+        return np.asarray(frame.index)
+
+
+def _transplant_history(count: Any, months: Any) -> str:
+    """``none``, ``missing``, ``2`` or ``1 (last 14 months ago)``; a missing count or gap may be None or NaN."""
+    if count is None or count != count:
+        return "missing"
+    if count == 0:
+        return "none"
+    if months is None or months != months:
+        return f"{count:.0f}"
+    return f"{count:.0f} (last {months:.0f} months ago)"
 
 
 def _readable(value: Any, yes_no: bool = False) -> str:
@@ -392,15 +483,6 @@ def _as_records(records: Any) -> pd.DataFrame:
     if isinstance(records, Iterable):
         return pd.DataFrame(list(records))
     raise TypeError(f"records must be a DataFrame, a file path or a list of dicts, not {type(records).__name__}")
-
-
-def _tuning_record(tuned: Any, inner_folds: int) -> dict[str, Any]:
-    """How the hyper-parameters were chosen, for the model's metadata."""
-    if isinstance(tuned, _OutOfBagSearch):
-        return {"method": "out-of-bag", "scoring": tuned.scoring}
-    if isinstance(tuned, GridSearchCV):
-        return {"method": "inner cross-validation", "folds": inner_folds, "scoring": "harrell"}
-    return {"method": "none: every hyper-parameter was given"}
 
 
 def fit_efs_model(
@@ -452,14 +534,14 @@ def fit_efs_model(
     metadata = {
         "synthetic_training_data": synthetic,
         "intended_use": "research and education; not for clinical decisions",
-        "training_data": data_fingerprint(records) | {"events": int(np.asarray(y[y.dtype.names[0]]).sum())},
+        "training_data": data_fingerprint(records) | {"events": int(check_survival_target(y)[0].sum())},
         "training_case_mix": case_mix_summary(pipeline.named_steps["features"].categorize(records)),
         "seeds": {"tuning": seed, "model": seed, "bootstrap": seed},
         "horizons_days": DEFAULT_HORIZONS,
         "interval_method": "infinitesimal jackknife, bias-corrected, empirical-Bayes calibrated (logit scale)"
         if inbag is not None
         else f"bootstrap percentile ({n_bootstrap} refits)",
-        "tuning": _tuning_record(tuned, inner_folds),
+        "tuning": tuning_record(tuned, inner_folds),
         "cv_metrics": dict(cv_metrics or {}),
         "versions": package_versions(),
     }

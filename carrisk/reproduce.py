@@ -182,9 +182,7 @@ class StudyReport:
             *self._abstract_lines(),
             "",
         ]
-        with pd.option_context(
-            "display.width", 160, "display.max_columns", 40, "display.float_format", "{:.4g}".format
-        ):
+        with pd.option_context("display.width", 160, "display.max_columns", 40, "display.float_format", table_number):
             for title, table in (
                 ("Blinatumomab groups", self.groups),
                 ("Day-28 CR (exact 95% CI)", self.cr),
@@ -711,6 +709,19 @@ def _pct_ci(estimate: float, low: float, high: float) -> str:
     if estimate is None or np.isnan(estimate):
         return "not estimable"
     return f"{100 * estimate:.1f}% (95% CI {100 * low:.1f}-{100 * high:.1f})"
+
+
+def table_number(value: float) -> str:
+    """One readable format for every number in a report table: 3 decimals, ``<0.001`` below that, no exponents.
+
+    Counts and days print as 3-decimal floats only when pandas stores them as floats; p-values below 0.001 read
+    ``<0.001`` as in the abstract lines.
+    """
+    if value is None or np.isnan(value):
+        return "n/a"
+    if 0 < abs(value) < 0.0005:
+        return "<0.001" if value > 0 else ">-0.001"
+    return f"{value:.3f}"
 
 
 def _num(value: float) -> str:

@@ -1,9 +1,9 @@
 """Nested, repeated cross-validation of survival pipelines, scored by concordance.
 
-Outer loop: repeated K-fold stratified on the event indicator. Inner loop (when a model has a grid): a grid
-search on the outer training fold only, scored by Harrell's C (or Uno's C): for random survival forests on the
-out-of-bag predictions of forests fitted to the whole training fold (no inner folds; randomForestSRC's ``tune``
-does the same), for the other models by an inner K-fold stratified on the event. Every
+Outer loop: repeated K-fold stratified on the event indicator. Inner loop (when a model has a grid): the search
+of :func:`carrisk.tuning.tuned_model` on the outer training fold only, scored by Harrell's C (or Uno's C): for
+random survival forests on the out-of-bag predictions of forests fitted to the whole training fold, for the other
+models by an inner K-fold stratified on the event. Every
 fitted step (features, imputation, scaling, tuning) sees only the training rows of its fold. Work is spread over
 (model, outer fold) tasks with joblib; ``backend="dask"`` runs the same tasks on a dask.distributed cluster.
 """
@@ -22,18 +22,28 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, RepeatedStratifiedKFold, StratifiedKFold
-from sklearn.pipeline import Pipeline
+from sklearn.model_selection import RepeatedStratifiedKFold
 
 from carrisk import metrics
 from carrisk._io import atomic_write_text
-from carrisk.models import DEFAULT_GRIDS, check_survival_target, grid_size, make_pipeline, target_arrays
+from carrisk.calibration import (
+    SUBGROUP_COLUMNS,
+    PooledCalibration,
+    plot_calibration,
+    pooled_calibration,
+    subgroup_calibration,
+)
+from carrisk.cv_summary import MEAN_CI_DESCRIPTION, MEAN_CI_METHOD, SPREAD_DESCRIPTION, summarize_cv_metric
+from carrisk.features import FeatureSpec
+from carrisk.models import check_survival_target, grid_size, target_arrays
+from carrisk.tuning import chosen_params, final_pipeline, jsonable, tuned_model
 
 VERSION_PACKAGES = ("carrisk", "scikit-survival", "scikit-learn", "numpy", "pandas", "scipy", "lifelines", "shap")
 
@@ -55,181 +65,6 @@ def data_fingerprint(records: pd.DataFrame) -> dict[str, Any]:
     return {"rows": len(records), "columns": list(map(str, records.columns)), "sha256": digest}
 
 
-def _uno_scorer(tau: float | None) -> Any:
-    """A GridSearchCV scorer computing Uno's C; the training target is kept by the estimator wrapper."""
-
-    def score(estimator: Any, X: Any, y: np.ndarray) -> float:
-        return metrics.uno_c(estimator.y_train_, y, estimator.predict(X), tau=tau)
-
-    return score
-
-
-class _RememberTarget(Pipeline):
-    """A pipeline that keeps its training target so that Uno's C can weight by the training censoring."""
-
-    def fit(self, X: Any, y: Any = None, **params: Any) -> _RememberTarget:
-        self.y_train_ = y
-        return super().fit(X, y, **params)
-
-
-def tuned_model(
-    model: str,
-    spec: Any = None,
-    grid: Mapping[str, Sequence[Any]] | None = None,
-    *,
-    inner_folds: int = 3,
-    scoring: str = "harrell",
-    tau: float | None = None,
-    random_state: int = 0,
-    oob: bool = True,
-    **params: Any,
-) -> Any:
-    """A model that tunes itself when fitted (a ``GridSearchCV`` over its pipeline).
-
-    ``fit(records, y)`` scores every grid candidate by concordance and keeps the best. Forests (``"rsf"``) are
-    scored out of bag: each candidate forest is fitted on all the given records (same seed, so the same
-    bootstraps) and scored on every row's out-of-bag prediction; the best forest is the fitted model, with no
-    refit. Set ``oob=False`` to use inner folds for forests too. Other models: ``inner_folds`` folds stratified on
-    the event, best mean concordance, refit on all the given records. Parameters fixed in ``params`` are taken
-    out of the grid; with an empty grid the plain pipeline is returned.
-    """
-    pipeline = make_pipeline(model, spec, random_state=random_state, **params)
-    grid = DEFAULT_GRIDS[model] if grid is None else grid
-    grid = {k: v for k, v in grid.items() if k.removeprefix("model__") not in params}  # fixed by the caller
-    if not grid:
-        return pipeline
-    if scoring not in ("harrell", "uno"):
-        raise ValueError(f"scoring must be 'harrell' or 'uno', got {scoring!r}")
-    if model == "rsf" and oob:
-        return _OutOfBagSearch(pipeline, dict(grid), scoring=scoring, tau=tau)
-    scorer: Any = None  # the estimator's own score: Harrell's C
-    if scoring == "uno":
-        pipeline = _RememberTarget(pipeline.steps)
-        scorer = _uno_scorer(tau)
-    return _StratifiedGridSearch(
-        pipeline, dict(grid), scoring=scorer, inner_folds=inner_folds, random_state=random_state
-    )
-
-
-class _StratifiedGridSearch(GridSearchCV):
-    """GridSearchCV whose folds are stratified on the event indicator of the survival target."""
-
-    def __init__(
-        self,
-        estimator: Any,
-        param_grid: Any,
-        *,
-        scoring: Any = None,
-        inner_folds: int = 3,
-        random_state: int = 0,
-        n_jobs: int | None = None,
-        refit: bool = True,
-        cv: Any = None,
-        verbose: int = 0,
-        pre_dispatch: Any = "2*n_jobs",
-        error_score: Any = np.nan,
-        return_train_score: bool = False,
-    ) -> None:
-        super().__init__(
-            estimator,
-            param_grid,
-            scoring=scoring,
-            n_jobs=n_jobs,
-            refit=refit,
-            cv=cv,
-            verbose=verbose,
-            pre_dispatch=pre_dispatch,
-            error_score=error_score,
-            return_train_score=return_train_score,
-        )
-        self.inner_folds = inner_folds
-        self.random_state = random_state
-
-    def fit(self, X: Any, y: Any = None, **params: Any) -> _StratifiedGridSearch:
-        event, _ = check_survival_target(y)
-        n_splits = min(self.inner_folds, int(event.sum()), int((~event).sum()) or self.inner_folds)
-        splitter = StratifiedKFold(max(n_splits, 2), shuffle=True, random_state=self.random_state)
-        given_cv, self.cv = self.cv, list(splitter.split(np.zeros(len(event)), event))
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=UserWarning)
-                super().fit(X, y, **params)
-        finally:
-            self.cv = given_cv
-        failed = int(np.isnan(self.cv_results_["mean_test_score"]).sum())
-        self.n_failed_candidates_ = failed
-        if failed == len(self.cv_results_["mean_test_score"]):
-            raise RuntimeError("every hyper-parameter candidate failed in the inner cross-validation")
-        return self
-
-
-class _OutOfBagSearch(GridSearchCV):
-    """Grid search for forests scored by out-of-bag concordance on the training rows (no inner folds).
-
-    Every candidate pipeline is fitted once on all the rows with ``model__oob_score=True``; its score is Harrell's
-    C (or Uno's C with ``tau``, censoring weights from the same rows) of the out-of-bag risk. The best candidate's
-    fitted pipeline is ``best_estimator_``. ``cv_results_`` holds ``params`` and ``mean_test_score``.
-    """
-
-    def __init__(self, estimator: Any, param_grid: Any, *, scoring: str = "harrell", tau: float | None = None) -> None:
-        super().__init__(estimator, param_grid, scoring=None, refit=True, cv=None)
-        self.scoring = scoring
-        self.tau = tau
-
-    def fit(self, X: Any, y: Any = None, **params: Any) -> _OutOfBagSearch:
-        from sklearn.metrics import check_scoring
-        from sklearn.model_selection import ParameterGrid
-
-        check_survival_target(y)
-        candidates = list(ParameterGrid(self.param_grid))
-        scores = np.full(len(candidates), np.nan)
-        best = None  # only the best forest so far is kept: candidates are fitted one after another
-        for i, candidate in enumerate(candidates):
-            pipeline = clone(self.estimator).set_params(**candidate, model__oob_score=True)
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", category=UserWarning)
-                    pipeline.fit(X, y, **params)
-            except (ValueError, ArithmeticError, np.linalg.LinAlgError):
-                continue
-            forest = pipeline[-1]
-            if self.scoring == "harrell":
-                scores[i] = forest.oob_score_
-            else:
-                scores[i] = metrics.uno_c(y, y, forest.oob_prediction_, tau=self.tau)
-            if best is None or scores[i] > scores[self.best_index_]:
-                best, self.best_index_ = pipeline, i
-        self.n_failed_candidates_ = int(np.isnan(scores).sum())
-        if best is None:
-            raise RuntimeError("every hyper-parameter candidate failed to fit")
-        self.best_params_ = candidates[self.best_index_]
-        self.best_score_ = float(scores[self.best_index_])
-        self.best_estimator_ = best
-        self.cv_results_ = {"params": candidates, "mean_test_score": scores}
-        self.scorer_ = check_scoring(self.best_estimator_)
-        self.multimetric_ = False
-        self.n_splits_ = 0
-        return self
-
-
-def chosen_params(model: Any) -> dict[str, Any]:
-    """The hyper-parameters a fitted (possibly tuned) model ended up with."""
-    if isinstance(model, GridSearchCV):
-        return {k.removeprefix("model__"): _jsonable(v) for k, v in model.best_params_.items()}
-    return {}
-
-
-def final_pipeline(model: Any) -> Pipeline:
-    """The fitted pipeline inside a (possibly tuned) model."""
-    return model.best_estimator_ if isinstance(model, GridSearchCV) else model
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 @dataclass
 class FoldTask:
     """One (model, outer fold) unit of work."""
@@ -248,6 +83,7 @@ def _run_fold(
     y: np.ndarray,
     horizons: Mapping[str, float],
     ibs_max_time: float,
+    tau: float | None = None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     train_records = records.iloc[task.train]
@@ -263,9 +99,10 @@ def _run_fold(
         grid = np.unique(np.concatenate([pipeline[-1].unique_times_, list(horizons.values())]))
         grid = grid[grid <= train_time.max()]
         surv = pipeline[-1].predict_survival_matrix(design, grid)
+        at_horizons = pipeline[-1].predict_survival_matrix(design, np.array(list(horizons.values()), dtype=float))
     try:
         scores = metrics.evaluate_predictions(
-            y_train, y_test, risk, grid, surv, horizons=horizons, ibs_max_time=ibs_max_time
+            y_train, y_test, risk, grid, surv, horizons=horizons, ibs_max_time=ibs_max_time, tau=tau
         )
         error = None
     except (ValueError, ArithmeticError) as err:
@@ -280,6 +117,8 @@ def _run_fold(
         "metrics": scores,
         "error": error,
         "seconds": time.perf_counter() - started,
+        "test_index": np.asarray(task.test),
+        "predicted_efs": {name: at_horizons[:, j] for j, name in enumerate(horizons)},
     }
 
 
@@ -303,11 +142,62 @@ def _backend(backend: str, scheduler: str | None, n_jobs: int | None) -> Iterato
         client.close()
 
 
+SCHEMA_VERSION = 2
+UNO_TAU_QUANTILE = 0.8
+UNO_TAU_RULE = (
+    "one tau for the data set: the 80th percentile of all observed times (events and censorings), lowered if "
+    "needed to the largest observed time below the shortest 'longest follow-up' of any outer training fold, so "
+    "that the training censoring Kaplan-Meier of every fold is positive up to tau"
+)
+
+
+def dataset_tau(y: np.ndarray, train_folds: Sequence[np.ndarray], quantile: float = UNO_TAU_QUANTILE) -> float:
+    """One truncation time for Uno's C across all the folds of a cross-validation, from the whole data set.
+
+    tau = the ``quantile`` of all observed times. Uno's C needs the censoring Kaplan-Meier of the training
+    patients to be positive up to tau, so tau must lie below every training fold's longest follow-up; if the
+    quantile does not, tau is lowered to the largest observed time strictly below the shortest of those.
+
+    Parameters
+    ----------
+    y : structured array
+        The whole data set's survival target.
+    train_folds : sequence of index arrays
+        The training rows of every outer fold.
+    quantile : float, default 0.8
+        Quantile of the observed times, in (0, 1).
+
+    Returns
+    -------
+    float
+        tau, strictly below ``min(max(time[train]) for train in train_folds)``.
+
+    Raises
+    ------
+    ValueError
+        If ``quantile`` is not in (0, 1) or no observed time lies below every training fold's longest follow-up.
+    """
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must lie strictly between 0 and 1, got {quantile}")
+    _, times = target_arrays(y)
+    limit = min(float(times[np.asarray(train)].max()) for train in train_folds)
+    tau = float(np.quantile(times, quantile))
+    if tau >= limit:
+        earlier = times[times < limit]
+        if earlier.size == 0:
+            raise ValueError("no observed time lies below every training fold's longest follow-up; cannot set tau")
+        tau = float(earlier.max())
+    return tau
+
+
 @dataclass
 class CVResult:
     """Cross-validation results: per-fold metrics and parameters of each model, and what produced them.
 
-    ``summary`` is a DataFrame with one row per model and mean / 95% interval of each metric;
+    ``summary`` is a DataFrame with one row per model: the mean of each metric, the Nadeau-Bengio confidence
+    interval of the mean and the spread of the fold estimates. ``calibration`` holds each model's pooled
+    out-of-fold calibration per horizon (:func:`carrisk.calibration.pooled_calibration`) and ``subgroups`` its
+    subgroup table (:func:`carrisk.subgroup_calibration`; empty for records without the clinical columns).
     :meth:`to_dict` gives the JSON contract documented in the README.
     """
 
@@ -317,6 +207,8 @@ class CVResult:
     settings: dict[str, Any]
     versions: dict[str, str] = field(default_factory=package_versions)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    calibration: dict[str, dict[str, PooledCalibration]] = field(default_factory=dict)
+    subgroups: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def models(self) -> list[str]:
@@ -330,12 +222,13 @@ class CVResult:
         return [n for n in names if n != "uno_tau"]
 
     def to_dict(self) -> dict[str, Any]:
-        """The stable JSON contract: models -> metrics (mean, sd, ci, folds) and params; data; seeds; versions."""
+        """The JSON contract (schema 2): models -> metrics, params, folds, calibration, subgroups; data; seeds..."""
         models = {}
         for name in self.models:
             folds = [f for f in self.folds if f["model"] == name]
+            ratio = float(np.mean([f["n_test"] / f["n_train"] for f in folds]))
             summaries = {
-                metric: metrics.summarize([f["metrics"].get(metric, np.nan) for f in folds])
+                metric: summarize_cv_metric([f["metrics"].get(metric, np.nan) for f in folds], ratio)
                 for metric in self.metric_names(name)
             }
             models[name] = {
@@ -349,8 +242,11 @@ class CVResult:
                     | {"uno_tau": f["metrics"].get("uno_tau")}
                     for f in folds
                 ],
+                "calibration": {h: c.to_dict() for h, c in self.calibration.get(name, {}).items()},
+                "subgroups": _records(self.subgroups.get(name)),
             }
         return {
+            "schema_version": SCHEMA_VERSION,
             "models": models,
             "data": self.data,
             "seeds": self.seeds,
@@ -361,18 +257,19 @@ class CVResult:
 
     @property
     def summary(self) -> pd.DataFrame:
-        """One row per model: mean and 95% interval of each metric (interval = spread of fold estimates)."""
+        """One row per model: per metric the mean, ``_ci_lo``/``_ci_hi`` (CI of the mean) and ``_spread_lo``/``_hi``."""
         rows = {}
         for name, block in self.to_dict()["models"].items():
             row = {}
             for metric, s in block["metrics"].items():
                 row[metric] = s["mean"]
-                row[f"{metric}_lo"], row[f"{metric}_hi"] = s["ci"]
+                row[f"{metric}_ci_lo"], row[f"{metric}_ci_hi"] = s["mean_ci"]
+                row[f"{metric}_spread_lo"], row[f"{metric}_spread_hi"] = s["spread"]
             rows[name] = row
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def to_text(self, columns: Sequence[str] = ("harrell_c", "uno_c", "auc_6mo", "auc_12mo", "ibs", "ici_6mo")) -> str:
-        """A readable table: one row per model, each metric as mean [lo, hi]."""
+        """A readable table: one row per model, each metric as mean [95% CI of the mean], and what the CI is."""
         out = self.to_dict()["models"]
         lines = []
         header = f"{'model':<10}" + "".join(f"{c:>22}" for c in columns)
@@ -381,13 +278,77 @@ class CVResult:
             cells = []
             for column in columns:
                 s = block["metrics"].get(column)
-                cells.append("n/a" if s is None else f"{s['mean']:.3f} [{s['ci'][0]:.3f}, {s['ci'][1]:.3f}]")
+                cells.append("n/a" if s is None else f"{s['mean']:.3f} [{s['mean_ci'][0]:.3f}, {s['mean_ci'][1]:.3f}]")
             lines.append(f"{name:<10}" + "".join(f"{c:>22}" for c in cells))
+        lines.append(f"[ ]: {MEAN_CI_DESCRIPTION}; the fold spread is in the JSON ('spread').")
         return "\n".join(lines)
+
+    def calibration_table(self) -> pd.DataFrame:
+        """One row per (model, horizon): pooled out-of-fold calibration, mean over repeats (range in the JSON)."""
+        rows = []
+        for name, by_horizon in self.calibration.items():
+            for horizon, result in by_horizon.items():
+                summary = result.summary()
+                rows.append({"model": name, "horizon": horizon} | {k: v["mean"] for k, v in summary.items()})
+        return pd.DataFrame(rows)
+
+    def subgroup_table(self) -> pd.DataFrame:
+        """All models' subgroup tables stacked, with a ``model`` column first."""
+        frames = [table.assign(model=name) for name, table in self.subgroups.items() if len(table)]
+        if not frames:
+            return pd.DataFrame()
+        stacked = pd.concat(frames, ignore_index=True)
+        return stacked[["model", *[c for c in stacked.columns if c != "model"]]]
+
+    def report_text(self) -> str:
+        """:meth:`to_text`, then the pooled calibration and the subgroup table (where available), as plain text."""
+        parts = [self.to_text()]
+        calibration = self.calibration_table()
+        if len(calibration):
+            columns = ["model", "horizon", "observed_efs", "predicted_efs", "difference", "oe_ratio", "slope", "ici"]
+            parts.append(
+                "\nCalibration of pooled out-of-fold predictions (per repeat over all patients, mean over repeats;"
+                " difference = predicted - Kaplan-Meier EFS):\n"
+                + calibration[[*columns, "e50", "e90"]].to_string(index=False, float_format=lambda v: f"{v:.3f}")
+            )
+        subgroups = self.subgroup_table()
+        if len(subgroups):
+            shown = subgroups[subgroups["variable"] != "blinatumomab x burden"]
+            columns = ["model", "horizon", "variable", "group", "n", "events", "km_efs", "km_lo", "km_hi"]
+            parts.append(
+                "\nPredicted (mean out-of-fold) vs Kaplan-Meier EFS by subgroup (crossings in the JSON/CSV):\n"
+                + shown[[*columns, "predicted_efs", "difference"]].to_string(
+                    index=False, float_format=lambda v: f"{v:.3f}"
+                )
+            )
+        return "\n".join(parts)
 
     def write_json(self, path: str | os.PathLike[str]) -> None:
         """Write :meth:`to_dict` as JSON, atomically."""
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, default=_jsonable))
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, default=jsonable))
+
+    def write_report(self, directory: str | os.PathLike[str], heading: str = "") -> list[Path]:
+        """Write ``cv.json``, ``cv.txt`` (``heading`` and :meth:`report_text`), ``calibration.csv``,
+        ``subgroups.csv`` and one ``calibration_<model>.png`` per model into ``directory``; return the paths."""
+        out = Path(directory)
+        paths = [out / "cv.json", out / "cv.txt"]
+        self.write_json(paths[0])
+        atomic_write_text(paths[1], "\n".join(filter(None, [heading, self.report_text()])) + "\n")
+        for name, table in (("calibration.csv", self.calibration_table()), ("subgroups.csv", self.subgroup_table())):
+            if len(table):
+                paths.append(out / name)
+                atomic_write_text(paths[-1], table.to_csv(index=False, float_format="%.6g"))
+        for model, by_horizon in self.calibration.items():
+            if by_horizon:
+                paths.append(out / f"calibration_{model}.png")
+                plot_calibration(by_horizon, paths[-1], model)
+        return paths
+
+
+def _records(table: pd.DataFrame | None) -> list[dict[str, Any]]:
+    if table is None or not len(table):
+        return []
+    return [{k: jsonable(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
 
 
 def _most_common(params: list[dict[str, Any]]) -> dict[str, Any]:
@@ -396,6 +357,29 @@ def _most_common(params: list[dict[str, Any]]) -> dict[str, Any]:
     keys = [json.dumps(p, sort_keys=True, default=str) for p in params]
     best = max(set(keys), key=keys.count)
     return json.loads(best)
+
+
+def _out_of_fold(
+    results: Sequence[dict[str, Any]], n: int, repeats: int, horizons: Mapping[str, float]
+) -> dict[str, dict[str, np.ndarray]]:
+    """Model -> horizon -> (repeats, n) predicted EFS, each patient predicted by the fold that held it out."""
+    oof: dict[str, dict[str, np.ndarray]] = {}
+    for result in results:
+        by_horizon = oof.setdefault(result["model"], {h: np.full((repeats, n), np.nan) for h in horizons})
+        for h in horizons:
+            by_horizon[h][result["repeat"], result["test_index"]] = result["predicted_efs"][h]
+    return oof
+
+
+def _pooled_or_none(
+    event: np.ndarray, time: np.ndarray, predictions: np.ndarray, horizon: float, n_bootstrap: int, seed: int
+) -> PooledCalibration | None:
+    """Pooled calibration, or None (with a warning) when the calibration model cannot be fitted."""
+    try:
+        return pooled_calibration(event, time, predictions, horizon, n_bootstrap=n_bootstrap, seed=seed)
+    except ValueError as err:
+        warnings.warn(f"pooled calibration skipped: {err}", RuntimeWarning, stacklevel=2)
+        return None
 
 
 def cross_validate(
@@ -415,6 +399,7 @@ def cross_validate(
     backend: str = "loky",
     scheduler: str | None = None,
     progress: bool | None = None,
+    calibration_bootstrap: int = 200,
 ) -> CVResult:
     """Nested repeated K-fold cross-validation of survival models on the same outer folds.
 
@@ -439,6 +424,14 @@ def cross_validate(
         dask.distributed cluster (a local in-process cluster without one).
     progress : bool or None
         A progress bar; None shows it only on an interactive terminal.
+    calibration_bootstrap : int, default 200
+        Bootstrap resamples for the band of each pooled calibration curve (0: no band).
+
+    Uno's C of every fold (and of the inner tuning when ``scoring="uno"``) uses one ``tau`` for the data set
+    (:func:`dataset_tau`), recorded in ``settings``. After the folds, each model's out-of-fold predictions of
+    every repeat are pooled for calibration (:func:`carrisk.calibration.pooled_calibration`, at each horizon
+    below the longest follow-up with an event by it) and, for records with the clinical columns, the subgroup
+    table (:func:`carrisk.subgroup_calibration`).
 
     Returns
     -------
@@ -453,13 +446,14 @@ def cross_validate(
             f"got {int(event.sum())} events and {int((~event).sum())} censored"
         )
     records = records.reset_index(drop=True)
-    if not isinstance(models, Mapping):
-        models = {
-            name: tuned_model(name, spec, inner_folds=inner_folds, scoring=scoring, random_state=seed)
-            for name in models
-        }
     outer = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     splits = list(outer.split(np.zeros(len(event)), event))
+    tau = dataset_tau(y, [train for train, _ in splits])
+    if not isinstance(models, Mapping):
+        models = {
+            name: tuned_model(name, spec, inner_folds=inner_folds, scoring=scoring, tau=tau, random_state=seed)
+            for name in models
+        }
     tasks = [
         FoldTask(name, i // folds, i % folds, train, test) for name in models for i, (train, test) in enumerate(splits)
     ]
@@ -468,7 +462,7 @@ def cross_validate(
     with _backend(backend, scheduler, n_jobs):
         runner = joblib.Parallel(return_as="generator")
         jobs = runner(
-            joblib.delayed(_run_fold)(task, models[task.model_name], records, y, horizons, ibs_max_time)
+            joblib.delayed(_run_fold)(task, models[task.model_name], records, y, horizons, ibs_max_time, tau)
             for task in tasks
         )
         results = []
@@ -478,19 +472,45 @@ def cross_validate(
             jobs = tqdm(jobs, total=len(tasks), desc="cross-validation", unit="fold")
         for result in jobs:
             results.append(result)
+        oof = _out_of_fold(results, len(records), repeats, horizons)
+        _, times = target_arrays(y)
+        assessable = {h: days for h, days in horizons.items() if days < times.max() and np.any(event & (times <= days))}
+        calibration_jobs = joblib.Parallel()(
+            joblib.delayed(_pooled_or_none)(event, times, oof[name][h], days, calibration_bootstrap, seed)
+            for name in models
+            for h, days in assessable.items()
+        )
+    pooled = iter(calibration_jobs)
+    calibration = {name: {h: next(pooled) for h in assessable} for name in models}
+    calibration = {name: {h: c for h, c in by.items() if c is not None} for name, by in calibration.items()}
+    subgroups = {}
+    if all(column in records.columns for column in SUBGROUP_COLUMNS):
+        subgroups = {name: subgroup_calibration(records, y, oof[name], assessable) for name in models}
     grids = {
-        name: {k: list(map(_jsonable, v)) for k, v in getattr(m, "param_grid", {}).items()}
-        for name, m in models.items()
+        name: {k: list(map(jsonable, v)) for k, v in getattr(m, "param_grid", {}).items()} for name, m in models.items()
     }
     return CVResult(
+        calibration=calibration,
+        subgroups=subgroups,
         folds=results,
         seeds={"outer_cv": seed, "inner_cv": seed, "models": seed},
-        data=data_fingerprint(records) | {"events": int(event.sum())},
+        data=data_fingerprint(records)
+        | {"events": int(event.sum()), "feature_spec": (spec if spec is not None else FeatureSpec()).describe()},
         settings={
             "folds": folds,
             "repeats": repeats,
             "inner_folds": inner_folds,
             "scoring": scoring,
+            "uno_tau": tau,
+            "uno_tau_rule": UNO_TAU_RULE,
+            "mean_ci": {"method": MEAN_CI_METHOD, "level": 0.95, "description": MEAN_CI_DESCRIPTION},
+            "spread": SPREAD_DESCRIPTION,
+            "calibration": {
+                "method": "out-of-fold predictions pooled over the folds of each repeat, assessed per repeat over "
+                "all patients, summarised over repeats (mean; min-max range of the repeats)",
+                "bootstrap": calibration_bootstrap,
+                "horizons": list(assessable),
+            },
             "horizons": dict(horizons),
             "ibs_max_time": ibs_max_time,
             "grids": grids,

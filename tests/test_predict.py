@@ -10,9 +10,12 @@ from sksurv.ensemble import RandomSurvivalForest
 from typer.testing import CliRunner
 
 from carrisk import fit_efs_model, load_model, save_model, simulate_cohort, survival_target
-from carrisk.cli import DEFAULT_MODEL, app
+from carrisk.cli import app
 from carrisk.intervals import inbag_counts
 from carrisk.schema import RecordError
+from carrisk.shipped import default_model_path
+
+DEFAULT_MODEL = default_model_path()
 
 SCALARS = ["efs_6mo", "efs_6mo_lo", "efs_6mo_hi", "efs_12mo", "efs_12mo_lo", "efs_12mo_hi"]
 

@@ -149,7 +149,8 @@ def test_different_seed_gives_different_cohort(cohort: SimulatedCohort) -> None:
 
 
 def test_columns_are_the_record_schema_in_order(cohort: SimulatedCohort, canonical: SimulatedCohort) -> None:
-    documented = re.findall(r"^\| `([a-z0-9_]+)` \|", DOCS_RECORDS.read_text(encoding="utf-8"), flags=re.M)
+    column_tables = DOCS_RECORDS.read_text(encoding="utf-8").split("## Numbers")[0]  # later tables repeat names
+    documented = re.findall(r"^\| `([a-z0-9_]+)` \|", column_tables, flags=re.M)
     assert tuple(documented) == RECORD_COLUMNS
     assert list(cohort.records.columns) == documented
     assert list(canonical.records.columns) == documented

@@ -1,0 +1,208 @@
+"""Hyper-parameter tuning: stratified inner grid search, out-of-bag search for forests, and what was chosen.
+
+:func:`tuned_model` builds a model that tunes itself when fitted. Forests are scored on the out-of-bag
+predictions of forests fitted to all the given rows (randomForestSRC's ``tune`` does the same); the other models
+by an inner K-fold stratified on the event. Scoring is Harrell's C or Uno's C. :func:`chosen_params`,
+:func:`final_pipeline` and :func:`tuning_record` read a fitted (possibly tuned) model back.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+from carrisk import metrics
+from carrisk.models import DEFAULT_GRIDS, check_survival_target, make_pipeline
+
+
+def _uno_scorer(tau: float | None) -> Any:
+    """A GridSearchCV scorer computing Uno's C; the training target is kept by the estimator wrapper."""
+
+    def score(estimator: Any, X: Any, y: np.ndarray) -> float:
+        return metrics.uno_c(estimator.y_train_, y, estimator.predict(X), tau=tau)
+
+    return score
+
+
+class _RememberTarget(Pipeline):
+    """A pipeline that keeps its training target so that Uno's C can weight by the training censoring."""
+
+    def fit(self, X: Any, y: Any = None, **params: Any) -> _RememberTarget:
+        self.y_train_ = y
+        return super().fit(X, y, **params)
+
+
+def tuned_model(
+    model: str,
+    spec: Any = None,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    inner_folds: int = 3,
+    scoring: str = "harrell",
+    tau: float | None = None,
+    random_state: int = 0,
+    oob: bool = True,
+    **params: Any,
+) -> Any:
+    """A model that tunes itself when fitted (a ``GridSearchCV`` over its pipeline).
+
+    ``fit(records, y)`` scores every grid candidate by concordance and keeps the best. Forests (``"rsf"``) are
+    scored out of bag: each candidate forest is fitted on all the given records (same seed, so the same
+    bootstraps) and scored on every row's out-of-bag prediction; the best forest is the fitted model, with no
+    refit. Set ``oob=False`` to use inner folds for forests too. Other models: ``inner_folds`` folds stratified on
+    the event, best mean concordance, refit on all the given records. Parameters fixed in ``params`` are taken
+    out of the grid; with an empty grid the plain pipeline is returned.
+    """
+    pipeline = make_pipeline(model, spec, random_state=random_state, **params)
+    grid = DEFAULT_GRIDS[model] if grid is None else grid
+    grid = {k: v for k, v in grid.items() if k.removeprefix("model__") not in params}  # fixed by the caller
+    if not grid:
+        return pipeline
+    if scoring not in ("harrell", "uno"):
+        raise ValueError(f"scoring must be 'harrell' or 'uno', got {scoring!r}")
+    if model == "rsf" and oob:
+        return OutOfBagSearch(pipeline, dict(grid), scoring=scoring, tau=tau)
+    scorer: Any = None  # the estimator's own score: Harrell's C
+    if scoring == "uno":
+        pipeline = _RememberTarget(pipeline.steps)
+        scorer = _uno_scorer(tau)
+    return StratifiedGridSearch(
+        pipeline, dict(grid), scoring=scorer, inner_folds=inner_folds, random_state=random_state
+    )
+
+
+class StratifiedGridSearch(GridSearchCV):
+    """GridSearchCV whose folds are stratified on the event indicator of the survival target."""
+
+    cv: Any
+
+    def __init__(
+        self,
+        estimator: Any,
+        param_grid: Any,
+        *,
+        scoring: Any = None,
+        inner_folds: int = 3,
+        random_state: int = 0,
+        n_jobs: int | None = None,
+        refit: bool = True,
+        cv: Any = None,
+        verbose: int = 0,
+        pre_dispatch: Any = "2*n_jobs",
+        error_score: Any = np.nan,
+        return_train_score: bool = False,
+    ) -> None:
+        super().__init__(
+            estimator,
+            param_grid,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            error_score=error_score,
+            return_train_score=return_train_score,
+        )
+        self.inner_folds = inner_folds
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any = None, **params: Any) -> StratifiedGridSearch:
+        event, _ = check_survival_target(y)
+        n_splits = min(self.inner_folds, int(event.sum()), int((~event).sum()) or self.inner_folds)
+        splitter = StratifiedKFold(max(n_splits, 2), shuffle=True, random_state=self.random_state)
+        given_cv, self.cv = self.cv, list(splitter.split(np.zeros(len(event)), event))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=UserWarning)
+                super().fit(X, y, **params)
+        finally:
+            self.cv = given_cv
+        failed = int(np.isnan(self.cv_results_["mean_test_score"]).sum())
+        self.n_failed_candidates_ = failed
+        if failed == len(self.cv_results_["mean_test_score"]):
+            raise RuntimeError("every hyper-parameter candidate failed in the inner cross-validation")
+        return self
+
+
+class OutOfBagSearch(GridSearchCV):
+    """Grid search for forests scored by out-of-bag concordance on the training rows (no inner folds).
+
+    Every candidate pipeline is fitted once on all the rows with ``model__oob_score=True``; its score is Harrell's
+    C (or Uno's C with ``tau``, censoring weights from the same rows) of the out-of-bag risk. The best candidate's
+    fitted pipeline is ``best_estimator_``. ``cv_results_`` holds ``params`` and ``mean_test_score``.
+    """
+
+    def __init__(self, estimator: Any, param_grid: Any, *, scoring: str = "harrell", tau: float | None = None) -> None:
+        super().__init__(estimator, param_grid, scoring=None, refit=True, cv=None)
+        self.scoring = scoring
+        self.tau = tau
+
+    def fit(self, X: Any, y: Any = None, **params: Any) -> OutOfBagSearch:
+        from sklearn.metrics import check_scoring
+        from sklearn.model_selection import ParameterGrid
+
+        check_survival_target(y)
+        candidates = list(ParameterGrid(self.param_grid))
+        scores = np.full(len(candidates), np.nan)
+        best = None  # only the best forest so far is kept: candidates are fitted one after another
+        for i, candidate in enumerate(candidates):
+            pipeline = clone(self.estimator).set_params(**candidate, model__oob_score=True)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", category=UserWarning)
+                    pipeline.fit(X, y, **params)
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+                continue
+            forest = pipeline[-1]
+            if self.scoring == "harrell":
+                scores[i] = forest.oob_score_
+            else:
+                scores[i] = metrics.uno_c(y, y, forest.oob_prediction_, tau=self.tau)
+            if best is None or scores[i] > scores[self.best_index_]:
+                best, self.best_index_ = pipeline, i
+        self.n_failed_candidates_ = int(np.isnan(scores).sum())
+        if best is None:
+            raise RuntimeError("every hyper-parameter candidate failed to fit")
+        self.best_params_ = candidates[self.best_index_]
+        self.best_score_ = float(scores[self.best_index_])
+        self.best_estimator_ = best
+        self.cv_results_ = {"params": candidates, "mean_test_score": scores}
+        self.scorer_ = check_scoring(self.best_estimator_)
+        self.multimetric_ = False
+        self.n_splits_ = 0
+        return self
+
+
+def chosen_params(model: Any) -> dict[str, Any]:
+    """The hyper-parameters a fitted (possibly tuned) model ended up with."""
+    if isinstance(model, GridSearchCV):
+        return {k.removeprefix("model__"): jsonable(v) for k, v in model.best_params_.items()}
+    return {}
+
+
+def final_pipeline(model: Any) -> Pipeline:
+    """The fitted pipeline inside a (possibly tuned) model."""
+    return model.best_estimator_ if isinstance(model, GridSearchCV) else model
+
+
+def tuning_record(tuned: Any, inner_folds: int) -> dict[str, Any]:
+    """How the hyper-parameters of a fitted (possibly tuned) model were chosen, for the model's metadata."""
+    if isinstance(tuned, OutOfBagSearch):
+        return {"method": "out-of-bag", "scoring": tuned.scoring}
+    if isinstance(tuned, GridSearchCV):
+        return {"method": "inner cross-validation", "folds": inner_folds, "scoring": "harrell"}
+    return {"method": "none: every hyper-parameter was given"}
+
+
+def jsonable(value: Any) -> Any:
+    """A numpy scalar as the plain Python value (for JSON); anything else unchanged."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value

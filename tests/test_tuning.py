@@ -1,0 +1,54 @@
+"""The tuning module: searches, what they chose, and the package's layering around them."""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import carrisk
+from carrisk import tuning
+from carrisk.datasets import load_public_dataset, load_survival_data
+from carrisk.models import make_pipeline
+
+PACKAGE = Path(carrisk.__file__).parent
+
+
+@pytest.fixture(scope="module")
+def small():
+    table = load_public_dataset("gbsg2").sample(160, random_state=3).reset_index(drop=True)
+    return load_survival_data(table, time_col="time", event_col="event", features=["age", "pnodes", "tsize", "horTh"])
+
+
+def test_no_module_imports_another_modules_private_names():
+    offenders = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("carrisk"):
+                offenders += [f"{path.name}: {node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+    assert offenders == []
+
+
+def test_tuned_model_is_the_public_name_of_the_tuning_module():
+    assert carrisk.tuned_model is tuning.tuned_model
+
+
+def test_tuning_record_says_how_the_parameters_were_chosen(small):
+    forest = tuning.tuned_model("rsf", small.spec, {"model__min_samples_leaf": [10, 20]}, n_estimators=20)
+    coxnet = tuning.tuned_model("coxnet", small.spec, {"model__alpha_ratio": [0.3, 0.1]}, inner_folds=2)
+    fixed = tuning.tuned_model("coxph", small.spec, {})
+    assert isinstance(forest, tuning.OutOfBagSearch)
+    assert isinstance(coxnet, tuning.StratifiedGridSearch)
+    assert tuning.tuning_record(forest, 3) == {"method": "out-of-bag", "scoring": "harrell"}
+    assert tuning.tuning_record(coxnet, 2) == {"method": "inner cross-validation", "folds": 2, "scoring": "harrell"}
+    assert tuning.tuning_record(fixed, 3)["method"].startswith("none")
+    fitted = coxnet.fit(small.records, small.y)
+    assert tuning.chosen_params(fitted)["alpha_ratio"] in (0.3, 0.1)
+    assert tuning.final_pipeline(fitted) is fitted.best_estimator_
+    plain = make_pipeline("coxph", small.spec)
+    assert tuning.final_pipeline(plain) is plain and tuning.chosen_params(plain) == {}
+
+
+def test_jsonable_unwraps_numpy_scalars_only():
+    assert type(tuning.jsonable(np.float64(0.5))) is float and tuning.jsonable(np.int64(3)) == 3
+    assert tuning.jsonable("sqrt") == "sqrt"

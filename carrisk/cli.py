@@ -702,3 +702,65 @@ def update(
         typer.echo(f"  {name}: " + "; ".join(parts))
     path = save_model(result.model, out)
     typer.echo(f"saved {path} (parent payload {result.model.update['parent_payload_sha256']})")
+
+
+samplesize_app = typer.Typer(
+    help="Minimum sample sizes: developing a survival model (Riley 2019/2020) or validating one (Riley 2021).",
+    no_args_is_help=True,
+)
+app.add_typer(samplesize_app, name="samplesize")
+
+
+@samplesize_app.command("development")
+def samplesize_development(
+    csrsquared: Annotated[float, typer.Option(help="Anticipated Cox-Snell R-squared.")],
+    parameters: Annotated[int, typer.Option(help="Candidate predictor parameters (one-hot columns count).")],
+    rate: Annotated[float, typer.Option(help="Overall event rate per unit time (e.g. per year).")],
+    timepoint: Annotated[float, typer.Option(help="Time of interest for the event risk (same unit).")],
+    meanfup: Annotated[float, typer.Option(help="Anticipated mean follow-up (same unit).")],
+    shrinkage: Annotated[float, typer.Option(help="Target expected shrinkage.")] = 0.9,
+) -> None:
+    """Minimum sample size to develop a survival prediction model (criteria of pmsampsize, type survival)."""
+    from carrisk.samplesize import development_sample_size
+
+    try:
+        result = development_sample_size(csrsquared, parameters, rate, timepoint, meanfup, shrinkage=shrinkage)
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    typer.echo(result.to_text())
+    low, high = result.details["risk_interval"]
+    typer.echo(
+        f"{result.details['events']:.0f} events expected; risk by {timepoint:g}: {result.details['risk_at_timepoint']} "
+        f"(95% CI {low} to {high})"
+    )
+
+
+@samplesize_app.command("validation")
+def samplesize_validation(
+    prevalence: Annotated[float, typer.Option(help="Anticipated event probability by the horizon.")],
+    cstatistic: Annotated[float, typer.Option(help="Anticipated C statistic.")],
+    oe: Annotated[float, typer.Option(help="Anticipated observed/expected ratio.")] = 1.0,
+    oe_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of O/E.")] = 0.2,
+    cstat_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of the C statistic.")] = 0.1,
+    slope_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of the calibration slope.")] = 0.2,
+    lp_mean: Annotated[float | None, typer.Option(help="Mean of the linear predictor (logit), for the slope.")] = None,
+    lp_sd: Annotated[float | None, typer.Option(help="SD of the linear predictor (logit), for the slope.")] = None,
+) -> None:
+    """Minimum sample size for a precise external validation (criteria of pmvalsampsize, binary outcome)."""
+    from carrisk.samplesize import validation_sample_size
+
+    if (lp_mean is None) != (lp_sd is None):
+        raise CliError("give both --lp-mean and --lp-sd (or neither)", EXIT_USAGE)
+    try:
+        result = validation_sample_size(
+            prevalence,
+            cstatistic,
+            oe=oe,
+            oe_ci_width=oe_ci_width,
+            cstat_ci_width=cstat_ci_width,
+            slope_ci_width=slope_ci_width,
+            lp_normal=None if lp_mean is None or lp_sd is None else (lp_mean, lp_sd),
+        )
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    typer.echo(result.to_text())

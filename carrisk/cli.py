@@ -333,11 +333,40 @@ def simulate(
     ] = 7,
     out: Annotated[Path, typer.Option(help="Records CSV to write.")] = Path("cohort.csv"),
     truth: Annotated[Path | None, typer.Option(help="Also write each patient's true risk and EFS here.")] = None,
+    centre: Annotated[
+        str | None, typer.Option(help="A simulated external centre preset: 'shifted' (case-mix and baseline).")
+    ] = None,
+    baseline_hazard_multiplier: Annotated[
+        float | None, typer.Option(help="Multiply the post-remission baseline hazard (overrides the preset).")
+    ] = None,
+    cr_logodds_shift: Annotated[
+        float | None, typer.Option(help="Add to the log-odds of day-28 CR (overrides the preset).")
+    ] = None,
+    blina_exposed: Annotated[float | None, typer.Option(help="Share with prior blinatumomab.")] = None,
+    high_burden_odds_ratio: Annotated[
+        float | None, typer.Option(help="Odds ratio for marrow blasts >= 5 % against the default centre.")
+    ] = None,
 ) -> None:
     """Simulate a synthetic cohort calibrated to the published study (synthetic data, not real patients)."""
-    from carrisk.simulate import oracle_concordance, simulate_cohort
+    from carrisk.simulate import EXTERNAL_CENTRES, oracle_concordance, simulate_cohort
 
-    cohort = simulate_cohort(n=n, seed=seed)
+    if centre is not None and centre not in EXTERNAL_CENTRES:
+        raise CliError(f"--centre must be one of {sorted(EXTERNAL_CENTRES)}, got {centre!r}", EXIT_USAGE)
+    options: dict[str, Any] = {"case_mix": {}, **EXTERNAL_CENTRES.get(centre or "", {})}
+    options["case_mix"] = dict(options["case_mix"])
+    for key, value in (("blina_exposed", blina_exposed), ("high_burden_odds_ratio", high_burden_odds_ratio)):
+        if value is not None:
+            options["case_mix"][key] = value
+    for key, value in (
+        ("baseline_hazard_multiplier", baseline_hazard_multiplier),
+        ("cr_logodds_shift", cr_logodds_shift),
+    ):
+        if value is not None:
+            options[key] = value
+    try:
+        cohort = simulate_cohort(n=n, seed=seed, **options)
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
     write_csv(out, cohort.records)
     typer.echo(f"wrote {out}: {n} synthetic patients (seed {seed}); oracle Harrell C {oracle_concordance(cohort):.3f}")
     if truth is not None:
@@ -687,3 +716,156 @@ def serve(
         run_server(config, host=host, port=port, workers=workers)
     except (ValueError, BundleError, OSError) as err:
         raise CliError(str(err)) from None
+
+
+def evaluate(
+    cohort: Annotated[Path, typer.Argument(help="Cohort with outcomes (efs_days, efs_event) in the record schema.")],
+    model: ModelPath = None,
+    out: Annotated[Path, typer.Option(help="Directory for evaluation.json, the CSV tables and the plots.")] = Path(
+        "evaluation"
+    ),
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 200,
+    n_bootstrap_calibration: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the calibration band (each refits a Cox model).")
+    ] = 50,
+    seed: Seed = 0,
+    report: Annotated[bool, typer.Option(help="Also write a self-contained HTML report (report.html).")] = True,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """External validation of a saved model on a cohort with outcomes: discrimination, calibration, decisions."""
+    from carrisk.evaluate import evaluate_model
+
+    fitted = _model(model, allow_version_mismatch)
+    records = _read(cohort)
+    try:
+        result = evaluate_model(
+            fitted,
+            records,
+            n_bootstrap=n_bootstrap,
+            n_bootstrap_calibration=n_bootstrap_calibration,
+            seed=seed,
+            source=str(cohort),
+        )
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_INVALID_RECORDS) from None
+    if fitted.metadata.get("synthetic_training_data"):
+        typer.echo("note: this model was trained on SYNTHETIC data; not for clinical decisions", err=True)
+    for note in result.info["notes"]:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"{cohort}: {result.info['n']} patients, {result.info['events']} EFS events")
+    typer.echo(result.to_text())
+    paths = result.write(out)
+    if report:
+        from carrisk.report import write_evaluation_report
+
+        paths["report"] = write_evaluation_report(result, out / "report.html", figures=paths)
+    typer.echo(f"wrote {len(paths)} files to {out}/")
+
+
+@app.command()
+def update(
+    cohort: Annotated[Path, typer.Argument(help="The new centre's cohort with outcomes, in the record schema.")],
+    out: Annotated[Path, typer.Option(help="Bundle directory for the updated model.")],
+    model: ModelPath = None,
+    level: Annotated[
+        str,
+        typer.Option(help="auto (closed test), original, recalibration_in_the_large, recalibration or revision."),
+    ] = "auto",
+    alpha: Annotated[float, typer.Option(help="Significance level of the closed test.")] = 0.05,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle."""
+    from carrisk.bundle import save_model
+    from carrisk.evaluate import calibration_slope, observed_expected
+    from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, survival_target
+    from carrisk.updating import update_model
+
+    fitted = _model(model, allow_version_mismatch)
+    records = _read(cohort)
+    try:
+        result = update_model(fitted, records, level=level, alpha=alpha, source=str(cohort))
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_INVALID_RECORDS) from None
+    typer.echo(result.to_text())
+    y = survival_target(records)
+    typer.echo("Calibration on the update cohort itself (apparent; evaluate on other patients to confirm):")
+    horizons = {"6 months": SIX_MONTHS_DAYS, "12 months": TWELVE_MONTHS_DAYS}
+    for name, candidate in (("before", fitted), ("after", result.model)):
+        surv = candidate.predict_survival(records, list(horizons.values()))
+        parts = []
+        for k, label in enumerate(horizons):
+            observed, predicted, _ = observed_expected(y["event"], y["time"], surv[:, k], list(horizons.values())[k])
+            slope = calibration_slope(y["event"], y["time"], surv[:, k])
+            parts.append(
+                f"{label}: observed {observed:.1%} vs predicted {predicted:.1%} event probability, "
+                f"slope {slope[0]:.2f} ({slope[1]:.2f}-{slope[2]:.2f})"
+            )
+        typer.echo(f"  {name}: " + "; ".join(parts))
+    path = save_model(result.model, out)
+    typer.echo(f"saved {path} (parent payload {result.model.update['parent_payload_sha256']})")
+
+
+samplesize_app = typer.Typer(
+    help="Minimum sample sizes: developing a survival model (Riley 2019/2020) or validating one (Riley 2021).",
+    no_args_is_help=True,
+)
+app.add_typer(samplesize_app, name="samplesize")
+
+
+@samplesize_app.command("development")
+def samplesize_development(
+    csrsquared: Annotated[float, typer.Option(help="Anticipated Cox-Snell R-squared.")],
+    parameters: Annotated[int, typer.Option(help="Candidate predictor parameters (one-hot columns count).")],
+    rate: Annotated[float, typer.Option(help="Overall event rate per unit time (e.g. per year).")],
+    timepoint: Annotated[float, typer.Option(help="Time of interest for the event risk (same unit).")],
+    meanfup: Annotated[float, typer.Option(help="Anticipated mean follow-up (same unit).")],
+    shrinkage: Annotated[float, typer.Option(help="Target expected shrinkage.")] = 0.9,
+) -> None:
+    """Minimum sample size to develop a survival prediction model (criteria of pmsampsize, type survival)."""
+    from carrisk.samplesize import development_sample_size
+
+    try:
+        result = development_sample_size(csrsquared, parameters, rate, timepoint, meanfup, shrinkage=shrinkage)
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    typer.echo(result.to_text())
+    low, high = result.details["risk_interval"]
+    typer.echo(
+        f"{result.details['events']:.0f} events expected; risk by {timepoint:g}: {result.details['risk_at_timepoint']} "
+        f"(95% CI {low} to {high})"
+    )
+
+
+@samplesize_app.command("validation")
+def samplesize_validation(
+    prevalence: Annotated[float, typer.Option(help="Anticipated event probability by the horizon.")],
+    cstatistic: Annotated[float, typer.Option(help="Anticipated C statistic.")],
+    oe: Annotated[float, typer.Option(help="Anticipated observed/expected ratio.")] = 1.0,
+    oe_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of O/E.")] = 0.2,
+    cstat_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of the C statistic.")] = 0.1,
+    slope_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of the calibration slope.")] = 0.2,
+    lp_mean: Annotated[float | None, typer.Option(help="Mean of the linear predictor (logit), for the slope.")] = None,
+    lp_sd: Annotated[float | None, typer.Option(help="SD of the linear predictor (logit), for the slope.")] = None,
+) -> None:
+    """Minimum sample size for a precise external validation (criteria of pmvalsampsize, binary outcome)."""
+    from carrisk.samplesize import validation_sample_size
+
+    if (lp_mean is None) != (lp_sd is None):
+        raise CliError("give both --lp-mean and --lp-sd (or neither)", EXIT_USAGE)
+    try:
+        result = validation_sample_size(
+            prevalence,
+            cstatistic,
+            oe=oe,
+            oe_ci_width=oe_ci_width,
+            cstat_ci_width=cstat_ci_width,
+            slope_ci_width=slope_ci_width,
+            lp_normal=None if lp_mean is None or lp_sd is None else (lp_mean, lp_sd),
+        )
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    typer.echo(result.to_text())

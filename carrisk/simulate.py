@@ -126,6 +126,7 @@ from carrisk.units import DAY28_DAYS, DAYS_PER_YEAR, SIX_MONTHS_DAYS, TWELVE_MON
 
 __all__ = [
     "CAUSES",
+    "EXTERNAL_CENTRES",
     "OUTCOME_COLUMNS",
     "PREINFUSION_COLUMNS",
     "RECORD_COLUMNS",
@@ -133,6 +134,7 @@ __all__ = [
     "TRUE_CIF_CAUSES",
     "TWELVE_MONTHS_DAYS",
     "SimulatedCohort",
+    "centre_params",
     "cohort_moments",
     "load_simulation_params",
     "oracle_concordance",
@@ -507,6 +509,92 @@ class SimulatedCohort:
     seed: int
 
 
+#: A simulated external centre for demonstrations and tests: more blinatumomab exposure and high-burden
+#: disease, mostly commercial tisagenlecleucel, a worse post-remission baseline and fewer remissions.
+EXTERNAL_CENTRES: dict[str, dict[str, Any]] = {
+    "shifted": {
+        "case_mix": {
+            "blina_exposed": 0.35,
+            "high_burden_odds_ratio": 1.8,
+            "product": {"tisagenlecleucel": 0.7, "chop_penn": 0.1, "scri_plat02": 0.1, "nci_cd28": 0.1},
+        },
+        "baseline_hazard_multiplier": 1.6,
+        "cr_logodds_shift": -0.5,
+    }
+}
+_CASE_MIX_KEYS = ("blina_exposed", "high_burden_odds_ratio", "product")
+
+
+def centre_params(
+    params: Mapping[str, Any],
+    *,
+    case_mix: Mapping[str, Any] | None = None,
+    baseline_hazard_multiplier: float = 1.0,
+    cr_logodds_shift: float = 0.0,
+) -> dict[str, Any]:
+    """Parameters of a different centre: another case-mix, post-remission baseline hazard and CR rate.
+
+    Parameters
+    ----------
+    params : mapping
+        Resolved simulation parameters (e.g. :func:`load_simulation_params`).
+    case_mix : mapping, optional
+        ``blina_exposed`` (probability in [0, 1]) replaces ``blina_exposed_prob``; ``high_burden_odds_ratio``
+        (> 0) multiplies the odds of ``marrow_high_prob_naive``/``_responder``/``_nonresponder``; ``product``
+        (mapping of :data:`CAR_PRODUCTS` names to non-negative shares) replaces ``car_product_probs``.
+    baseline_hazard_multiplier : float, default 1.0
+        Added as ``log(multiplier)`` to every ``hazard_log_rate_<cause>``.
+    cr_logodds_shift : float, default 0.0
+        Added to ``cr_intercept``.
+
+    Returns
+    -------
+    dict
+        A new parameter dict; with the defaults equal to ``params``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown case-mix key, a product name not in :data:`CAR_PRODUCTS`, or a value out of range.
+    """
+    p = dict(params)
+    mix = dict(case_mix or {})
+    unknown = sorted(set(mix) - set(_CASE_MIX_KEYS))
+    if unknown:
+        raise ValueError(f"unknown case_mix key(s) {unknown}; valid keys are {list(_CASE_MIX_KEYS)}")
+    if "blina_exposed" in mix:
+        share = float(mix["blina_exposed"])
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"case_mix blina_exposed must be a probability in [0, 1], got {share}")
+        p["blina_exposed_prob"] = share
+    if "high_burden_odds_ratio" in mix:
+        odds_ratio = float(mix["high_burden_odds_ratio"])
+        if not odds_ratio > 0.0:
+            raise ValueError(f"case_mix high_burden_odds_ratio must be > 0, got {odds_ratio}")
+        for group in BLINA_GROUPS:
+            key = f"marrow_high_prob_{group}"
+            p[key] = float(special.expit(special.logit(p[key]) + np.log(odds_ratio)))
+    if "product" in mix:
+        shares = {str(name): float(value) for name, value in dict(mix["product"]).items()}
+        bad = sorted(set(shares) - set(CAR_PRODUCTS))
+        if bad or any(value < 0 for value in shares.values()) or sum(shares.values()) <= 0:
+            raise ValueError(
+                f"case_mix product must give non-negative shares of {list(CAR_PRODUCTS)} summing to > 0, got {shares}"
+            )
+        p["car_product_probs"] = {name: shares.get(name, 0.0) for name in CAR_PRODUCTS}
+    multiplier = float(baseline_hazard_multiplier)
+    if not (np.isfinite(multiplier) and multiplier > 0.0):
+        raise ValueError(f"baseline_hazard_multiplier must be a positive number, got {baseline_hazard_multiplier!r}")
+    if multiplier != 1.0:
+        for cause in CAUSES:
+            p[f"hazard_log_rate_{cause}"] = p[f"hazard_log_rate_{cause}"] + np.log(multiplier)
+    if not np.isfinite(cr_logodds_shift):
+        raise ValueError(f"cr_logodds_shift must be a finite number, got {cr_logodds_shift!r}")
+    if cr_logodds_shift != 0.0:
+        p["cr_intercept"] = p["cr_intercept"] + float(cr_logodds_shift)
+    return p
+
+
 def _time_grid() -> np.ndarray:
     grid = np.linspace(0.0, 5 * DAYS_PER_YEAR, 61)
     return np.unique(np.concatenate([grid, [DAY28_DAYS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS]]))
@@ -519,6 +607,9 @@ def simulate_cohort(
     missing_rate: float = 0.03,
     messy: bool = True,
     params: Mapping[str, Any] | None = None,
+    case_mix: Mapping[str, Any] | None = None,
+    baseline_hazard_multiplier: float = 1.0,
+    cr_logodds_shift: float = 0.0,
     **overrides: Any,
 ) -> SimulatedCohort:
     """Simulate a cohort of CD19-CAR recipients in the carrisk record schema, with the true EFS behind it.
@@ -540,24 +631,46 @@ def simulate_cohort(
     params : mapping, optional
         Full parameter set (or the whole JSON document); defaults to the fitted
         ``carrisk/data/simulation_params.json``.
+    case_mix : mapping, optional
+        A different centre's case-mix (see :func:`centre_params`): ``blina_exposed`` (share with prior
+        blinatumomab), ``high_burden_odds_ratio`` (multiplies the odds of marrow blasts >= 5 % in every
+        blinatumomab group) and ``product`` (shares of the CAR products by name).
+    baseline_hazard_multiplier : float, default 1.0
+        Multiplies the baseline hazard of every post-CR cause (> 1: a worse centre).
+    cr_logodds_shift : float, default 0.0
+        Added to the log-odds of day-28 CR for every patient (< 0: fewer remissions).
     **overrides
         Individual parameters to replace by name, e.g. ``cr_intercept=2.0``.
 
     Returns
     -------
     SimulatedCohort
+        Its ``params`` are the parameters after the centre options were applied, so ``true_survival`` and
+        the truth table describe the simulated centre.
 
     Raises
     ------
     ValueError
-        If an override names no known parameter, or ``n < 1`` or ``missing_rate`` is outside [0, 1).
+        If an override names no known parameter, or ``n < 1`` or ``missing_rate`` is outside [0, 1), or a
+        centre option is out of range.
+
+    Notes
+    -----
+    The centre options change parameters only, never the random streams: with the defaults the cohort is
+    the default cohort, and with a shifted case-mix each patient keeps the latent draws of the same patient
+    of the default cohort.
     """
     if int(n) < 1:
         raise ValueError(f"n must be a positive number of patients, got {n!r}.")
     if not 0.0 <= missing_rate < 1.0:
         raise ValueError(f"missing_rate must be in [0, 1), got {missing_rate!r}.")
     n = int(n)
-    p = _resolve_params(params, overrides)
+    p = centre_params(
+        _resolve_params(params, overrides),
+        case_mix=case_mix,
+        baseline_hazard_multiplier=baseline_hazard_multiplier,
+        cr_logodds_shift=cr_logodds_shift,
+    )
     patient_rng, messy_rng = np.random.default_rng(seed).spawn(2)
     draws = _draw_latent(n, patient_rng)
     x = _covariates(p, draws)

@@ -718,6 +718,7 @@ def serve(
         raise CliError(str(err)) from None
 
 
+@app.command()
 def evaluate(
     cohort: Annotated[Path, typer.Argument(help="Cohort with outcomes (efs_days, efs_event) in the record schema.")],
     model: ModelPath = None,

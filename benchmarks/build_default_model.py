@@ -34,9 +34,9 @@ from carrisk import (
 from carrisk._io import atomic_write_text
 from carrisk.calibration import subgroup_calibration
 from carrisk.predict import DEFAULT_MODEL
+from carrisk.provenance import package_versions
 from carrisk.schema import OUTCOME_COLUMNS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 from carrisk.tuning import tuned_model
-from carrisk.validation import package_versions
 
 COHORT_SEED = 7
 MODEL_SEED = 0
@@ -83,10 +83,13 @@ def main(out: Path, folds: int, repeats: int, card_only: bool = False) -> None:
             "oracle_harrell_c": oracle,
         }
         save_model(model, out)
+    head, limitations = model_card(model, summary, oracle, folds, repeats).split("## Limitations", 1)
     card = (
-        model_card(model, summary, oracle, folds, repeats)
-        + truth_section(model)
-        + cv_calibration_section(cv, DEFAULT_MODEL)
+        head
+        + truth_section(model).lstrip("\n")
+        + cv_calibration_section(cv, DEFAULT_MODEL).lstrip("\n")
+        + "\n## Limitations"
+        + limitations
         + reproduce_section()
     )
     atomic_write_text(out / "MODEL_CARD.md", card)
@@ -128,7 +131,7 @@ def truth_section(model) -> str:
         min_n=50,
     )
     km_rows = "\n".join(
-        f"| {r.horizon} | {r.variable} | {r.group} | {r.n} | {r.km_efs:.3f} ({r.km_lo:.3f}-{r.km_hi:.3f}) "
+        f"| {r.horizon} | {r.variable} | {r.group} | {r.n} | {_km_cell(r.km_efs, r.km_lo, r.km_hi)} "
         f"| {r.predicted_efs:.3f} | {r.difference:+.3f} |"
         for r in table.itertuples()
     )
@@ -196,6 +199,14 @@ Python {versions["python"]}). The truth benchmark: `python -m benchmarks --only 
 """
 
 
+def _km_cell(estimate: float, lower: float, upper: float) -> str:
+    if pd.isna(estimate):
+        return "n/a (follow-up ends before the horizon)"
+    if pd.isna(lower):
+        return f"{estimate:.3f} (CI not defined)"
+    return f"{estimate:.3f} ({lower:.3f}-{upper:.3f})"
+
+
 def cv_calibration_section(cv, model: str) -> str:
     """Markdown: calibration of the pooled out-of-fold predictions and the subgroup table, from ``cv``."""
     calibration = cv.calibration_table()
@@ -223,7 +234,7 @@ def cv_calibration_section(cv, model: str) -> str:
 ## Calibration of the pooled out-of-fold predictions
 Every patient is predicted once per repeat by the fold model that did not see them; each repeat's predictions are
 assessed over all {N_PATIENTS} patients and the numbers are the mean over the repeats (per-repeat values and the
-calibration curve with its band, {band}, are in the JSON of `carrisk cv --out`). Observed = Kaplan-Meier EFS;
+calibration curve with its band are in the JSON of `carrisk cv --out`; band: {band}). Observed = Kaplan-Meier EFS;
 difference = mean predicted - observed (positive = too optimistic); O/E = observed / expected event probability;
 slope, ICI, E50, E90 as above (Austin, Harrell & van Klaveren 2020).
 

@@ -53,7 +53,7 @@ from carrisk.provenance import data_fingerprint, package_versions
 from carrisk.schema import ID_COLUMN, RecordError, read_records, validate_feature_table, validate_records
 from carrisk.tuning import chosen_params, final_pipeline, tuned_model, tuning_record
 from carrisk.units import DAYS_PER_MONTH, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
-from carrisk.unseen import level_counts, marginalisation_plan
+from carrisk.unseen import level_counts, marginalisation_plan, reference_level_notes
 
 DEFAULT_HORIZONS: dict[str, float] = dict(DEFAULT_HORIZONS_DAYS)
 Z_95 = 1.959963984540054
@@ -440,9 +440,11 @@ class EFSModel:
         self, frame: pd.DataFrame, named: Mapping[str, float], top: int, explain_horizon: float
     ) -> pd.DataFrame:
         # records with a rare or unseen "unknown" level are predicted as the mixture over the known levels
+        categorized = self.features.categorize(frame)
         expanded, weights, assumptions = marginalisation_plan(
-            frame.reset_index(drop=True), self.features.categorize(frame), getattr(self, "level_counts", None)
+            frame.reset_index(drop=True), categorized, getattr(self, "level_counts", None)
         )
+        assumptions = reference_level_notes(self.features, categorized, assumptions)
         design = self._design(expanded)
         times = np.array(list(named.values()), dtype=float)
         grid = self.time_grid

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-__all__ = ["MIN_LEVEL_PATIENTS", "level_counts", "marginalisation_plan"]
+__all__ = ["MIN_LEVEL_PATIENTS", "level_counts", "marginalisation_plan", "reference_level_notes"]
 
 #: A level seen in fewer training patients than this is marginalised like an unseen one.
 MIN_LEVEL_PATIENTS = 10
@@ -148,4 +148,25 @@ def _set(record: pd.Series, variable: str, level: str) -> pd.Series:
     for column, value in LEVEL_CELLS[(variable, level)].items():
         if column in out.index:
             out[column] = value
+    return out
+
+
+def reference_level_notes(features: Any, categorized: pd.DataFrame, assumptions: list[str]) -> list[str]:
+    """Add a note for every level the model never saw that was scored as its variable's reference level.
+
+    A level outside :data:`UNKNOWN_LEVELS` (e.g. CD19 ``negative`` when no training patient had it) has no
+    known-level mixture that would be defensible, so the encoder scores it as the reference level; the output says
+    so instead of hiding it.
+    """
+    out = list(assumptions)
+    for _, builder in getattr(features, "builders_", []):
+        for variable, levels in getattr(builder, "categories_", {}).items():
+            if variable not in categorized or not levels:
+                continue
+            values = categorized[variable].astype(str).to_numpy()
+            for i in np.flatnonzero(~np.isin(values, levels)):
+                if variable in UNKNOWN_LEVELS and values[i] in UNKNOWN_LEVELS[variable] and out[i]:
+                    continue  # marginalised above
+                note = f"{variable} {values[i]!r} was not seen in training: scored as the reference level {levels[0]!r}"
+                out[i] = f"{out[i]}; {note}" if out[i] else note
     return out

@@ -99,3 +99,12 @@ def test_two_part_exact_shap_equals_the_shapley_definition():
     assert result.base_values + result.values.sum() == pytest.approx(model.predict_survival_matrix(x, [200.0])[0, 0])
     with pytest.raises(ValueError, match="2 linear indices"):
         explainer.shap_values(x)  # no single linear predictor to explain
+
+
+def test_an_unseen_level_without_a_defensible_mixture_is_named_in_the_assumptions(default_model):
+    model, cohort = default_model
+    record = cohort.records.iloc[[2]].copy().assign(cd19_expression="negative")
+    if "negative" in model.features.categorize(cohort.records)["cd19"].to_numpy():
+        pytest.skip("the training cohort has CD19-negative patients")
+    out = model.predict_efs(record, top=0)
+    assert "cd19 'negative' was not seen in training: scored as the reference level 'bright'" in out["assumptions"][0]

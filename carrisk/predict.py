@@ -31,6 +31,7 @@ from scipy.special import expit, logit
 from sklearn.base import clone
 
 from carrisk import explain
+from carrisk.casemix import case_mix_summary
 from carrisk.features import ClinicalFeatures, FeatureSpec
 from carrisk.intervals import (
     VariancePrior,
@@ -213,6 +214,16 @@ class EFSModel:
         n_trees = leaves.shape[1]
         per_leaf = self.explainer().leaf_values("survival", np.asarray(times, dtype=float)) * n_trees
         return per_leaf[leaves.T]
+
+    def predict_survival(self, records: Any, times: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Predicted EFS probability of each patient at ``times`` (days), shape (n_patients, n_times).
+
+        The model's curves read as right-continuous steps (1 before the first grid time); no intervals or
+        reasons, so this is the cheap path used by evaluation and model updating.
+        """
+        design = self._design(_as_records(records))
+        curves = self._curves(design, self._leaves(design))
+        return step_survival(self.time_grid, curves, np.asarray(times, dtype=float))
 
     def risk_group(self, efs_12mo: np.ndarray) -> np.ndarray:
         """Risk group from predicted 12-month EFS and the training tertiles."""
@@ -519,6 +530,7 @@ def fit_efs_model(
         "synthetic_training_data": synthetic,
         "intended_use": "research and education; not for clinical decisions",
         "training_data": data_fingerprint(records) | {"events": int(check_survival_target(y)[0].sum())},
+        "training_case_mix": case_mix_summary(pipeline.named_steps["features"].categorize(records)),
         "seeds": {"tuning": seed, "model": seed, "bootstrap": seed},
         "horizons_days": DEFAULT_HORIZONS,
         "interval_method": "infinitesimal jackknife, bias-corrected, empirical-Bayes calibrated (logit scale)"

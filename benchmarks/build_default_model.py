@@ -27,8 +27,8 @@ from carrisk import (
     survival_target,
 )
 from carrisk._io import atomic_write_text
+from carrisk.provenance import package_versions
 from carrisk.tuning import tuned_model
-from carrisk.validation import package_versions
 
 COHORT_SEED = 7
 MODEL_SEED = 0

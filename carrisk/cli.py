@@ -2,26 +2,109 @@
 
 from __future__ import annotations
 
+import contextlib
+import enum
+import json
+import traceback
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 import typer
-from rich.console import Console
+from typer.core import TyperGroup
 
 import carrisk
+from carrisk._io import csv_stream, json_array_stream, safe_filename, write_csv
 from carrisk.features import ClinicalFeatures
 from carrisk.schema import RecordError, read_records, validate_records
+from carrisk.units import SIX_MONTHS_DAYS
+
+#: Exit codes of every command (also in the README and ``carrisk --help``).
+EXIT_OK = 0
+EXIT_INVALID_RECORDS = 1
+EXIT_USAGE = 2
+EXIT_UNEXPECTED = 3
+EXIT_INTERRUPTED = 130
+EXIT_CODES_HELP = (
+    "Exit codes: 0 ok; 1 invalid records (every problem listed; also when --skip-invalid leaves no valid row); "
+    "2 bad usage or unreadable input (bad option value, missing or unreadable file or model bundle); "
+    "3 unexpected error (rerun with --debug for the traceback); 130 interrupted."
+)
+
+
+class CliError(Exception):
+    """An expected failure: printed as one ``carrisk: error: ...`` line and exit ``code`` (no traceback)."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _say_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+    kind = "" if category is UserWarning else f"{category.__name__}: "
+    typer.echo(f"carrisk: warning: {kind}{text}", err=True)
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Every warning raised while a command runs reaches the user once, as one line on stderr."""
+    seen: set[str] = set()
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        key = f"{category.__name__}:{message}"
+        if key not in seen:
+            seen.add(key)
+            _say_warning(message, category)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield
+
+
+class _CarriskGroup(TyperGroup):
+    """Turns every expected error into one line and a documented exit code; unexpected ones hint at --debug."""
+
+    def invoke(self, ctx: Any) -> Any:  # click's Context, which typer vendors privately
+        debug = bool(ctx.params.get("debug"))
+        try:
+            with _one_line_warnings():
+                return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except CliError as err:
+            typer.echo(f"carrisk: error: {err}", err=True)
+            raise typer.Exit(err.code) from None
+        except RecordError as err:
+            typer.echo(f"carrisk: invalid: {err}", err=True)
+            raise typer.Exit(EXIT_INVALID_RECORDS) from None
+        except KeyboardInterrupt:
+            typer.echo("carrisk: interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as err:
+            if debug:
+                traceback.print_exc()
+            else:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                typer.echo(
+                    f"carrisk: unexpected error: {type(err).__name__}: {first} (rerun with --debug for the traceback)",
+                    err=True,
+                )
+            raise typer.Exit(EXIT_UNEXPECTED) from None
+
 
 app = typer.Typer(
-    help="carrisk: event-free survival after CD19 CAR T-cell therapy (research tool, not for clinical decisions).",
+    cls=_CarriskGroup,
+    help="carrisk: event-free survival after CD19 CAR T-cell therapy (research tool, not for clinical decisions).\n\n"
+    + EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
 
 EXAMPLE_PATIENTS = Path(__file__).parent / "data" / "example_patients.csv"
 
@@ -37,6 +120,7 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an unexpected error.")] = False,
 ) -> None:
     """carrisk command line."""
 
@@ -45,24 +129,64 @@ def _read(path: Path) -> pd.DataFrame:
     try:
         return read_records(path)
     except OSError as err:
-        err_console.print(f"[red]error:[/red] {err}")
-        raise typer.Exit(2) from None
+        raise CliError(str(err), EXIT_USAGE) from None
+
+
+class Outcomes(enum.StrEnum):
+    required = "required"
+    optional = "optional"
+    ignore = "ignore"
+
+
+class HsctHandling(enum.StrEnum):
+    ignore = "ignore"
+    censor = "censor"
+    competing = "competing"
+
+
+class ModelName(enum.StrEnum):
+    rsf = "rsf"
+    coxnet = "coxnet"
+    coxph = "coxph"
+    gbsa = "gbsa"
+
+
+class Scoring(enum.StrEnum):
+    harrell = "harrell"
+    uno = "uno"
+
+
+class Backend(enum.StrEnum):
+    loky = "loky"
+    dask = "dask"
+
+
+def _model_names(value: str) -> str:
+    names = [m.strip() for m in value.split(",") if m.strip()]
+    unknown = [m for m in names if m not in ModelName.__members__]
+    if not names or unknown:
+        raise typer.BadParameter(
+            f"{', '.join(map(repr, unknown)) or 'none given'}; choose from {', '.join(ModelName.__members__)}"
+        )
+    return value
+
+
+def _n_jobs(value: int) -> int:
+    if value == 0 or value < -1:
+        raise typer.BadParameter(f"{value}; use -1 (all cores) or a positive number")
+    return value
 
 
 @app.command()
 def validate(
     records: Annotated[Path, typer.Argument(help="Patient records (CSV or Parquet).")],
     outcomes: Annotated[
-        str, typer.Option(help="Outcome columns: required (training), optional (checked if present), ignore.")
-    ] = "optional",
+        Outcomes, typer.Option(help="Outcome columns: required (training), optional (checked if present), ignore.")
+    ] = Outcomes.optional,
 ) -> None:
     """Check a record file against the carrisk schema: exit 0 if valid, 1 listing every problem, 2 if unreadable."""
     frame = _read(records)
-    try:
-        validate_records(frame, outcomes=outcomes, source=str(records))
-    except RecordError as err:
-        err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
-        raise typer.Exit(1) from None
+    validate_records(frame, outcomes=outcomes.value, source=str(records))
     typer.echo(f"{records}: valid, {len(frame)} records, {frame.shape[1]} columns")
 
 
@@ -79,27 +203,22 @@ def features(
     records: Annotated[Path, typer.Argument(help="Patient records (CSV or Parquet).")] = EXAMPLE_PATIENTS,
     out: Annotated[Path | None, typer.Option(help="Write the encoded design matrix to this CSV.")] = None,
 ) -> None:
-    """Encode records into the model's design matrix and print it (default: the bundled example patients)."""
+    """Encode records into the model's design matrix: print it, or with --out write it and print a summary."""
     frame = _read(records)
-    try:
-        validate_records(frame, outcomes="optional", source=str(records))
-        builder = ClinicalFeatures().set_output(transform="pandas").fit(frame)
-        table = builder.categorize(frame)
-        design = builder.transform(frame)
-    except RecordError as err:
-        err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
-        raise typer.Exit(1) from None
-    design.index = frame["patient_id"]
-    table.index = frame["patient_id"]
+    validate_records(frame, outcomes="optional", source=str(records))
+    builder = ClinicalFeatures().set_output(transform="pandas").fit(frame)
+    design = builder.transform(frame)
+    design.index = pd.Index(frame["patient_id"].astype(str), name="patient_id")
+    if out is not None:
+        write_csv(out, design, index=True)
+        typer.echo(f"wrote {out}: {design.shape[0]} patients x {design.shape[1]} design columns")
+        return
+    table = builder.categorize(frame)
+    table.index = design.index
     typer.echo("Clinical variables (canonical values)")
     typer.echo(table.to_string(float_format=lambda v: f"{v:.2f}"))
     typer.echo(f"\nDesign matrix (transposed): {design.shape[0]} patients x {design.shape[1]} columns")
     typer.echo(design.T.to_string(float_format=lambda v: f"{v:.2f}"))
-    if out is not None:
-        from carrisk._io import atomic_write_text
-
-        atomic_write_text(out, design.to_csv())
-        typer.echo(f"wrote {out}")
 
 
 def _load(path: Path, time_col: str | None, event_col: str | None, features: str | None) -> Any:
@@ -113,41 +232,48 @@ def _load(path: Path, time_col: str | None, event_col: str | None, features: str
             features=features.split(",") if features else None,
             name=str(path),
         )
-    except RecordError as err:
-        err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
-        raise typer.Exit(1) from None
-    except (KeyError, ValueError) as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False)
-        raise typer.Exit(1) from None
+    except KeyError as err:
+        raise CliError(str(err.args[0]) if err.args else str(err), EXIT_USAGE) from None
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
     for note in data.spec.notes:
-        err_console.print(f"note: {note}")
+        typer.echo(f"carrisk: note: {note}", err=True)
     return data
 
 
-TimeCol = Annotated[str | None, typer.Option(help="Generic mode: the time column.")]
+TimeCol = Annotated[
+    str | None,
+    typer.Option(help="Generic mode (any survival table; else the file must be carrisk records): the time column."),
+]
 EventCol = Annotated[str | None, typer.Option(help="Generic mode: the event column (1 = event, 0 = censored).")]
 Features = Annotated[
     str | None,
     typer.Option(
-        help="Generic mode: comma-separated covariates (default: all others); NAME:category one-hot encodes a "
-        "column of numeric codes."
+        help="Generic mode: comma-separated covariates (default: all others except identifiers and outcome or "
+        "follow-up columns); NAME:category one-hot encodes a column of numeric codes."
     ),
 ]
-Seed = Annotated[int, typer.Option(help="Seed of the folds and the models (recorded in the output).")]
+Seed = Annotated[int, typer.Option(min=0, help="Seed of the folds and the models (recorded in the output).")]
 
 
 @app.command()
 def cv(
     data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
-    models: Annotated[str, typer.Option(help="Comma-separated: rsf, coxnet, coxph, gbsa.")] = "rsf,coxnet",
-    folds: Annotated[int, typer.Option(help="Outer folds.")] = 5,
-    repeats: Annotated[int, typer.Option(help="Repeats of the outer K-fold.")] = 3,
+    models: Annotated[
+        str, typer.Option(callback=_model_names, help="Comma-separated, from: rsf, coxnet, coxph, gbsa.")
+    ] = "rsf,coxnet",
+    folds: Annotated[int, typer.Option(min=2, max=50, help="Outer folds.")] = 5,
+    repeats: Annotated[int, typer.Option(min=1, max=100, help="Repeats of the outer K-fold.")] = 3,
     seed: Seed = 0,
-    inner_folds: Annotated[int, typer.Option(help="Inner folds for tuning (forests are tuned out of bag).")] = 3,
-    scoring: Annotated[str, typer.Option(help="Inner criterion: harrell or uno.")] = "harrell",
+    inner_folds: Annotated[
+        int, typer.Option(min=2, max=20, help="Inner folds for tuning (forests are tuned out of bag).")
+    ] = 3,
+    scoring: Annotated[Scoring, typer.Option(help="Inner tuning criterion.")] = Scoring.harrell,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every per-fold number here.")] = None,
-    n_jobs: Annotated[int, typer.Option(help="Parallel jobs (-1 = all cores).")] = -1,
-    backend: Annotated[str, typer.Option(help="loky (local) or dask.")] = "loky",
+    n_jobs: Annotated[int, typer.Option(callback=_n_jobs, help="Parallel jobs (-1 = all cores).")] = -1,
+    backend: Annotated[Backend, typer.Option(help="loky (local) or dask.")] = Backend.loky,
     scheduler: Annotated[str | None, typer.Option(help="dask scheduler address, e.g. tcp://127.0.0.1:8786.")] = None,
     time_col: TimeCol = None,
     event_col: EventCol = None,
@@ -176,16 +302,15 @@ def cv(
             repeats=repeats,
             seed=seed,
             inner_folds=inner_folds,
-            scoring=scoring,
+            scoring=scoring.value,
             n_jobs=n_jobs,
-            backend=backend,
+            backend=backend.value,
             scheduler=scheduler,
             progress=False if quiet else None,
             calibration_bootstrap=calibration_bootstrap,
         )
     except ValueError as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False)
-        raise typer.Exit(1) from None
+        raise CliError(str(err), EXIT_INVALID_RECORDS) from None
     heading = (
         f"{loaded.name}: {len(loaded.records)} rows, {loaded.n_events} events ({loaded.mode} mode); "
         f"{folds}-fold x {repeats} nested CV, seed {seed}; mean [95% CI of the mean]"
@@ -202,20 +327,50 @@ def cv(
 
 @app.command()
 def simulate(
-    n: Annotated[int, typer.Option(help="Patients.")] = 420,
-    seed: Seed = 7,
+    n: Annotated[int, typer.Option(min=1, max=1_000_000, help="Patients.")] = 420,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Seed of the simulated cohort (the same seed gives the same cohort).")
+    ] = 7,
     out: Annotated[Path, typer.Option(help="Records CSV to write.")] = Path("cohort.csv"),
     truth: Annotated[Path | None, typer.Option(help="Also write each patient's true risk and EFS here.")] = None,
+    centre: Annotated[
+        str | None, typer.Option(help="A simulated external centre preset: 'shifted' (case-mix and baseline).")
+    ] = None,
+    baseline_hazard_multiplier: Annotated[
+        float | None, typer.Option(help="Multiply the post-remission baseline hazard (overrides the preset).")
+    ] = None,
+    cr_logodds_shift: Annotated[
+        float | None, typer.Option(help="Add to the log-odds of day-28 CR (overrides the preset).")
+    ] = None,
+    blina_exposed: Annotated[float | None, typer.Option(help="Share with prior blinatumomab.")] = None,
+    high_burden_odds_ratio: Annotated[
+        float | None, typer.Option(help="Odds ratio for marrow blasts >= 5 % against the default centre.")
+    ] = None,
 ) -> None:
     """Simulate a synthetic cohort calibrated to the published study (synthetic data, not real patients)."""
-    from carrisk._io import atomic_write_text
-    from carrisk.simulate import oracle_concordance, simulate_cohort
+    from carrisk.simulate import EXTERNAL_CENTRES, oracle_concordance, simulate_cohort
 
-    cohort = simulate_cohort(n=n, seed=seed)
-    atomic_write_text(out, cohort.records.to_csv(index=False))
+    if centre is not None and centre not in EXTERNAL_CENTRES:
+        raise CliError(f"--centre must be one of {sorted(EXTERNAL_CENTRES)}, got {centre!r}", EXIT_USAGE)
+    options: dict[str, Any] = {"case_mix": {}, **EXTERNAL_CENTRES.get(centre or "", {})}
+    options["case_mix"] = dict(options["case_mix"])
+    for key, value in (("blina_exposed", blina_exposed), ("high_burden_odds_ratio", high_burden_odds_ratio)):
+        if value is not None:
+            options["case_mix"][key] = value
+    for key, value in (
+        ("baseline_hazard_multiplier", baseline_hazard_multiplier),
+        ("cr_logodds_shift", cr_logodds_shift),
+    ):
+        if value is not None:
+            options[key] = value
+    try:
+        cohort = simulate_cohort(n=n, seed=seed, **options)
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    write_csv(out, cohort.records)
     typer.echo(f"wrote {out}: {n} synthetic patients (seed {seed}); oracle Harrell C {oracle_concordance(cohort):.3f}")
     if truth is not None:
-        atomic_write_text(truth, cohort.truth.to_csv(index=False))
+        write_csv(truth, cohort.truth)
         typer.echo(f"wrote {truth}")
 
 
@@ -223,15 +378,18 @@ def simulate(
 def reproduce(
     cohort: Annotated[Path, typer.Argument(help="Cohort in the record schema (simulated or real).")],
     out: Annotated[Path | None, typer.Option(help="Directory for study_report.json/.txt and the KM plot.")] = None,
+    hsct_handling: Annotated[
+        HsctHandling,
+        typer.Option(
+            help="Consolidative HSCT after CAR (column hsct_after_car_days): ignore (the study's choice: recorded, "
+            "not an event), censor, or competing (a competing first event)."
+        ),
+    ] = HsctHandling.ignore,
 ) -> None:
-    """The study's own analysis: CR rates, KM EFS/RFS by blinatumomab group, CD19, multivariable Cox."""
+    """The study's own analysis: CR rates, KM EFS/RFS, CD19, Cox; cumulative incidence of each failure cause."""
     from carrisk.reproduce import reproduce_study
 
-    try:
-        report = reproduce_study(_read(cohort), out_dir=None)
-    except RecordError as err:
-        err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
-        raise typer.Exit(1) from None
+    report = reproduce_study(_read(cohort), out_dir=None, hsct_handling=hsct_handling.value)
     typer.echo(report.to_text())
     if out is not None:
         paths = report.write(out)
@@ -241,13 +399,17 @@ def reproduce(
 @app.command()
 def train(
     data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
-    model: Annotated[str, typer.Option(help="rsf, coxnet, coxph or gbsa.")] = "rsf",
+    model: Annotated[ModelName, typer.Option(help="The model to train.")] = ModelName.rsf,
     out: Annotated[Path, typer.Option(help="Bundle directory to write.")] = Path("models/my-model"),
     seed: Seed = 0,
     synthetic: Annotated[bool, typer.Option(help="Mark the training data as synthetic.")] = False,
-    n_estimators: Annotated[int | None, typer.Option(help="rsf: trees (more trees, steadier intervals).")] = None,
-    max_times: Annotated[int | None, typer.Option(help="rsf: size of the time grid (smaller model).")] = None,
-    min_samples_leaf: Annotated[int | None, typer.Option(help="rsf: fix the leaf size instead of tuning it.")] = None,
+    n_estimators: Annotated[
+        int | None, typer.Option(min=1, max=100_000, help="rsf: trees (more trees, steadier intervals).")
+    ] = None,
+    max_times: Annotated[int | None, typer.Option(min=2, help="rsf: size of the time grid (smaller model).")] = None,
+    min_samples_leaf: Annotated[
+        int | None, typer.Option(min=1, help="rsf: fix the leaf size instead of tuning it.")
+    ] = None,
     time_col: TimeCol = None,
     event_col: EventCol = None,
     features: Features = None,
@@ -259,17 +421,20 @@ def train(
     try:
         check_bundle_target(out)
     except OSError as err:
-        err_console.print(f"[red]error:[/red] --out: {err}", highlight=False)
-        raise typer.Exit(2) from None
+        raise CliError(f"--out: {err}", EXIT_USAGE) from None
     loaded = _load(data, time_col, event_col, features)
-    extra: dict[str, Any] = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
-    extra = {k: v for k, v in extra.items() if v is not None}
-    if extra and model != "rsf":
-        err_console.print("[red]error:[/red] --n-estimators, --max-times and --min-samples-leaf apply to rsf only")
-        raise typer.Exit(2)
-    fitted = fit_efs_model(loaded.records, loaded.y, model, spec=loaded.spec, seed=seed, synthetic=synthetic, **extra)
+    given = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
+    extra: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+    if extra and model is not ModelName.rsf:
+        raise CliError("--n-estimators, --max-times and --min-samples-leaf apply to rsf only", EXIT_USAGE)
+    fitted = fit_efs_model(
+        loaded.records, loaded.y, model.value, spec=loaded.spec, seed=seed, synthetic=synthetic, **extra
+    )
     path = save_model(fitted, out)
-    typer.echo(f"trained {model} on {len(loaded.records)} rows ({loaded.n_events} events); params {fitted.params}")
+    typer.echo(
+        f"trained {model.value} ({loaded.mode} mode) on {len(loaded.records)} rows ({loaded.n_events} events); "
+        f"params {fitted.params}"
+    )
     typer.echo(f"saved {path}")
 
 
@@ -279,9 +444,8 @@ def _model(path: Path | None, allow_version_mismatch: bool) -> Any:
 
     try:
         return load_model(path or default_model_path(), allow_version_mismatch=allow_version_mismatch)
-    except (BundleError, FileNotFoundError) as err:
-        err_console.print(f"[red]error:[/red] {err}", highlight=False)
-        raise typer.Exit(2) from None
+    except (BundleError, OSError) as err:
+        raise CliError(str(err), EXIT_USAGE) from None
 
 
 ModelPath = Annotated[Path | None, typer.Option("--model", help="Model bundle (default: the shipped model).")]
@@ -296,39 +460,87 @@ def predict(
     model: ModelPath = None,
     out: Annotated[Path | None, typer.Option(help="Write predictions CSV (scalar columns).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write predictions JSON (with curves).")] = None,
-    skip_invalid: Annotated[bool, typer.Option(help="Predict valid rows; write rejected rows beside --out.")] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Predict valid rows; write rejected rows beside --out (exit 1 if none is valid).")
+    ] = False,
     allow_version_mismatch: AllowMismatch = False,
+    causes: Annotated[
+        bool, typer.Option("--causes", help="Add the 6/12-month incidence of each failure cause (sums to 1 - EFS).")
+    ] = False,
+    cause_training: Annotated[
+        Path | None,
+        typer.Option(help="--causes: records the EFS model was trained on (default: its recorded synthetic cohort)."),
+    ] = None,
 ) -> None:
     """Predict 6/12-month EFS with 95% intervals, a risk group and the top reasons for each patient."""
-    import json
-
-    from carrisk._io import atomic_write_text
-
     fitted = _model(model, allow_version_mismatch)
-    try:
-        table = fitted.predict_efs(_read(patients), skip_invalid=skip_invalid)
-    except RecordError as err:
-        err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
-        raise typer.Exit(1) from None
-    rejected = pd.DataFrame(table.attrs.get("rejected", []))
+    records = _read(patients)
+    frame, rejected = fitted.valid_rows(records, skip_invalid=skip_invalid)
+    cause_model = _cause_model(fitted, cause_training) if causes else None
     if not rejected.empty:
         target = (out or Path("predictions.csv")).with_suffix(".rejected.csv")
-        atomic_write_text(target, rejected.to_csv(index=False))
-        err_console.print(f"{rejected['row'].nunique()} invalid row(s) skipped; reasons in {target}")
+        write_csv(target, rejected)
+        typer.echo(f"carrisk: {rejected['row'].nunique()} invalid row(s) skipped; reasons in {target}", err=True)
     if fitted.metadata.get("synthetic_training_data"):
-        err_console.print("note: this model was trained on SYNTHETIC data; not for clinical decisions")
-    typer.echo(format_predictions(table))
-    scalars = table.drop(columns=["curve", "top_reasons"]).assign(
+        typer.echo("carrisk: note: this model was trained on SYNTHETIC data; not for clinical decisions", err=True)
+    with contextlib.ExitStack() as stack:
+        write_rows = stack.enter_context(csv_stream(out)) if out is not None else None
+        write_json = stack.enter_context(json_array_stream(json_out)) if json_out is not None else None
+        if frame.empty and write_rows is not None:
+            write_rows(_scalar_columns(fitted.empty_predictions()))
+        for chunk in fitted.iter_predictions(frame):
+            if cause_model is not None:
+                chunk = _with_causes(chunk, cause_model, frame)
+            typer.echo(format_predictions(chunk))
+            if cause_model is not None:
+                typer.echo(format_causes(chunk))
+            if write_rows is not None:
+                write_rows(_scalar_columns(chunk))
+            if write_json is not None:
+                write_json(chunk.to_dict("records"))
+    for path in (out, json_out):
+        if path is not None:
+            typer.echo(f"wrote {path}")
+    if frame.empty:
+        raise CliError(f"no valid row in {patients}: nothing predicted (reasons above)", EXIT_INVALID_RECORDS)
+
+
+def _scalar_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """The predictions without curves, with the top reasons as one readable text cell."""
+    return table.drop(columns=["curve", "top_reasons", "cause_curves"], errors="ignore").assign(
         top_reasons=[
             "; ".join(f"{r['variable']}={r['value']} ({r['effect']:+.3f})" for r in rs) for rs in table["top_reasons"]
         ]
     )
-    if out is not None:
-        atomic_write_text(out, scalars.to_csv(index=False))
-        typer.echo(f"wrote {out}")
-    if json_out is not None:
-        atomic_write_text(json_out, json.dumps(table.to_dict("records"), indent=1))
-        typer.echo(f"wrote {json_out}")
+
+
+def _cause_model(fitted: Any, cause_training: Path | None) -> Any:
+    """The cause-specific model for ``--causes`` (carrisk.competing.prediction), fitted once per command."""
+    from carrisk.competing.prediction import cause_model_for
+
+    training = _read(cause_training) if cause_training is not None else None
+    try:
+        return cause_model_for(fitted, training)
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+
+
+def _with_causes(chunk: pd.DataFrame, cause_model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """A chunk of EFS predictions plus each cause's incidence, adding up to 1 - EFS."""
+    from carrisk.competing.prediction import predict_causes
+
+    incidences = predict_causes(chunk, cause_model, frame.loc[chunk.index])
+    incidences.index = chunk.index
+    return chunk.join(incidences.drop(columns=["patient_id", *[c for c in incidences if c.startswith("efs_")]]))
+
+
+def format_causes(table: pd.DataFrame) -> str:
+    """Human-readable lines: each cause's 12-month incidence (carrisk.competing.prediction.format_causes)."""
+    from carrisk.competing.prediction import format_causes as lines
+
+    return lines(table)
 
 
 def format_predictions(table: pd.DataFrame) -> str:
@@ -349,30 +561,29 @@ def format_predictions(table: pd.DataFrame) -> str:
 def explain(
     patients: Annotated[Path, typer.Argument(help="Patients (CSV or Parquet) in the record schema.")],
     model: ModelPath = None,
-    horizon: Annotated[float, typer.Option(help="Explain EFS at this many days.")] = 182.625,
+    horizon: Annotated[
+        float, typer.Option(min=1.0, max=10_000.0, help="Explain EFS at this many days after infusion.")
+    ] = SIX_MONTHS_DAYS,
     out: Annotated[Path, typer.Option(help="Directory for the plots.")] = Path("explanations"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Write explanations JSON here.")] = None,
     allow_version_mismatch: AllowMismatch = False,
 ) -> None:
     """SHAP explanations of EFS at a horizon: per-patient waterfalls, global beeswarm and bar plots, JSON."""
-    import json
-
     from carrisk import explain as shap_plots
     from carrisk._io import atomic_write_text
 
     fitted = _model(model, allow_version_mismatch)
     records = _read(patients)
-    try:
-        result = fitted.explain(records, horizon=horizon)
-    except RecordError as err:
-        err_console.print(f"[red]invalid:[/red] {err}", highlight=False)
-        raise typer.Exit(1) from None
+    fitted.validate(records, source=str(patients))
+    result = fitted.explain(records, horizon=horizon)
     shown = fitted.display_values(records)
     out.mkdir(parents=True, exist_ok=True)
-    ids = records["patient_id"].astype(str).tolist()
+    ids = fitted.patient_ids(records).tolist()
+    used: set[str] = set()
     for i, pid in enumerate(ids):
         raw = [shown.iloc[i].get(name, "") for name in result.feature_names]
-        shap_plots.plot_waterfall(result, i, out / f"waterfall_{pid}.png", raw_values=raw, label=pid)
+        target = safe_filename(out, f"waterfall_{pid}", ".png", taken=used)
+        shap_plots.plot_waterfall(result, i, target, raw_values=raw, label=pid)
     if len(ids) > 1:
         shap_plots.plot_beeswarm(result, out / "beeswarm.png")
         shap_plots.plot_bar(result, out / "importance_bar.png")
@@ -413,7 +624,6 @@ def demo(
     out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path("demo-output"),
 ) -> None:
     """The main job on the embedded default: simulate -> reproduce -> cross-validate -> train -> predict -> explain."""
-    from carrisk._io import atomic_write_text
     from carrisk.bundle import save_model
     from carrisk.predict import fit_efs_model
     from carrisk.reproduce import reproduce_study
@@ -424,7 +634,7 @@ def demo(
     out.mkdir(parents=True, exist_ok=True)
     typer.echo("== 1. simulate a synthetic cohort calibrated to Myers et al. 2022 (n=420, seed 7) ==")
     cohort = simulate_cohort(n=420, seed=7)
-    atomic_write_text(out / "cohort.csv", cohort.records.to_csv(index=False))
+    write_csv(out / "cohort.csv", cohort.records)
     typer.echo(f"wrote {out / 'cohort.csv'}; oracle Harrell C (true risk): {oracle_concordance(cohort):.3f}")
     typer.echo("\n== 2. features: the bundled example records, encoded ==")
     features(EXAMPLE_PATIENTS, out=out / "example_design_matrix.csv")
@@ -456,3 +666,207 @@ def demo(
     chosen = examples[examples["patient_id"].isin(["EX-04", "EX-09", "EX-03"])]
     typer.echo(format_predictions(default.predict_efs(chosen)))
     typer.echo("\nSynthetic data throughout: none of these numbers is clinical evidence.")
+
+
+@app.command()
+def serve(
+    model: ModelPath = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    token_file: Annotated[
+        Path | None, typer.Option(help="Require 'Authorization: Bearer <token>' with the token in this file.")
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow binding to a non-loopback address (prints a warning).")
+    ] = False,
+    max_patients: Annotated[int, typer.Option(help="Most patients in one request.", min=1)] = 1000,
+    rate_limit: Annotated[float, typer.Option(help="Requests per second per client (0 = no limit).", min=0)] = 100.0,
+    workers: Annotated[int, typer.Option(help="Server processes (each loads the model).", min=1, max=16)] = 1,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """Serve the risk-calculator page and the HTTP API (POST /predict, /explain; GET /model, /health)."""
+    try:
+        from carrisk.serve import ServerConfig, is_loopback, run_server
+    except ImportError as err:
+        raise CliError(f"{err.name} is missing; install the extra: pip install 'carrisk[serve]'") from None
+    from carrisk.bundle import BundleError
+    from carrisk.shipped import default_model_path
+
+    if not is_loopback(host):
+        if not allow_remote:
+            raise CliError(
+                f"refusing to bind to {host}, which other machines can reach; pass --allow-remote to do it "
+                "deliberately (and put TLS and a --token-file in front of it)"
+            )
+        typer.echo(
+            f"carrisk: warning: serving on {host}: other machines can reach this server; the API sends patient "
+            "data unencrypted (no TLS) and needs --token-file to refuse strangers",
+            err=True,
+        )
+    try:
+        config = ServerConfig(
+            model_dir=str(model or default_model_path()),
+            token_file=None if token_file is None else str(token_file),
+            max_patients=max_patients,
+            rate_limit_per_s=rate_limit,
+            allow_version_mismatch=allow_version_mismatch,
+        )
+        config.check()
+        typer.echo(f"carrisk serve: http://{host}:{port}/ (API schema at /openapi.json); research use only")
+        run_server(config, host=host, port=port, workers=workers)
+    except (ValueError, BundleError, OSError) as err:
+        raise CliError(str(err)) from None
+
+
+@app.command()
+def evaluate(
+    cohort: Annotated[Path, typer.Argument(help="Cohort with outcomes (efs_days, efs_event) in the record schema.")],
+    model: ModelPath = None,
+    out: Annotated[Path, typer.Option(help="Directory for evaluation.json, the CSV tables and the plots.")] = Path(
+        "evaluation"
+    ),
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 200,
+    n_bootstrap_calibration: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the calibration band (each refits a Cox model).")
+    ] = 50,
+    seed: Seed = 0,
+    report: Annotated[bool, typer.Option(help="Also write a self-contained HTML report (report.html).")] = True,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """External validation of a saved model on a cohort with outcomes: discrimination, calibration, decisions."""
+    from carrisk.evaluate import evaluate_model
+
+    fitted = _model(model, allow_version_mismatch)
+    records = _read(cohort)
+    try:
+        result = evaluate_model(
+            fitted,
+            records,
+            n_bootstrap=n_bootstrap,
+            n_bootstrap_calibration=n_bootstrap_calibration,
+            seed=seed,
+            source=str(cohort),
+        )
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_INVALID_RECORDS) from None
+    if fitted.metadata.get("synthetic_training_data"):
+        typer.echo("note: this model was trained on SYNTHETIC data; not for clinical decisions", err=True)
+    for note in result.info["notes"]:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"{cohort}: {result.info['n']} patients, {result.info['events']} EFS events")
+    typer.echo(result.to_text())
+    paths = result.write(out)
+    if report:
+        from carrisk.report import write_evaluation_report
+
+        paths["report"] = write_evaluation_report(result, out / "report.html", figures=paths)
+    typer.echo(f"wrote {len(paths)} files to {out}/")
+
+
+@app.command()
+def update(
+    cohort: Annotated[Path, typer.Argument(help="The new centre's cohort with outcomes, in the record schema.")],
+    out: Annotated[Path, typer.Option(help="Bundle directory for the updated model.")],
+    model: ModelPath = None,
+    level: Annotated[
+        str,
+        typer.Option(help="auto (closed test), original, recalibration_in_the_large, recalibration or revision."),
+    ] = "auto",
+    alpha: Annotated[float, typer.Option(help="Significance level of the closed test.")] = 0.05,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle."""
+    from carrisk.bundle import save_model
+    from carrisk.evaluate import calibration_slope, observed_expected
+    from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, survival_target
+    from carrisk.updating import update_model
+
+    fitted = _model(model, allow_version_mismatch)
+    records = _read(cohort)
+    try:
+        result = update_model(fitted, records, level=level, alpha=alpha, source=str(cohort))
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_INVALID_RECORDS) from None
+    typer.echo(result.to_text())
+    y = survival_target(records)
+    typer.echo("Calibration on the update cohort itself (apparent; evaluate on other patients to confirm):")
+    horizons = {"6 months": SIX_MONTHS_DAYS, "12 months": TWELVE_MONTHS_DAYS}
+    for name, candidate in (("before", fitted), ("after", result.model)):
+        surv = candidate.predict_survival(records, list(horizons.values()))
+        parts = []
+        for k, label in enumerate(horizons):
+            observed, predicted, _ = observed_expected(y["event"], y["time"], surv[:, k], list(horizons.values())[k])
+            slope = calibration_slope(y["event"], y["time"], surv[:, k])
+            parts.append(
+                f"{label}: observed {observed:.1%} vs predicted {predicted:.1%} event probability, "
+                f"slope {slope[0]:.2f} ({slope[1]:.2f}-{slope[2]:.2f})"
+            )
+        typer.echo(f"  {name}: " + "; ".join(parts))
+    path = save_model(result.model, out)
+    typer.echo(f"saved {path} (parent payload {result.model.update['parent_payload_sha256']})")
+
+
+samplesize_app = typer.Typer(
+    help="Minimum sample sizes: developing a survival model (Riley 2019/2020) or validating one (Riley 2021).",
+    no_args_is_help=True,
+)
+app.add_typer(samplesize_app, name="samplesize")
+
+
+@samplesize_app.command("development")
+def samplesize_development(
+    csrsquared: Annotated[float, typer.Option(help="Anticipated Cox-Snell R-squared.")],
+    parameters: Annotated[int, typer.Option(help="Candidate predictor parameters (one-hot columns count).")],
+    rate: Annotated[float, typer.Option(help="Overall event rate per unit time (e.g. per year).")],
+    timepoint: Annotated[float, typer.Option(help="Time of interest for the event risk (same unit).")],
+    meanfup: Annotated[float, typer.Option(help="Anticipated mean follow-up (same unit).")],
+    shrinkage: Annotated[float, typer.Option(help="Target expected shrinkage.")] = 0.9,
+) -> None:
+    """Minimum sample size to develop a survival prediction model (criteria of pmsampsize, type survival)."""
+    from carrisk.samplesize import development_sample_size
+
+    try:
+        result = development_sample_size(csrsquared, parameters, rate, timepoint, meanfup, shrinkage=shrinkage)
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    typer.echo(result.to_text())
+    low, high = result.details["risk_interval"]
+    typer.echo(
+        f"{result.details['events']:.0f} events expected; risk by {timepoint:g}: {result.details['risk_at_timepoint']} "
+        f"(95% CI {low} to {high})"
+    )
+
+
+@samplesize_app.command("validation")
+def samplesize_validation(
+    prevalence: Annotated[float, typer.Option(help="Anticipated event probability by the horizon.")],
+    cstatistic: Annotated[float, typer.Option(help="Anticipated C statistic.")],
+    oe: Annotated[float, typer.Option(help="Anticipated observed/expected ratio.")] = 1.0,
+    oe_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of O/E.")] = 0.2,
+    cstat_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of the C statistic.")] = 0.1,
+    slope_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of the calibration slope.")] = 0.2,
+    lp_mean: Annotated[float | None, typer.Option(help="Mean of the linear predictor (logit), for the slope.")] = None,
+    lp_sd: Annotated[float | None, typer.Option(help="SD of the linear predictor (logit), for the slope.")] = None,
+) -> None:
+    """Minimum sample size for a precise external validation (criteria of pmvalsampsize, binary outcome)."""
+    from carrisk.samplesize import validation_sample_size
+
+    if (lp_mean is None) != (lp_sd is None):
+        raise CliError("give both --lp-mean and --lp-sd (or neither)", EXIT_USAGE)
+    try:
+        result = validation_sample_size(
+            prevalence,
+            cstatistic,
+            oe=oe,
+            oe_ci_width=oe_ci_width,
+            cstat_ci_width=cstat_ci_width,
+            slope_ci_width=slope_ci_width,
+            lp_normal=None if lp_mean is None or lp_sd is None else (lp_mean, lp_sd),
+        )
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    typer.echo(result.to_text())

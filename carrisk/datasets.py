@@ -1,7 +1,8 @@
 """Loading training data: carrisk record files, generic survival tables, and the public datasets of scikit-survival.
 
-A table is read in *clinical mode* when it has every column of the carrisk record schema, and in *generic mode*
-(a time column, an event column, and covariates) otherwise or when the caller names the time column.
+A table is read in *clinical mode* (the carrisk record schema, validated in full: a misspelled or missing column is
+an error, never a reason to switch modes) unless the caller names an outcome column, which selects *generic mode*
+(a time column, an event column, and covariates; known outcome columns are never covariates unless named).
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from carrisk.schema import (
     EVENT_COLUMN,
     PREINFUSION_COLUMNS,
     TIME_COLUMN,
+    RecordError,
+    RecordProblem,
     read_records,
     survival_target,
     validate_records,
     validate_survival_table,
 )
+from carrisk.target import target_arrays
 
 #: Public survival datasets shipped inside scikit-survival, with their outcome columns after loading.
 PUBLIC_DATASETS = ("gbsg2", "whas500", "veterans", "aids", "flchain", "breast_cancer")
@@ -58,22 +62,47 @@ def load_survival_data(
     source : path or DataFrame
         CSV/Parquet file or a DataFrame.
     time_col, event_col : str, optional
-        Outcome columns. Naming ``time_col`` (or a table without the record schema's columns) selects generic
-        mode; defaults there are ``time`` and ``event``.
+        Outcome columns. Naming either selects generic mode (the other defaults to ``time``/``event`` when
+        present, else ``efs_days``/``efs_event``); without them the table must be carrisk records.
     features : sequence of str, optional
-        Generic mode: the covariates to use (default: every other column, identifiers excluded with a note).
+        Generic mode: the covariates to use (default: every other column except identifiers and known outcome
+        or follow-up columns, each exclusion noted in ``spec.notes``).
 
     Raises
     ------
     RecordError
-        Listing every invalid cell.
+        Listing every invalid cell, or every missing record column (with the likely misspelling) in clinical
+        mode.
+    KeyError
+        A named column is not in the table.
+    ValueError
+        ``features`` without an outcome column.
     """
     records = read_records(source)
     label = name or (str(source) if not isinstance(source, pd.DataFrame) else "data")
-    clinical = time_col is None and features is None and set(PREINFUSION_COLUMNS) <= set(records.columns)
-    if clinical:
+    if time_col is None and event_col is None:
+        if features is not None:
+            raise ValueError(
+                "features apply to generic mode only; name the outcome columns too (--time-col and --event-col)"
+            )
+        missing = [c for c in PREINFUSION_COLUMNS if c not in records.columns]
+        if len(missing) > len(PREINFUSION_COLUMNS) // 2:
+            raise RecordError(
+                [
+                    RecordProblem(
+                        None,
+                        None,
+                        None,
+                        None,
+                        f"the carrisk record columns (missing {len(missing)} of {len(PREINFUSION_COLUMNS)}: "
+                        f"{', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''}); for any other survival "
+                        "table choose generic mode by naming the outcome columns with --time-col and --event-col",
+                    )
+                ],
+                label,
+            )
         validate_records(records, outcomes="required", source=label)
-        spec = FeatureSpec(event_col=event_col or EVENT_COLUMN)
+        spec = FeatureSpec()
         return SurvivalData(records, survival_target(records, spec.time_col, spec.event_col), spec, "clinical", label)
     time_col = time_col or ("time" if "time" in records.columns else TIME_COLUMN)
     event_col = event_col or ("event" if "event" in records.columns else EVENT_COLUMN)
@@ -116,7 +145,7 @@ def load_public_dataset(name: str) -> pd.DataFrame:
     for column in table.columns:
         if table[column].dtype == object:
             table[column] = table[column].astype("category")
-    event_field, time_field = y.dtype.names
-    table["time"] = y[time_field].astype(float)
-    table["event"] = y[event_field].astype(int)
+    event, time = target_arrays(y)
+    table["time"] = time
+    table["event"] = event.astype(int)
     return table.reset_index(drop=True)

@@ -11,6 +11,7 @@ naming the row, patient and column (or, with ``on_unknown="unknown"``, become mi
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from carrisk import parsing
-from carrisk.schema import ID_COLUMN, PREINFUSION_COLUMNS, RecordError, RecordProblem
+from carrisk.schema import ID_COLUMN, OUTCOME_COLUMNS, PREINFUSION_COLUMNS, RecordError, RecordProblem
 
 #: Floor added before taking log10 of the marrow blast percentage: the flow-MRD detection limit (0.01 %).
 LOG_BLASTS_FLOOR_PCT = parsing.MRD_DETECTION_LIMIT_PCT
@@ -337,6 +338,53 @@ class Covariates(_RecordTransformer):
         return out
 
 
+#: Columns that hold an outcome or follow-up in carrisk records and common survival tables.
+KNOWN_OUTCOME_COLUMNS = frozenset(
+    {*OUTCOME_COLUMNS, "time", "event", "status", "fstat", "lenfol", "futime", "fustat", "vital_status", "cause"}
+)
+#: Name tokens (split at ``_``, ``.``, ``-``, spaces) that mark an outcome or follow-up column.
+_OUTCOME_TOKENS = frozenset(
+    {
+        "os",
+        "efs",
+        "pfs",
+        "rfs",
+        "dfs",
+        "death",
+        "died",
+        "dead",
+        "deceased",
+        "relapse",
+        "recurrence",
+        "progression",
+        "censor",
+        "censored",
+        "censoring",
+        "followup",
+        "fu",
+        "survival",
+        "survived",
+        "vital",
+        "outcome",
+        "event",
+        "events",
+    }
+)
+
+
+def looks_like_outcome(column: Any) -> bool:
+    """Whether a column name marks an outcome or follow-up (``os_days``, ``death``, ``day28_cr``, ``time_to_relapse``).
+
+    Used by generic mode so that a table's other outcomes never become covariates silently: the known outcome
+    columns of the record schema and common survival tables, and any name with an outcome token (``os``,
+    ``efs``, ``death``, ``relapse``, ``censor``, ``followup``, ``survival``, ``event``...). ``prior_relapses``
+    (a pre-infusion count) has no such token and is kept.
+    """
+    name = str(column).strip().lower()
+    tokens = set(re.split(r"[^a-z0-9]+", name))
+    return name in KNOWN_OUTCOME_COLUMNS or bool(tokens & _OUTCOME_TOKENS)
+
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """What goes into the design matrix, and which columns hold the outcome.
@@ -381,9 +429,10 @@ class FeatureSpec:
         code 1-5), as scikit-survival's bundled datasets mark them. A CSV has no dtypes: there, name such a
         column in ``features`` with the suffix ``:category`` (``"raceth:category"``) to one-hot encode it.
 
-        Without ``features``, every column other than the time, event and id columns is a covariate; a column
-        that looks like an identifier (text, unique on every row, or named ``id``/``*_id``/``pid``) is excluded
-        with a note in ``notes``.
+        Without ``features``, every column other than the time, event and id columns is a covariate, except a
+        column that looks like an identifier (text, unique on every row, or named ``id``/``*_id``/``pid``) or like
+        an outcome or follow-up column (see :func:`looks_like_outcome`): those are excluded with a note in
+        ``notes``, and used only when named in ``features``.
         """
         for column in (time_col, event_col):
             if column not in table.columns:
@@ -408,6 +457,12 @@ class FeatureSpec:
             as_number = pd.to_numeric(values.replace("", np.nan), errors="coerce")
             text_share = float((as_number.isna() & values.notna() & (values.astype(str).str.strip() != "")).mean())
             looks_like_id = str(column).lower() in ("id", "pid") or str(column).lower().endswith("_id")
+            if features is None and looks_like_outcome(column):
+                notes.append(
+                    f"column {column!r} looks like an outcome or follow-up column and is not used as a feature "
+                    "(name it in --features to use it)"
+                )
+                continue
             if features is None and (looks_like_id or (text_share > 0 and values.nunique() == len(values) > 20)):
                 notes.append(f"column {column!r} looks like an identifier and is not used as a feature")
                 id_col = id_col or column
@@ -432,6 +487,24 @@ class FeatureSpec:
             id_col=id_col,
             notes=tuple(notes),
         )
+
+    @property
+    def mode(self) -> str:
+        """``clinical`` (the carrisk record schema) or ``generic`` (any survival table)."""
+        return "clinical" if self.clinical else "generic"
+
+    def describe(self) -> dict[str, Any]:
+        """What a result records about its features: the mode, outcome columns and the exact raw feature list."""
+        return {
+            "mode": self.mode,
+            "time_col": self.time_col,
+            "event_col": self.event_col,
+            "id_col": self.id_col,
+            "features": list(self.input_columns),
+            "numeric": list(self.numeric),
+            "categorical": list(self.categorical),
+            "notes": list(self.notes),
+        }
 
     @property
     def input_columns(self) -> tuple[str, ...]:

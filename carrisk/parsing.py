@@ -345,10 +345,11 @@ _KMT2A_STATUS = {
             "kmt2a negative",
             "mll negative",
             "tested negative",
+            "not_rearranged",
         ],
         "not_rearranged",
     ),
-    **dict.fromkeys(["not tested", "nt", "not done", "untested"], "not_tested"),
+    **dict.fromkeys(["not tested", "not_tested", "nt", "not done", "untested"], "not_tested"),
 }
 _KMT2A_CYTOGENETICS = re.compile(
     r"t\(\s*4\s*;\s*11\s*\)|t\(\s*11\s*;\s*19\s*\)|t\(\s*9\s*;\s*11\s*\)|t\(\s*6\s*;\s*11\s*\)|t\(\s*10\s*;\s*11\s*\)"
@@ -377,7 +378,10 @@ def parse_kmt2a(status: Any, cytogenetics: Any = None) -> str:
 def parse_number(
     value: Any, *, integer: bool = False, minimum: float | None = None, maximum: float | None = None
 ) -> float | None:
-    """Parse a number (``12``, ``12.5``, ``"3"``), optionally an integer within bounds; missing -> None."""
+    """Parse a finite number (``12``, ``12.5``, ``"3"``), optionally an integer within bounds; missing -> None.
+
+    Infinite values (``inf``, ``-Infinity``, ``1e999``) are never a valid measurement and raise.
+    """
     if is_missing(value):
         return None
     try:
@@ -386,6 +390,8 @@ def parse_number(
         raise UnparseableValue(f"cannot read {value!r} as a number") from None
     if math.isnan(number):
         return None
+    if math.isinf(number):
+        raise UnparseableValue(f"{value!r} is not a finite number")
     if integer and not number.is_integer():
         raise UnparseableValue(f"{value!r} is not a whole number")
     if minimum is not None and number < minimum:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from scipy.special import expit, logit
 from sklearn.base import clone
 
 from carrisk import explain
+from carrisk.casemix import case_mix_summary
 from carrisk.features import ClinicalFeatures, FeatureSpec
 from carrisk.intervals import (
     VariancePrior,
@@ -40,12 +41,15 @@ from carrisk.intervals import (
 )
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS
 from carrisk.models import SurvivalForest, check_survival_target, step_survival
-from carrisk.schema import ID_COLUMN, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, RecordError, read_records, validate_records
+from carrisk.provenance import data_fingerprint, package_versions
+from carrisk.schema import ID_COLUMN, RecordError, read_records, validate_feature_table, validate_records
 from carrisk.tuning import chosen_params, final_pipeline, tuned_model, tuning_record
-from carrisk.validation import data_fingerprint, package_versions
+from carrisk.units import DAYS_PER_MONTH, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 DEFAULT_HORIZONS: dict[str, float] = dict(DEFAULT_HORIZONS_DAYS)
 Z_95 = 1.959963984540054
+#: Rows predicted at a time: bounds the per-tree arrays (trees x rows x horizons) and the SHAP work per chunk.
+PREDICT_CHUNK_ROWS = 2_000
 RISK_GROUPS = ("low", "intermediate", "high")
 
 
@@ -53,7 +57,7 @@ def horizon_names(horizons: Mapping[str, float] | Sequence[float]) -> dict[str, 
     """Name horizons given in days: 182.625 -> "6mo", 365.25 -> "12mo"; a mapping is kept as it is."""
     if isinstance(horizons, Mapping):
         return {str(k): float(v) for k, v in horizons.items()}
-    return {f"{round(float(d) / 30.4375)}mo": float(d) for d in horizons}
+    return {f"{round(float(d) / DAYS_PER_MONTH)}mo": float(d) for d in horizons}
 
 
 @dataclass
@@ -129,6 +133,8 @@ class EFSModel:
             "model": self.model_name,
             "hyperparameters": self.params,
             "feature_spec": {k: v for k, v in spec.__dict__.items()},
+            "mode": spec.mode,
+            "features": list(spec.input_columns),
             "design_columns": list(self.features.get_feature_names_out()),
             "time_grid_days": {
                 "n": len(self.time_grid),
@@ -196,7 +202,9 @@ class EFSModel:
     def variance_prior(self, horizon: float) -> VariancePrior | None:
         """Empirical-Bayes prior of the IJ variance at ``horizon``, fitted on the training patients (cached)."""
         if horizon not in self.variance_priors:
-            leaves = self._leaves(self.reference)
+            leaves = None if self.reference is None else self._leaves(self.reference)
+            if leaves is None or self.inbag is None:
+                return None  # not a forest with its training patients kept: the raw jackknife estimate is used
             reference = self._per_tree_survival(leaves, np.array([horizon]))[:, :, 0]
             self.variance_priors[horizon] = variance_prior(reference, self.inbag, seed=self.metadata["seeds"]["model"])
         return self.variance_priors[horizon]
@@ -206,6 +214,16 @@ class EFSModel:
         n_trees = leaves.shape[1]
         per_leaf = self.explainer().leaf_values("survival", np.asarray(times, dtype=float)) * n_trees
         return per_leaf[leaves.T]
+
+    def predict_survival(self, records: Any, times: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Predicted EFS probability of each patient at ``times`` (days), shape (n_patients, n_times).
+
+        The model's curves read as right-continuous steps (1 before the first grid time); no intervals or
+        reasons, so this is the cheap path used by evaluation and model updating.
+        """
+        design = self._design(_as_records(records))
+        curves = self._curves(design, self._leaves(design))
+        return step_survival(self.time_grid, curves, np.asarray(times, dtype=float))
 
     def risk_group(self, efs_12mo: np.ndarray) -> np.ndarray:
         """Risk group from predicted 12-month EFS and the training tertiles."""
@@ -263,7 +281,7 @@ class EFSModel:
                 values = table["cd19"].tolist()
             elif group == "prior_hsct":
                 values = [
-                    "none" if c == 0 else (f"{c:.0f} (last {m:.0f} months ago)" if m == m else f"{c:.0f}")
+                    _transplant_history(c, m)
                     for c, m in zip(table["prior_hsct_count"], table["months_since_last_hsct"])
                 ]
             elif group in table.columns:
@@ -281,13 +299,15 @@ class EFSModel:
         top: int = 3,
         explain_horizon: float = SIX_MONTHS_DAYS,
         skip_invalid: bool = False,
+        chunk_rows: int = PREDICT_CHUNK_ROWS,
     ) -> pd.DataFrame:
         """Predict each patient's EFS: curve, EFS at each horizon with a 95% interval, risk group, top reasons.
 
         Parameters
         ----------
         records : DataFrame, path to CSV/Parquet, or list of dicts
-            Patients in the record schema (outcome columns optional).
+            Patients in the record schema (outcome columns optional); for a generic-mode model, a table with the
+            model's own feature columns (see :meth:`validate`).
         horizons : mapping name -> days, or days
             Default 6 and 12 months.
         top : int
@@ -295,6 +315,9 @@ class EFSModel:
         skip_invalid : bool
             Predict the valid rows only; invalid rows are listed in ``result.attrs["rejected"]`` (a DataFrame
             as a list of problem dicts). Otherwise an invalid row raises :class:`RecordError` listing every problem.
+            When every row is invalid the result is empty (with its columns).
+        chunk_rows : int
+            Rows predicted at a time (memory is bounded by the chunk, not the input; results are identical).
 
         Returns
         -------
@@ -304,19 +327,82 @@ class EFSModel:
             ``value``, ``effect`` = change in EFS probability at ``explain_horizon``), ``curve`` (dict with
             ``days`` and ``efs``).
         """
+        frame, rejected = self.valid_rows(records, skip_invalid=skip_invalid)
+        chunks = list(
+            self.iter_predictions(frame, horizons, top=top, explain_horizon=explain_horizon, chunk_rows=chunk_rows)
+        )
+        out = pd.concat(chunks) if chunks else self.empty_predictions(horizons)
+        out.attrs["rejected"] = rejected.to_dict("records")
+        return out
+
+    def validate(self, records: Any, *, source: str = "records") -> pd.DataFrame:
+        """Check records against what this model reads; raise :class:`RecordError` listing every problem.
+
+        A clinical model checks the carrisk record schema (outcome columns ignored). A generic-mode model checks
+        its own feature spec: each feature column present, numbers finite, categories among the training levels
+        (missing cells are allowed and imputed), identifiers unique.
+        """
         frame = _as_records(records)
-        named = horizon_names(horizons)
+        spec = self.features.spec or FeatureSpec()
+        if spec.clinical:
+            return validate_records(frame, outcomes="ignore", source=source)
+        levels: dict[str, list[str]] = {}
+        for _, builder in self.features.builders_:
+            levels.update({k: v for k, v in getattr(builder, "categories_", {}).items() if k in spec.categorical})
+        id_col = spec.id_col if spec.id_col in frame.columns else None
+        return validate_feature_table(frame, spec.numeric, levels, id_col=id_col, source=source)
+
+    def valid_rows(self, records: Any, *, skip_invalid: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The records to predict and the problems of the rows left out (``skip_invalid``).
+
+        Raises
+        ------
+        RecordError
+            Any problem without ``skip_invalid``; a table-level problem (a missing column) always.
+        """
+        frame = _as_records(records)
         rejected = pd.DataFrame(columns=["row", "patient_id", "column", "value", "expected"])
         try:
-            validate_records(frame, outcomes="ignore")
+            self.validate(frame)
         except RecordError as err:
             if not skip_invalid:
                 raise
             rejected = err.to_frame()
-            bad_rows = {int(r) - 1 for r in rejected["row"].dropna()}
             if rejected["row"].isna().any():
                 raise  # a missing column cannot be skipped row by row
-            frame = frame.drop(index=sorted(bad_rows))
+            frame = frame.drop(index=sorted({int(r) - 1 for r in rejected["row"]}))
+        return frame, rejected
+
+    def iter_predictions(
+        self,
+        frame: pd.DataFrame,
+        horizons: Mapping[str, float] | Sequence[float] = DEFAULT_HORIZONS,
+        *,
+        top: int = 3,
+        explain_horizon: float = SIX_MONTHS_DAYS,
+        chunk_rows: int = PREDICT_CHUNK_ROWS,
+    ) -> Iterator[pd.DataFrame]:
+        """Predictions for validated records (see :meth:`valid_rows`), ``chunk_rows`` rows at a time, in order.
+
+        Every row is predicted independently of the others, so the chunks concatenated equal one unchunked
+        prediction bit for bit; peak memory grows with ``chunk_rows``, not with the input.
+        """
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+        named = horizon_names(horizons)
+        for start in range(0, len(frame), chunk_rows):
+            yield self._predict_chunk(frame.iloc[start : start + chunk_rows], named, top, explain_horizon)
+
+    def empty_predictions(self, horizons: Mapping[str, float] | Sequence[float] = DEFAULT_HORIZONS) -> pd.DataFrame:
+        """A prediction table with no rows: the columns :meth:`predict_efs` returns."""
+        columns = [ID_COLUMN]
+        for name in horizon_names(horizons):
+            columns += [f"efs_{name}", f"efs_{name}_lo", f"efs_{name}_hi"]
+        return pd.DataFrame(columns=[*columns, "risk_group", "top_reasons", "curve"])
+
+    def _predict_chunk(
+        self, frame: pd.DataFrame, named: Mapping[str, float], top: int, explain_horizon: float
+    ) -> pd.DataFrame:
         design = self._design(frame)
         times = np.array(list(named.values()), dtype=float)
         grid = self.time_grid
@@ -324,7 +410,7 @@ class EFSModel:
         curves = self._curves(design, leaves)
         point = step_survival(grid, curves, times)
         lo, hi = self._intervals(design, times, point, leaves)
-        out = pd.DataFrame({ID_COLUMN: frame[ID_COLUMN].astype(str).values if ID_COLUMN in frame else frame.index})
+        out = pd.DataFrame({ID_COLUMN: self.patient_ids(frame)})
         for j, name in enumerate(named):
             out[f"efs_{name}"] = point[:, j]
             out[f"efs_{name}_lo"] = np.minimum(lo[:, j], point[:, j])
@@ -352,8 +438,26 @@ class EFSModel:
             out["top_reasons"] = [[] for _ in range(len(frame))]
         out["curve"] = [{"days": grid.tolist(), "efs": c.tolist()} for c in curves]
         out.index = frame.index
-        out.attrs["rejected"] = rejected.to_dict("records")
         return out
+
+    def patient_ids(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each record's identifier as text: ``patient_id``, else the spec's id column, else the row number."""
+        spec = self.features.spec or FeatureSpec()
+        for column in (ID_COLUMN, spec.id_col):
+            if column is not None and column in frame.columns:
+                return frame[column].astype(str).to_numpy()
+        return np.asarray(frame.index)
+
+
+def _transplant_history(count: Any, months: Any) -> str:
+    """``none``, ``missing``, ``2`` or ``1 (last 14 months ago)``; a missing count or gap may be None or NaN."""
+    if count is None or count != count:
+        return "missing"
+    if count == 0:
+        return "none"
+    if months is None or months != months:
+        return f"{count:.0f}"
+    return f"{count:.0f} (last {months:.0f} months ago)"
 
 
 def _readable(value: Any, yes_no: bool = False) -> str:
@@ -425,7 +529,8 @@ def fit_efs_model(
     metadata = {
         "synthetic_training_data": synthetic,
         "intended_use": "research and education; not for clinical decisions",
-        "training_data": data_fingerprint(records) | {"events": int(np.asarray(y[y.dtype.names[0]]).sum())},
+        "training_data": data_fingerprint(records) | {"events": int(check_survival_target(y)[0].sum())},
+        "training_case_mix": case_mix_summary(pipeline.named_steps["features"].categorize(records)),
         "seeds": {"tuning": seed, "model": seed, "bootstrap": seed},
         "horizons_days": DEFAULT_HORIZONS,
         "interval_method": "infinitesimal jackknife, bias-corrected, empirical-Bayes calibrated (logit scale)"

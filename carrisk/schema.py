@@ -7,6 +7,8 @@ not only the first.
 
 from __future__ import annotations
 
+import csv
+import difflib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,18 +18,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from sksurv.util import Surv
 
 from carrisk import parsing
+from carrisk.target import make_target
+from carrisk.units import SIX_MONTHS_DAYS as SIX_MONTHS_DAYS  # re-exported for older imports; home: carrisk.units
+from carrisk.units import TWELVE_MONTHS_DAYS as TWELVE_MONTHS_DAYS
+from carrisk.units import TWO_YEARS_DAYS as TWO_YEARS_DAYS
 
 ID_COLUMN = "patient_id"
-#: Horizons of this literature, in days from infusion (6 months = 365.25 / 2).
-SIX_MONTHS_DAYS = 182.625
-TWELVE_MONTHS_DAYS = 365.25
-TWO_YEARS_DAYS = 730.5
 TIME_COLUMN = "efs_days"
 EVENT_COLUMN = "efs_event"
 MAX_AGE_YEARS = 40.0
+#: Plausible upper bounds of the numeric record fields (docs/records.md): beyond any follow-up of CAR T-cell
+#: therapy (first infusions 2010) and any transplant history of a patient aged at most 40.
+MAX_FOLLOW_UP_DAYS = 10_000.0
+MAX_MONTHS_SINCE_HSCT = 12 * MAX_AGE_YEARS
+MAX_PRIOR_HSCT = 10
+MAX_PRIOR_RELAPSES = 20
 
 
 def _accepts(parser: Callable[[Any], Any], *, required: bool = False) -> Callable[[Any], bool]:
@@ -65,7 +72,7 @@ class ColumnRule:
 
 PREINFUSION_RULES: dict[str, ColumnRule] = {
     "patient_id": ColumnRule(str, "a unique, non-empty identifier", required_value=True),
-    "age_years": ColumnRule(_number(minimum=0, maximum=MAX_AGE_YEARS), "age in years between 0 and 40"),
+    "age_years": ColumnRule(_number(minimum=0, maximum=MAX_AGE_YEARS), f"age in years between 0 and {MAX_AGE_YEARS:g}"),
     "sex": ColumnRule(parsing.parse_sex, "M, F, male or female"),
     "car_product": ColumnRule(
         parsing.parse_car_product, "tisagenlecleucel, NCI (19-28z), SCRI (PLAT-02), CHOP/Penn or other"
@@ -85,19 +92,29 @@ PREINFUSION_RULES: dict[str, ColumnRule] = {
         lambda v: parsing.parse_kmt2a(v, None), "rearranged, not rearranged, not tested, or blank"
     ),
     "cytogenetics": ColumnRule(str, "free text"),
-    "prior_hsct_count": ColumnRule(_number(integer=True, minimum=0, maximum=10), "a whole number of transplants >= 0"),
-    "months_since_last_hsct": ColumnRule(_number(minimum=0), "months >= 0, blank when no transplant"),
-    "prior_relapses": ColumnRule(_number(integer=True, minimum=0, maximum=20), "a whole number of relapses >= 0"),
+    "prior_hsct_count": ColumnRule(
+        _number(integer=True, minimum=0, maximum=MAX_PRIOR_HSCT), f"a whole number of transplants, 0-{MAX_PRIOR_HSCT}"
+    ),
+    "months_since_last_hsct": ColumnRule(
+        _number(minimum=0, maximum=MAX_MONTHS_SINCE_HSCT),
+        f"months, 0-{MAX_MONTHS_SINCE_HSCT:g}, blank when no transplant",
+    ),
+    "prior_relapses": ColumnRule(
+        _number(integer=True, minimum=0, maximum=MAX_PRIOR_RELAPSES),
+        f"a whole number of relapses, 0-{MAX_PRIOR_RELAPSES}",
+    ),
     "down_syndrome": ColumnRule(parsing.parse_yes_no, "yes/no"),
     "prior_inotuzumab": ColumnRule(parsing.parse_yes_no, "yes/no"),
 }
 
 OUTCOME_RULES: dict[str, ColumnRule] = {
-    "efs_days": ColumnRule(_number(minimum=0), "days >= 0", required_value=True),
+    "efs_days": ColumnRule(
+        _number(minimum=0, maximum=MAX_FOLLOW_UP_DAYS), f"days, 0-{MAX_FOLLOW_UP_DAYS:,.0f}", required_value=True
+    ),
     "efs_event": ColumnRule(_event, "0 (censored) or 1 (event)", required_value=True),
     "day28_cr": ColumnRule(_event, "0 or 1"),
     "relapse_phenotype": ColumnRule(parsing.parse_relapse_phenotype, "none, CD19+, CD19-, lineage switch"),
-    "os_days": ColumnRule(_number(minimum=0), "days >= 0"),
+    "os_days": ColumnRule(_number(minimum=0, maximum=MAX_FOLLOW_UP_DAYS), f"days, 0-{MAX_FOLLOW_UP_DAYS:,.0f}"),
     "death": ColumnRule(_event, "0 (alive) or 1 (died)"),
 }
 
@@ -143,6 +160,37 @@ class RecordError(ValueError):
         )
 
 
+#: Longest header line read before deciding a file is not a CSV of records (the record header is ~400 bytes).
+MAX_HEADER_BYTES = 65_536
+
+
+def check_csv_header(path: str | os.PathLike[str]) -> list[str]:
+    """Read only the first line of a CSV (at most 64 KiB) and return its column names.
+
+    Catches a junk or binary file before it is read whole.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be opened, is empty, has no line break within 64 KiB, holds NUL bytes or is not
+        UTF-8 text.
+    """
+    with open(path, "rb") as handle:
+        head = handle.read(MAX_HEADER_BYTES + 1)
+    line, newline, _ = head.partition(b"\n")
+    if not head.strip():
+        raise OSError(f"{path} is empty: expected a CSV with a header line")
+    if not newline and len(head) > MAX_HEADER_BYTES:
+        raise OSError(f"{path}: the first line is longer than {MAX_HEADER_BYTES:,} bytes; not a CSV of records")
+    if b"\x00" in line:
+        raise OSError(f"{path} is a binary file, not a CSV (NUL bytes in the first line)")
+    try:
+        text = line.decode("utf-8-sig").rstrip("\r")
+    except UnicodeDecodeError:
+        raise OSError(f"{path}: the first line is not UTF-8 text; save the file as UTF-8 CSV") from None
+    return next(csv.reader([text]), [])
+
+
 def read_records(source: str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Read patient records from a CSV or Parquet path, a DataFrame or a list of dicts.
 
@@ -162,6 +210,7 @@ def read_records(source: str | os.PathLike[str] | pd.DataFrame | Iterable[Mappin
             if path.suffix.lower() in (".parquet", ".pq"):
                 frame = pd.read_parquet(path)
             else:
+                check_csv_header(path)
                 frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
         except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
             raise OSError(f"cannot read records from {path}: {err}") from err
@@ -207,16 +256,15 @@ def _pandera_problems(
         column = case.column if isinstance(case.column, str) else None
         if case.index is None or (isinstance(case.index, float) and np.isnan(case.index)):
             if case.check == "column_in_dataframe":
-                problems.append(
-                    RecordProblem(
-                        None, None, case.failure_case, None, "this required column (see `carrisk records-help`)"
-                    )
+                expected = "this required column (see `carrisk records-help`)" + did_you_mean(
+                    str(case.failure_case), [c for c in frame.columns if c not in rules]
                 )
+                problems.append(RecordProblem(None, None, case.failure_case, None, expected))
             elif column in rules:
                 problems.append(RecordProblem(None, None, column, case.failure_case, str(case.check)))
             continue
         position = int(case.index)
-        rule = rules.get(column)
+        rule = rules.get(column) if column is not None else None
         if case.check == "field_uniqueness":
             expected = f"a {column} that appears only once (this one is duplicated)"
         elif case.check == "not_nullable" or (rule and rule.required_value and parsing.is_missing(case.failure_case)):
@@ -226,6 +274,16 @@ def _pandera_problems(
         patient = None if ids is None or pd.isna(ids.iloc[position]) else str(ids.iloc[position])
         problems.append(RecordProblem(position + 1, patient, column, case.failure_case, expected))
     return problems
+
+
+def did_you_mean(name: str, candidates: Iterable[Any]) -> str:
+    """``"; did you mean 'x'? (rename it)"`` when a column of ``candidates`` is a close spelling of ``name``."""
+    names = [str(c) for c in candidates]
+    close = difflib.get_close_matches(name.lower(), [c.lower() for c in names], n=1, cutoff=0.75)
+    if not close:
+        return ""
+    original = next(c for c in names if c.lower() == close[0])
+    return f"; did you mean the column {original!r} (rename it to {name!r})?"
 
 
 def _cross_column_problems(frame: pd.DataFrame) -> list[RecordProblem]:
@@ -330,7 +388,7 @@ def validate_survival_table(
         Listing every problem at once.
     """
     rules = {
-        time_col: ColumnRule(_number(minimum=0), "a time >= 0", required_value=True),
+        time_col: ColumnRule(_number(minimum=0), "a finite time >= 0", required_value=True),
         event_col: ColumnRule(_event, "0 (censored) or 1 (event)", required_value=True),
     }
     frame = table.reset_index(drop=True)
@@ -342,6 +400,59 @@ def validate_survival_table(
     if problems:
         raise RecordError(problems, source)
     return table
+
+
+def validate_feature_table(
+    table: pd.DataFrame,
+    numeric: Sequence[str],
+    categorical: Mapping[str, Sequence[str]],
+    *,
+    id_col: str | None = None,
+    source: str = "table",
+) -> pd.DataFrame:
+    """Check a generic-mode table before prediction: its feature columns, as the model was trained on them.
+
+    Parameters
+    ----------
+    numeric : sequence of str
+        Columns that must hold finite numbers (or be missing).
+    categorical : mapping column -> levels
+        Columns whose values must be among the training levels (or be missing).
+    id_col : str, optional
+        An identifier column that must be unique and never missing.
+
+    Raises
+    ------
+    RecordError
+        Listing every problem at once: missing columns, non-numbers, infinite numbers, unseen levels.
+    """
+    frame = table.reset_index(drop=True)
+    if frame.empty:
+        raise RecordError([RecordProblem(None, None, None, None, "at least one row")], source)
+    rules: dict[str, ColumnRule] = {}
+    if id_col is not None:
+        rules[id_col] = ColumnRule(str, "a unique identifier", required_value=True)
+    rules.update({c: ColumnRule(_number(), "a finite number, or blank") for c in numeric})
+    for column, levels in categorical.items():
+        known = [str(level) for level in levels if level != "unknown"]
+        shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        rules[column] = ColumnRule(_level_of(known), f"one of the training levels ({shown})")
+    problems = _pandera_problems(frame, rules, id_col)
+    if problems:
+        raise RecordError(problems, source)
+    return table
+
+
+def _level_of(levels: Sequence[str]) -> Callable[[Any], Any]:
+    allowed = set(levels)
+
+    def parse(value: Any) -> Any:
+        text = str(value).strip()
+        if text not in allowed:
+            raise parsing.UnparseableValue(f"{value!r} is not a level seen in training")
+        return text
+
+    return parse
 
 
 def survival_target(records: pd.DataFrame, time_col: str = TIME_COLUMN, event_col: str = EVENT_COLUMN) -> np.ndarray:
@@ -360,4 +471,4 @@ def survival_target(records: pd.DataFrame, time_col: str = TIME_COLUMN, event_co
     validate_survival_table(records[[time_col, event_col]], time_col, event_col)
     time = np.array([parsing.parse_number(v) for v in records[time_col]], dtype=float)
     event = np.array([parsing.parse_number(v) for v in records[event_col]], dtype=float).astype(bool)
-    return Surv.from_arrays(event=event, time=time, name_event="event", name_time="time")
+    return make_target(event, time)

@@ -1,0 +1,199 @@
+"""The command line under bad input: one-line errors, documented exit codes, safe outputs, no tracebacks."""
+
+import csv
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import carrisk
+from carrisk import fit_efs_model, save_model, simulate_cohort, survival_target
+from carrisk.cli import app
+from carrisk.schema import read_records
+
+runner = CliRunner()
+FORMULAS = ["=1+1", "+41", "@SUM(A1)", '=HYPERLINK("http://x.example","y")', "-2+3", "\r=2+2"]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    cohort = simulate_cohort(n=200, seed=5)
+    model = fit_efs_model(
+        cohort.records,
+        survival_target(cohort.records),
+        "rsf",
+        seed=0,
+        synthetic=True,
+        n_estimators=30,
+        min_samples_leaf=10,
+        grid={},
+    )
+    return save_model(model, tmp_path_factory.mktemp("m") / "model")
+
+
+def _run(*args):
+    result = runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", "carrisk/data/example_patients.csv", "--outcomes", "bogus"],
+        ["explain", "carrisk/data/example_patients.csv", "--horizon", "-5"],
+        ["simulate", "--n", "0"],
+        ["simulate", "--seed", "-1"],
+        ["cv", "carrisk/data/example_patients.csv", "--models", "rsf,bogus"],
+        ["cv", "carrisk/data/example_patients.csv", "--folds", "1"],
+        ["cv", "carrisk/data/example_patients.csv", "--scoring", "auc"],
+        ["cv", "carrisk/data/example_patients.csv", "--n-jobs", "0"],
+        ["train", "carrisk/data/example_patients.csv", "--model", "svm"],
+        ["train", "carrisk/data/example_patients.csv", "--n-estimators", "0"],
+    ],
+)
+def test_bad_options_are_usage_errors_with_exit_code_2(args):
+    result = _run(*args)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value" in result.output or "error" in result.output.lower()
+
+
+def test_help_lists_choices_and_the_exit_codes():
+    assert "Exit codes" in _run("--help").output
+    assert all(w in _run("validate", "--help").output for w in ("required", "optional", "ignore"))
+    assert all(w in _run("train", "--help").output for w in ("rsf", "coxnet", "coxph", "gbsa"))
+    simulate_help = _run("simulate", "--help").output
+    assert "fold" not in simulate_help.lower() and "same cohort" in simulate_help
+
+
+def test_an_unreadable_or_junk_file_is_exit_2_in_one_line(tmp_path):
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(b"y" * 200_000)
+    for args in (["validate", tmp_path / "missing.csv"], ["validate", junk], ["predict", junk]):
+        result = _run(*args)
+        assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+        assert result.output.startswith("carrisk: error:")
+
+
+def test_a_missing_model_bundle_is_exit_2(tmp_path):
+    result = _run("predict", "carrisk/data/example_patients.csv", "--model", tmp_path / "nope")
+    assert result.exit_code == 2 and result.output.startswith("carrisk: error:")
+
+
+def test_unexpected_errors_are_one_line_with_a_debug_hint(monkeypatch, tmp_path):
+    def broken(*args, **kwargs):
+        raise RuntimeError("something inside broke")
+
+    monkeypatch.setattr(carrisk.simulate, "simulate_cohort", broken)
+    result = _run("simulate", "--n", "5", "--out", tmp_path / "c.csv")
+    assert result.exit_code == 3
+    assert "RuntimeError: something inside broke" in result.output and "--debug" in result.output
+    debug = runner.invoke(app, ["--debug", "simulate", "--n", "5", "--out", str(tmp_path / "c.csv")])
+    assert debug.exit_code == 3 and "Traceback" in debug.output
+
+
+def test_warnings_reach_the_user_as_one_line_each(monkeypatch, tmp_path):
+    real = carrisk.simulate.simulate_cohort
+
+    def noisy(*args, **kwargs):
+        for _ in range(3):
+            warnings.warn("cd19: level(s) ['x'] were not seen in training\nsecond line", UserWarning, stacklevel=1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(carrisk.simulate, "simulate_cohort", noisy)
+    result = _run("simulate", "--n", "5", "--out", tmp_path / "c.csv")
+    assert result.exit_code == 0
+    lines = [line for line in result.output.splitlines() if not line.startswith("wrote")]
+    assert lines == ["carrisk: warning: cd19: level(s) ['x'] were not seen in training"]
+
+
+def test_predict_rejects_infinite_numbers_that_used_to_crash_it(tmp_path, bundle, example_records):
+    bad = example_records.copy()
+    bad.loc[1, "months_since_last_hsct"] = "inf"
+    bad.loc[5, "age_years"] = "-Infinity"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    result = _run("predict", tmp_path / "bad.csv", "--model", bundle)
+    assert result.exit_code == 1
+    assert "column 'months_since_last_hsct': got 'inf'" in result.output and "got '-Infinity'" in result.output
+    skipped = _run("predict", tmp_path / "bad.csv", "--model", bundle, "--skip-invalid", "--out", tmp_path / "p.csv")
+    assert skipped.exit_code == 0, skipped.output
+    assert len(pd.read_csv(tmp_path / "p.csv")) == len(bad) - 2
+
+
+def test_skip_invalid_with_every_row_invalid_writes_rejected_and_empty_predictions(tmp_path, bundle, example_records):
+    bad = example_records.assign(sex="Q")
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    out = tmp_path / "p.csv"
+    result = _run(
+        "predict",
+        tmp_path / "bad.csv",
+        "--model",
+        bundle,
+        "--skip-invalid",
+        "--out",
+        out,
+        "--json",
+        tmp_path / "p.json",
+    )
+    assert result.exit_code == 1, result.output
+    assert "no valid row" in result.output
+    rejected = pd.read_csv(tmp_path / "p.rejected.csv")
+    assert len(rejected) == len(bad) and set(rejected["column"]) == {"sex"}
+    lines = out.read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("patient_id,efs_6mo,")
+    assert (tmp_path / "p.json").read_text().strip().replace("\n", "") == "[]"
+
+
+def test_predictions_and_rejected_rows_are_safe_in_a_spreadsheet(tmp_path, bundle, example_records):
+    records = example_records.head(len(FORMULAS)).copy()
+    records["patient_id"] = FORMULAS
+    records.loc[0, "sex"] = "=cmd|' /C calc'!A0"  # invalid: goes to the rejected file
+    records.to_csv(tmp_path / "f.csv", index=False)
+    out = tmp_path / "p.csv"
+    result = _run("predict", tmp_path / "f.csv", "--model", bundle, "--skip-invalid", "--out", out)
+    assert result.exit_code == 0, result.output
+    for path in (out, tmp_path / "p.rejected.csv"):
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        cells = [cell for row in rows[1:] for cell in row]
+        assert cells and not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells), path
+    predicted = pd.read_csv(out, dtype={"patient_id": str}, keep_default_na=False)
+    # pandas reads the CSV cell "\r=1+1" as "=1+1"; written back, it is neutralised all the same
+    assert predicted["patient_id"].tolist() == ["'" + p.lstrip("\r") for p in FORMULAS[1:]]
+    assert predicted["efs_6mo"].dtype == float  # numbers stay numbers
+
+
+def test_explain_keeps_plot_files_inside_the_output_directory(tmp_path, bundle, example_records):
+    records = example_records.head(2).copy()
+    records["patient_id"] = ["a/../../escaped", "../b"]
+    records.to_csv(tmp_path / "e.csv", index=False)
+    out = tmp_path / "deep" / "plots"
+    result = _run("explain", tmp_path / "e.csv", "--model", bundle, "--out", out)
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in tmp_path.rglob("*.png"))
+    assert all(p.parent == out for p in tmp_path.rglob("*.png"))
+    assert "waterfall_a_.._.._escaped.png" in written and "waterfall_.._b.png" in written
+
+
+def test_features_out_writes_the_file_and_prints_a_summary(tmp_path, example_records):
+    out = tmp_path / "x.csv"
+    result = _run("features", "carrisk/data/example_patients.csv", "--out", out)
+    assert result.exit_code == 0
+    assert "transposed" not in result.output and len(result.output.splitlines()) == 1
+    design = pd.read_csv(out)
+    assert design["patient_id"].tolist() == example_records["patient_id"].tolist() and design.shape[1] > 20
+
+
+def test_simulated_records_without_messy_spellings_pass_validation():
+    records = simulate_cohort(n=80, seed=2, messy=False).records
+    carrisk.validate_records(records, outcomes="required")
+    assert "not_rearranged" in set(records["kmt2a_status"])
+
+
+def test_records_read_back_from_a_simulated_csv_are_the_same_cells(tmp_path):
+    result = _run("simulate", "--n", "40", "--seed", "4", "--out", tmp_path / "c.csv")
+    assert result.exit_code == 0
+    back = read_records(tmp_path / "c.csv")
+    assert len(back) == 40 and np.all(back.columns == simulate_cohort(n=40, seed=4).records.columns)

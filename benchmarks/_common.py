@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import psutil
 
-from carrisk.validation import package_versions
+from carrisk.provenance import package_versions
 
 RESULTS_DIR = Path(__file__).parent / "results"
 PARTS = ("accuracy", "nested_cv", "speed", "explain", "latency", "cv_coverage")

@@ -27,8 +27,8 @@ from carrisk import (
     survival_target,
 )
 from carrisk._io import atomic_write_text
+from carrisk.provenance import package_versions
 from carrisk.tuning import tuned_model
-from carrisk.validation import package_versions
 
 COHORT_SEED = 7
 MODEL_SEED = 0
@@ -68,10 +68,19 @@ def main(out: Path, folds: int, repeats: int, card_only: bool = False) -> None:
             "oracle_harrell_c": oracle,
         }
         save_model(model, out)
-    card = model_card(model, summary, oracle, folds, repeats) + cv_calibration_section(cv, "rsf")
+    head, limitations = model_card(model, summary, oracle, folds, repeats).split("## Limitations", 1)
+    card = head + cv_calibration_section(cv, "rsf").lstrip("\n") + "\n## Limitations" + limitations
     atomic_write_text(out / "MODEL_CARD.md", card)
     print(cv.report_text())
     print(f"oracle C {oracle:.3f}; {'card of' if card_only else 'saved'} {out}")
+
+
+def _km_cell(estimate: float, lower: float, upper: float) -> str:
+    if pd.isna(estimate):
+        return "n/a (follow-up ends before the horizon)"
+    if pd.isna(lower):
+        return f"{estimate:.3f} (CI not defined)"
+    return f"{estimate:.3f} ({lower:.3f}-{upper:.3f})"
 
 
 def cv_calibration_section(cv, model: str) -> str:
@@ -101,7 +110,7 @@ def cv_calibration_section(cv, model: str) -> str:
 ## Calibration of the pooled out-of-fold predictions
 Every patient is predicted once per repeat by the fold model that did not see them; each repeat's predictions are
 assessed over all {N_PATIENTS} patients and the numbers are the mean over the repeats (per-repeat values and the
-calibration curve with its band, {band}, are in the JSON of `carrisk cv --out`). Observed = Kaplan-Meier EFS;
+calibration curve with its band are in the JSON of `carrisk cv --out`; band: {band}). Observed = Kaplan-Meier EFS;
 difference = mean predicted - observed (positive = too optimistic); O/E = observed / expected event probability;
 slope, ICI, E50, E90 as above (Austin, Harrell & van Klaveren 2020).
 

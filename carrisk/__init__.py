@@ -13,6 +13,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from carrisk.bundle import BundleError, BundleVersionError, load_model, read_manifest, save_model
     from carrisk.calibration import pooled_calibration, subgroup_calibration
+    from carrisk.competing import (
+        CauseSpecificModel,
+        aalen_johansen,
+        cause_specific_cox,
+        competing_risks_analysis,
+        derive_first_event,
+        fine_gray,
+        gray_test,
+        predict_causes,
+    )
     from carrisk.datasets import load_public_dataset, load_survival_data
     from carrisk.decision_curves import decision_curve
     from carrisk.evaluate import ExternalValidation, evaluate_model
@@ -47,6 +57,14 @@ _EXPORTS = {
     "load_model": "carrisk.bundle",
     "read_manifest": "carrisk.bundle",
     "save_model": "carrisk.bundle",
+    "CauseSpecificModel": "carrisk.competing",
+    "aalen_johansen": "carrisk.competing",
+    "cause_specific_cox": "carrisk.competing",
+    "competing_risks_analysis": "carrisk.competing",
+    "derive_first_event": "carrisk.competing",
+    "fine_gray": "carrisk.competing",
+    "gray_test": "carrisk.competing",
+    "predict_causes": "carrisk.competing",
     "pooled_calibration": "carrisk.calibration",
     "subgroup_calibration": "carrisk.calibration",
     "load_public_dataset": "carrisk.datasets",
@@ -101,6 +119,7 @@ __all__ = [
     "BundleVersionError",
     "CD19Expression",
     "CVResult",
+    "CauseSpecificModel",
     "ClinicalFeatures",
     "Covariates",
     "CoxExplainer",
@@ -115,13 +134,19 @@ __all__ = [
     "ShapResult",
     "SimulatedCohort",
     "UpdatedModel",
+    "aalen_johansen",
     "build_design_matrix",
+    "cause_specific_cox",
+    "competing_risks_analysis",
     "cross_validate",
     "decision_curve",
     "default_model_path",
+    "derive_first_event",
     "development_sample_size",
     "evaluate_model",
+    "fine_gray",
     "fit_efs_model",
+    "gray_test",
     "load_default_model",
     "load_model",
     "load_public_dataset",
@@ -129,6 +154,7 @@ __all__ = [
     "make_pipeline",
     "oracle_concordance",
     "pooled_calibration",
+    "predict_causes",
     "read_manifest",
     "read_records",
     "records_help",

@@ -254,9 +254,9 @@ def kaplan_meier_at(event: np.ndarray, time: np.ndarray, horizon: float) -> tupl
     Returns
     -------
     (estimate, lower, upper)
-        1 with a degenerate interval before the first event; 0 (interval [0, 0]) once every patient has had
-        the event; NaN when the longest follow-up is a censoring before ``horizon`` (the estimate is not
-        defined there).
+        1 with a degenerate interval before the first event; 0 with NaN bounds (the log-log interval is not
+        defined at 0) once every patient has had the event; NaN when the longest follow-up is a censoring
+        before ``horizon`` (the estimate is not defined there).
     """
     event = np.asarray(event, dtype=bool)
     time = np.asarray(time, dtype=float)
@@ -268,6 +268,8 @@ def kaplan_meier_at(event: np.ndarray, time: np.ndarray, horizon: float) -> tupl
     index = int(np.searchsorted(times, horizon, side="right")) - 1
     if index < 0:
         return (1.0, 1.0, 1.0)
+    if surv[index] == 0:  # the log-log interval is not defined at 0
+        return (0.0, np.nan, np.nan)
     return (float(surv[index]), float(conf[0, index]), float(conf[1, index]))
 
 
@@ -462,9 +464,10 @@ def pooled_calibration(
     Each row of ``predictions`` is one repeat of the cross-validation: every patient's prediction by the model
     that did not see that patient. Per repeat, all patients together give calibration in the large (Kaplan-Meier
     against mean predicted EFS, O/E) and the Austin-Harrell-van Klaveren measures (slope, ICI, E50, E90; see
-    :func:`calibration_at`). The curve is the spline Cox calibration model fitted to all repeats stacked
-    (each patient once per repeat), evaluated between the 1st and 99th percentiles of the predicted event
-    probability; its band comes from resampling patients (with all their repeats) and refitting.
+    :func:`calibration_at`). The curve is the spline Cox calibration model (Breslow ties, :func:`breslow_cox`)
+    fitted to all repeats stacked (each patient once per repeat), evaluated between the 1st and 99th percentiles
+    of the predicted event probability; its band comes from resampling patients (with all their repeats) and
+    refitting.
 
     Parameters
     ----------

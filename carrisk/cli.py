@@ -20,6 +20,7 @@ import carrisk
 from carrisk._io import csv_stream, json_array_stream, safe_filename, write_csv
 from carrisk.features import ClinicalFeatures
 from carrisk.schema import RecordError, read_records, validate_records
+from carrisk.units import SIX_MONTHS_DAYS
 
 #: Exit codes of every command (also in the README and ``carrisk --help``).
 EXIT_OK = 0
@@ -135,6 +136,12 @@ class Outcomes(enum.StrEnum):
     required = "required"
     optional = "optional"
     ignore = "ignore"
+
+
+class HsctHandling(enum.StrEnum):
+    ignore = "ignore"
+    censor = "censor"
+    competing = "competing"
 
 
 class ModelName(enum.StrEnum):
@@ -371,11 +378,18 @@ def simulate(
 def reproduce(
     cohort: Annotated[Path, typer.Argument(help="Cohort in the record schema (simulated or real).")],
     out: Annotated[Path | None, typer.Option(help="Directory for study_report.json/.txt and the KM plot.")] = None,
+    hsct_handling: Annotated[
+        HsctHandling,
+        typer.Option(
+            help="Consolidative HSCT after CAR (column hsct_after_car_days): ignore (the study's choice: recorded, "
+            "not an event), censor, or competing (a competing first event)."
+        ),
+    ] = HsctHandling.ignore,
 ) -> None:
-    """The study's own analysis: CR rates, KM EFS/RFS by blinatumomab group, CD19, multivariable Cox."""
+    """The study's own analysis: CR rates, KM EFS/RFS, CD19, Cox; cumulative incidence of each failure cause."""
     from carrisk.reproduce import reproduce_study
 
-    report = reproduce_study(_read(cohort), out_dir=None)
+    report = reproduce_study(_read(cohort), out_dir=None, hsct_handling=hsct_handling.value)
     typer.echo(report.to_text())
     if out is not None:
         paths = report.write(out)
@@ -450,10 +464,19 @@ def predict(
         bool, typer.Option(help="Predict valid rows; write rejected rows beside --out (exit 1 if none is valid).")
     ] = False,
     allow_version_mismatch: AllowMismatch = False,
+    causes: Annotated[
+        bool, typer.Option("--causes", help="Add the 6/12-month incidence of each failure cause (sums to 1 - EFS).")
+    ] = False,
+    cause_training: Annotated[
+        Path | None,
+        typer.Option(help="--causes: records the EFS model was trained on (default: its recorded synthetic cohort)."),
+    ] = None,
 ) -> None:
     """Predict 6/12-month EFS with 95% intervals, a risk group and the top reasons for each patient."""
     fitted = _model(model, allow_version_mismatch)
-    frame, rejected = fitted.valid_rows(_read(patients), skip_invalid=skip_invalid)
+    records = _read(patients)
+    frame, rejected = fitted.valid_rows(records, skip_invalid=skip_invalid)
+    cause_model = _cause_model(fitted, cause_training) if causes else None
     if not rejected.empty:
         target = (out or Path("predictions.csv")).with_suffix(".rejected.csv")
         write_csv(target, rejected)
@@ -466,7 +489,11 @@ def predict(
         if frame.empty and write_rows is not None:
             write_rows(_scalar_columns(fitted.empty_predictions()))
         for chunk in fitted.iter_predictions(frame):
+            if cause_model is not None:
+                chunk = _with_causes(chunk, cause_model, frame)
             typer.echo(format_predictions(chunk))
+            if cause_model is not None:
+                typer.echo(format_causes(chunk))
             if write_rows is not None:
                 write_rows(_scalar_columns(chunk))
             if write_json is not None:
@@ -480,11 +507,40 @@ def predict(
 
 def _scalar_columns(table: pd.DataFrame) -> pd.DataFrame:
     """The predictions without curves, with the top reasons as one readable text cell."""
-    return table.drop(columns=["curve", "top_reasons"]).assign(
+    return table.drop(columns=["curve", "top_reasons", "cause_curves"], errors="ignore").assign(
         top_reasons=[
             "; ".join(f"{r['variable']}={r['value']} ({r['effect']:+.3f})" for r in rs) for rs in table["top_reasons"]
         ]
     )
+
+
+def _cause_model(fitted: Any, cause_training: Path | None) -> Any:
+    """The cause-specific model for ``--causes`` (carrisk.competing.prediction), fitted once per command."""
+    from carrisk.competing.prediction import cause_model_for
+
+    training = _read(cause_training) if cause_training is not None else None
+    try:
+        return cause_model_for(fitted, training)
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+
+
+def _with_causes(chunk: pd.DataFrame, cause_model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """A chunk of EFS predictions plus each cause's incidence, adding up to 1 - EFS."""
+    from carrisk.competing.prediction import predict_causes
+
+    incidences = predict_causes(chunk, cause_model, frame.loc[chunk.index])
+    incidences.index = chunk.index
+    return chunk.join(incidences.drop(columns=["patient_id", *[c for c in incidences if c.startswith("efs_")]]))
+
+
+def format_causes(table: pd.DataFrame) -> str:
+    """Human-readable lines: each cause's 12-month incidence (carrisk.competing.prediction.format_causes)."""
+    from carrisk.competing.prediction import format_causes as lines
+
+    return lines(table)
 
 
 def format_predictions(table: pd.DataFrame) -> str:
@@ -507,7 +563,7 @@ def explain(
     model: ModelPath = None,
     horizon: Annotated[
         float, typer.Option(min=1.0, max=10_000.0, help="Explain EFS at this many days after infusion.")
-    ] = 182.625,
+    ] = SIX_MONTHS_DAYS,
     out: Annotated[Path, typer.Option(help="Directory for the plots.")] = Path("explanations"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Write explanations JSON here.")] = None,
     allow_version_mismatch: AllowMismatch = False,
@@ -610,6 +666,56 @@ def demo(
     chosen = examples[examples["patient_id"].isin(["EX-04", "EX-09", "EX-03"])]
     typer.echo(format_predictions(default.predict_efs(chosen)))
     typer.echo("\nSynthetic data throughout: none of these numbers is clinical evidence.")
+
+
+@app.command()
+def serve(
+    model: ModelPath = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    token_file: Annotated[
+        Path | None, typer.Option(help="Require 'Authorization: Bearer <token>' with the token in this file.")
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow binding to a non-loopback address (prints a warning).")
+    ] = False,
+    max_patients: Annotated[int, typer.Option(help="Most patients in one request.", min=1)] = 1000,
+    rate_limit: Annotated[float, typer.Option(help="Requests per second per client (0 = no limit).", min=0)] = 100.0,
+    workers: Annotated[int, typer.Option(help="Server processes (each loads the model).", min=1, max=16)] = 1,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """Serve the risk-calculator page and the HTTP API (POST /predict, /explain; GET /model, /health)."""
+    try:
+        from carrisk.serve import ServerConfig, is_loopback, run_server
+    except ImportError as err:
+        raise CliError(f"{err.name} is missing; install the extra: pip install 'carrisk[serve]'") from None
+    from carrisk.bundle import BundleError
+    from carrisk.shipped import default_model_path
+
+    if not is_loopback(host):
+        if not allow_remote:
+            raise CliError(
+                f"refusing to bind to {host}, which other machines can reach; pass --allow-remote to do it "
+                "deliberately (and put TLS and a --token-file in front of it)"
+            )
+        typer.echo(
+            f"carrisk: warning: serving on {host}: other machines can reach this server; the API sends patient "
+            "data unencrypted (no TLS) and needs --token-file to refuse strangers",
+            err=True,
+        )
+    try:
+        config = ServerConfig(
+            model_dir=str(model or default_model_path()),
+            token_file=None if token_file is None else str(token_file),
+            max_patients=max_patients,
+            rate_limit_per_s=rate_limit,
+            allow_version_mismatch=allow_version_mismatch,
+        )
+        config.check()
+        typer.echo(f"carrisk serve: http://{host}:{port}/ (API schema at /openapi.json); research use only")
+        run_server(config, host=host, port=port, workers=workers)
+    except (ValueError, BundleError, OSError) as err:
+        raise CliError(str(err)) from None
 
 
 @app.command()

@@ -121,7 +121,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
 
-from carrisk.schema import OUTCOME_COLUMNS, PREINFUSION_COLUMNS, RECORD_COLUMNS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
+from carrisk.schema import OUTCOME_COLUMNS, PREINFUSION_COLUMNS, RECORD_COLUMNS
+from carrisk.units import DAY28_DAYS, DAYS_PER_YEAR, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 __all__ = [
     "CAUSES",
@@ -130,6 +131,7 @@ __all__ = [
     "PREINFUSION_COLUMNS",
     "RECORD_COLUMNS",
     "SIX_MONTHS_DAYS",
+    "TRUE_CIF_CAUSES",
     "TWELVE_MONTHS_DAYS",
     "SimulatedCohort",
     "centre_params",
@@ -137,11 +139,10 @@ __all__ = [
     "load_simulation_params",
     "oracle_concordance",
     "simulate_cohort",
+    "true_cause_incidence",
     "true_survival",
 ]
 
-DAY28_DAYS = 28.0
-DAYS_PER_YEAR = 365.25
 
 CAUSES = ("cd19pos", "cd19neg", "lineage_switch", "death")
 RELAPSE_CAUSES = ("cd19pos", "cd19neg", "lineage_switch")
@@ -172,8 +173,9 @@ _MISSABLE_COLUMNS = (
 _MISSING_TOKENS = ("NA", "N/A", "unknown", "not known", ".")
 _TOKEN_MISSING_COLUMNS = ("sex", "car_product", "cns_status", "extramedullary_disease", "down_syndrome")
 
-# Accepted spellings from docs/records.md, used by messy mode.
-_SPELLINGS = {
+# Accepted spellings from docs/records.md, used by messy mode: column -> canonical value -> spellings, or, for the
+# marrow's "undetectable", the spellings themselves.
+_SPELLINGS: dict[str, Any] = {
     "sex": {"M": ("M", "male", "Male"), "F": ("F", "female", "Female")},
     "car_product": {
         "tisagenlecleucel": ("tisagenlecleucel", "Kymriah", "tisa-cel", "CTL019"),
@@ -485,8 +487,10 @@ class SimulatedCohort:
     truth : pandas.DataFrame
         Same rows and order: ``patient_id``, ``true_cr_prob``, ``true_efs_6mo``, ``true_efs_12mo``,
         ``true_risk`` (= -log S(12 months), higher = worse), ``true_lp_cr`` (logit of day-28 CR),
-        ``true_lp_<cause>`` (log relative hazard of each cause in :data:`CAUSES`) and the latent
-        ``true_blina_group``, ``true_high_burden``, ``true_cd19_dim_partial``, ``true_kmt2a``.
+        ``true_lp_<cause>`` (log relative hazard of each cause in :data:`CAUSES`), the latent
+        ``true_blina_group``, ``true_high_burden``, ``true_cd19_dim_partial``, ``true_kmt2a``, and
+        ``true_cif_<cause>_6mo``/``_12mo``: the true cumulative incidence of each recorded first-event cause of
+        :data:`TRUE_CIF_CAUSES` (see :func:`true_cause_incidence`).
     time_grid : numpy.ndarray
         Days from infusion at which ``truth_curves`` is given (includes 28, 182.625 and 365.25).
     truth_curves : numpy.ndarray
@@ -698,6 +702,7 @@ def simulate_cohort(
             "true_high_burden": x["high_burden"],
             "true_cd19_dim_partial": x["cd19_dim_partial"],
             "true_kmt2a": x["kmt2a"],
+            **_true_cif_columns(p, cr_prob, rel_hazard, edges, rates),
         }
     )
     return SimulatedCohort(records, truth, grid, curves, p, int(seed))
@@ -921,6 +926,81 @@ def true_survival(cohort: SimulatedCohort, times: ArrayLike) -> np.ndarray:
     edges, rates = _baseline_rates(cohort.params)
     rel_hazard = np.exp(truth[[f"true_lp_{cause}" for cause in CAUSES]].to_numpy(dtype=float))
     return _survival_from(truth["true_cr_prob"].to_numpy(dtype=float), rel_hazard, edges, rates, t)
+
+
+#: Recorded first-event causes whose true cumulative incidence the truth table holds (names of
+#: ``carrisk.competing.outcomes.CAUSES``).
+TRUE_CIF_CAUSES = ("no_cr", "cd19pos", "cd19neg", "lineage_switch", "unclassified", "death_in_remission")
+
+
+def true_cause_incidence(cohort: SimulatedCohort, times: ArrayLike) -> np.ndarray:
+    """True cumulative incidence of every recorded first-event cause, per patient, at ``times`` (no censoring).
+
+    Exact from the piecewise-exponential cause-specific hazards: within hazard interval ``j`` every rate is
+    constant, so the probability of leaving through cause ``k`` is ``h_kj / h_j * S(start of j) *
+    (1 - exp(-h_j * exposure))`` with ``h_j`` the total rate. ``no_cr`` is ``1 - p_CR`` from day 28 on; a relapse
+    is recorded ``unclassified`` with probability ``unclassified_relapse_share`` whatever its true phenotype, so
+    the recorded CD19+/CD19-/lineage-switch incidences are the latent ones times ``1 - share``. For every patient
+    and time the causes and the true EFS add up to 1.
+
+    Parameters
+    ----------
+    cohort : SimulatedCohort
+    times : array-like of float
+        Days from infusion.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_patients, n_times, len(TRUE_CIF_CAUSES))``.
+    """
+    t = np.asarray(times, dtype=float).reshape(-1)
+    if np.any(t < 0) or not np.all(np.isfinite(t)):
+        raise ValueError("times must be finite days from infusion (>= 0).")
+    truth = cohort.truth
+    edges, rates = _baseline_rates(cohort.params)
+    rel_hazard = np.exp(truth[[f"true_lp_{cause}" for cause in CAUSES]].to_numpy(dtype=float))
+    return _cause_incidence(cohort.params, truth["true_cr_prob"].to_numpy(dtype=float), rel_hazard, edges, rates, t)
+
+
+def _cause_incidence(
+    p: Mapping[str, Any],
+    cr_prob: np.ndarray,
+    rel_hazard: np.ndarray,
+    edges: np.ndarray,
+    rates: np.ndarray,
+    t: np.ndarray,
+) -> np.ndarray:
+    lower, upper = edges[:-1], edges[1:]
+    at_start = cr_prob[:, None] * np.exp(-(rel_hazard @ _baseline_cumhaz(edges, rates, lower)))  # (n, intervals)
+    cause_rates = rel_hazard[:, None, :] * rates.T[None, :, :]  # (n, intervals, causes)
+    total = cause_rates.sum(axis=2)
+    exposure = np.clip(np.minimum(t[:, None], upper[None, :]) - lower[None, :], 0.0, None)  # (times, intervals)
+    leave = at_start[:, None, :] * -np.expm1(-total[:, None, :] * exposure[None, :, :])  # (n, times, intervals)
+    latent = np.einsum("ntj,njk->ntk", leave, cause_rates / total[:, :, None])
+    share = p["unclassified_relapse_share"]
+    relapse = [CAUSES.index(cause) for cause in RELAPSE_CAUSES]
+    no_cr = np.where(t[None, :] >= DAY28_DAYS, 1.0 - cr_prob[:, None], 0.0)
+    return np.stack(
+        [
+            no_cr,
+            *((1.0 - share) * latent[:, :, k] for k in relapse),
+            share * latent[:, :, relapse].sum(axis=2),
+            latent[:, :, CAUSES.index("death")],
+        ],
+        axis=2,
+    )
+
+
+def _true_cif_columns(
+    p: Mapping[str, Any], cr_prob: np.ndarray, rel_hazard: np.ndarray, edges: np.ndarray, rates: np.ndarray
+) -> dict[str, np.ndarray]:
+    cif = _cause_incidence(p, cr_prob, rel_hazard, edges, rates, np.array([SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS]))
+    return {
+        f"true_cif_{cause}_{horizon}": cif[:, h, k]
+        for k, cause in enumerate(TRUE_CIF_CAUSES)
+        for h, horizon in enumerate(("6mo", "12mo"))
+    }
 
 
 def oracle_concordance(cohort: SimulatedCohort) -> float:

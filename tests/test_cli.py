@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 import carrisk
@@ -44,6 +45,7 @@ def test_reproduce_prints_the_abstract_and_writes_files(tmp_path):
     assert doc and (tmp_path / "study" / "km_efs_by_blina.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_train_in_generic_mode_saves_a_loadable_bundle(tmp_path):
     data = tmp_path / "whas.csv"
     carrisk.load_public_dataset("whas500").to_csv(data, index=False)

@@ -888,3 +888,27 @@ def samplesize_validation(
     except ValueError as err:
         raise CliError(str(err), EXIT_USAGE) from None
     typer.echo(result.to_text())
+
+
+@app.command("validate-internal")
+def validate_internal(
+    data: Annotated[Path, typer.Argument(help="Development table: carrisk records or any survival CSV.")],
+    model: Annotated[ModelName, typer.Option(help="The model (tuned in every refit).")] = ModelName.coxnet,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap refits of the whole tuned pipeline.")] = 200,
+    seed: Seed = 0,
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
+    features: Features = None,
+) -> None:
+    """Optimism-corrected C, calibration slope and calibration-in-the-large (Harrell's bootstrap; rms validate)."""
+    from carrisk.internal_validation import bootstrap_optimism
+
+    loaded = _load(data, time_col, event_col, features)
+    result = bootstrap_optimism(
+        loaded.records, loaded.y, str(model), n_bootstrap=n_bootstrap, seed=seed, spec=loaded.spec
+    )
+    typer.echo(
+        f"{loaded.name}: {len(loaded.records)} rows, {loaded.n_events} events; {n_bootstrap} bootstrap refits of the "
+        f"tuned {model}, seed {seed}; measures of the 12-month event probability"
+    )
+    typer.echo(result.to_text())

@@ -1,12 +1,13 @@
 # carrisk: two commands on a fresh machine with Python >= 3.11 and make.
 #   make demo   set up .venv, install carrisk, run the main job on the embedded default
 #   make test   set up .venv, install carrisk with test extras, run the test suite
+# CI (.ci/run) also runs: make lint, make typecheck, make wheel-test.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-quick clean
+.PHONY: demo test test-fast lint typecheck wheel-test bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +23,19 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
+# The development loop: everything but the tests marked slow.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
+
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# Build the sdist and wheel, install the wheel in a fresh venv, predict the example patients from another directory.
+wheel-test: $(STAMP)
+	$(BIN)/python tools/wheel_test.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"

@@ -31,8 +31,9 @@ import numpy as np
 from benchmarks import _common, build_default_model
 from carrisk import fit_efs_model, read_manifest, simulate_cohort, survival_target
 from carrisk._io import atomic_write_text
-from carrisk.schema import OUTCOME_COLUMNS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
+from carrisk.schema import OUTCOME_COLUMNS
 from carrisk.simulate import true_survival
+from carrisk.units import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 N_TRAIN = 420
 N_TEST = 200

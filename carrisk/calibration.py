@@ -40,7 +40,7 @@ PROBABILITY_CLIP = 1e-6
 CALIBRATION_KNOT_QUANTILES = (0.10, 0.50, 0.90)
 BAND_METHOD = (
     "pointwise 95% percentile band from {n} bootstrap resamples of patients (all of a patient's out-of-fold "
-    "predictions kept together), spline Cox model refitted with the original knots"
+    "predictions kept together), spline Cox model (Breslow ties) refitted with the original knots"
 )
 SUBGROUP_COLUMNS = ("blina_exposed", "blina_response", "marrow_blasts_pct", "cns_status", "extramedullary_disease")
 LOW_BURDEN_LEVELS = ("undetectable", "low_mrd_positive", "low_mrd_unknown")
@@ -49,6 +49,7 @@ __all__ = [
     "PooledCalibration",
     "calibration_at",
     "calibration_curve",
+    "calibration_curve_band",
     "calibration_in_the_large",
     "kaplan_meier_at",
     "plot_calibration",
@@ -253,17 +254,22 @@ def kaplan_meier_at(event: np.ndarray, time: np.ndarray, horizon: float) -> tupl
     Returns
     -------
     (estimate, lower, upper)
-        1 with a degenerate interval before the first event; NaN when nobody is followed up to ``horizon``
-        (the estimate is not defined beyond the last follow-up).
+        1 with a degenerate interval before the first event; 0 with NaN bounds (the log-log interval is not
+        defined at 0) once every patient has had the event; NaN when the longest follow-up is a censoring
+        before ``horizon`` (the estimate is not defined there).
     """
     event = np.asarray(event, dtype=bool)
     time = np.asarray(time, dtype=float)
-    if time.size == 0 or time.max() < horizon:
+    if time.size == 0:
         return (np.nan, np.nan, np.nan)
     times, surv, conf = kaplan_meier_estimator(event, time, conf_type="log-log")
+    if time.max() < horizon and surv[-1] > 0:  # the last patient was censored before the horizon
+        return (np.nan, np.nan, np.nan)
     index = int(np.searchsorted(times, horizon, side="right")) - 1
     if index < 0:
         return (1.0, 1.0, 1.0)
+    if surv[index] == 0:  # the log-log interval is not defined at 0
+        return (0.0, np.nan, np.nan)
     return (float(surv[index]), float(conf[0, index]), float(conf[1, index]))
 
 
@@ -353,12 +359,94 @@ class PooledCalibration:
         }
 
 
+def breslow_cox(
+    event: np.ndarray, time: np.ndarray, X: np.ndarray, horizon: float, max_iter: int = 50, tol: float = 1e-9
+) -> tuple[np.ndarray, float]:
+    """Cox model with Breslow's ties by Newton-Raphson: coefficients and the baseline cumulative hazard at ``horizon``.
+
+    Breslow's partial likelihood is used because the pooled calibration model stacks every patient once per
+    repeat: with Breslow's handling of ties, k identical copies of a data set give exactly the coefficients of
+    one copy (the log-likelihood is multiplied by k plus a constant), whereas Efron's correction treats the
+    copies as tied events and shrinks the coefficients. Risk-set sums are reverse cumulative sums over the
+    patients sorted by time, so a fit costs O(n p^2) per iteration (about a millisecond here, against 60 ms for
+    lifelines or scikit-survival, which matters inside the bootstrap); the tests compare it with
+    ``sksurv.linear_model.CoxPHSurvivalAnalysis(ties="breslow")``.
+
+    Parameters
+    ----------
+    event, time : arrays, shape (n,)
+        Outcome.
+    X : array, shape (n, p)
+        Covariates.
+    horizon : float
+        Time at which the Breslow baseline cumulative hazard ``H0`` (at covariates 0) is returned.
+    max_iter, tol
+        Newton iterations (with step halving) and the convergence tolerance on the step.
+
+    Returns
+    -------
+    (coef, H0(horizon))
+        ``S(horizon | x) = exp(-H0(horizon) exp(x @ coef))``.
+
+    Raises
+    ------
+    _CalibrationFitError
+        If the Hessian is singular or Newton does not converge.
+    """
+    order = np.argsort(-time, kind="stable")
+    event, time, X = event[order], time[order], X[order]
+    last_of_block = np.r_[time[1:] != time[:-1], True]  # last row of each block of equal times (descending)
+    block = np.cumsum(np.r_[0, last_of_block[:-1]])
+    deaths_per_block = np.bincount(block, weights=event.astype(float))
+    with_deaths = deaths_per_block > 0
+    rows = np.flatnonzero(last_of_block)[with_deaths]  # risk set of an event time = every row up to here
+    deaths = deaths_per_block[with_deaths]
+
+    def sums(coef: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+        eta = X @ coef
+        shift = eta.max()
+        w = np.exp(eta - shift)
+        s0 = np.cumsum(w)[rows]
+        s1 = np.cumsum(w[:, None] * X, axis=0)[rows]
+        s2 = np.cumsum(w[:, None, None] * X[:, :, None] * X[:, None, :], axis=0)[rows]
+        d = deaths
+        loglik = float(eta[event].sum() - (d * (np.log(s0) + shift)).sum())
+        grad = X[event].sum(axis=0) - (d[:, None] * s1 / s0[:, None]).sum(axis=0)
+        mean = s1 / s0[:, None]
+        hess = -(d[:, None, None] * (s2 / s0[:, None, None] - mean[:, :, None] * mean[:, None, :])).sum(axis=0)
+        return loglik, grad, hess, s0 * np.exp(shift)
+
+    coef = np.zeros(X.shape[1])
+    loglik, grad, hess, s0 = sums(coef)
+    for _ in range(max_iter):
+        try:
+            step = np.linalg.solve(hess, -grad)
+        except np.linalg.LinAlgError as error:
+            raise _CalibrationFitError(f"singular information matrix in the Cox calibration model: {error}") from error
+        factor = 1.0
+        new = sums(coef + step)
+        while not (np.isfinite(new[0]) and new[0] >= loglik - 1e-12):
+            factor /= 2
+            if factor < 1e-6:
+                raise _CalibrationFitError("the Cox calibration model's partial likelihood stopped increasing")
+            new = sums(coef + factor * step)
+        coef = coef + factor * step
+        loglik, grad, hess, s0 = new
+        if np.max(np.abs(factor * step)) < tol:
+            break
+    else:
+        raise _CalibrationFitError(f"the Cox calibration model did not converge in {max_iter} iterations")
+    event_times = time[rows]
+    hazard = deaths / s0
+    return coef, float(hazard[event_times <= horizon].sum())
+
+
 def _spline_curve(
     event: np.ndarray, time: np.ndarray, cll: np.ndarray, knots: np.ndarray, grid_cll: np.ndarray, horizon: float
 ) -> np.ndarray:
-    basis = _rcs_basis(cll, knots)
-    frame = pd.DataFrame({"cll": basis[:, 0], "cll_nonlinear": basis[:, 1], "time": time, "event": event})
-    return _calibrated_event_prob(_fit_cox(frame), knots, grid_cll, horizon)
+    """Observed event probability by ``horizon`` at ``grid_cll`` from the Breslow spline Cox calibration model."""
+    coef, baseline = breslow_cox(event, time, _rcs_basis(cll, knots), horizon)
+    return 1.0 - np.exp(-baseline * np.exp(_rcs_basis(grid_cll, knots) @ coef))
 
 
 def pooled_calibration(
@@ -367,7 +455,7 @@ def pooled_calibration(
     predictions: np.ndarray,
     horizon: float,
     *,
-    n_bootstrap: int = 100,
+    n_bootstrap: int = 200,
     seed: int = 0,
     n_points: int = 50,
 ) -> PooledCalibration:
@@ -376,9 +464,10 @@ def pooled_calibration(
     Each row of ``predictions`` is one repeat of the cross-validation: every patient's prediction by the model
     that did not see that patient. Per repeat, all patients together give calibration in the large (Kaplan-Meier
     against mean predicted EFS, O/E) and the Austin-Harrell-van Klaveren measures (slope, ICI, E50, E90; see
-    :func:`calibration_at`). The curve is the spline Cox calibration model fitted to all repeats stacked
-    (each patient once per repeat), evaluated between the 1st and 99th percentiles of the predicted event
-    probability; its band comes from resampling patients (with all their repeats) and refitting.
+    :func:`calibration_at`). The curve is the spline Cox calibration model (Breslow ties, :func:`breslow_cox`)
+    fitted to all repeats stacked (each patient once per repeat), evaluated between the 1st and 99th percentiles
+    of the predicted event probability; its band comes from resampling patients (with all their repeats) and
+    refitting.
 
     Parameters
     ----------
@@ -388,7 +477,7 @@ def pooled_calibration(
         Out-of-fold predicted EFS at ``horizon``.
     horizon : float
         Time of assessment (days); must be below the longest follow-up with an event at or before it.
-    n_bootstrap : int, default 100
+    n_bootstrap : int, default 200
         Bootstrap resamples for the band; 0 leaves the band NaN.
     seed : int, default 0
         Seeds the bootstrap.
@@ -591,3 +680,79 @@ def plot_calibration(results: Mapping[str, PooledCalibration], path: str | os.Pa
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format=os.path.splitext(os.fspath(path))[1][1:] or "png", dpi=110))
     plt.close(fig)
+
+
+def calibration_curve_band(
+    event: np.ndarray,
+    time: np.ndarray,
+    surv_prob: np.ndarray,
+    horizon: float,
+    *,
+    n_points: int = 50,
+    n_bootstrap: int = 100,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+    """The smoothed calibration curve at ``horizon`` with a 95% bootstrap band, and intervals of ICI/E50/E90.
+
+    The curve is that of :func:`calibration_curve` (Austin, Harrell & van Klaveren [1]_) on a fixed grid of
+    predicted event probabilities (1st to 99th percentile of the predictions). Each of ``n_bootstrap`` resamples
+    of the patients (predictions held fixed, knots re-placed) refits the spline Cox model and is evaluated on
+    the same grid; the band is the 2.5-97.5 percentile of those curves at each grid point, and the intervals of
+    ICI, E50 and E90 are the percentiles of the resample values. Resamples whose fit fails are skipped.
+
+    Parameters
+    ----------
+    event, time : arrays, shape (n,)
+        Observed outcome.
+    surv_prob : array of float, shape (n,)
+        Predicted event-free probability at ``horizon``.
+    horizon : float
+        Time at which calibration is assessed.
+    n_points : int, default 50
+        Curve points.
+    n_bootstrap : int, default 100
+        Resamples for the band; 0 for none (band columns NaN).
+    seed : int, default 0
+        Seed of the resampling.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        Columns ``predicted``, ``observed``, ``lower``, ``upper`` (event probabilities by ``horizon``); and
+        ``{"ici": [lo, hi], "e50": [lo, hi], "e90": [lo, hi], "n_resamples": [used]}``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`calibration_curve`.
+    """
+    event, time, surv_prob = _validate_calibration_inputs(event, time, surv_prob, horizon)
+    curve = calibration_curve(event, time, surv_prob, horizon, n_points=n_points)
+    _, grid_cll = _cloglog_event_prob(1.0 - curve["predicted"].to_numpy())
+    rng = np.random.default_rng(seed)
+    curves, summaries = [], []
+    for _ in range(n_bootstrap):
+        index = rng.integers(0, event.size, event.size)
+        if not np.any(event[index] & (time[index] <= horizon)):
+            continue
+        pred_event_prob, cll = _cloglog_event_prob(surv_prob[index])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit, knots = _fit_spline_calibration(event[index], time[index], cll)
+        except _CalibrationFitError:
+            continue
+        curves.append(_calibrated_event_prob(fit, knots, grid_cll, horizon))
+        error = np.abs(pred_event_prob - _calibrated_event_prob(fit, knots, cll, horizon))
+        summaries.append([error.mean(), np.median(error), np.quantile(error, 0.9)])
+    if curves:
+        stacked = np.vstack(curves)
+        curve["lower"] = np.quantile(stacked, 0.025, axis=0)
+        curve["upper"] = np.quantile(stacked, 0.975, axis=0)
+        bounds = np.quantile(np.asarray(summaries), [0.025, 0.975], axis=0)
+    else:
+        curve["lower"] = curve["upper"] = np.nan
+        bounds = np.full((2, 3), np.nan)
+    intervals = {name: [float(bounds[0, k]), float(bounds[1, k])] for k, name in enumerate(("ici", "e50", "e90"))}
+    intervals["n_resamples"] = [float(len(curves))]
+    return curve, intervals

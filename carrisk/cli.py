@@ -20,6 +20,7 @@ import carrisk
 from carrisk._io import csv_stream, json_array_stream, safe_filename, write_csv
 from carrisk.features import ClinicalFeatures
 from carrisk.schema import RecordError, read_records, validate_records
+from carrisk.units import SIX_MONTHS_DAYS
 
 #: Exit codes of every command (also in the README and ``carrisk --help``).
 EXIT_OK = 0
@@ -135,6 +136,12 @@ class Outcomes(enum.StrEnum):
     required = "required"
     optional = "optional"
     ignore = "ignore"
+
+
+class HsctHandling(enum.StrEnum):
+    ignore = "ignore"
+    censor = "censor"
+    competing = "competing"
 
 
 class ModelName(enum.StrEnum):
@@ -272,6 +279,13 @@ def cv(
     event_col: EventCol = None,
     features: Features = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory for cv.json, cv.txt, calibration.csv, subgroups.csv and calibration plots."),
+    ] = None,
+    calibration_bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the calibration curves' bands (0: no band).")
+    ] = 200,
 ) -> None:
     """Nested, repeated cross-validation by concordance; prints a table and writes all numbers to JSON."""
     from carrisk.validation import cross_validate
@@ -293,17 +307,22 @@ def cv(
             backend=backend.value,
             scheduler=scheduler,
             progress=False if quiet else None,
+            calibration_bootstrap=calibration_bootstrap,
         )
     except ValueError as err:
         raise CliError(str(err), EXIT_INVALID_RECORDS) from None
-    typer.echo(
+    heading = (
         f"{loaded.name}: {len(loaded.records)} rows, {loaded.n_events} events ({loaded.mode} mode); "
-        f"{folds}-fold x {repeats} nested CV, seed {seed}; mean [2.5%, 97.5%] of fold estimates"
+        f"{folds}-fold x {repeats} nested CV, seed {seed}; mean [95% CI of the mean]"
     )
-    typer.echo(result.to_text())
+    typer.echo(heading)
+    typer.echo(result.report_text())
     if json_out is not None:
         result.write_json(json_out)
         typer.echo(f"wrote {json_out}")
+    if out is not None:
+        for path in result.write_report(out, heading):
+            typer.echo(f"wrote {path}")
 
 
 @app.command()
@@ -314,11 +333,40 @@ def simulate(
     ] = 7,
     out: Annotated[Path, typer.Option(help="Records CSV to write.")] = Path("cohort.csv"),
     truth: Annotated[Path | None, typer.Option(help="Also write each patient's true risk and EFS here.")] = None,
+    centre: Annotated[
+        str | None, typer.Option(help="A simulated external centre preset: 'shifted' (case-mix and baseline).")
+    ] = None,
+    baseline_hazard_multiplier: Annotated[
+        float | None, typer.Option(help="Multiply the post-remission baseline hazard (overrides the preset).")
+    ] = None,
+    cr_logodds_shift: Annotated[
+        float | None, typer.Option(help="Add to the log-odds of day-28 CR (overrides the preset).")
+    ] = None,
+    blina_exposed: Annotated[float | None, typer.Option(help="Share with prior blinatumomab.")] = None,
+    high_burden_odds_ratio: Annotated[
+        float | None, typer.Option(help="Odds ratio for marrow blasts >= 5 % against the default centre.")
+    ] = None,
 ) -> None:
     """Simulate a synthetic cohort calibrated to the published study (synthetic data, not real patients)."""
-    from carrisk.simulate import oracle_concordance, simulate_cohort
+    from carrisk.simulate import EXTERNAL_CENTRES, oracle_concordance, simulate_cohort
 
-    cohort = simulate_cohort(n=n, seed=seed)
+    if centre is not None and centre not in EXTERNAL_CENTRES:
+        raise CliError(f"--centre must be one of {sorted(EXTERNAL_CENTRES)}, got {centre!r}", EXIT_USAGE)
+    options: dict[str, Any] = {"case_mix": {}, **EXTERNAL_CENTRES.get(centre or "", {})}
+    options["case_mix"] = dict(options["case_mix"])
+    for key, value in (("blina_exposed", blina_exposed), ("high_burden_odds_ratio", high_burden_odds_ratio)):
+        if value is not None:
+            options["case_mix"][key] = value
+    for key, value in (
+        ("baseline_hazard_multiplier", baseline_hazard_multiplier),
+        ("cr_logodds_shift", cr_logodds_shift),
+    ):
+        if value is not None:
+            options[key] = value
+    try:
+        cohort = simulate_cohort(n=n, seed=seed, **options)
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
     write_csv(out, cohort.records)
     typer.echo(f"wrote {out}: {n} synthetic patients (seed {seed}); oracle Harrell C {oracle_concordance(cohort):.3f}")
     if truth is not None:
@@ -330,11 +378,18 @@ def simulate(
 def reproduce(
     cohort: Annotated[Path, typer.Argument(help="Cohort in the record schema (simulated or real).")],
     out: Annotated[Path | None, typer.Option(help="Directory for study_report.json/.txt and the KM plot.")] = None,
+    hsct_handling: Annotated[
+        HsctHandling,
+        typer.Option(
+            help="Consolidative HSCT after CAR (column hsct_after_car_days): ignore (the study's choice: recorded, "
+            "not an event), censor, or competing (a competing first event)."
+        ),
+    ] = HsctHandling.ignore,
 ) -> None:
-    """The study's own analysis: CR rates, KM EFS/RFS by blinatumomab group, CD19, multivariable Cox."""
+    """The study's own analysis: CR rates, KM EFS/RFS, CD19, Cox; cumulative incidence of each failure cause."""
     from carrisk.reproduce import reproduce_study
 
-    report = reproduce_study(_read(cohort), out_dir=None)
+    report = reproduce_study(_read(cohort), out_dir=None, hsct_handling=hsct_handling.value)
     typer.echo(report.to_text())
     if out is not None:
         paths = report.write(out)
@@ -409,10 +464,19 @@ def predict(
         bool, typer.Option(help="Predict valid rows; write rejected rows beside --out (exit 1 if none is valid).")
     ] = False,
     allow_version_mismatch: AllowMismatch = False,
+    causes: Annotated[
+        bool, typer.Option("--causes", help="Add the 6/12-month incidence of each failure cause (sums to 1 - EFS).")
+    ] = False,
+    cause_training: Annotated[
+        Path | None,
+        typer.Option(help="--causes: records the EFS model was trained on (default: its recorded synthetic cohort)."),
+    ] = None,
 ) -> None:
     """Predict 6/12-month EFS with 95% intervals, a risk group and the top reasons for each patient."""
     fitted = _model(model, allow_version_mismatch)
-    frame, rejected = fitted.valid_rows(_read(patients), skip_invalid=skip_invalid)
+    records = _read(patients)
+    frame, rejected = fitted.valid_rows(records, skip_invalid=skip_invalid)
+    cause_model = _cause_model(fitted, cause_training) if causes else None
     if not rejected.empty:
         target = (out or Path("predictions.csv")).with_suffix(".rejected.csv")
         write_csv(target, rejected)
@@ -425,7 +489,11 @@ def predict(
         if frame.empty and write_rows is not None:
             write_rows(_scalar_columns(fitted.empty_predictions()))
         for chunk in fitted.iter_predictions(frame):
+            if cause_model is not None:
+                chunk = _with_causes(chunk, cause_model, frame)
             typer.echo(format_predictions(chunk))
+            if cause_model is not None:
+                typer.echo(format_causes(chunk))
             if write_rows is not None:
                 write_rows(_scalar_columns(chunk))
             if write_json is not None:
@@ -439,11 +507,40 @@ def predict(
 
 def _scalar_columns(table: pd.DataFrame) -> pd.DataFrame:
     """The predictions without curves, with the top reasons as one readable text cell."""
-    return table.drop(columns=["curve", "top_reasons"]).assign(
+    return table.drop(columns=["curve", "top_reasons", "cause_curves"], errors="ignore").assign(
         top_reasons=[
             "; ".join(f"{r['variable']}={r['value']} ({r['effect']:+.3f})" for r in rs) for rs in table["top_reasons"]
         ]
     )
+
+
+def _cause_model(fitted: Any, cause_training: Path | None) -> Any:
+    """The cause-specific model for ``--causes`` (carrisk.competing.prediction), fitted once per command."""
+    from carrisk.competing.prediction import cause_model_for
+
+    training = _read(cause_training) if cause_training is not None else None
+    try:
+        return cause_model_for(fitted, training)
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+
+
+def _with_causes(chunk: pd.DataFrame, cause_model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """A chunk of EFS predictions plus each cause's incidence, adding up to 1 - EFS."""
+    from carrisk.competing.prediction import predict_causes
+
+    incidences = predict_causes(chunk, cause_model, frame.loc[chunk.index])
+    incidences.index = chunk.index
+    return chunk.join(incidences.drop(columns=["patient_id", *[c for c in incidences if c.startswith("efs_")]]))
+
+
+def format_causes(table: pd.DataFrame) -> str:
+    """Human-readable lines: each cause's 12-month incidence (carrisk.competing.prediction.format_causes)."""
+    from carrisk.competing.prediction import format_causes as lines
+
+    return lines(table)
 
 
 def format_predictions(table: pd.DataFrame) -> str:
@@ -466,7 +563,7 @@ def explain(
     model: ModelPath = None,
     horizon: Annotated[
         float, typer.Option(min=1.0, max=10_000.0, help="Explain EFS at this many days after infusion.")
-    ] = 182.625,
+    ] = SIX_MONTHS_DAYS,
     out: Annotated[Path, typer.Option(help="Directory for the plots.")] = Path("explanations"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Write explanations JSON here.")] = None,
     allow_version_mismatch: AllowMismatch = False,
@@ -569,3 +666,207 @@ def demo(
     chosen = examples[examples["patient_id"].isin(["EX-04", "EX-09", "EX-03"])]
     typer.echo(format_predictions(default.predict_efs(chosen)))
     typer.echo("\nSynthetic data throughout: none of these numbers is clinical evidence.")
+
+
+@app.command()
+def serve(
+    model: ModelPath = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    token_file: Annotated[
+        Path | None, typer.Option(help="Require 'Authorization: Bearer <token>' with the token in this file.")
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Allow binding to a non-loopback address (prints a warning).")
+    ] = False,
+    max_patients: Annotated[int, typer.Option(help="Most patients in one request.", min=1)] = 1000,
+    rate_limit: Annotated[float, typer.Option(help="Requests per second per client (0 = no limit).", min=0)] = 100.0,
+    workers: Annotated[int, typer.Option(help="Server processes (each loads the model).", min=1, max=16)] = 1,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """Serve the risk-calculator page and the HTTP API (POST /predict, /explain; GET /model, /health)."""
+    try:
+        from carrisk.serve import ServerConfig, is_loopback, run_server
+    except ImportError as err:
+        raise CliError(f"{err.name} is missing; install the extra: pip install 'carrisk[serve]'") from None
+    from carrisk.bundle import BundleError
+    from carrisk.shipped import default_model_path
+
+    if not is_loopback(host):
+        if not allow_remote:
+            raise CliError(
+                f"refusing to bind to {host}, which other machines can reach; pass --allow-remote to do it "
+                "deliberately (and put TLS and a --token-file in front of it)"
+            )
+        typer.echo(
+            f"carrisk: warning: serving on {host}: other machines can reach this server; the API sends patient "
+            "data unencrypted (no TLS) and needs --token-file to refuse strangers",
+            err=True,
+        )
+    try:
+        config = ServerConfig(
+            model_dir=str(model or default_model_path()),
+            token_file=None if token_file is None else str(token_file),
+            max_patients=max_patients,
+            rate_limit_per_s=rate_limit,
+            allow_version_mismatch=allow_version_mismatch,
+        )
+        config.check()
+        typer.echo(f"carrisk serve: http://{host}:{port}/ (API schema at /openapi.json); research use only")
+        run_server(config, host=host, port=port, workers=workers)
+    except (ValueError, BundleError, OSError) as err:
+        raise CliError(str(err)) from None
+
+
+@app.command()
+def evaluate(
+    cohort: Annotated[Path, typer.Argument(help="Cohort with outcomes (efs_days, efs_event) in the record schema.")],
+    model: ModelPath = None,
+    out: Annotated[Path, typer.Option(help="Directory for evaluation.json, the CSV tables and the plots.")] = Path(
+        "evaluation"
+    ),
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 200,
+    n_bootstrap_calibration: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the calibration band (each refits a Cox model).")
+    ] = 50,
+    seed: Seed = 0,
+    report: Annotated[bool, typer.Option(help="Also write a self-contained HTML report (report.html).")] = True,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """External validation of a saved model on a cohort with outcomes: discrimination, calibration, decisions."""
+    from carrisk.evaluate import evaluate_model
+
+    fitted = _model(model, allow_version_mismatch)
+    records = _read(cohort)
+    try:
+        result = evaluate_model(
+            fitted,
+            records,
+            n_bootstrap=n_bootstrap,
+            n_bootstrap_calibration=n_bootstrap_calibration,
+            seed=seed,
+            source=str(cohort),
+        )
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_INVALID_RECORDS) from None
+    if fitted.metadata.get("synthetic_training_data"):
+        typer.echo("note: this model was trained on SYNTHETIC data; not for clinical decisions", err=True)
+    for note in result.info["notes"]:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"{cohort}: {result.info['n']} patients, {result.info['events']} EFS events")
+    typer.echo(result.to_text())
+    paths = result.write(out)
+    if report:
+        from carrisk.report import write_evaluation_report
+
+        paths["report"] = write_evaluation_report(result, out / "report.html", figures=paths)
+    typer.echo(f"wrote {len(paths)} files to {out}/")
+
+
+@app.command()
+def update(
+    cohort: Annotated[Path, typer.Argument(help="The new centre's cohort with outcomes, in the record schema.")],
+    out: Annotated[Path, typer.Option(help="Bundle directory for the updated model.")],
+    model: ModelPath = None,
+    level: Annotated[
+        str,
+        typer.Option(help="auto (closed test), original, recalibration_in_the_large, recalibration or revision."),
+    ] = "auto",
+    alpha: Annotated[float, typer.Option(help="Significance level of the closed test.")] = 0.05,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle."""
+    from carrisk.bundle import save_model
+    from carrisk.evaluate import calibration_slope, observed_expected
+    from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, survival_target
+    from carrisk.updating import update_model
+
+    fitted = _model(model, allow_version_mismatch)
+    records = _read(cohort)
+    try:
+        result = update_model(fitted, records, level=level, alpha=alpha, source=str(cohort))
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_INVALID_RECORDS) from None
+    typer.echo(result.to_text())
+    y = survival_target(records)
+    typer.echo("Calibration on the update cohort itself (apparent; evaluate on other patients to confirm):")
+    horizons = {"6 months": SIX_MONTHS_DAYS, "12 months": TWELVE_MONTHS_DAYS}
+    for name, candidate in (("before", fitted), ("after", result.model)):
+        surv = candidate.predict_survival(records, list(horizons.values()))
+        parts = []
+        for k, label in enumerate(horizons):
+            observed, predicted, _ = observed_expected(y["event"], y["time"], surv[:, k], list(horizons.values())[k])
+            slope = calibration_slope(y["event"], y["time"], surv[:, k])
+            parts.append(
+                f"{label}: observed {observed:.1%} vs predicted {predicted:.1%} event probability, "
+                f"slope {slope[0]:.2f} ({slope[1]:.2f}-{slope[2]:.2f})"
+            )
+        typer.echo(f"  {name}: " + "; ".join(parts))
+    path = save_model(result.model, out)
+    typer.echo(f"saved {path} (parent payload {result.model.update['parent_payload_sha256']})")
+
+
+samplesize_app = typer.Typer(
+    help="Minimum sample sizes: developing a survival model (Riley 2019/2020) or validating one (Riley 2021).",
+    no_args_is_help=True,
+)
+app.add_typer(samplesize_app, name="samplesize")
+
+
+@samplesize_app.command("development")
+def samplesize_development(
+    csrsquared: Annotated[float, typer.Option(help="Anticipated Cox-Snell R-squared.")],
+    parameters: Annotated[int, typer.Option(help="Candidate predictor parameters (one-hot columns count).")],
+    rate: Annotated[float, typer.Option(help="Overall event rate per unit time (e.g. per year).")],
+    timepoint: Annotated[float, typer.Option(help="Time of interest for the event risk (same unit).")],
+    meanfup: Annotated[float, typer.Option(help="Anticipated mean follow-up (same unit).")],
+    shrinkage: Annotated[float, typer.Option(help="Target expected shrinkage.")] = 0.9,
+) -> None:
+    """Minimum sample size to develop a survival prediction model (criteria of pmsampsize, type survival)."""
+    from carrisk.samplesize import development_sample_size
+
+    try:
+        result = development_sample_size(csrsquared, parameters, rate, timepoint, meanfup, shrinkage=shrinkage)
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    typer.echo(result.to_text())
+    low, high = result.details["risk_interval"]
+    typer.echo(
+        f"{result.details['events']:.0f} events expected; risk by {timepoint:g}: {result.details['risk_at_timepoint']} "
+        f"(95% CI {low} to {high})"
+    )
+
+
+@samplesize_app.command("validation")
+def samplesize_validation(
+    prevalence: Annotated[float, typer.Option(help="Anticipated event probability by the horizon.")],
+    cstatistic: Annotated[float, typer.Option(help="Anticipated C statistic.")],
+    oe: Annotated[float, typer.Option(help="Anticipated observed/expected ratio.")] = 1.0,
+    oe_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of O/E.")] = 0.2,
+    cstat_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of the C statistic.")] = 0.1,
+    slope_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of the calibration slope.")] = 0.2,
+    lp_mean: Annotated[float | None, typer.Option(help="Mean of the linear predictor (logit), for the slope.")] = None,
+    lp_sd: Annotated[float | None, typer.Option(help="SD of the linear predictor (logit), for the slope.")] = None,
+) -> None:
+    """Minimum sample size for a precise external validation (criteria of pmvalsampsize, binary outcome)."""
+    from carrisk.samplesize import validation_sample_size
+
+    if (lp_mean is None) != (lp_sd is None):
+        raise CliError("give both --lp-mean and --lp-sd (or neither)", EXIT_USAGE)
+    try:
+        result = validation_sample_size(
+            prevalence,
+            cstatistic,
+            oe=oe,
+            oe_ci_width=oe_ci_width,
+            cstat_ci_width=cstat_ci_width,
+            slope_ci_width=slope_ci_width,
+            lp_normal=None if lp_mean is None or lp_sd is None else (lp_mean, lp_sd),
+        )
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    typer.echo(result.to_text())

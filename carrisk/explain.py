@@ -78,6 +78,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from carrisk.units import DAYS_PER_MONTH
+
 __all__ = [
     "CoxExplainer",
     "ForestExplainer",
@@ -636,7 +638,7 @@ class ForestExplainer:
         self._tree_leaf_ptr = np.searchsorted(self._flat.leaf_tree, np.arange(len(self.trees) + 1))
         self._table = _shapley_weight_table(max(self._flat.max_path_features, 1))
         self._background_masks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self.background = None
+        self.background: np.ndarray | None = None
         if feature_perturbation == "interventional":
             if background is None:
                 raise ValueError("feature_perturbation='interventional' needs background data, e.g. 100 training rows.")
@@ -772,6 +774,7 @@ class ForestExplainer:
                 flat.rec_zero, flat.rec_col, self._table, out,
             )  # fmt: skip
         else:
+            assert self._background_masks is not None  # set in __init__ whenever interventional
             bg_ptr, bg_mask, bg_weight = self._background_masks
             _interventional_weights(
                 X, flat.leaf_ptr, flat.rec_feature, flat.rec_lo, flat.rec_hi, flat.rec_nan_ok,
@@ -798,6 +801,7 @@ class ForestExplainer:
             if self.feature_perturbation == "tree_path_dependent":
                 cache[key] = (values, self._flat.leaf_prob @ values)
             else:
+                assert self.background is not None  # set in __init__ whenever interventional
                 weights = np.asarray(self._leaf_indicator(self.background).mean(axis=0)).ravel()
                 cache[key] = (values, weights @ values)
         return cache[key][1]
@@ -853,11 +857,12 @@ class ForestExplainer:
                     phi[start:stop, f] = weights[:, lo:hi] @ block_values[f]
         predictions = self._leaf_indicator(X64) @ values
         base = self.base_values(output, times)
+        base_value: float | np.ndarray = base
         if not keep_axis:
-            phi, predictions, base = phi[:, :, 0], predictions[:, 0], float(base[0])
+            phi, predictions, base_value = phi[:, :, 0], predictions[:, 0], float(base[0])
         return ShapResult(
             values=phi,
-            base_values=base,
+            base_values=base_value,
             predictions=predictions,
             feature_names=list(self.feature_names),
             data=pd.DataFrame(X64, columns=self.feature_names, index=frame.index),
@@ -1079,11 +1084,12 @@ class CoxExplainer:
         base = survival(contrib_bg.sum(axis=1)).mean(axis=0)
         predictions = survival(contrib_x.sum(axis=1))
         data = _variable_data(frame, [self.groups.get(c, c) for c in self.feature_names], players)
+        base_value: float | np.ndarray = base
         if not keep_axis:
-            phi, predictions, base = phi[:, :, 0], predictions[:, 0], float(base[0])
+            phi, predictions, base_value = phi[:, :, 0], predictions[:, 0], float(base[0])
         return ShapResult(
             values=phi,
-            base_values=base,
+            base_values=base_value,
             predictions=predictions,
             feature_names=players,
             data=data,
@@ -1101,12 +1107,10 @@ class CoxExplainer:
         sizes = in_coalition.sum(axis=1).astype(np.int64)
         table = _shapley_weight_table(q)
         bg_part = (1.0 - in_coalition) @ contrib_bg.T  # (2^q, n_background)
-        phi = None
+        phi = np.zeros((n, q, survival(np.zeros((1, 1))).shape[-1]))
         for i in range(n):
             lp = (in_coalition @ contrib_x[i])[:, None] + bg_part
             value = survival(lp).mean(axis=1)  # (2^q, n_times)
-            if phi is None:
-                phi = np.zeros((n, q, value.shape[1]))
             for g in range(q):
                 without = masks[(masks >> g) & 1 == 0]
                 weights = table[q, sizes[without]]
@@ -1116,13 +1120,11 @@ class CoxExplainer:
     def _permutation_survival_shap(self, contrib_x: np.ndarray, contrib_bg: np.ndarray, survival: Any) -> np.ndarray:
         rng = np.random.default_rng(self.random_state)
         n, q = contrib_x.shape
-        phi = None
+        phi = np.zeros((n, q, survival(np.zeros((1, 1))).shape[-1]))
         for _ in range(self.n_permutations):
             order = rng.permutation(q)
             lp = np.repeat(contrib_bg.sum(axis=1)[None, :], n, axis=0)  # (n, n_background)
             previous = survival(lp).mean(axis=1)
-            if phi is None:
-                phi = np.zeros((n, q, previous.shape[1]))
             for g in order:
                 lp = lp + (contrib_x[:, g][:, None] - contrib_bg[:, g][None, :])
                 current = survival(lp).mean(axis=1)
@@ -1164,7 +1166,7 @@ def _output_label(result: ShapResult) -> str:
     if result.output in ("survival", "cumulative_hazard") and result.times is not None and np.ndim(result.times) == 0:
         days = float(result.times)
         name = "EFS" if result.output == "survival" else "cumulative hazard"
-        return f"{name} at {days / 30.4375:.0f} months ({days:g} days)"
+        return f"{name} at {days / DAYS_PER_MONTH:.0f} months ({days:g} days)"
     return result.output.replace("_", " ")
 
 

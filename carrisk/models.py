@@ -24,41 +24,26 @@ from sksurv.linear_model import CoxnetSurvivalAnalysis, CoxPHSurvivalAnalysis
 from sksurv.util import Surv
 
 from carrisk.features import ClinicalFeatures, FeatureSpec
+from carrisk.target import check_survival_target, target_arrays
+
+__all__ = [
+    "MODEL_NAMES",
+    "CoxPH",
+    "GradientBoostedSurvival",
+    "PenalizedCox",
+    "SurvivalForest",
+    "check_survival_target",
+    "coarsen_times",
+    "grid_size",
+    "make_pipeline",
+    "step_survival",
+    "survival_matrix",
+    "target_arrays",
+]
 
 MODEL_NAMES = ("rsf", "coxnet", "coxph", "gbsa")
 #: Coarsen event times to a quantile grid when the training data have more unique event times than this.
 AUTO_TIME_GRID_THRESHOLD = 200
-
-
-def target_arrays(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split a structured survival target into (event bool, time float), whatever its field names."""
-    names = y.dtype.names
-    if names is None or len(names) != 2:
-        raise ValueError("y must be a structured array with an event and a time field (use sksurv.util.Surv)")
-    event_field = next((n for n in names if y.dtype[n] == np.bool_), names[0])
-    time_field = next(n for n in names if n != event_field)
-    return y[event_field].astype(bool), y[time_field].astype(float)
-
-
-def check_survival_target(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a survival target for fitting and return (event, time).
-
-    Raises
-    ------
-    ValueError
-        With a message saying how to fix it: fewer than 2 rows, no events, negative or non-finite times, or all
-        times equal.
-    """
-    event, time = target_arrays(np.asarray(y))
-    if len(time) < 2:
-        raise ValueError(f"need at least 2 patients to fit a survival model, got {len(time)}")
-    if not np.all(np.isfinite(time)) or np.any(time < 0):
-        raise ValueError("survival times must be finite and >= 0")
-    if not event.any():
-        raise ValueError("the training data contain no events (every patient is censored): nothing to learn")
-    if np.ptp(time) == 0:
-        raise ValueError("every survival time is the same: the time ordering carries no information")
-    return event, time
 
 
 def coarsen_times(time: np.ndarray, event: np.ndarray, max_times: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -148,6 +133,8 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         max_times = self.max_times
         if max_times == "auto":
             max_times = AUTO_TIME_GRID_THRESHOLD if len(np.unique(time[event])) > AUTO_TIME_GRID_THRESHOLD else None
+        elif isinstance(max_times, str):
+            raise ValueError(f"max_times must be a number of grid times, None or 'auto', got {max_times!r}")
         coarse_time, _ = coarsen_times(time, event, max_times)
         with warnings.catch_warnings():
             # a row in every bootstrap has no out-of-bag prediction (risk 0); rare beyond a few dozen trees

@@ -31,6 +31,7 @@ from scipy.special import expit, logit
 from sklearn.base import clone
 
 from carrisk import explain
+from carrisk.casemix import case_mix_summary
 from carrisk.features import ClinicalFeatures, FeatureSpec
 from carrisk.intervals import (
     VariancePrior,
@@ -40,17 +41,10 @@ from carrisk.intervals import (
 )
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS
 from carrisk.models import SurvivalForest, check_survival_target, step_survival
-from carrisk.schema import (
-    ID_COLUMN,
-    SIX_MONTHS_DAYS,
-    TWELVE_MONTHS_DAYS,
-    RecordError,
-    read_records,
-    validate_feature_table,
-    validate_records,
-)
+from carrisk.provenance import data_fingerprint, package_versions
+from carrisk.schema import ID_COLUMN, RecordError, read_records, validate_feature_table, validate_records
 from carrisk.tuning import chosen_params, final_pipeline, tuned_model, tuning_record
-from carrisk.validation import data_fingerprint, package_versions
+from carrisk.units import DAYS_PER_MONTH, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 DEFAULT_HORIZONS: dict[str, float] = dict(DEFAULT_HORIZONS_DAYS)
 Z_95 = 1.959963984540054
@@ -63,7 +57,7 @@ def horizon_names(horizons: Mapping[str, float] | Sequence[float]) -> dict[str, 
     """Name horizons given in days: 182.625 -> "6mo", 365.25 -> "12mo"; a mapping is kept as it is."""
     if isinstance(horizons, Mapping):
         return {str(k): float(v) for k, v in horizons.items()}
-    return {f"{round(float(d) / 30.4375)}mo": float(d) for d in horizons}
+    return {f"{round(float(d) / DAYS_PER_MONTH)}mo": float(d) for d in horizons}
 
 
 @dataclass
@@ -208,7 +202,9 @@ class EFSModel:
     def variance_prior(self, horizon: float) -> VariancePrior | None:
         """Empirical-Bayes prior of the IJ variance at ``horizon``, fitted on the training patients (cached)."""
         if horizon not in self.variance_priors:
-            leaves = self._leaves(self.reference)
+            leaves = None if self.reference is None else self._leaves(self.reference)
+            if leaves is None or self.inbag is None:
+                return None  # not a forest with its training patients kept: the raw jackknife estimate is used
             reference = self._per_tree_survival(leaves, np.array([horizon]))[:, :, 0]
             self.variance_priors[horizon] = variance_prior(reference, self.inbag, seed=self.metadata["seeds"]["model"])
         return self.variance_priors[horizon]
@@ -218,6 +214,16 @@ class EFSModel:
         n_trees = leaves.shape[1]
         per_leaf = self.explainer().leaf_values("survival", np.asarray(times, dtype=float)) * n_trees
         return per_leaf[leaves.T]
+
+    def predict_survival(self, records: Any, times: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Predicted EFS probability of each patient at ``times`` (days), shape (n_patients, n_times).
+
+        The model's curves read as right-continuous steps (1 before the first grid time); no intervals or
+        reasons, so this is the cheap path used by evaluation and model updating.
+        """
+        design = self._design(_as_records(records))
+        curves = self._curves(design, self._leaves(design))
+        return step_survival(self.time_grid, curves, np.asarray(times, dtype=float))
 
     def risk_group(self, efs_12mo: np.ndarray) -> np.ndarray:
         """Risk group from predicted 12-month EFS and the training tertiles."""
@@ -524,6 +530,7 @@ def fit_efs_model(
         "synthetic_training_data": synthetic,
         "intended_use": "research and education; not for clinical decisions",
         "training_data": data_fingerprint(records) | {"events": int(check_survival_target(y)[0].sum())},
+        "training_case_mix": case_mix_summary(pipeline.named_steps["features"].categorize(records)),
         "seeds": {"tuning": seed, "model": seed, "bootstrap": seed},
         "horizons_days": DEFAULT_HORIZONS,
         "interval_method": "infinitesimal jackknife, bias-corrected, empirical-Bayes calibrated (logit scale)"

@@ -3,18 +3,24 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import RepeatedStratifiedKFold
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
+from sksurv.util import Surv
 from typer.testing import CliRunner
 
+from carrisk import simulate_cohort, survival_target
+from carrisk.calibration import kaplan_meier_at
 from carrisk.cli import app
 from carrisk.datasets import load_public_dataset, load_survival_data
 from carrisk.intervals import inbag_counts
 from carrisk.models import make_pipeline
+from carrisk.schema import SIX_MONTHS_DAYS
 from carrisk.tuning import StratifiedGridSearch, tuned_model
-from carrisk.validation import cross_validate
+from carrisk.validation import cross_validate, dataset_tau
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +134,7 @@ def test_fold_metrics_equal_scikit_survival_on_the_same_split(small):
     assert result.folds[0]["metrics"]["harrell_c"] == pytest.approx(expected, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_same_seed_same_results_and_dask_equals_local(small):
     models = {
         "rsf": tuned_model(
@@ -199,16 +206,84 @@ def test_cv_cli_writes_the_json_contract(tmp_path, small):
             "--quiet",
             "--n-jobs",
             "1",
+            "--out",
+            str(tmp_path / "report"),
+            "--calibration-bootstrap",
+            "5",
         ],
     )
     assert result.exit_code == 0, result.output
+    written = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {"cv.json", "cv.txt", "calibration.csv", "calibration_coxnet.png"} <= written
+    assert "subgroups.csv" not in written  # generic mode: no blinatumomab or burden columns
+    assert "95% confidence interval of the cross-validated mean" in result.output
     assert "harrell_c" in result.output and "coxnet" in result.output
     doc = json.loads(out.read_text())
     block = doc["models"]["coxnet"]["metrics"]["harrell_c"]
-    assert set(block) >= {"mean", "sd", "ci", "folds"} and len(block["folds"]) == 3
+    assert set(block) >= {"mean", "sd", "spread", "mean_ci", "ci", "folds"} and len(block["folds"]) == 3
+    assert doc["schema_version"] == 2 and doc["models"]["coxnet"]["subgroups"] == []  # generic mode: no subgroups
     assert {"auc_6mo", "auc_12mo", "ibs", "uno_c", "brier_6mo", "ici_6mo", "e50_6mo", "calibration_slope_6mo"} <= set(
         doc["models"]["coxnet"]["metrics"]
     )
     assert doc["seeds"]["outer_cv"] == 0 and doc["data"]["rows"] == 240 and len(doc["data"]["sha256"]) == 64
     assert "scikit-survival" in doc["versions"]
     assert doc["models"]["coxnet"]["params"]["most_chosen"].keys() == {"l1_ratio", "alpha_ratio"}
+
+
+def test_dataset_tau_is_the_quantile_lowered_below_every_training_folds_longest_follow_up():
+    y = Surv.from_arrays(event=np.ones(10, dtype=bool), time=np.arange(1.0, 11.0))
+    assert dataset_tau(y, [np.arange(10)]) == pytest.approx(np.quantile(np.arange(1.0, 11.0), 0.8))  # 8.2
+    # one training fold only reaches day 8: the 80th percentile (8.2) is lowered to the largest time below 8
+    assert dataset_tau(y, [np.arange(10), np.arange(8)]) == 7.0
+
+
+@pytest.fixture(scope="module")
+def simulated_cv():
+    cohort = simulate_cohort(n=240, seed=2)
+    y = survival_target(cohort.records)
+    models = {"coxnet": make_pipeline("coxnet", alpha_ratio=0.1, l1_ratio=0.5)}
+    result = cross_validate(cohort.records, y, models, folds=3, repeats=2, seed=4, n_jobs=1, calibration_bootstrap=20)
+    return cohort, y, result
+
+
+def test_uno_tau_is_chosen_once_for_the_data_set_and_valid_in_every_fold(simulated_cv):
+    _, y, result = simulated_cv
+    tau = result.settings["uno_tau"]
+    assert {f["metrics"]["uno_tau"] for f in result.folds} == {tau}
+    assert "one tau" in result.settings["uno_tau_rule"]
+    splits = RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=4).split(np.zeros(240), y["event"])
+    train_folds = [train for train, _ in splits]
+    assert tau == dataset_tau(y, train_folds)
+    assert all(tau < y["time"][train].max() for train in train_folds)
+
+
+def test_calibration_pools_each_repeats_out_of_fold_predictions(simulated_cv):
+    _, y, result = simulated_cv
+    for repeat in range(2):
+        held_out = np.concatenate([f["test_index"] for f in result.folds if f["repeat"] == repeat])
+        assert np.array_equal(np.sort(held_out), np.arange(240))  # every patient predicted once per repeat
+    six = result.calibration["coxnet"]["6mo"]
+    assert len(six.per_repeat) == 2
+    # Both repeats are assessed on all 240 patients: the Kaplan-Meier EFS is the whole cohort's
+    observed = kaplan_meier_at(y["event"], y["time"], SIX_MONTHS_DAYS)[0]
+    np.testing.assert_allclose(six.per_repeat["observed_efs"], observed)
+    doc = json.loads(json.dumps(result.to_dict(), default=float))
+    assert doc["schema_version"] == 2 and doc["settings"]["mean_ci"]["method"] == "nadeau-bengio"
+    block = doc["models"]["coxnet"]
+    assert set(block["calibration"]) == {"6mo", "12mo"}
+    assert {"difference", "oe_ratio", "slope", "ici", "e50", "e90"} <= set(block["calibration"]["6mo"]["summary"])
+    groups = {(row["variable"], row["group"]) for row in block["subgroups"]}
+    assert {("blinatumomab", "naive"), ("disease burden", "high"), ("all", "all patients")} <= groups
+    harrell = block["metrics"]["harrell_c"]
+    assert harrell["ci"] == harrell["spread"] and harrell["mean_ci"][0] < harrell["mean"] < harrell["mean_ci"][1]
+    assert "confidence interval of the cross-validated mean" in result.to_text()
+    assert "nonresponder" in result.report_text()
+
+
+def test_cv_report_directory_holds_json_text_csv_and_plots(simulated_cv, tmp_path):
+    _, _, result = simulated_cv
+    paths = {p.name for p in result.write_report(tmp_path, "heading")}
+    assert paths == {"cv.json", "cv.txt", "calibration.csv", "subgroups.csv", "calibration_coxnet.png"}
+    subgroups = pd.read_csv(tmp_path / "subgroups.csv")
+    assert {"model", "horizon", "variable", "group", "n", "events", "km_efs", "km_lo", "km_hi"} <= set(subgroups)
+    assert (tmp_path / "cv.txt").read_text().startswith("heading\n")

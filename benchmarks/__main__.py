@@ -66,6 +66,10 @@ def _run_part(part: str, settings: _common.Settings, out: Path) -> None:
         from benchmarks import truth
 
         truth.run(settings, out)
+    elif part == "scale":
+        from benchmarks import scale
+
+        scale.run(settings, out)
     elif part == "cv_coverage":
         from benchmarks import cv_coverage
 

@@ -36,8 +36,13 @@ def inbag_counts(forest: Any, n_samples: int) -> np.ndarray:
     """Bootstrap in-bag counts (n_samples x n_trees) of a fitted scikit-learn-style forest.
 
     scikit-learn draws tree b's bootstrap sample as ``RandomState(tree.random_state).randint(0, n, n)``; the
-    draw is repeated here (the tests check it against the forest's own out-of-bag predictions).
+    draw is repeated here (the tests check it against the forest's own out-of-bag predictions). A forest that records
+    its counts (``inbag_counts_``, the histogram engine of :mod:`carrisk.hist_forest`) returns them.
     """
+    if hasattr(forest, "inbag_counts_"):
+        if forest.inbag_counts_.shape[0] != n_samples:
+            raise ValueError(f"the forest was trained on {forest.inbag_counts_.shape[0]} rows, not {n_samples}")
+        return forest.inbag_counts_
     if not forest.bootstrap or forest.max_samples is not None:
         raise ValueError("in-bag counts are reconstructed only for bootstrap=True and max_samples=None")
     counts = np.empty((n_samples, len(forest.estimators_)), dtype=np.uint8)

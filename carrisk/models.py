@@ -44,6 +44,9 @@ __all__ = [
 MODEL_NAMES = ("rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv", "stacked")
 #: Coarsen event times to a quantile grid when the training data have more unique event times than this.
 AUTO_TIME_GRID_THRESHOLD = 200
+#: ``SurvivalForest(engine="auto")`` uses the histogram engine from this many training rows (benchmarks/scale.py).
+AUTO_HIST_MIN_ROWS = 10_000
+FOREST_ENGINES = ("auto", "sksurv", "hist")
 
 
 def coarsen_times(time: np.ndarray, event: np.ndarray, max_times: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -94,16 +97,25 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
     oob_score : bool
         Also compute each training row's out-of-bag risk (``oob_prediction_``) and its Harrell's C against the
         original (not coarsened) times (``oob_score_``); used to tune forests without inner folds.
+    engine : {"auto", "sksurv", "hist"}
+        ``"sksurv"``: scikit-survival's exact splitter (the reference). ``"hist"``: comprisk's histogram log-rank
+        splitter (features binned to 256 levels; needs ``carrisk[scale]``), converted to the same tree arrays, so
+        TreeSHAP and the jackknife intervals work unchanged (:mod:`carrisk.hist_forest`). ``"auto"``: ``"hist"``
+        from :data:`AUTO_HIST_MIN_ROWS` training rows when comprisk is installed, else ``"sksurv"``.
 
     Attributes
     ----------
-    forest_ : RandomSurvivalForest
+    forest_ : RandomSurvivalForest or HistForest
         The fitted forest (its trees are what TreeSHAP explains).
+    engine_ : str
+        The engine used.
     unique_times_ : ndarray
         The forest's time grid.
     oob_prediction_, oob_score_
         With ``oob_score=True``: out-of-bag risk of every training row and its Harrell's C.
     """
+
+    forest_: Any
 
     def __init__(
         self,
@@ -116,6 +128,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         oob_score: bool = False,
         n_jobs: int | None = None,
         random_state: int | None = None,
+        engine: str = "auto",
     ) -> None:
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
@@ -126,6 +139,45 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         self.oob_score = oob_score
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.engine = engine
+
+    def _resolve_engine(self, n_rows: int) -> str:
+        if self.engine not in FOREST_ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(FOREST_ENGINES)}, got {self.engine!r}")
+        if self.engine != "auto":
+            return str(self.engine)
+        if n_rows < AUTO_HIST_MIN_ROWS or self.low_memory:
+            return "sksurv"
+        from importlib.util import find_spec
+
+        return "hist" if find_spec("comprisk") is not None else "sksurv"
+
+    def _fit_hist(self, X: np.ndarray, event: np.ndarray, time: np.ndarray, coarse_time: np.ndarray) -> None:
+        from sklearn.utils import check_random_state
+
+        from carrisk.hist_forest import HistForest
+
+        if self.low_memory:
+            raise ValueError("low_memory=True applies to engine='sksurv' only; the hist engine stores leaf counts")
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self.forest_ = HistForest.fit(
+            X,
+            event,
+            coarse_time,
+            n_estimators=self.n_estimators,
+            min_samples_leaf=self.min_samples_leaf,
+            max_features=self.max_features,
+            max_samples=self.max_samples,
+            n_jobs=self.n_jobs,
+            random_state=seed,
+        )
+        if self.oob_score:
+            from carrisk.metrics import harrell_c
+
+            self.oob_prediction_ = self.forest_.model.predict_oob_risk()
+            self.oob_score_ = harrell_c(event, time, self.oob_prediction_)
+        self.forest_.model._X_train_oob_ = None  # comprisk keeps the training rows for OOB; not in the model file
+        self.forest_.model._y_train_oob_ = None
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> SurvivalForest:
         """Fit the forest on (optionally coarsened) survival times."""
@@ -136,6 +188,12 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         elif isinstance(max_times, str):
             raise ValueError(f"max_times must be a number of grid times, None or 'auto', got {max_times!r}")
         coarse_time, _ = coarsen_times(time, event, max_times)
+        self.engine_ = self._resolve_engine(len(time))
+        if self.engine_ == "hist":
+            self._fit_hist(np.asarray(X, dtype=float), event, time, coarse_time)
+            self.unique_times_ = self.forest_.unique_times_
+            self.n_features_in_ = self.forest_.n_features_in_
+            return self
         with warnings.catch_warnings():
             # a row in every bootstrap has no out-of-bag prediction (risk 0); rare beyond a few dozen trees
             warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores")

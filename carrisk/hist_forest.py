@@ -1,0 +1,256 @@
+"""Histogram random survival forest for registry-size data: comprisk's numba kernel behind scikit-survival's tree API.
+
+:class:`HistForest` fits comprisk's ``CompetingRiskForest`` (features binned to at most 256 levels, log-rank
+splits from per-bin event and at-risk counts, trees grown in parallel threads) on a single-cause survival target
+and converts every fitted tree into the arrays a scikit-learn tree exposes (``tree_.children_left``, ``feature``,
+``threshold``, ``weighted_n_node_samples``, ``value``). Everything in carrisk that reads a scikit-survival forest
+(exact TreeSHAP in :mod:`carrisk.explain`, the infinitesimal-jackknife intervals in :mod:`carrisk.intervals`)
+therefore reads this forest unchanged.
+
+Conversions (each checked by the tests):
+
+- comprisk sends a row left when its bin index is <= the split bin, i.e. when ``x < edges[bin]`` (bins come from
+  ``searchsorted(edges, x, side="right")``); scikit-learn sends it left when ``x <= threshold``, so the threshold
+  is the largest float64 below the edge. Inputs are cast to float32 before fitting and predicting, as
+  scikit-learn's trees and the explainer do, so all three see the same numbers.
+- Leaves store event and at-risk counts on the time grid; the leaf cumulative hazard is Nelson-Aalen and the leaf
+  survival Kaplan-Meier (scikit-survival's ``value[..., 0]`` and ``value[..., 1]``). The forest survival is the
+  mean of the trees' Kaplan-Meier curves, the risk the mean cumulative hazard summed over the grid, as in
+  scikit-survival.
+- Covers (``weighted_n_node_samples``) are the bootstrap counts: a leaf's at-risk count at the first grid time
+  (every row of the leaf), an internal node's the sum of its children's.
+- In-bag counts (``inbag_counts_``): comprisk keeps each tree's out-of-bag rows but not its bootstrap counts; the
+  draw is replayed from the seed and checked against the stored out-of-bag rows, so a change in comprisk's sampling
+  raises instead of giving wrong intervals.
+
+Training times must already lie on the grid (:class:`carrisk.models.SurvivalForest` coarsens them upwards to at
+most ``max_times`` event-time quantiles first), so comprisk's own time grid is exactly the distinct event times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+#: comprisk's limit on the leaf time grid.
+MAX_GRID_TIMES = 65_535
+#: Coarse time bins of the log-rank split statistic (comprisk's default). At 20,000 rows the full 200-time grid
+#: gave held-out C 0.7261 vs 0.7266 with 10 bins, 15x slower (benchmarks/results/scale.json, "split_settings").
+SPLIT_TIMES = 10
+
+
+def _require_comprisk() -> Any:
+    try:
+        import comprisk
+    except ImportError as err:  # pragma: no cover - the scale extra is installed in development
+        raise ImportError(
+            "engine='hist' needs comprisk: pip install 'carrisk[scale]' (or pip install comprisk)"
+        ) from err
+    return comprisk
+
+
+def resolve_max_features(max_features: str | float | int | None, n_features: int) -> int:
+    """Features tried per split, by scikit-learn's rule ("sqrt" rounds down; comprisk's own rule rounds up)."""
+    if max_features is None:
+        return n_features
+    if max_features == "sqrt":
+        return max(1, int(np.sqrt(n_features)))
+    if max_features == "log2":
+        return max(1, int(np.log2(n_features)))
+    if isinstance(max_features, (int, np.integer)) and not isinstance(max_features, bool):
+        return max(1, min(int(max_features), n_features))
+    if isinstance(max_features, float) and 0 < max_features <= 1:
+        return max(1, int(max_features * n_features))
+    raise ValueError(f"max_features must be 'sqrt', 'log2', None, an int or a fraction in (0, 1], got {max_features!r}")
+
+
+@dataclass
+class _TreeArrays:
+    """The subset of ``sklearn.tree._tree.Tree`` that carrisk's explainer reads; ``value`` is built on access."""
+
+    children_left: np.ndarray
+    children_right: np.ndarray
+    feature: np.ndarray
+    threshold: np.ndarray
+    missing_go_to_left: np.ndarray
+    weighted_n_node_samples: np.ndarray
+    leaf_of_node: np.ndarray  # comprisk leaf index, -1 for internal nodes
+    leaf_chf: np.ndarray  # (n_leaves, n_times)
+    leaf_survival: np.ndarray  # (n_leaves, n_times)
+
+    @property
+    def node_count(self) -> int:
+        return int(self.children_left.size)
+
+    @property
+    def value(self) -> np.ndarray:
+        """(node_count, n_times, 2): cumulative hazard and survival of every leaf (zeros at internal nodes)."""
+        out = np.zeros((self.node_count, self.leaf_chf.shape[1], 2))
+        is_leaf = self.leaf_of_node >= 0
+        out[is_leaf, :, 0] = self.leaf_chf[self.leaf_of_node[is_leaf]]
+        out[is_leaf, :, 1] = self.leaf_survival[self.leaf_of_node[is_leaf]]
+        return out
+
+
+@dataclass
+class _ConvertedTree:
+    tree_: _TreeArrays
+    low_memory: bool = False
+
+
+def _leaf_curves(event_counts: np.ndarray, at_risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nelson-Aalen cumulative hazard and Kaplan-Meier survival of each leaf from its counts on the grid."""
+    at_risk = at_risk.astype(np.float64)
+    events = event_counts.astype(np.float64)
+    hazard = np.divide(events, at_risk, out=np.zeros_like(events), where=at_risk > 0)
+    return np.cumsum(hazard, axis=1), np.cumprod(1.0 - hazard, axis=1)
+
+
+def _convert_tree(flat: Any, edges: list[np.ndarray]) -> _ConvertedTree:
+    """Turn one comprisk ``FlatTree`` (binned splits, leaf counts) into scikit-learn tree arrays."""
+    left = np.asarray(flat.left_children, dtype=np.int64).copy()
+    right = np.asarray(flat.right_children, dtype=np.int64).copy()
+    is_leaf = np.asarray(flat.is_leaf_flags, dtype=bool)
+    left[is_leaf] = -1
+    right[is_leaf] = -1
+    feature = np.where(is_leaf, -2, np.asarray(flat.features, dtype=np.int64))
+    threshold = np.full(left.size, -2.0)
+    split_bin = np.asarray(flat.split_values, dtype=np.int64)
+    for node in np.flatnonzero(~is_leaf):
+        edge = edges[feature[node]][split_bin[node]]
+        threshold[node] = np.nextafter(edge, -np.inf)
+    leaf_of_node = np.asarray(flat.leaf_idx_of_node, dtype=np.int64)
+    at_risk = np.asarray(flat.leaf_at_risk)
+    cover = np.zeros(left.size)
+    cover[is_leaf] = at_risk[leaf_of_node[is_leaf], 0]
+    internal = np.flatnonzero(~is_leaf)
+    if internal.size and (left[internal].min() <= internal.min() or right[internal].min() <= internal.min()):
+        raise ValueError("comprisk tree is not numbered parent-before-children; cannot convert it")
+    for node in internal[::-1]:  # children have larger ids than their parent
+        cover[node] = cover[left[node]] + cover[right[node]]
+    chf, survival = _leaf_curves(np.asarray(flat.leaf_event_counts)[:, 0, :], at_risk)
+    arrays = _TreeArrays(
+        children_left=left,
+        children_right=right,
+        feature=feature,
+        threshold=threshold,
+        missing_go_to_left=np.zeros(left.size, dtype=np.uint8),
+        weighted_n_node_samples=cover,
+        leaf_of_node=leaf_of_node,
+        leaf_chf=chf,
+        leaf_survival=survival,
+    )
+    return _ConvertedTree(arrays)
+
+
+def _replay_inbag(model: Any, n_samples: int) -> np.ndarray:
+    """Bootstrap counts (n_samples x n_trees) of a comprisk forest fitted with ``samptype="swr"``, replayed from its
+    seed the way ``CompetingRiskForest._build_ensemble`` draws them; checked against the stored out-of-bag rows."""
+    rng = np.random.RandomState(model.random_state)
+    counts = np.empty((n_samples, model.n_estimators), dtype=np.uint8)
+    size = model._resolved_sampsize_
+    for b in range(model.n_estimators):
+        drawn = rng.choice(n_samples, size=size, replace=True)
+        rng.randint(0, 2**31)  # the tree's own seed
+        counts[:, b] = np.minimum(np.bincount(drawn, minlength=n_samples), 255)
+        oob = np.asarray(model.oob_indices_[b])
+        if not np.array_equal(np.flatnonzero(counts[:, b] == 0), np.sort(oob)):
+            raise RuntimeError(
+                f"comprisk {_require_comprisk().__version__} draws its bootstrap samples differently from what "
+                "carrisk replays; in-bag counts (and intervals) are unavailable for engine='hist'."
+            )
+    return counts
+
+
+class HistForest:
+    """A fitted comprisk histogram forest presented like scikit-survival's ``RandomSurvivalForest``.
+
+    Built by :class:`carrisk.models.SurvivalForest` with ``engine="hist"``; not an estimator of its own.
+
+    Attributes
+    ----------
+    model : comprisk.CompetingRiskForest
+        The fitted comprisk forest (one cause: the event).
+    estimators_ : list
+        Converted trees, each with a scikit-learn-like ``tree_``.
+    unique_times_, is_event_time_ : ndarray
+        The time grid (every grid time is an event time).
+    inbag_counts_ : ndarray of uint8, shape (n_train, n_trees)
+        Bootstrap count of each training row in each tree.
+    n_features_in_ : int
+    """
+
+    def __init__(self, model: Any, n_samples: int) -> None:
+        self.model = model
+        self.unique_times_ = np.asarray(model.unique_times_, dtype=np.float64)
+        self.is_event_time_ = np.ones(self.unique_times_.size, dtype=bool)
+        self.n_features_in_ = int(model.n_features_in_)
+        self.estimators_ = [_convert_tree(tree, model.bin_edges_) for tree in model.trees_]
+        self.inbag_counts_ = _replay_inbag(model, n_samples)
+
+    @classmethod
+    def fit(
+        cls,
+        X: np.ndarray,
+        event: np.ndarray,
+        time: np.ndarray,
+        *,
+        n_estimators: int,
+        min_samples_leaf: int,
+        max_features: str | float | int | None,
+        max_samples: float | int | None,
+        n_jobs: int | None,
+        random_state: int,
+        n_bins: int = 256,
+    ) -> HistForest:
+        """Fit comprisk's histogram forest with scikit-survival's defaults (bootstrap of n rows, unlimited depth,
+        ``min_samples_split=6``), exhaustive split search over the bins (``nsplit=0``) and the split statistic on
+        :data:`SPLIT_TIMES` coarse time bins (leaves keep the full grid)."""
+        comprisk = _require_comprisk()
+        X32 = np.asarray(X, dtype=np.float32).astype(np.float64)
+        n, p = X32.shape
+        n_grid = int(np.unique(time[event]).size)
+        if n_grid > MAX_GRID_TIMES:
+            raise ValueError(f"engine='hist' supports at most {MAX_GRID_TIMES} distinct event times; set max_times")
+        model = comprisk.CompetingRiskForest(
+            n_estimators=n_estimators,
+            max_depth=None,
+            min_samples_split=6,
+            min_samples_leaf=min_samples_leaf,
+            max_features=resolve_max_features(max_features, p),
+            samptype="swr",
+            sampsize=max_samples,
+            random_state=random_state,
+            n_bins=n_bins,
+            time_grid=n_grid,
+            n_jobs=-1 if n_jobs is None else n_jobs,
+            splitrule="logrank",
+            nsplit=0,
+            split_ntime=SPLIT_TIMES,
+        )
+        model.fit(X32, np.asarray(time, dtype=np.float64), np.asarray(event, dtype=np.int32))
+        return cls(model, n)
+
+    def _chf(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict_chf(np.asarray(X, dtype=np.float32).astype(np.float64))[:, 0, :]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Risk score: the ensemble cumulative hazard summed over the time grid."""
+        return self._chf(X).sum(axis=1)
+
+    def predict_cumulative_hazard_function(self, X: np.ndarray, return_array: bool = True) -> np.ndarray:
+        """Ensemble Nelson-Aalen cumulative hazard on the grid (n x n_times)."""
+        return self._chf(X)
+
+    def predict_survival_function(self, X: np.ndarray, return_array: bool = True) -> Any:
+        """Ensemble survival (mean of the trees' Kaplan-Meier curves) on the grid; step functions unless
+        ``return_array``."""
+        cif = self.model.predict_cif(np.asarray(X, dtype=np.float32).astype(np.float64))[:, 0, :]
+        survival = 1.0 - cif  # one cause: the Aalen-Johansen incidence is 1 - Kaplan-Meier
+        if return_array:
+            return survival
+        from sksurv.functions import StepFunction
+
+        return np.array([StepFunction(self.unique_times_, row) for row in survival])

@@ -154,6 +154,12 @@ class ModelName(enum.StrEnum):
     gbsa = "gbsa"
 
 
+class ForestEngine(enum.StrEnum):
+    auto = "auto"
+    sksurv = "sksurv"
+    hist = "hist"
+
+
 class Scoring(enum.StrEnum):
     harrell = "harrell"
     uno = "uno"
@@ -440,6 +446,10 @@ def train(
     min_samples_leaf: Annotated[
         int | None, typer.Option(min=1, help="rsf: fix the leaf size instead of tuning it.")
     ] = None,
+    engine: Annotated[
+        ForestEngine | None,
+        typer.Option(help="rsf: forest engine; auto = hist (comprisk; the scale extra) from 10,000 rows, else sksurv."),
+    ] = None,
     time_col: TimeCol = None,
     event_col: EventCol = None,
     features: Features = None,
@@ -453,10 +463,11 @@ def train(
     except OSError as err:
         raise CliError(f"--out: {err}", EXIT_USAGE) from None
     loaded = _load(data, time_col, event_col, features)
-    given = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
+    given: dict[str, Any] = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
+    given["engine"] = None if engine is None else engine.value
     extra: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if extra and model is not ModelName.rsf:  # None (the default model) is not a forest either
-        raise CliError("--n-estimators, --max-times and --min-samples-leaf apply to rsf only", EXIT_USAGE)
+        raise CliError("--n-estimators, --max-times, --min-samples-leaf and --engine apply to rsf only", EXIT_USAGE)
     fitted = fit_efs_model(
         loaded.records,
         loaded.y,

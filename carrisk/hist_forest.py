@@ -13,8 +13,8 @@ Conversions (each checked by the tests):
   ``searchsorted(edges, x, side="right")``); scikit-learn sends it left when ``x <= threshold``, so the threshold
   is the largest float64 below the edge. Inputs are cast to float32 before fitting and predicting, as
   scikit-learn's trees and the explainer do, so all three see the same numbers.
-- Leaves store event and at-risk counts on the time grid; the leaf cumulative hazard is Nelson-Aalen and the leaf
-  survival Kaplan-Meier (scikit-survival's ``value[..., 0]`` and ``value[..., 1]``). The forest survival is the
+- Leaves keep comprisk's event and at-risk counts on the time grid; the leaf cumulative hazard is Nelson-Aalen and
+  the leaf survival Kaplan-Meier (scikit-survival's ``value[..., 0]`` and ``value[..., 1]``). The forest survival is the
   mean of the trees' Kaplan-Meier curves, the risk the mean cumulative hazard summed over the grid, as in
   scikit-survival.
 - Covers (``weighted_n_node_samples``) are the bootstrap counts: a leaf's at-risk count at the first grid time
@@ -68,7 +68,8 @@ def resolve_max_features(max_features: str | float | int | None, n_features: int
 
 @dataclass
 class _TreeArrays:
-    """The subset of ``sklearn.tree._tree.Tree`` that carrisk's explainer reads; ``value`` is built on access."""
+    """The subset of ``sklearn.tree._tree.Tree`` that carrisk's explainer reads; ``value`` is built on access from the
+    leaf counts (two float64 tables per tree would take 1.6 GB at 100,000 rows x 100 trees)."""
 
     children_left: np.ndarray
     children_right: np.ndarray
@@ -76,36 +77,47 @@ class _TreeArrays:
     threshold: np.ndarray
     missing_go_to_left: np.ndarray
     weighted_n_node_samples: np.ndarray
-    leaf_of_node: np.ndarray  # comprisk leaf index, -1 for internal nodes
-    leaf_chf: np.ndarray  # (n_leaves, n_times)
-    leaf_survival: np.ndarray  # (n_leaves, n_times)
+    leaf_of_node: np.ndarray  # leaf index, -1 for internal nodes
+    leaf_events: np.ndarray  # (n_leaves, n_times) uint32: bootstrap-weighted events at each grid time
+    leaf_at_risk: np.ndarray  # (n_leaves, n_times) uint32: bootstrap-weighted rows at risk
 
     @property
     def node_count(self) -> int:
         return int(self.children_left.size)
 
+    def leaf_curves(self) -> tuple[np.ndarray, np.ndarray]:
+        """Nelson-Aalen cumulative hazard and Kaplan-Meier survival of every leaf, (n_leaves, n_times) each."""
+        at_risk = self.leaf_at_risk.astype(np.float64)
+        events = self.leaf_events.astype(np.float64)
+        hazard = np.divide(events, at_risk, out=np.zeros_like(events), where=at_risk > 0)
+        return np.cumsum(hazard, axis=1), np.cumprod(1.0 - hazard, axis=1)
+
     @property
     def value(self) -> np.ndarray:
         """(node_count, n_times, 2): cumulative hazard and survival of every leaf (zeros at internal nodes)."""
-        out = np.zeros((self.node_count, self.leaf_chf.shape[1], 2))
+        chf, survival = self.leaf_curves()
+        out = np.zeros((self.node_count, chf.shape[1], 2))
         is_leaf = self.leaf_of_node >= 0
-        out[is_leaf, :, 0] = self.leaf_chf[self.leaf_of_node[is_leaf]]
-        out[is_leaf, :, 1] = self.leaf_survival[self.leaf_of_node[is_leaf]]
+        out[is_leaf, :, 0] = chf[self.leaf_of_node[is_leaf]]
+        out[is_leaf, :, 1] = survival[self.leaf_of_node[is_leaf]]
         return out
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        """Leaf index (into the leaf tables) reached by each row of float64 ``X``; left when ``x <= threshold``."""
+        node = np.zeros(X.shape[0], dtype=np.int64)
+        active = np.arange(X.shape[0])
+        while active.size:
+            current = node[active]
+            go_left = X[active, self.feature[current]] <= self.threshold[current]
+            node[active] = np.where(go_left, self.children_left[current], self.children_right[current])
+            active = active[self.children_left[node[active]] >= 0]
+        return self.leaf_of_node[node]
 
 
 @dataclass
 class _ConvertedTree:
     tree_: _TreeArrays
     low_memory: bool = False
-
-
-def _leaf_curves(event_counts: np.ndarray, at_risk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nelson-Aalen cumulative hazard and Kaplan-Meier survival of each leaf from its counts on the grid."""
-    at_risk = at_risk.astype(np.float64)
-    events = event_counts.astype(np.float64)
-    hazard = np.divide(events, at_risk, out=np.zeros_like(events), where=at_risk > 0)
-    return np.cumsum(hazard, axis=1), np.cumprod(1.0 - hazard, axis=1)
 
 
 def _convert_tree(flat: Any, edges: list[np.ndarray]) -> _ConvertedTree:
@@ -118,29 +130,27 @@ def _convert_tree(flat: Any, edges: list[np.ndarray]) -> _ConvertedTree:
     feature = np.where(is_leaf, -2, np.asarray(flat.features, dtype=np.int64))
     threshold = np.full(left.size, -2.0)
     split_bin = np.asarray(flat.split_values, dtype=np.int64)
-    for node in np.flatnonzero(~is_leaf):
-        edge = edges[feature[node]][split_bin[node]]
-        threshold[node] = np.nextafter(edge, -np.inf)
+    internal = np.flatnonzero(~is_leaf)
+    for node in internal:
+        threshold[node] = np.nextafter(edges[feature[node]][split_bin[node]], -np.inf)
+    if np.any(left[internal] <= internal) or np.any(right[internal] <= internal):
+        raise ValueError("comprisk tree is not numbered parent-before-children; cannot convert it")
     leaf_of_node = np.asarray(flat.leaf_idx_of_node, dtype=np.int64)
-    at_risk = np.asarray(flat.leaf_at_risk)
+    at_risk = np.asarray(flat.leaf_at_risk, dtype=np.uint32)
     cover = np.zeros(left.size)
     cover[is_leaf] = at_risk[leaf_of_node[is_leaf], 0]
-    internal = np.flatnonzero(~is_leaf)
-    if internal.size and (left[internal].min() <= internal.min() or right[internal].min() <= internal.min()):
-        raise ValueError("comprisk tree is not numbered parent-before-children; cannot convert it")
     for node in internal[::-1]:  # children have larger ids than their parent
         cover[node] = cover[left[node]] + cover[right[node]]
-    chf, survival = _leaf_curves(np.asarray(flat.leaf_event_counts)[:, 0, :], at_risk)
     arrays = _TreeArrays(
         children_left=left,
         children_right=right,
-        feature=feature,
+        feature=np.where(is_leaf, 0, feature),
         threshold=threshold,
         missing_go_to_left=np.zeros(left.size, dtype=np.uint8),
         weighted_n_node_samples=cover,
         leaf_of_node=leaf_of_node,
-        leaf_chf=chf,
-        leaf_survival=survival,
+        leaf_events=np.asarray(flat.leaf_event_counts, dtype=np.uint32)[:, 0, :].copy(),
+        leaf_at_risk=at_risk,
     )
     return _ConvertedTree(arrays)
 
@@ -165,30 +175,32 @@ def _replay_inbag(model: Any, n_samples: int) -> np.ndarray:
 
 
 class HistForest:
-    """A fitted comprisk histogram forest presented like scikit-survival's ``RandomSurvivalForest``.
+    """A fitted comprisk histogram forest, converted to scikit-learn-like trees and presented like scikit-survival's
+    ``RandomSurvivalForest``.
 
-    Built by :class:`carrisk.models.SurvivalForest` with ``engine="hist"``; not an estimator of its own.
+    Built by :meth:`fit` (used by :class:`carrisk.models.SurvivalForest` with ``engine="hist"``). Only numpy arrays
+    are kept: comprisk is needed to fit, not to predict, explain or load a saved model.
 
     Attributes
     ----------
-    model : comprisk.CompetingRiskForest
-        The fitted comprisk forest (one cause: the event).
     estimators_ : list
         Converted trees, each with a scikit-learn-like ``tree_``.
     unique_times_, is_event_time_ : ndarray
         The time grid (every grid time is an event time).
     inbag_counts_ : ndarray of uint8, shape (n_train, n_trees)
         Bootstrap count of each training row in each tree.
+    oob_prediction_ : ndarray or None
+        comprisk's out-of-bag risk (integrated cumulative hazard) of each training row, with ``oob=True``.
     n_features_in_ : int
     """
 
-    def __init__(self, model: Any, n_samples: int) -> None:
-        self.model = model
+    def __init__(self, model: Any, n_samples: int, oob: bool = False) -> None:
         self.unique_times_ = np.asarray(model.unique_times_, dtype=np.float64)
         self.is_event_time_ = np.ones(self.unique_times_.size, dtype=bool)
         self.n_features_in_ = int(model.n_features_in_)
         self.estimators_ = [_convert_tree(tree, model.bin_edges_) for tree in model.trees_]
         self.inbag_counts_ = _replay_inbag(model, n_samples)
+        self.oob_prediction_ = np.asarray(model.predict_oob_risk()) if oob else None
 
     @classmethod
     def fit(
@@ -203,6 +215,7 @@ class HistForest:
         max_samples: float | int | None,
         n_jobs: int | None,
         random_state: int,
+        oob: bool = False,
         n_bins: int = 256,
     ) -> HistForest:
         """Fit comprisk's histogram forest with scikit-survival's defaults (bootstrap of n rows, unlimited depth,
@@ -231,24 +244,27 @@ class HistForest:
             split_ntime=SPLIT_TIMES,
         )
         model.fit(X32, np.asarray(time, dtype=np.float64), np.asarray(event, dtype=np.int32))
-        return cls(model, n)
+        return cls(model, n, oob=oob)
 
-    def _chf(self, X: np.ndarray) -> np.ndarray:
-        return self.model.predict_chf(np.asarray(X, dtype=np.float32).astype(np.float64))[:, 0, :]
+    def _mean_curves(self, X: np.ndarray, which: int) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float32).astype(np.float64)
+        total = np.zeros((X.shape[0], self.unique_times_.size))
+        for tree in self.estimators_:
+            total += tree.tree_.leaf_curves()[which][tree.tree_.apply(X)]
+        return total / len(self.estimators_)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Risk score: the ensemble cumulative hazard summed over the time grid."""
-        return self._chf(X).sum(axis=1)
+        return self._mean_curves(X, 0).sum(axis=1)
 
     def predict_cumulative_hazard_function(self, X: np.ndarray, return_array: bool = True) -> np.ndarray:
-        """Ensemble Nelson-Aalen cumulative hazard on the grid (n x n_times)."""
-        return self._chf(X)
+        """Ensemble (mean of the trees') Nelson-Aalen cumulative hazard on the grid, n x n_times."""
+        return self._mean_curves(X, 0)
 
     def predict_survival_function(self, X: np.ndarray, return_array: bool = True) -> Any:
         """Ensemble survival (mean of the trees' Kaplan-Meier curves) on the grid; step functions unless
         ``return_array``."""
-        cif = self.model.predict_cif(np.asarray(X, dtype=np.float32).astype(np.float64))[:, 0, :]
-        survival = 1.0 - cif  # one cause: the Aalen-Johansen incidence is 1 - Kaplan-Meier
+        survival = self._mean_curves(X, 1)
         if return_array:
             return survival
         from sksurv.functions import StepFunction

@@ -170,14 +170,13 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
             max_samples=self.max_samples,
             n_jobs=self.n_jobs,
             random_state=seed,
+            oob=self.oob_score,
         )
         if self.oob_score:
             from carrisk.metrics import harrell_c
 
-            self.oob_prediction_ = self.forest_.model.predict_oob_risk()
+            self.oob_prediction_ = self.forest_.oob_prediction_
             self.oob_score_ = harrell_c(event, time, self.oob_prediction_)
-        self.forest_.model._X_train_oob_ = None  # comprisk keeps the training rows for OOB; not in the model file
-        self.forest_.model._y_train_oob_ = None
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> SurvivalForest:
         """Fit the forest on (optionally coarsened) survival times."""

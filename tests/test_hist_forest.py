@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -11,7 +13,7 @@ from sksurv.util import Surv
 from carrisk.explain import ForestExplainer
 from carrisk.hist_forest import resolve_max_features
 from carrisk.intervals import inbag_counts, infinitesimal_jackknife_variance
-from carrisk.models import AUTO_HIST_MIN_ROWS, SurvivalForest
+from carrisk.models import AUTO_HIST_MIN_ROWS, AUTO_TIME_GRID_THRESHOLD, SurvivalForest, coarsen_times
 
 pytest.importorskip("comprisk")
 
@@ -46,23 +48,32 @@ def test_converted_trees_reproduce_comprisk_predictions(fitted):
     np.testing.assert_allclose(explainer.predict(X), forest.predict(X), rtol=0, atol=1e-10)
 
 
-def test_leaf_curves_are_nelson_aalen_and_kaplan_meier_of_the_leaf_rows(fitted):
-    forest, X, _ = fitted
-    tree = forest.forest_.estimators_[0].tree_
-    flat = forest.forest_.model.trees_[0]
-    leaf = int(np.flatnonzero(tree.leaf_of_node >= 0)[0])
-    counts = flat.leaf_event_counts[tree.leaf_of_node[leaf], 0]
-    at_risk = flat.leaf_at_risk[tree.leaf_of_node[leaf]].astype(float)
-    hazard = np.where(at_risk > 0, counts / np.where(at_risk > 0, at_risk, 1), 0)
-    np.testing.assert_allclose(tree.value[leaf, :, 0], np.cumsum(hazard))
-    np.testing.assert_allclose(tree.value[leaf, :, 1], np.cumprod(1 - hazard))
-    # cover of the root is the bootstrap size; of each internal node the sum of its children
-    assert tree.weighted_n_node_samples[0] == len(X)
-    internal = np.flatnonzero(tree.children_left >= 0)
-    covers = tree.weighted_n_node_samples
-    np.testing.assert_array_equal(
-        covers[internal], covers[tree.children_left[internal]] + covers[tree.children_right[internal]]
-    )
+def test_leaf_curves_are_nelson_aalen_and_kaplan_meier_of_the_in_bag_rows_of_the_leaf(fitted):
+    forest, X, y = fitted
+    explainer = ForestExplainer(forest.forest_)
+    leaves = explainer.apply(X)  # global leaf ids, tree by tree
+    inbag = inbag_counts(forest.forest_, len(X))
+    coarse, _ = coarsen_times(y["time"], y["event"], AUTO_TIME_GRID_THRESHOLD)
+    grid = forest.unique_times_
+    for b in (0, 7):
+        tree = forest.forest_.estimators_[b].tree_
+        first = explainer._tree_leaf_ptr[b]
+        for node in np.flatnonzero(tree.leaf_of_node >= 0)[:5]:
+            in_leaf = leaves[:, b] == first + np.searchsorted(np.flatnonzero(tree.children_left < 0), node)
+            w = inbag[in_leaf, b].astype(float)
+            t, e = coarse[in_leaf], y["event"][in_leaf]
+            at_risk = np.array([(w * (t >= g)).sum() for g in grid])
+            events = np.array([(w * e * (t == g)).sum() for g in grid])
+            hazard = np.divide(events, at_risk, out=np.zeros_like(events), where=at_risk > 0)
+            assert tree.weighted_n_node_samples[node] == w.sum() > 0
+            np.testing.assert_allclose(tree.value[node, :, 0], np.cumsum(hazard), atol=1e-12)
+            np.testing.assert_allclose(tree.value[node, :, 1], np.cumprod(1 - hazard), atol=1e-12)
+        internal = np.flatnonzero(tree.children_left >= 0)
+        covers = tree.weighted_n_node_samples
+        assert covers[0] == len(X)
+        np.testing.assert_array_equal(
+            covers[internal], covers[tree.children_left[internal]] + covers[tree.children_right[internal]]
+        )
 
 
 @pytest.mark.parametrize("output", ["risk", "survival"])
@@ -84,13 +95,11 @@ def test_interventional_shap_is_additive_on_hist_trees(fitted):
     np.testing.assert_allclose(total, forest.predict(X[50:60]), rtol=0, atol=1e-8)
 
 
-def test_inbag_counts_match_comprisk_out_of_bag_rows_and_feed_the_jackknife(fitted):
+def test_inbag_counts_feed_the_jackknife(fitted):
     forest, X, _ = fitted
     inbag = inbag_counts(forest.forest_, len(X))
     assert inbag.shape == (len(X), 12)
     np.testing.assert_array_equal(inbag.sum(axis=0), np.full(12, len(X)))
-    for b, oob in enumerate(forest.forest_.model.oob_indices_):
-        np.testing.assert_array_equal(np.flatnonzero(inbag[:, b] == 0), np.sort(oob))
     # per-tree predictions from the converted leaves average to the forest prediction; IJ variance is finite
     explainer = ForestExplainer(forest.forest_)
     leaves = explainer.apply(X[:30])
@@ -131,7 +140,13 @@ def test_oob_score_with_hist_engine():
     forest = SurvivalForest(n_estimators=20, engine="hist", oob_score=True, n_jobs=1, random_state=0).fit(X, y)
     assert forest.oob_prediction_.shape == (400,)
     assert 0.6 < forest.oob_score_ < 1
-    assert forest.forest_.model._X_train_oob_ is None  # training rows are not kept in the model
+
+
+def test_fitted_hist_forest_pickles_without_comprisk_classes(fitted):
+    forest, X, _ = fitted
+    assert b"comprisk" not in pickle.dumps(forest)  # loads with carrisk's allow-list, without comprisk
+    again = pickle.loads(pickle.dumps(forest))
+    np.testing.assert_array_equal(again.predict(X[:20]), forest.predict(X[:20]))
 
 
 def test_max_features_follows_scikit_learn():

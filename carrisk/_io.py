@@ -63,7 +63,7 @@ def neutralise_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
-def _csv_field(value: Any, float_format: str | None = None) -> str:
+def _csv_field(value: Any) -> str:
     if value is None or value is pd.NA or value is pd.NaT:
         return ""
     if isinstance(value, bool | np.bool_):
@@ -71,36 +71,31 @@ def _csv_field(value: Any, float_format: str | None = None) -> str:
     if isinstance(value, int | np.integer):
         return str(int(value))
     if isinstance(value, float | np.floating):
-        if math.isnan(value):
-            return ""
-        return repr(float(value)) if float_format is None else float_format % float(value)
+        return "" if math.isnan(value) else repr(float(value))
     text = neutralise_cell(str(value))
     if _NEEDS_QUOTES.search(text):
         return '"' + text.replace('"', '""') + '"'
     return text
 
 
-def csv_text(frame: pd.DataFrame, *, header: bool = True, float_format: str | None = None) -> str:
+def csv_text(frame: pd.DataFrame, *, header: bool = True) -> str:
     """Render ``frame`` (without its index) as spreadsheet-safe CSV text.
 
     Numbers are written as numbers (floats by their shortest round-trip form, missing as an empty cell); every
     text cell, header included, is neutralised with :func:`neutralise_cell` and quoted when it holds a comma, a
     double quote or any control character, so that no cell is read as a formula or splits a row.
-    ``float_format`` (printf style, e.g. ``"%.6g"``) rounds floats for display instead.
     """
     lines = []
     if header:
         lines.append(",".join(_csv_field(str(c)) for c in frame.columns))
-    columns = [[_csv_field(v, float_format) for v in frame[c].tolist()] for c in frame.columns]
+    columns = [list(map(_csv_field, frame[c].tolist())) for c in frame.columns] if len(frame.columns) else []
     lines.extend(",".join(row) for row in zip(*columns))
     return "".join(line + "\n" for line in lines)
 
 
-def write_csv(
-    path: str | os.PathLike[str], frame: pd.DataFrame, *, index: bool = False, float_format: str | None = None
-) -> Path:
+def write_csv(path: str | os.PathLike[str], frame: pd.DataFrame, *, index: bool = False) -> Path:
     """Write ``frame`` atomically as spreadsheet-safe CSV (see :func:`csv_text`); ``index=True`` keeps the index."""
-    return atomic_write_text(path, csv_text(frame.reset_index() if index else frame, float_format=float_format))
+    return atomic_write_text(path, csv_text(frame.reset_index() if index else frame))
 
 
 @contextlib.contextmanager

@@ -318,7 +318,7 @@ class CVResult:
         for name, table in (("calibration.csv", self.calibration_table()), ("subgroups.csv", self.subgroup_table())):
             if len(table):
                 paths.append(out / name)
-                write_csv(paths[-1], table, float_format="%.6g")
+                write_csv(paths[-1], table)
         for model, by_horizon in self.calibration.items():
             if by_horizon:
                 paths.append(out / f"calibration_{model}.png")

@@ -121,7 +121,3 @@ def test_junk_files_fail_with_a_clear_message(tmp_path, content, message):
     with pytest.raises(OSError, match=message):
         check_csv_header(path)
 
-
-def test_a_float_format_rounds_floats_only():
-    frame = pd.DataFrame({"x": [1 / 3, np.nan], "n": [3, 4], "label": ["=a", "b"]})
-    assert csv_text(frame, float_format="%.6g") == "x,n,label\n0.333333,3,'=a\n,4,b\n"

@@ -120,4 +120,3 @@ def test_junk_files_fail_with_a_clear_message(tmp_path, content, message):
     path.write_bytes(content)
     with pytest.raises(OSError, match=message):
         check_csv_header(path)
-

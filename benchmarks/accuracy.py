@@ -27,13 +27,14 @@ from carrisk.datasets import load_public_dataset, load_survival_data
 from carrisk.features import FeatureSpec
 from carrisk.models import target_arrays
 from carrisk.simulate import oracle_concordance, simulate_cohort
+from carrisk.units import TWELVE_MONTHS_DAYS, TWO_YEARS_DAYS
 
 SPLIT_SEED = 2024
 MODEL_SEED = 0
 SUBSAMPLE_SEED = 11
 SIMULATED_N = 420
 SIMULATED_SEED = 7
-ONE_YEAR_DAYS = metrics.TWELVE_MONTHS_DAYS
+ONE_YEAR_DAYS = TWELVE_MONTHS_DAYS
 PUBLIC = ("gbsg2", "whas500", "veterans", "aids", "flchain")
 DATASETS = (*PUBLIC, "simulated")
 MODELS = (*CARRISK_MODELS, *PEER_MODELS)
@@ -112,7 +113,7 @@ def _simulated_dataset() -> BenchDataset:
         design_options={"categorical": None, "numeric": None, "clinical_spec": data.spec},
         horizons=dict(metrics.DEFAULT_HORIZONS_DAYS),
         horizon_rule="6 and 12 months (182.625 and 365.25 d), as in the clinic",
-        ibs_max_time=metrics.TWO_YEARS_DAYS,
+        ibs_max_time=TWO_YEARS_DAYS,
         notes=[
             f"simulate_cohort({SIMULATED_N}, seed={SIMULATED_SEED}); peers get carrisk's ClinicalFeatures one-hot "
             "design (the raw records hold free-text spellings only carrisk parses)"

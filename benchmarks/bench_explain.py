@@ -40,6 +40,7 @@ from sksurv.preprocessing import OneHotEncoder
 from threadpoolctl import threadpool_limits
 
 from carrisk.explain import ForestExplainer
+from carrisk.units import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 N_CORES = 2
 N_PATIENTS = 1000
@@ -49,8 +50,6 @@ N_BACKGROUND = 100
 FOREST_SEED = 0
 PATIENT_SEED = 1
 BACKGROUND_SEED = 2
-SIX_MONTHS_DAYS = 182.625
-TWELVE_MONTHS_DAYS = 365.25
 GOALS = {
     "speedup_vs_kernel_over_forest_predict": 1000.0,
     "speedup_vs_kernel_over_fastest_predict": 100.0,

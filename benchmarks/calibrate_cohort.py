@@ -35,6 +35,7 @@ from scipy import optimize, special
 
 from benchmarks.cohort_validation import cohort_statistics
 from carrisk.simulate import cohort_moments, simulate_cohort
+from carrisk.units import DAY28_DAYS, DAYS_PER_MONTH, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, TWO_YEARS_DAYS
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS_PATH = REPO / "carrisk" / "data" / "simulation_params.json"
@@ -164,7 +165,7 @@ ASSUMED: dict[str, tuple[Any, str]] = {
     "loghr_inotuzumab_death": (0.3, "hepatotoxicity / VOD risk at later transplant"),
     "loghr_down_syndrome_death": (0.9, "Down syndrome: higher treatment-related mortality"),
     "hazard_edges_days": (
-        [28.0, 91.3125, 182.625, 365.25, 730.5],
+        [DAY28_DAYS, 3 * DAYS_PER_MONTH, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, TWO_YEARS_DAYS],
         "intervals: day 28-3 mo, 3-6 mo, 6-12 mo, 1-2 y, > 2 y",
     ),
     "hazard_shape_cd19pos": ([1.0, 1.0, 0.7, 0.35, 0.05], "CD19+ relapses early, with loss of persistence"),

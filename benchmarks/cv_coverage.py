@@ -42,6 +42,7 @@ from benchmarks import _common
 from carrisk import cross_validate, make_pipeline, simulate_cohort, survival_target
 from carrisk._io import atomic_write_text
 from carrisk.metrics import harrell_c
+from carrisk.target import target_arrays
 
 N_TRAIN = 420
 N_LARGE = 20_000
@@ -55,7 +56,7 @@ REPLICATES = {"quick": 8, "full": 60}
 def _large_cohort() -> tuple[Any, np.ndarray, np.ndarray]:
     cohort = simulate_cohort(n=N_LARGE, seed=LARGE_SEED)
     y = survival_target(cohort.records)
-    return cohort.records, y[y.dtype.names[0]], y[y.dtype.names[1]]
+    return cohort.records, *target_arrays(y)
 
 
 def replicate(r: int, large: tuple[Any, np.ndarray, np.ndarray]) -> dict[str, Any]:

@@ -13,7 +13,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from carrisk.bundle import BundleError, BundleVersionError, load_model, read_manifest, save_model
     from carrisk.calibration import pooled_calibration, subgroup_calibration
+    from carrisk.competing import (
+        CauseSpecificModel,
+        aalen_johansen,
+        cause_specific_cox,
+        competing_risks_analysis,
+        derive_first_event,
+        fine_gray,
+        gray_test,
+        predict_causes,
+    )
     from carrisk.datasets import load_public_dataset, load_survival_data
+    from carrisk.decision_curves import decision_curve
+    from carrisk.evaluate import ExternalValidation, evaluate_model
     from carrisk.explain import CoxExplainer, ForestExplainer, ShapResult
     from carrisk.features import (
         BlinatumomabStatus,
@@ -29,10 +41,12 @@ if TYPE_CHECKING:
     from carrisk.models import make_pipeline
     from carrisk.predict import EFSModel, fit_efs_model
     from carrisk.reproduce import reproduce_study
+    from carrisk.samplesize import development_sample_size, validation_sample_size
     from carrisk.schema import RecordError, read_records, survival_target, validate_records
     from carrisk.shipped import default_model_path, load_default_model, records_help
     from carrisk.simulate import SimulatedCohort, oracle_concordance, simulate_cohort, true_survival
     from carrisk.tuning import tuned_model
+    from carrisk.updating import UpdatedModel, update_model
     from carrisk.validation import CVResult, cross_validate
 
 #: Public name -> module. Imported on first use (PEP 562), so that ``import carrisk.models`` or the command line
@@ -43,10 +57,25 @@ _EXPORTS = {
     "load_model": "carrisk.bundle",
     "read_manifest": "carrisk.bundle",
     "save_model": "carrisk.bundle",
+    "CauseSpecificModel": "carrisk.competing",
+    "aalen_johansen": "carrisk.competing",
+    "cause_specific_cox": "carrisk.competing",
+    "competing_risks_analysis": "carrisk.competing",
+    "derive_first_event": "carrisk.competing",
+    "fine_gray": "carrisk.competing",
+    "gray_test": "carrisk.competing",
+    "predict_causes": "carrisk.competing",
     "pooled_calibration": "carrisk.calibration",
     "subgroup_calibration": "carrisk.calibration",
     "load_public_dataset": "carrisk.datasets",
     "load_survival_data": "carrisk.datasets",
+    "decision_curve": "carrisk.decision_curves",
+    "ExternalValidation": "carrisk.evaluate",
+    "evaluate_model": "carrisk.evaluate",
+    "development_sample_size": "carrisk.samplesize",
+    "validation_sample_size": "carrisk.samplesize",
+    "UpdatedModel": "carrisk.updating",
+    "update_model": "carrisk.updating",
     "CoxExplainer": "carrisk.explain",
     "ForestExplainer": "carrisk.explain",
     "ShapResult": "carrisk.explain",
@@ -77,6 +106,10 @@ _EXPORTS = {
     "CVResult": "carrisk.validation",
     "cross_validate": "carrisk.validation",
     "tuned_model": "carrisk.tuning",
+    "TwoPartSurvival": "carrisk.two_part",
+    "CoxnetCV": "carrisk.penalized",
+    "PenaltyWeights": "carrisk.penalized",
+    "StackedSurvival": "carrisk.ensemble",
 }
 
 try:
@@ -90,22 +123,38 @@ __all__ = [
     "BundleVersionError",
     "CD19Expression",
     "CVResult",
+    "CauseSpecificModel",
     "ClinicalFeatures",
     "Covariates",
     "CoxExplainer",
+    "CoxnetCV",
     "DiseaseBurden",
     "EFSModel",
+    "ExternalValidation",
     "FeatureSpec",
     "ForestExplainer",
     "KMT2ARearrangement",
+    "PenaltyWeights",
     "PriorTransplant",
     "RecordError",
     "ShapResult",
     "SimulatedCohort",
+    "StackedSurvival",
+    "TwoPartSurvival",
+    "UpdatedModel",
+    "aalen_johansen",
     "build_design_matrix",
+    "cause_specific_cox",
+    "competing_risks_analysis",
     "cross_validate",
+    "decision_curve",
     "default_model_path",
+    "derive_first_event",
+    "development_sample_size",
+    "evaluate_model",
+    "fine_gray",
     "fit_efs_model",
+    "gray_test",
     "load_default_model",
     "load_model",
     "load_public_dataset",
@@ -113,6 +162,7 @@ __all__ = [
     "make_pipeline",
     "oracle_concordance",
     "pooled_calibration",
+    "predict_causes",
     "read_manifest",
     "read_records",
     "records_help",
@@ -123,7 +173,9 @@ __all__ = [
     "survival_target",
     "true_survival",
     "tuned_model",
+    "update_model",
     "validate_records",
+    "validation_sample_size",
 ]
 
 

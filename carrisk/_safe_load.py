@@ -24,6 +24,7 @@ import fractions
 import functools
 import importlib
 import inspect
+import io
 import pathlib
 import pickle
 import uuid
@@ -120,6 +121,7 @@ _STANDARD_MODULES = frozenset(
 )
 _ZLIB_MAGIC = b"\x78"  # joblib's zlib compression (save_model's compress >= 1)
 _PICKLE_MAGIC = b"\x80"  # an uncompressed pickle (compress=0), protocol 2 or later
+_READ_BUFFER_BYTES = 1024**2
 
 
 class DisallowedGlobal(pickle.UnpicklingError):
@@ -206,5 +208,6 @@ def restricted_load(handle: IO[bytes], filename: str) -> object:
         return _AllowListUnpickler(filename, handle).load()
     if magic != _ZLIB_MAGIC:
         raise pickle.UnpicklingError(f"{filename} is neither a zlib-compressed nor a plain joblib pickle")
-    with BinaryZlibFile(handle, "rb") as stream:
-        return _AllowListUnpickler(filename, stream).load()
+    # Buffered as joblib.load buffers it: the pure-Python unpickler makes many small reads.
+    with BinaryZlibFile(handle, "rb") as stream, io.BufferedReader(stream, buffer_size=_READ_BUFFER_BYTES) as buffered:
+        return _AllowListUnpickler(filename, buffered).load()

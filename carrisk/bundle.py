@@ -45,9 +45,9 @@ removes both.
 Concurrency: a save holds an exclusive lock on ``.<name>.lock`` (``fcntl.flock``, released by the kernel when the
 process dies) from its first write to its last rename, so concurrent saves to one path run one after another and all
 succeed (the last one wins), and every ``.<name>.*.tmp`` directory found while holding the lock belongs to a dead
-save and is removed. The lock file stays beside the bundle. On platforms without ``fcntl`` (Windows) there is no lock
-and concurrent saves to one path must be serialised by the caller. The bundle directory and its files get the usual
-permissions (``0o777``/``0o666`` less the umask).
+save and is removed. The lock file is removed on release (a killed save leaves it behind, harmlessly). On platforms
+without ``fcntl`` (Windows) there is no lock and concurrent saves to one path must be serialised by the caller. The
+bundle directory and its files get the usual permissions (``0o777``/``0o666`` less the umask).
 """
 
 from __future__ import annotations
@@ -60,13 +60,11 @@ import hashlib
 import io
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
 import warnings
 from collections.abc import Iterator, Mapping
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path, PurePath
 from typing import Any, BinaryIO
 
@@ -80,6 +78,7 @@ except ImportError:  # Windows: no advisory locks; see "Concurrency" above
 
 from carrisk._io import atomic_write, atomic_write_text
 from carrisk._safe_load import DisallowedGlobal, restricted_load
+from carrisk.provenance import package_versions
 
 __all__ = [
     "BundleError",
@@ -95,8 +94,6 @@ FORMAT = "carrisk-bundle"
 FORMAT_VERSION = 1
 PAYLOAD_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
-#: Distributions whose versions are recorded, by their names on PyPI (``python`` is the interpreter).
-RECORDED_PACKAGES = ("carrisk", "python", "scikit-learn", "scikit-survival", "shap", "numpy", "pandas", "joblib")
 #: A different version of these refuses to load: their pickles are not supported across versions.
 STRICT_PACKAGES = ("scikit-learn", "scikit-survival")
 
@@ -321,26 +318,12 @@ def _write_bundle(staging: Path, model: object, model_section: dict[str, Any], c
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "versions": _installed_versions(),
+        "versions": package_versions(),
         "payload": {"file": PAYLOAD_FILE, "sha256": digest, "bytes": payload.stat().st_size},
         "model": model_section,
     }
     atomic_write_text(staging / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     _fsync_directory(staging)
-
-
-def _installed_versions() -> dict[str, str | None]:
-    """Versions of the recorded packages in this environment (None when a package is not installed)."""
-    versions: dict[str, str | None] = {}
-    for name in RECORDED_PACKAGES:
-        if name == "python":
-            versions[name] = platform.python_version()
-            continue
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def _model_own_manifest(model: object) -> Mapping[str, Any]:
@@ -611,8 +594,13 @@ def _check_versions(manifest: Mapping[str, Any], bundle_dir: Path, *, allow_vers
     """Refuse (or with the override, warn about) scikit-learn/scikit-survival drift; warn about other packages."""
     recorded = manifest.get("versions")
     recorded = recorded if isinstance(recorded, Mapping) else {}
-    installed = _installed_versions()
-    differing = {name: (recorded.get(name), now) for name, now in installed.items() if recorded.get(name) != now}
+    installed = package_versions()
+    # A package the bundle did not record (an older carrisk recorded fewer) is only compared if it is strict.
+    differing = {
+        name: (recorded.get(name), now)
+        for name, now in installed.items()
+        if (name in recorded or name in STRICT_PACKAGES) and recorded.get(name) != now
+    }
     if not differing:
         return
     strict = {name: versions for name, versions in differing.items() if name in STRICT_PACKAGES}

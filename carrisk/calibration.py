@@ -49,6 +49,7 @@ __all__ = [
     "PooledCalibration",
     "calibration_at",
     "calibration_curve",
+    "calibration_curve_band",
     "calibration_in_the_large",
     "kaplan_meier_at",
     "plot_calibration",
@@ -253,9 +254,9 @@ def kaplan_meier_at(event: np.ndarray, time: np.ndarray, horizon: float) -> tupl
     Returns
     -------
     (estimate, lower, upper)
-        1 with a degenerate interval before the first event; 0 (interval [0, 0]) once every patient has had
-        the event; NaN when the longest follow-up is a censoring before ``horizon`` (the estimate is not
-        defined there).
+        1 with a degenerate interval before the first event; 0 with NaN bounds (the log-log interval is not
+        defined at 0) once every patient has had the event; NaN when the longest follow-up is a censoring
+        before ``horizon`` (the estimate is not defined there).
     """
     event = np.asarray(event, dtype=bool)
     time = np.asarray(time, dtype=float)
@@ -267,6 +268,8 @@ def kaplan_meier_at(event: np.ndarray, time: np.ndarray, horizon: float) -> tupl
     index = int(np.searchsorted(times, horizon, side="right")) - 1
     if index < 0:
         return (1.0, 1.0, 1.0)
+    if surv[index] == 0:  # the log-log interval is not defined at 0
+        return (0.0, np.nan, np.nan)
     return (float(surv[index]), float(conf[0, index]), float(conf[1, index]))
 
 
@@ -461,9 +464,10 @@ def pooled_calibration(
     Each row of ``predictions`` is one repeat of the cross-validation: every patient's prediction by the model
     that did not see that patient. Per repeat, all patients together give calibration in the large (Kaplan-Meier
     against mean predicted EFS, O/E) and the Austin-Harrell-van Klaveren measures (slope, ICI, E50, E90; see
-    :func:`calibration_at`). The curve is the spline Cox calibration model fitted to all repeats stacked
-    (each patient once per repeat), evaluated between the 1st and 99th percentiles of the predicted event
-    probability; its band comes from resampling patients (with all their repeats) and refitting.
+    :func:`calibration_at`). The curve is the spline Cox calibration model (Breslow ties, :func:`breslow_cox`)
+    fitted to all repeats stacked (each patient once per repeat), evaluated between the 1st and 99th percentiles
+    of the predicted event probability; its band comes from resampling patients (with all their repeats) and
+    refitting.
 
     Parameters
     ----------
@@ -676,3 +680,79 @@ def plot_calibration(results: Mapping[str, PooledCalibration], path: str | os.Pa
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format=os.path.splitext(os.fspath(path))[1][1:] or "png", dpi=110))
     plt.close(fig)
+
+
+def calibration_curve_band(
+    event: np.ndarray,
+    time: np.ndarray,
+    surv_prob: np.ndarray,
+    horizon: float,
+    *,
+    n_points: int = 50,
+    n_bootstrap: int = 100,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, dict[str, list[float]]]:
+    """The smoothed calibration curve at ``horizon`` with a 95% bootstrap band, and intervals of ICI/E50/E90.
+
+    The curve is that of :func:`calibration_curve` (Austin, Harrell & van Klaveren [1]_) on a fixed grid of
+    predicted event probabilities (1st to 99th percentile of the predictions). Each of ``n_bootstrap`` resamples
+    of the patients (predictions held fixed, knots re-placed) refits the spline Cox model and is evaluated on
+    the same grid; the band is the 2.5-97.5 percentile of those curves at each grid point, and the intervals of
+    ICI, E50 and E90 are the percentiles of the resample values. Resamples whose fit fails are skipped.
+
+    Parameters
+    ----------
+    event, time : arrays, shape (n,)
+        Observed outcome.
+    surv_prob : array of float, shape (n,)
+        Predicted event-free probability at ``horizon``.
+    horizon : float
+        Time at which calibration is assessed.
+    n_points : int, default 50
+        Curve points.
+    n_bootstrap : int, default 100
+        Resamples for the band; 0 for none (band columns NaN).
+    seed : int, default 0
+        Seed of the resampling.
+
+    Returns
+    -------
+    (DataFrame, dict)
+        Columns ``predicted``, ``observed``, ``lower``, ``upper`` (event probabilities by ``horizon``); and
+        ``{"ici": [lo, hi], "e50": [lo, hi], "e90": [lo, hi], "n_resamples": [used]}``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`calibration_curve`.
+    """
+    event, time, surv_prob = _validate_calibration_inputs(event, time, surv_prob, horizon)
+    curve = calibration_curve(event, time, surv_prob, horizon, n_points=n_points)
+    _, grid_cll = _cloglog_event_prob(1.0 - curve["predicted"].to_numpy())
+    rng = np.random.default_rng(seed)
+    curves, summaries = [], []
+    for _ in range(n_bootstrap):
+        index = rng.integers(0, event.size, event.size)
+        if not np.any(event[index] & (time[index] <= horizon)):
+            continue
+        pred_event_prob, cll = _cloglog_event_prob(surv_prob[index])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit, knots = _fit_spline_calibration(event[index], time[index], cll)
+        except _CalibrationFitError:
+            continue
+        curves.append(_calibrated_event_prob(fit, knots, grid_cll, horizon))
+        error = np.abs(pred_event_prob - _calibrated_event_prob(fit, knots, cll, horizon))
+        summaries.append([error.mean(), np.median(error), np.quantile(error, 0.9)])
+    if curves:
+        stacked = np.vstack(curves)
+        curve["lower"] = np.quantile(stacked, 0.025, axis=0)
+        curve["upper"] = np.quantile(stacked, 0.975, axis=0)
+        bounds = np.quantile(np.asarray(summaries), [0.025, 0.975], axis=0)
+    else:
+        curve["lower"] = curve["upper"] = np.nan
+        bounds = np.full((2, 3), np.nan)
+    intervals = {name: [float(bounds[0, k]), float(bounds[1, k])] for k, name in enumerate(("ici", "e50", "e90"))}
+    intervals["n_resamples"] = [float(len(curves))]
+    return curve, intervals

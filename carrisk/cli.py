@@ -20,6 +20,7 @@ import carrisk
 from carrisk._io import csv_stream, json_array_stream, safe_filename, write_csv
 from carrisk.features import ClinicalFeatures
 from carrisk.schema import RecordError, read_records, validate_records
+from carrisk.units import SIX_MONTHS_DAYS
 
 #: Exit codes of every command (also in the README and ``carrisk --help``).
 EXIT_OK = 0
@@ -137,7 +138,16 @@ class Outcomes(enum.StrEnum):
     ignore = "ignore"
 
 
+class HsctHandling(enum.StrEnum):
+    ignore = "ignore"
+    censor = "censor"
+    competing = "competing"
+
+
 class ModelName(enum.StrEnum):
+    two_part = "two_part"
+    coxnet_cv = "coxnet_cv"
+    stacked = "stacked"
     rsf = "rsf"
     coxnet = "coxnet"
     coxph = "coxph"
@@ -147,6 +157,14 @@ class ModelName(enum.StrEnum):
 class Scoring(enum.StrEnum):
     harrell = "harrell"
     uno = "uno"
+    ibs = "ibs"
+    deviance = "deviance"
+
+
+SCORING_HELP = (
+    "Grid-search criterion (recorded): harrell, uno, ibs (held-out integrated Brier score) or deviance (held-out Cox "
+    "partial likelihood; coxnet/coxph only). two_part, coxnet_cv and stacked tune themselves by proper scores."
+)
 
 
 class Backend(enum.StrEnum):
@@ -161,6 +179,20 @@ def _model_names(value: str) -> str:
         raise typer.BadParameter(
             f"{', '.join(map(repr, unknown)) or 'none given'}; choose from {', '.join(ModelName.__members__)}"
         )
+    return value
+
+
+class UpdateLevel(enum.StrEnum):
+    auto = "auto"
+    original = "original"
+    recalibration_in_the_large = "recalibration_in_the_large"
+    recalibration = "recalibration"
+    revision = "revision"
+
+
+def _probability(value: float) -> float:
+    if not 0.0 < value < 1.0:
+        raise typer.BadParameter(f"{value}; must be strictly between 0 and 1")
     return value
 
 
@@ -255,7 +287,8 @@ Seed = Annotated[int, typer.Option(min=0, help="Seed of the folds and the models
 def cv(
     data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
     models: Annotated[
-        str, typer.Option(callback=_model_names, help="Comma-separated, from: rsf, coxnet, coxph, gbsa.")
+        str,
+        typer.Option(callback=_model_names, help="Comma-separated, from: " + ", ".join(ModelName.__members__) + "."),
     ] = "rsf,coxnet",
     folds: Annotated[int, typer.Option(min=2, max=50, help="Outer folds.")] = 5,
     repeats: Annotated[int, typer.Option(min=1, max=100, help="Repeats of the outer K-fold.")] = 3,
@@ -263,7 +296,7 @@ def cv(
     inner_folds: Annotated[
         int, typer.Option(min=2, max=20, help="Inner folds for tuning (forests are tuned out of bag).")
     ] = 3,
-    scoring: Annotated[Scoring, typer.Option(help="Inner tuning criterion.")] = Scoring.harrell,
+    scoring: Annotated[Scoring, typer.Option(help=SCORING_HELP)] = Scoring.harrell,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every per-fold number here.")] = None,
     n_jobs: Annotated[int, typer.Option(callback=_n_jobs, help="Parallel jobs (-1 = all cores).")] = -1,
     backend: Annotated[Backend, typer.Option(help="loky (local) or dask.")] = Backend.loky,
@@ -277,7 +310,7 @@ def cv(
         typer.Option(help="Directory for cv.json, cv.txt, calibration.csv, subgroups.csv and calibration plots."),
     ] = None,
     calibration_bootstrap: Annotated[
-        int, typer.Option(help="Bootstrap resamples for the calibration curves' bands (0: no band).")
+        int, typer.Option(min=0, help="Bootstrap resamples for the calibration curves' bands (0: no band).")
     ] = 200,
 ) -> None:
     """Nested, repeated cross-validation by concordance; prints a table and writes all numbers to JSON."""
@@ -326,11 +359,40 @@ def simulate(
     ] = 7,
     out: Annotated[Path, typer.Option(help="Records CSV to write.")] = Path("cohort.csv"),
     truth: Annotated[Path | None, typer.Option(help="Also write each patient's true risk and EFS here.")] = None,
+    centre: Annotated[
+        str | None, typer.Option(help="A simulated external centre preset: 'shifted' (case-mix and baseline).")
+    ] = None,
+    baseline_hazard_multiplier: Annotated[
+        float | None, typer.Option(help="Multiply the post-remission baseline hazard (overrides the preset).")
+    ] = None,
+    cr_logodds_shift: Annotated[
+        float | None, typer.Option(help="Add to the log-odds of day-28 CR (overrides the preset).")
+    ] = None,
+    blina_exposed: Annotated[float | None, typer.Option(help="Share with prior blinatumomab.")] = None,
+    high_burden_odds_ratio: Annotated[
+        float | None, typer.Option(help="Odds ratio for marrow blasts >= 5 % against the default centre.")
+    ] = None,
 ) -> None:
     """Simulate a synthetic cohort calibrated to the published study (synthetic data, not real patients)."""
-    from carrisk.simulate import oracle_concordance, simulate_cohort
+    from carrisk.simulate import EXTERNAL_CENTRES, oracle_concordance, simulate_cohort
 
-    cohort = simulate_cohort(n=n, seed=seed)
+    if centre is not None and centre not in EXTERNAL_CENTRES:
+        raise CliError(f"--centre must be one of {sorted(EXTERNAL_CENTRES)}, got {centre!r}", EXIT_USAGE)
+    options: dict[str, Any] = {"case_mix": {}, **EXTERNAL_CENTRES.get(centre or "", {})}
+    options["case_mix"] = dict(options["case_mix"])
+    for key, value in (("blina_exposed", blina_exposed), ("high_burden_odds_ratio", high_burden_odds_ratio)):
+        if value is not None:
+            options["case_mix"][key] = value
+    for key, value in (
+        ("baseline_hazard_multiplier", baseline_hazard_multiplier),
+        ("cr_logodds_shift", cr_logodds_shift),
+    ):
+        if value is not None:
+            options[key] = value
+    try:
+        cohort = simulate_cohort(n=n, seed=seed, **options)
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
     write_csv(out, cohort.records)
     typer.echo(f"wrote {out}: {n} synthetic patients (seed {seed}); oracle Harrell C {oracle_concordance(cohort):.3f}")
     if truth is not None:
@@ -342,11 +404,18 @@ def simulate(
 def reproduce(
     cohort: Annotated[Path, typer.Argument(help="Cohort in the record schema (simulated or real).")],
     out: Annotated[Path | None, typer.Option(help="Directory for study_report.json/.txt and the KM plot.")] = None,
+    hsct_handling: Annotated[
+        HsctHandling,
+        typer.Option(
+            help="Consolidative HSCT after CAR (column hsct_after_car_days): ignore (the study's choice: recorded, "
+            "not an event), censor, or competing (a competing first event)."
+        ),
+    ] = HsctHandling.ignore,
 ) -> None:
-    """The study's own analysis: CR rates, KM EFS/RFS by blinatumomab group, CD19, multivariable Cox."""
+    """The study's own analysis: CR rates, KM EFS/RFS, CD19, Cox; cumulative incidence of each failure cause."""
     from carrisk.reproduce import reproduce_study
 
-    report = reproduce_study(_read(cohort), out_dir=None)
+    report = reproduce_study(_read(cohort), out_dir=None, hsct_handling=hsct_handling.value)
     typer.echo(report.to_text())
     if out is not None:
         paths = report.write(out)
@@ -356,7 +425,11 @@ def reproduce(
 @app.command()
 def train(
     data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
-    model: Annotated[ModelName, typer.Option(help="The model to train.")] = ModelName.rsf,
+    model: Annotated[
+        ModelName | None,
+        typer.Option(help="The model to train (default: two_part for carrisk records, coxnet_cv for generic tables)."),
+    ] = None,
+    scoring: Annotated[Scoring, typer.Option(help=SCORING_HELP)] = Scoring.harrell,
     out: Annotated[Path, typer.Option(help="Bundle directory to write.")] = Path("models/my-model"),
     seed: Seed = 0,
     synthetic: Annotated[bool, typer.Option(help="Mark the training data as synthetic.")] = False,
@@ -382,15 +455,22 @@ def train(
     loaded = _load(data, time_col, event_col, features)
     given = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
     extra: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    if extra and model is not ModelName.rsf:
+    if extra and model is not ModelName.rsf:  # None (the default model) is not a forest either
         raise CliError("--n-estimators, --max-times and --min-samples-leaf apply to rsf only", EXIT_USAGE)
     fitted = fit_efs_model(
-        loaded.records, loaded.y, model.value, spec=loaded.spec, seed=seed, synthetic=synthetic, **extra
+        loaded.records,
+        loaded.y,
+        None if model is None else model.value,
+        spec=loaded.spec,
+        seed=seed,
+        scoring=scoring.value,
+        synthetic=synthetic,
+        **extra,
     )
     path = save_model(fitted, out)
     typer.echo(
-        f"trained {model.value} ({loaded.mode} mode) on {len(loaded.records)} rows ({loaded.n_events} events); "
-        f"params {fitted.params}"
+        f"trained {fitted.model_name} ({loaded.mode} mode) on {len(loaded.records)} rows ({loaded.n_events} "
+        f"events); params {fitted.params}"
     )
     typer.echo(f"saved {path}")
 
@@ -421,10 +501,19 @@ def predict(
         bool, typer.Option(help="Predict valid rows; write rejected rows beside --out (exit 1 if none is valid).")
     ] = False,
     allow_version_mismatch: AllowMismatch = False,
+    causes: Annotated[
+        bool, typer.Option("--causes", help="Add the 6/12-month incidence of each failure cause (sums to 1 - EFS).")
+    ] = False,
+    cause_training: Annotated[
+        Path | None,
+        typer.Option(help="--causes: records the EFS model was trained on (default: its recorded synthetic cohort)."),
+    ] = None,
 ) -> None:
     """Predict 6/12-month EFS with 95% intervals, a risk group and the top reasons for each patient."""
     fitted = _model(model, allow_version_mismatch)
-    frame, rejected = fitted.valid_rows(_read(patients), skip_invalid=skip_invalid)
+    records = _read(patients)
+    frame, rejected = fitted.valid_rows(records, skip_invalid=skip_invalid)
+    cause_model = _cause_model(fitted, cause_training) if causes else None
     if not rejected.empty:
         target = (out or Path("predictions.csv")).with_suffix(".rejected.csv")
         write_csv(target, rejected)
@@ -437,7 +526,11 @@ def predict(
         if frame.empty and write_rows is not None:
             write_rows(_scalar_columns(fitted.empty_predictions()))
         for chunk in fitted.iter_predictions(frame):
+            if cause_model is not None:
+                chunk = _with_causes(chunk, cause_model, frame)
             typer.echo(format_predictions(chunk))
+            if cause_model is not None:
+                typer.echo(format_causes(chunk))
             if write_rows is not None:
                 write_rows(_scalar_columns(chunk))
             if write_json is not None:
@@ -451,11 +544,40 @@ def predict(
 
 def _scalar_columns(table: pd.DataFrame) -> pd.DataFrame:
     """The predictions without curves, with the top reasons as one readable text cell."""
-    return table.drop(columns=["curve", "top_reasons"]).assign(
+    return table.drop(columns=["curve", "top_reasons", "cause_curves"], errors="ignore").assign(
         top_reasons=[
             "; ".join(f"{r['variable']}={r['value']} ({r['effect']:+.3f})" for r in rs) for rs in table["top_reasons"]
         ]
     )
+
+
+def _cause_model(fitted: Any, cause_training: Path | None) -> Any:
+    """The cause-specific model for ``--causes`` (carrisk.competing.prediction), fitted once per command."""
+    from carrisk.competing.prediction import cause_model_for
+
+    training = _read(cause_training) if cause_training is not None else None
+    try:
+        return cause_model_for(fitted, training)
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+
+
+def _with_causes(chunk: pd.DataFrame, cause_model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """A chunk of EFS predictions plus each cause's incidence, adding up to 1 - EFS."""
+    from carrisk.competing.prediction import predict_causes
+
+    incidences = predict_causes(chunk, cause_model, frame.loc[chunk.index])
+    incidences.index = chunk.index
+    return chunk.join(incidences.drop(columns=["patient_id", *[c for c in incidences if c.startswith("efs_")]]))
+
+
+def format_causes(table: pd.DataFrame) -> str:
+    """Human-readable lines: each cause's 12-month incidence (carrisk.competing.prediction.format_causes)."""
+    from carrisk.competing.prediction import format_causes as lines
+
+    return lines(table)
 
 
 def format_predictions(table: pd.DataFrame) -> str:
@@ -469,6 +591,8 @@ def format_predictions(table: pd.DataFrame) -> str:
         )
         for reason in row["top_reasons"]:
             lines.append(f"    {reason['variable']} = {reason['value']}: {reason['effect']:+.1%} on 6-month EFS")
+        if row.get("assumptions"):
+            lines.append(f"    assumed: {row['assumptions']}")
     return "\n".join(lines)
 
 
@@ -478,7 +602,7 @@ def explain(
     model: ModelPath = None,
     horizon: Annotated[
         float, typer.Option(min=1.0, max=10_000.0, help="Explain EFS at this many days after infusion.")
-    ] = 182.625,
+    ] = SIX_MONTHS_DAYS,
     out: Annotated[Path, typer.Option(help="Directory for the plots.")] = Path("explanations"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Write explanations JSON here.")] = None,
     allow_version_mismatch: AllowMismatch = False,
@@ -559,19 +683,12 @@ def demo(
     typer.echo("\n".join(report.to_text().splitlines()[:16]))
     typer.echo("\n== 4. nested cross-validation (5-fold x 1, seed 0) ==")
     y = survival_target(cohort.records)
-    result = cross_validate(cohort.records, y, ["rsf", "coxnet"], folds=5, repeats=1, seed=0, n_jobs=-1)
+    result = cross_validate(cohort.records, y, ["two_part", "rsf"], folds=5, repeats=1, seed=0, n_jobs=-1)
     result.write_json(out / "cv.json")
     typer.echo(result.to_text())
-    typer.echo("\n== 5. train a forest like the shipped one on the whole cohort and save it ==")
+    typer.echo("\n== 5. train the default model (two-part, like the shipped one) on the whole cohort and save it ==")
     fitted = fit_efs_model(
-        cohort.records,
-        y,
-        "rsf",
-        seed=0,
-        synthetic=True,
-        n_estimators=600,
-        max_times=40,
-        cv_metrics=result.to_dict()["models"]["rsf"]["metrics"],
+        cohort.records, y, seed=0, synthetic=True, cv_metrics=result.to_dict()["models"]["two_part"]["metrics"]
     )
     save_model(fitted, out / "model")
     typer.echo(f"saved {out / 'model'} (params {fitted.params})")
@@ -631,3 +748,182 @@ def serve(
         run_server(config, host=host, port=port, workers=workers)
     except (ValueError, BundleError, OSError) as err:
         raise CliError(str(err)) from None
+
+
+@app.command()
+def evaluate(
+    cohort: Annotated[Path, typer.Argument(help="Cohort with outcomes (efs_days, efs_event) in the record schema.")],
+    model: ModelPath = None,
+    out: Annotated[Path, typer.Option(help="Directory for evaluation.json, the CSV tables and the plots.")] = Path(
+        "evaluation"
+    ),
+    n_bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 200,
+    n_bootstrap_calibration: Annotated[
+        int, typer.Option(min=1, help="Bootstrap resamples for the calibration band (each refits a Cox model).")
+    ] = 50,
+    seed: Seed = 0,
+    report: Annotated[bool, typer.Option(help="Also write a self-contained HTML report (report.html).")] = True,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """External validation of a saved model on a cohort with outcomes: discrimination, calibration, decisions."""
+    from carrisk.evaluate import evaluate_model
+
+    fitted = _model(model, allow_version_mismatch)
+    records = _read(cohort)
+    try:
+        result = evaluate_model(
+            fitted,
+            records,
+            n_bootstrap=n_bootstrap,
+            n_bootstrap_calibration=n_bootstrap_calibration,
+            seed=seed,
+            source=str(cohort),
+        )
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_INVALID_RECORDS) from None
+    if fitted.metadata.get("synthetic_training_data"):
+        typer.echo("note: this model was trained on SYNTHETIC data; not for clinical decisions", err=True)
+    for note in result.info["notes"]:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"{cohort}: {result.info['n']} patients, {result.info['events']} EFS events")
+    typer.echo(result.to_text())
+    paths = result.write(out)
+    if report:
+        from carrisk.report import write_evaluation_report
+
+        paths["report"] = write_evaluation_report(result, out / "report.html", figures=paths)
+    typer.echo(f"wrote {len(paths)} files to {out}/")
+
+
+@app.command()
+def update(
+    cohort: Annotated[Path, typer.Argument(help="The new centre's cohort with outcomes, in the record schema.")],
+    out: Annotated[Path, typer.Option(help="Bundle directory for the updated model.")],
+    model: ModelPath = None,
+    level: Annotated[
+        UpdateLevel, typer.Option(help="auto chooses by a closed test; the others force that level.")
+    ] = UpdateLevel.auto,
+    alpha: Annotated[
+        float, typer.Option(callback=_probability, help="Significance level of the closed test (0-1).")
+    ] = 0.05,
+    allow_version_mismatch: AllowMismatch = False,
+) -> None:
+    """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle."""
+    from carrisk.bundle import save_model
+    from carrisk.evaluate import calibration_slope, observed_expected
+    from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, survival_target
+    from carrisk.updating import update_model
+
+    fitted = _model(model, allow_version_mismatch)
+    records = _read(cohort)
+    try:
+        result = update_model(fitted, records, level=level.value, alpha=alpha, source=str(cohort))
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(str(err), EXIT_INVALID_RECORDS) from None
+    typer.echo(result.to_text())
+    y = survival_target(records)
+    typer.echo("Calibration on the update cohort itself (apparent; evaluate on other patients to confirm):")
+    horizons = {"6 months": SIX_MONTHS_DAYS, "12 months": TWELVE_MONTHS_DAYS}
+    for name, candidate in (("before", fitted), ("after", result.model)):
+        surv = candidate.predict_survival(records, list(horizons.values()))
+        parts = []
+        for k, label in enumerate(horizons):
+            observed, predicted, _ = observed_expected(y["event"], y["time"], surv[:, k], list(horizons.values())[k])
+            slope = calibration_slope(y["event"], y["time"], surv[:, k])
+            parts.append(
+                f"{label}: observed {observed:.1%} vs predicted {predicted:.1%} event probability, "
+                f"slope {slope[0]:.2f} ({slope[1]:.2f}-{slope[2]:.2f})"
+            )
+        typer.echo(f"  {name}: " + "; ".join(parts))
+    path = save_model(result.model, out)
+    typer.echo(f"saved {path} (parent payload {result.model.update['parent_payload_sha256']})")
+
+
+samplesize_app = typer.Typer(
+    help="Minimum sample sizes: developing a survival model (Riley 2019/2020) or validating one (Riley 2021).",
+    no_args_is_help=True,
+)
+app.add_typer(samplesize_app, name="samplesize")
+
+
+@samplesize_app.command("development")
+def samplesize_development(
+    csrsquared: Annotated[float, typer.Option(help="Anticipated Cox-Snell R-squared.")],
+    parameters: Annotated[int, typer.Option(help="Candidate predictor parameters (one-hot columns count).")],
+    rate: Annotated[float, typer.Option(help="Overall event rate per unit time (e.g. per year).")],
+    timepoint: Annotated[float, typer.Option(help="Time of interest for the event risk (same unit).")],
+    meanfup: Annotated[float, typer.Option(help="Anticipated mean follow-up (same unit).")],
+    shrinkage: Annotated[float, typer.Option(help="Target expected shrinkage.")] = 0.9,
+) -> None:
+    """Minimum sample size to develop a survival prediction model (criteria of pmsampsize, type survival)."""
+    from carrisk.samplesize import development_sample_size
+
+    try:
+        result = development_sample_size(csrsquared, parameters, rate, timepoint, meanfup, shrinkage=shrinkage)
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    typer.echo(result.to_text())
+    low, high = result.details["risk_interval"]
+    typer.echo(
+        f"{result.details['events']:.0f} events expected; risk by {timepoint:g}: {result.details['risk_at_timepoint']} "
+        f"(95% CI {low} to {high})"
+    )
+
+
+@samplesize_app.command("validation")
+def samplesize_validation(
+    prevalence: Annotated[float, typer.Option(help="Anticipated event probability by the horizon.")],
+    cstatistic: Annotated[float, typer.Option(help="Anticipated C statistic.")],
+    oe: Annotated[float, typer.Option(help="Anticipated observed/expected ratio.")] = 1.0,
+    oe_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of O/E.")] = 0.2,
+    cstat_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of the C statistic.")] = 0.1,
+    slope_ci_width: Annotated[float, typer.Option(help="Target 95% CI width of the calibration slope.")] = 0.2,
+    lp_mean: Annotated[float | None, typer.Option(help="Mean of the linear predictor (logit), for the slope.")] = None,
+    lp_sd: Annotated[float | None, typer.Option(help="SD of the linear predictor (logit), for the slope.")] = None,
+) -> None:
+    """Minimum sample size for a precise external validation (criteria of pmvalsampsize, binary outcome)."""
+    from carrisk.samplesize import validation_sample_size
+
+    if (lp_mean is None) != (lp_sd is None):
+        raise CliError("give both --lp-mean and --lp-sd (or neither)", EXIT_USAGE)
+    try:
+        result = validation_sample_size(
+            prevalence,
+            cstatistic,
+            oe=oe,
+            oe_ci_width=oe_ci_width,
+            cstat_ci_width=cstat_ci_width,
+            slope_ci_width=slope_ci_width,
+            lp_normal=None if lp_mean is None or lp_sd is None else (lp_mean, lp_sd),
+        )
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    typer.echo(result.to_text())
+
+
+@app.command("validate-internal")
+def validate_internal(
+    data: Annotated[Path, typer.Argument(help="Development table: carrisk records or any survival CSV.")],
+    model: Annotated[ModelName, typer.Option(help="The model (tuned in every refit).")] = ModelName.coxnet,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap refits of the whole tuned pipeline.")] = 200,
+    seed: Seed = 0,
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
+    features: Features = None,
+) -> None:
+    """Optimism-corrected C, calibration slope and calibration-in-the-large (Harrell's bootstrap; rms validate)."""
+    from carrisk.internal_validation import bootstrap_optimism
+
+    loaded = _load(data, time_col, event_col, features)
+    result = bootstrap_optimism(
+        loaded.records, loaded.y, str(model), n_bootstrap=n_bootstrap, seed=seed, spec=loaded.spec
+    )
+    typer.echo(
+        f"{loaded.name}: {len(loaded.records)} rows, {loaded.n_events} events; {n_bootstrap} bootstrap refits of the "
+        f"tuned {model}, seed {seed}; measures of the 12-month event probability"
+    )
+    typer.echo(result.to_text())

@@ -26,6 +26,7 @@ from carrisk.schema import (
     validate_records,
     validate_survival_table,
 )
+from carrisk.target import target_arrays
 
 #: Public survival datasets shipped inside scikit-survival, with their outcome columns after loading.
 PUBLIC_DATASETS = ("gbsg2", "whas500", "veterans", "aids", "flchain", "breast_cancer")
@@ -144,7 +145,7 @@ def load_public_dataset(name: str) -> pd.DataFrame:
     for column in table.columns:
         if table[column].dtype == object:
             table[column] = table[column].astype("category")
-    event_field, time_field = y.dtype.names
-    table["time"] = y[time_field].astype(float)
-    table["event"] = y[event_field].astype(int)
+    event, time = target_arrays(y)
+    table["time"] = time
+    table["event"] = event.astype(int)
     return table.reset_index(drop=True)

@@ -30,7 +30,6 @@ References
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 
 import numpy as np
 from lifelines.utils import concordance_index
@@ -41,12 +40,12 @@ from sksurv.metrics import (
     integrated_brier_score,
 )
 from sksurv.nonparametric import CensoringDistributionEstimator
-from sksurv.util import Surv
 
 from carrisk.calibration import calibration_at, calibration_curve
-from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, TWO_YEARS_DAYS
+from carrisk.target import make_target, target_arrays
+from carrisk.units import HORIZONS_DAYS, TWO_YEARS_DAYS
 
-DEFAULT_HORIZONS_DAYS: Mapping[str, float] = MappingProxyType({"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS})
+DEFAULT_HORIZONS_DAYS: Mapping[str, float] = HORIZONS_DAYS
 
 __all__ = [
     "brier_at",
@@ -61,39 +60,6 @@ __all__ = [
     "time_dependent_auc",
     "uno_c",
 ]
-
-
-def _event_time_fields(y: np.ndarray) -> tuple[str, str]:
-    """Return the names of the boolean event field and the floating-point time field of ``y``."""
-    names = getattr(getattr(y, "dtype", None), "names", None)
-    if not isinstance(y, np.ndarray) or names is None:
-        raise ValueError(
-            "expected a structured survival target, e.g. sksurv.util.Surv.from_arrays(event=..., time=...), "
-            f"got {type(y).__name__}"
-        )
-    bool_fields = [name for name in names if np.issubdtype(y.dtype[name], np.bool_)]
-    float_fields = [name for name in names if np.issubdtype(y.dtype[name], np.floating)]
-    if len(bool_fields) != 1 or len(float_fields) != 1:
-        raise ValueError(
-            "the survival target must have exactly one boolean field (event) and one float field (time); "
-            f"got fields {dict(y.dtype.fields or {})}. Build it with sksurv.util.Surv.from_arrays(event, time)."
-        )
-    return bool_fields[0], float_fields[0]
-
-
-def _split_target(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split a structured survival target into (event, time) arrays, validating the values."""
-    event_field, time_field = _event_time_fields(y)
-    event = np.asarray(y[event_field], dtype=bool)
-    time = np.asarray(y[time_field], dtype=float)
-    if not np.all(np.isfinite(time)) or np.any(time < 0):
-        raise ValueError(f"field {time_field!r} must hold finite, non-negative follow-up times")
-    return event, time
-
-
-def _to_sksurv(event: np.ndarray, time: np.ndarray) -> np.ndarray:
-    """Build a target with the field order scikit-survival expects (event first, then time)."""
-    return Surv.from_arrays(event=event, time=time, name_event="event", name_time="time")
 
 
 def _as_1d(values: np.ndarray, name: str, n: int) -> np.ndarray:
@@ -113,9 +79,9 @@ def _ipcw_targets(y_train: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarray, 
     censored if the training censoring survival is zero there (see the module docstring for why no metric
     value below the largest training time changes).
     """
-    train_event, train_time = _split_target(y_train)
-    test_event, test_time = _split_target(y_test)
-    sk_train = _to_sksurv(train_event, train_time)
+    train_event, train_time = target_arrays(y_train)
+    test_event, test_time = target_arrays(y_test)
+    sk_train = make_target(train_event, train_time)
     last_train_time = train_time.max()
     censoring = CensoringDistributionEstimator().fit(sk_train)
     censoring_survival_at_last = censoring.predict_proba(np.array([last_train_time]))[0]
@@ -124,7 +90,7 @@ def _ipcw_targets(y_train: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarray, 
     )
     new_event = test_event & ~unweightable
     new_time = np.minimum(test_time, last_train_time)
-    return sk_train, _to_sksurv(new_event, new_time)
+    return sk_train, make_target(new_event, new_time)
 
 
 def harrell_c(event: np.ndarray, time: np.ndarray, risk: np.ndarray) -> float:
@@ -213,8 +179,8 @@ def choose_tau(y_train: np.ndarray, y_test: np.ndarray, quantile: float = 0.8) -
     """
     if not 0.0 < quantile < 1.0:
         raise ValueError(f"quantile must lie strictly between 0 and 1, got {quantile}")
-    _, train_time = _split_target(y_train)
-    _, test_time = _split_target(y_test)
+    _, train_time = target_arrays(y_train)
+    _, test_time = target_arrays(y_test)
     tau = float(min(np.quantile(test_time, quantile), np.quantile(train_time, quantile)))
     last_train_time = train_time.max()
     if tau >= last_train_time:
@@ -449,8 +415,8 @@ def evaluate_predictions(
         ``e50_H``, ``e90_H`` and ``calibration_slope_H``. Horizons outside the data are absent, not NaN; a
         calibration model that fails gives NaN with a warning (see ``calibration_at``).
     """
-    test_event, test_time = _split_target(y_test)
-    _, train_time = _split_target(y_train)
+    test_event, test_time = target_arrays(y_test)
+    _, train_time = target_arrays(y_train)
     surv_fn_times = np.asarray(surv_fn_times, dtype=float)
     surv_matrix = np.asarray(surv_matrix, dtype=float)
     if surv_fn_times.ndim != 1 or np.any(np.diff(surv_fn_times) <= 0):

@@ -24,41 +24,26 @@ from sksurv.linear_model import CoxnetSurvivalAnalysis, CoxPHSurvivalAnalysis
 from sksurv.util import Surv
 
 from carrisk.features import ClinicalFeatures, FeatureSpec
+from carrisk.target import check_survival_target, target_arrays
 
-MODEL_NAMES = ("rsf", "coxnet", "coxph", "gbsa")
+__all__ = [
+    "MODEL_NAMES",
+    "CoxPH",
+    "GradientBoostedSurvival",
+    "PenalizedCox",
+    "SurvivalForest",
+    "check_survival_target",
+    "coarsen_times",
+    "grid_size",
+    "make_pipeline",
+    "step_survival",
+    "survival_matrix",
+    "target_arrays",
+]
+
+MODEL_NAMES = ("rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv", "stacked")
 #: Coarsen event times to a quantile grid when the training data have more unique event times than this.
 AUTO_TIME_GRID_THRESHOLD = 200
-
-
-def target_arrays(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split a structured survival target into (event bool, time float), whatever its field names."""
-    names = y.dtype.names
-    if names is None or len(names) != 2:
-        raise ValueError("y must be a structured array with an event and a time field (use sksurv.util.Surv)")
-    event_field = next((n for n in names if y.dtype[n] == np.bool_), names[0])
-    time_field = next(n for n in names if n != event_field)
-    return y[event_field].astype(bool), y[time_field].astype(float)
-
-
-def check_survival_target(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Validate a survival target for fitting and return (event, time).
-
-    Raises
-    ------
-    ValueError
-        With a message saying how to fix it: fewer than 2 rows, no events, negative or non-finite times, or all
-        times equal.
-    """
-    event, time = target_arrays(np.asarray(y))
-    if len(time) < 2:
-        raise ValueError(f"need at least 2 patients to fit a survival model, got {len(time)}")
-    if not np.all(np.isfinite(time)) or np.any(time < 0):
-        raise ValueError("survival times must be finite and >= 0")
-    if not event.any():
-        raise ValueError("the training data contain no events (every patient is censored): nothing to learn")
-    if np.ptp(time) == 0:
-        raise ValueError("every survival time is the same: the time ordering carries no information")
-    return event, time
 
 
 def coarsen_times(time: np.ndarray, event: np.ndarray, max_times: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -148,6 +133,8 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         max_times = self.max_times
         if max_times == "auto":
             max_times = AUTO_TIME_GRID_THRESHOLD if len(np.unique(time[event])) > AUTO_TIME_GRID_THRESHOLD else None
+        elif isinstance(max_times, str):
+            raise ValueError(f"max_times must be a number of grid times, None or 'auto', got {max_times!r}")
         coarse_time, _ = coarsen_times(time, event, max_times)
         with warnings.catch_warnings():
             # a row in every bootstrap has no out-of-bag prediction (risk 0); rare beyond a few dozen trees
@@ -324,6 +311,9 @@ DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
     "coxnet": {"model__l1_ratio": [0.5, 0.9], "model__alpha_ratio": [0.3, 0.1, 0.03]},
     "coxph": {},
     "gbsa": {"model__learning_rate": [0.05, 0.1], "model__max_depth": [2, 3]},
+    "two_part": {},  # both penalties are chosen inside the estimator by cross-validated proper scores
+    "coxnet_cv": {},  # the penalty is chosen inside the estimator by cross-validated deviance
+    "stacked": {},  # the weights are chosen inside the estimator on out-of-fold integrated Brier score
 }
 
 
@@ -334,18 +324,26 @@ def make_pipeline(
     random_state: int | None = 0,
     on_unknown: str = "raise",
     n_jobs: int | None = None,
+    penalty_weights: Mapping[str, float] | None = None,
     **params: Any,
 ) -> Pipeline:
     """Build the full pipeline for one model: features -> imputation -> (scaling) -> estimator.
 
     Parameters
     ----------
-    model : {"rsf", "coxnet", "coxph", "gbsa"}
-        Random survival forest, elastic-net Cox, unpenalised Cox, gradient-boosted survival.
+    model : {"rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv", "stacked"}
+        Random survival forest, elastic-net Cox (penalty from a grid), unpenalised Cox, gradient-boosted survival,
+        the two-part CR x post-CR model (:mod:`carrisk.two_part`), elastic-net Cox with the penalty by
+        cross-validated deviance (:mod:`carrisk.penalized`), and the stack of the last two
+        (:mod:`carrisk.ensemble`).
     spec : FeatureSpec or None
         Design-matrix spec (default: the clinical record schema).
     random_state : int or None
         Seed of the stochastic models.
+    penalty_weights : mapping or None
+        For ``"two_part"`` and ``"coxnet_cv"``: column-name prefix -> penalty weight
+        (:class:`carrisk.penalized.PenaltyWeights`); None = the prespecified weights
+        (:data:`carrisk.penalized.PRESPECIFIED_WEIGHTS`), ``{}`` = every column weighs 1.
     params
         Estimator parameters, e.g. ``min_samples_leaf=10`` or ``l1_ratio=0.9``.
     """
@@ -357,13 +355,34 @@ def make_pipeline(
         estimator = CoxPH(**params)
     elif model == "gbsa":
         estimator = GradientBoostedSurvival(random_state=random_state, **params)
+    elif model == "two_part":
+        from carrisk.two_part import TwoPartSurvival
+
+        estimator = TwoPartSurvival(random_state=random_state or 0, **params)
+    elif model == "coxnet_cv":
+        from carrisk.penalized import CoxnetCV
+
+        estimator = CoxnetCV(random_state=random_state or 0, **params)
+    elif model == "stacked":
+        from carrisk.ensemble import StackedSurvival
+        from carrisk.penalized import CoxnetCV
+        from carrisk.two_part import TwoPartSurvival
+
+        seed = random_state or 0
+        bases = [("coxnet_cv", CoxnetCV(random_state=seed)), ("two_part", TwoPartSurvival(random_state=seed))]
+        estimator = StackedSurvival(bases, random_state=seed, **params)
     else:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}")
     steps: list[tuple[str, Any]] = [
         ("features", ClinicalFeatures(spec, on_unknown=on_unknown)),
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
     ]
-    if model in ("coxnet", "coxph"):
+    if model in ("two_part", "coxnet_cv", "stacked"):
+        from carrisk.penalized import PenaltyWeights
+
+        steps = [(name, step.set_output(transform="pandas")) for name, step in steps]
+        steps.append(("scale", PenaltyWeights(penalty_weights)))
+    elif model in ("coxnet", "coxph"):
         steps.append(("scale", StandardScaler()))
     steps.append(("model", estimator))
     return Pipeline(steps)

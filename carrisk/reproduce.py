@@ -3,7 +3,9 @@
 :func:`reproduce_study` validates the records, derives the blinatumomab groups and risk factors with the feature
 builders of :mod:`carrisk.features`, and returns a :class:`StudyReport`: group sizes, day-28 CR rates, Kaplan-Meier
 EFS and RFS at 6 and 12 months, CD19 dim/partial prevalence, a multivariable Cox model for EFS and the relapse
-phenotypes, each as a DataFrame, with the tests that go with them.
+phenotypes (crude counts), each as a DataFrame, with the tests that go with them, and the competing-risks analysis
+of :mod:`carrisk.competing.study` (Aalen-Johansen cumulative incidence of each first-event cause with Gray's tests,
+cause-specific Cox and Fine-Gray models, a stacked cumulative-incidence plot).
 
 Methods
 -------
@@ -53,6 +55,7 @@ from scipy import stats
 
 from carrisk import parsing
 from carrisk._io import atomic_write, atomic_write_text
+from carrisk.competing.study import CompetingRisksReport, competing_risks_analysis
 from carrisk.features import (
     BlinatumomabStatus,
     CD19Expression,
@@ -60,10 +63,9 @@ from carrisk.features import (
     KMT2ARearrangement,
     PriorTransplant,
 )
-from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, validate_records
+from carrisk.schema import validate_records
+from carrisk.units import DAYS_PER_MONTH, HORIZONS_DAYS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
-DAYS_PER_MONTH = 365.25 / 12
-HORIZONS_DAYS = {"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS}
 CONFIDENCE_LEVEL = 0.95
 
 #: The study's three groups, in the order of the paper's tables.
@@ -76,6 +78,7 @@ RELAPSE_PHENOTYPES = ("CD19+", "CD19-", "lineage switch", "unclassified")
 REPORT_JSON = "study_report.json"
 REPORT_TEXT = "study_report.txt"
 KM_EFS_PNG = "km_efs_by_blina.png"
+CIF_STACKED_PNG = "cif_stacked_by_blina.png"
 
 COX_COVARIATES = {
     "blina_responder": "blinatumomab responder (vs naive)",
@@ -119,6 +122,8 @@ class StudyReport:
         Methods and data caveats, in the order they arose.
     efs_data : DataFrame
         ``group``, ``efs_days``, ``efs_event`` per patient, for :meth:`plot_efs` (not part of :meth:`to_dict`).
+    competing : CompetingRisksReport, optional
+        Cumulative incidence by cause, Gray's tests and cause-specific / Fine-Gray models.
     """
 
     n_patients: int
@@ -134,6 +139,7 @@ class StudyReport:
     age: dict[str, float | None]
     notes: list[str] = field(default_factory=list)
     efs_data: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
+    competing: CompetingRisksReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Everything in the report as plain JSON-able Python (NaN becomes None)."""
@@ -149,6 +155,7 @@ class StudyReport:
             "cox_info": _plain(self.cox_info),
             "horizons_days": dict(HORIZONS_DAYS),
             "notes": list(self.notes),
+            "competing_risks": None if self.competing is None else self.competing.to_dict(),
         }
 
     def plot_efs(self) -> Figure:
@@ -190,11 +197,14 @@ class StudyReport:
                 ("RFS among day-28 CR, Kaplan-Meier (95% CI log(-log))", self.rfs),
                 ("CD19 dim or partial before infusion", self.cd19),
                 ("Cox model for EFS", self.cox),
-                ("Relapse phenotypes", self.phenotypes),
+                ("Relapse phenotypes, crude counts (ignore censoring; see the cumulative incidence)", self.phenotypes),
                 ("Tests", self.tests),
             ):
                 lines += [f"{title}:", table.to_string() if len(table) else "(empty)", ""]
-        lines += ["Notes:", *(f"- {note}" for note in self.notes)]
+        if self.competing is not None:
+            lines += [self.competing.to_text()]
+        notes = [*self.notes, *(self.competing.notes if self.competing is not None else [])]
+        lines += ["Notes:", *(f"- {note}" for note in notes)]
         return "\n".join(lines) + "\n"
 
     def _abstract_lines(self) -> list[str]:
@@ -267,9 +277,11 @@ class StudyReport:
         n_relapses = int(self.phenotypes["n"].sum())
         parts = [f"{int(self.phenotypes.loc[k, 'n'])} {k}" for k in RELAPSE_PHENOTYPES]
         lines.append(
-            f"Relapses after CAR: {n_relapses}/{self.n_patients} ({_pct(n_relapses, self.n_patients)}): "
-            f"{', '.join(parts)}."
+            f"Relapses after CAR (crude counts): {n_relapses}/{self.n_patients} "
+            f"({_pct(n_relapses, self.n_patients)}): {', '.join(parts)}."
         )
+        if self.competing is not None:
+            lines += self.competing.summary_lines()
         return lines
 
     @staticmethod
@@ -281,12 +293,13 @@ class StudyReport:
         return float(self.tests.loc[name, "p"]) if name in self.tests.index else math.nan
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write ``study_report.json``, ``study_report.txt`` and ``km_efs_by_blina.png`` atomically.
+        """Write ``study_report.json``, ``study_report.txt``, ``km_efs_by_blina.png`` and (with the competing-risks
+        analysis) ``cif_stacked_by_blina.png`` atomically.
 
         Returns
         -------
         dict
-            ``{"json": path, "text": path, "plot": path}``.
+            ``{"json": path, "text": path, "plot": path}`` and ``"cif_plot": path``.
         """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -296,10 +309,17 @@ class StudyReport:
             "text": atomic_write_text(out / REPORT_TEXT, self.to_text()),
             "plot": atomic_write(out / KM_EFS_PNG, lambda tmp: figure.savefig(tmp, format="png", dpi=150)),
         }
+        if self.competing is not None:
+            stacked = self.competing.plot()
+            paths["cif_plot"] = atomic_write(
+                out / CIF_STACKED_PNG, lambda tmp: stacked.savefig(tmp, format="png", dpi=150)
+            )
         return paths
 
 
-def reproduce_study(records: pd.DataFrame, out_dir: str | Path | None = None) -> StudyReport:
+def reproduce_study(
+    records: pd.DataFrame, out_dir: str | Path | None = None, *, hsct_handling: str = "ignore"
+) -> StudyReport:
     """Run the analysis of Myers et al. (J Clin Oncol 2022) on a cohort in the carrisk record schema.
 
     Parameters
@@ -308,6 +328,9 @@ def reproduce_study(records: pd.DataFrame, out_dir: str | Path | None = None) ->
         Raw records with the pre-infusion and outcome columns of ``docs/records.md``.
     out_dir : str or Path, optional
         When given, the report is also written there (see :meth:`StudyReport.write`).
+    hsct_handling : {"ignore", "censor", "competing"}, default "ignore"
+        Consolidative transplant after CAR in the competing-risks analysis (optional column
+        ``hsct_after_car_days``); the study's choice, ``ignore``, records it without making it an event.
 
     Returns
     -------
@@ -316,9 +339,11 @@ def reproduce_study(records: pd.DataFrame, out_dir: str | Path | None = None) ->
     Raises
     ------
     carrisk.schema.RecordError
-        If the records fail validation with ``outcomes="required"`` (every problem is listed).
+        If the records fail validation with ``outcomes="required"`` (every problem is listed), or their outcome
+        columns contradict each other (see :func:`carrisk.competing.outcomes.derive_first_event`).
     """
     validate_records(records, outcomes="required")
+    competing = competing_risks_analysis(records, hsct_handling=hsct_handling)
     records = records.reset_index(drop=True)
     cohort = _cohort_table(records)
     notes = [
@@ -373,6 +398,7 @@ def reproduce_study(records: pd.DataFrame, out_dir: str | Path | None = None) ->
         age=age,
         notes=notes,
         efs_data=cohort[["group", "efs_days", "efs_event"]].copy(),
+        competing=competing,
     )
     if out_dir is not None:
         report.write(out_dir)
@@ -734,4 +760,4 @@ def _p(value: float) -> str:
     return "p<0.001" if value < 0.001 else f"p={value:.3f}"
 
 
-__all__ = ["SIX_MONTHS_DAYS", "TWELVE_MONTHS_DAYS", "StudyReport", "reproduce_study"]
+__all__ = ["CIF_STACKED_PNG", "SIX_MONTHS_DAYS", "TWELVE_MONTHS_DAYS", "StudyReport", "reproduce_study"]

@@ -18,15 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from sksurv.util import Surv
 
 from carrisk import parsing
+from carrisk.target import make_target
+from carrisk.units import SIX_MONTHS_DAYS as SIX_MONTHS_DAYS  # re-exported for older imports; home: carrisk.units
+from carrisk.units import TWELVE_MONTHS_DAYS as TWELVE_MONTHS_DAYS
+from carrisk.units import TWO_YEARS_DAYS as TWO_YEARS_DAYS
 
 ID_COLUMN = "patient_id"
-#: Horizons of this literature, in days from infusion (6 months = 365.25 / 2).
-SIX_MONTHS_DAYS = 182.625
-TWELVE_MONTHS_DAYS = 365.25
-TWO_YEARS_DAYS = 730.5
 TIME_COLUMN = "efs_days"
 EVENT_COLUMN = "efs_event"
 MAX_AGE_YEARS = 40.0
@@ -472,4 +471,4 @@ def survival_target(records: pd.DataFrame, time_col: str = TIME_COLUMN, event_co
     validate_survival_table(records[[time_col, event_col]], time_col, event_col)
     time = np.array([parsing.parse_number(v) for v in records[time_col]], dtype=float)
     event = np.array([parsing.parse_number(v) for v in records[event_col]], dtype=float).astype(bool)
-    return Surv.from_arrays(event=event, time=time, name_event="event", name_time="time")
+    return make_target(event, time)

@@ -121,25 +121,28 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
 
-from carrisk.schema import OUTCOME_COLUMNS, PREINFUSION_COLUMNS, RECORD_COLUMNS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
+from carrisk.schema import MAX_MONTHS_SINCE_HSCT, OUTCOME_COLUMNS, PREINFUSION_COLUMNS, RECORD_COLUMNS
+from carrisk.units import DAY28_DAYS, DAYS_PER_YEAR, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 __all__ = [
     "CAUSES",
+    "EXTERNAL_CENTRES",
     "OUTCOME_COLUMNS",
     "PREINFUSION_COLUMNS",
     "RECORD_COLUMNS",
     "SIX_MONTHS_DAYS",
+    "TRUE_CIF_CAUSES",
     "TWELVE_MONTHS_DAYS",
     "SimulatedCohort",
+    "centre_params",
     "cohort_moments",
     "load_simulation_params",
     "oracle_concordance",
     "simulate_cohort",
+    "true_cause_incidence",
     "true_survival",
 ]
 
-DAY28_DAYS = 28.0
-DAYS_PER_YEAR = 365.25
 
 CAUSES = ("cd19pos", "cd19neg", "lineage_switch", "death")
 RELAPSE_CAUSES = ("cd19pos", "cd19neg", "lineage_switch")
@@ -170,8 +173,9 @@ _MISSABLE_COLUMNS = (
 _MISSING_TOKENS = ("NA", "N/A", "unknown", "not known", ".")
 _TOKEN_MISSING_COLUMNS = ("sex", "car_product", "cns_status", "extramedullary_disease", "down_syndrome")
 
-# Accepted spellings from docs/records.md, used by messy mode.
-_SPELLINGS = {
+# Accepted spellings from docs/records.md, used by messy mode: column -> canonical value -> spellings, or, for the
+# marrow's "undetectable", the spellings themselves.
+_SPELLINGS: dict[str, Any] = {
     "sex": {"M": ("M", "male", "Male"), "F": ("F", "female", "Female")},
     "car_product": {
         "tisagenlecleucel": ("tisagenlecleucel", "Kymriah", "tisa-cel", "CTL019"),
@@ -302,6 +306,8 @@ def _covariates(p: Mapping[str, Any], d: Mapping[str, np.ndarray]) -> dict[str, 
     hsct = d["hsct"] < np.where(exposed, p["hsct_prob_exposed"], p["hsct_prob_naive"])
     hsct_count = hsct * (1 + (d["hsct_second"] < p["hsct_second_share"]))
     hsct_months = np.where(hsct, p["hsct_months_median"] * np.exp(p["hsct_months_sdlog"] * d["hsct_months_z"]), np.nan)
+    # the log-normal tail reaches past the plausible range (about 1 patient in 100,000); keep records valid
+    hsct_months = np.minimum(hsct_months, MAX_MONTHS_SINCE_HSCT)
 
     p_high = np.select(
         [nonresponder, responder],
@@ -483,8 +489,10 @@ class SimulatedCohort:
     truth : pandas.DataFrame
         Same rows and order: ``patient_id``, ``true_cr_prob``, ``true_efs_6mo``, ``true_efs_12mo``,
         ``true_risk`` (= -log S(12 months), higher = worse), ``true_lp_cr`` (logit of day-28 CR),
-        ``true_lp_<cause>`` (log relative hazard of each cause in :data:`CAUSES`) and the latent
-        ``true_blina_group``, ``true_high_burden``, ``true_cd19_dim_partial``, ``true_kmt2a``.
+        ``true_lp_<cause>`` (log relative hazard of each cause in :data:`CAUSES`), the latent
+        ``true_blina_group``, ``true_high_burden``, ``true_cd19_dim_partial``, ``true_kmt2a``, and
+        ``true_cif_<cause>_6mo``/``_12mo``: the true cumulative incidence of each recorded first-event cause of
+        :data:`TRUE_CIF_CAUSES` (see :func:`true_cause_incidence`).
     time_grid : numpy.ndarray
         Days from infusion at which ``truth_curves`` is given (includes 28, 182.625 and 365.25).
     truth_curves : numpy.ndarray
@@ -503,6 +511,92 @@ class SimulatedCohort:
     seed: int
 
 
+#: A simulated external centre for demonstrations and tests: more blinatumomab exposure and high-burden
+#: disease, mostly commercial tisagenlecleucel, a worse post-remission baseline and fewer remissions.
+EXTERNAL_CENTRES: dict[str, dict[str, Any]] = {
+    "shifted": {
+        "case_mix": {
+            "blina_exposed": 0.35,
+            "high_burden_odds_ratio": 1.8,
+            "product": {"tisagenlecleucel": 0.7, "chop_penn": 0.1, "scri_plat02": 0.1, "nci_cd28": 0.1},
+        },
+        "baseline_hazard_multiplier": 1.6,
+        "cr_logodds_shift": -0.5,
+    }
+}
+_CASE_MIX_KEYS = ("blina_exposed", "high_burden_odds_ratio", "product")
+
+
+def centre_params(
+    params: Mapping[str, Any],
+    *,
+    case_mix: Mapping[str, Any] | None = None,
+    baseline_hazard_multiplier: float = 1.0,
+    cr_logodds_shift: float = 0.0,
+) -> dict[str, Any]:
+    """Parameters of a different centre: another case-mix, post-remission baseline hazard and CR rate.
+
+    Parameters
+    ----------
+    params : mapping
+        Resolved simulation parameters (e.g. :func:`load_simulation_params`).
+    case_mix : mapping, optional
+        ``blina_exposed`` (probability in [0, 1]) replaces ``blina_exposed_prob``; ``high_burden_odds_ratio``
+        (> 0) multiplies the odds of ``marrow_high_prob_naive``/``_responder``/``_nonresponder``; ``product``
+        (mapping of :data:`CAR_PRODUCTS` names to non-negative shares) replaces ``car_product_probs``.
+    baseline_hazard_multiplier : float, default 1.0
+        Added as ``log(multiplier)`` to every ``hazard_log_rate_<cause>``.
+    cr_logodds_shift : float, default 0.0
+        Added to ``cr_intercept``.
+
+    Returns
+    -------
+    dict
+        A new parameter dict; with the defaults equal to ``params``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown case-mix key, a product name not in :data:`CAR_PRODUCTS`, or a value out of range.
+    """
+    p = dict(params)
+    mix = dict(case_mix or {})
+    unknown = sorted(set(mix) - set(_CASE_MIX_KEYS))
+    if unknown:
+        raise ValueError(f"unknown case_mix key(s) {unknown}; valid keys are {list(_CASE_MIX_KEYS)}")
+    if "blina_exposed" in mix:
+        share = float(mix["blina_exposed"])
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"case_mix blina_exposed must be a probability in [0, 1], got {share}")
+        p["blina_exposed_prob"] = share
+    if "high_burden_odds_ratio" in mix:
+        odds_ratio = float(mix["high_burden_odds_ratio"])
+        if not odds_ratio > 0.0:
+            raise ValueError(f"case_mix high_burden_odds_ratio must be > 0, got {odds_ratio}")
+        for group in BLINA_GROUPS:
+            key = f"marrow_high_prob_{group}"
+            p[key] = float(special.expit(special.logit(p[key]) + np.log(odds_ratio)))
+    if "product" in mix:
+        shares = {str(name): float(value) for name, value in dict(mix["product"]).items()}
+        bad = sorted(set(shares) - set(CAR_PRODUCTS))
+        if bad or any(value < 0 for value in shares.values()) or sum(shares.values()) <= 0:
+            raise ValueError(
+                f"case_mix product must give non-negative shares of {list(CAR_PRODUCTS)} summing to > 0, got {shares}"
+            )
+        p["car_product_probs"] = {name: shares.get(name, 0.0) for name in CAR_PRODUCTS}
+    multiplier = float(baseline_hazard_multiplier)
+    if not (np.isfinite(multiplier) and multiplier > 0.0):
+        raise ValueError(f"baseline_hazard_multiplier must be a positive number, got {baseline_hazard_multiplier!r}")
+    if multiplier != 1.0:
+        for cause in CAUSES:
+            p[f"hazard_log_rate_{cause}"] = p[f"hazard_log_rate_{cause}"] + np.log(multiplier)
+    if not np.isfinite(cr_logodds_shift):
+        raise ValueError(f"cr_logodds_shift must be a finite number, got {cr_logodds_shift!r}")
+    if cr_logodds_shift != 0.0:
+        p["cr_intercept"] = p["cr_intercept"] + float(cr_logodds_shift)
+    return p
+
+
 def _time_grid() -> np.ndarray:
     grid = np.linspace(0.0, 5 * DAYS_PER_YEAR, 61)
     return np.unique(np.concatenate([grid, [DAY28_DAYS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS]]))
@@ -515,6 +609,9 @@ def simulate_cohort(
     missing_rate: float = 0.03,
     messy: bool = True,
     params: Mapping[str, Any] | None = None,
+    case_mix: Mapping[str, Any] | None = None,
+    baseline_hazard_multiplier: float = 1.0,
+    cr_logodds_shift: float = 0.0,
     **overrides: Any,
 ) -> SimulatedCohort:
     """Simulate a cohort of CD19-CAR recipients in the carrisk record schema, with the true EFS behind it.
@@ -536,24 +633,46 @@ def simulate_cohort(
     params : mapping, optional
         Full parameter set (or the whole JSON document); defaults to the fitted
         ``carrisk/data/simulation_params.json``.
+    case_mix : mapping, optional
+        A different centre's case-mix (see :func:`centre_params`): ``blina_exposed`` (share with prior
+        blinatumomab), ``high_burden_odds_ratio`` (multiplies the odds of marrow blasts >= 5 % in every
+        blinatumomab group) and ``product`` (shares of the CAR products by name).
+    baseline_hazard_multiplier : float, default 1.0
+        Multiplies the baseline hazard of every post-CR cause (> 1: a worse centre).
+    cr_logodds_shift : float, default 0.0
+        Added to the log-odds of day-28 CR for every patient (< 0: fewer remissions).
     **overrides
         Individual parameters to replace by name, e.g. ``cr_intercept=2.0``.
 
     Returns
     -------
     SimulatedCohort
+        Its ``params`` are the parameters after the centre options were applied, so ``true_survival`` and
+        the truth table describe the simulated centre.
 
     Raises
     ------
     ValueError
-        If an override names no known parameter, or ``n < 1`` or ``missing_rate`` is outside [0, 1).
+        If an override names no known parameter, or ``n < 1`` or ``missing_rate`` is outside [0, 1), or a
+        centre option is out of range.
+
+    Notes
+    -----
+    The centre options change parameters only, never the random streams: with the defaults the cohort is
+    the default cohort, and with a shifted case-mix each patient keeps the latent draws of the same patient
+    of the default cohort.
     """
     if int(n) < 1:
         raise ValueError(f"n must be a positive number of patients, got {n!r}.")
     if not 0.0 <= missing_rate < 1.0:
         raise ValueError(f"missing_rate must be in [0, 1), got {missing_rate!r}.")
     n = int(n)
-    p = _resolve_params(params, overrides)
+    p = centre_params(
+        _resolve_params(params, overrides),
+        case_mix=case_mix,
+        baseline_hazard_multiplier=baseline_hazard_multiplier,
+        cr_logodds_shift=cr_logodds_shift,
+    )
     patient_rng, messy_rng = np.random.default_rng(seed).spawn(2)
     draws = _draw_latent(n, patient_rng)
     x = _covariates(p, draws)
@@ -585,6 +704,7 @@ def simulate_cohort(
             "true_high_burden": x["high_burden"],
             "true_cd19_dim_partial": x["cd19_dim_partial"],
             "true_kmt2a": x["kmt2a"],
+            **_true_cif_columns(p, cr_prob, rel_hazard, edges, rates),
         }
     )
     return SimulatedCohort(records, truth, grid, curves, p, int(seed))
@@ -808,6 +928,81 @@ def true_survival(cohort: SimulatedCohort, times: ArrayLike) -> np.ndarray:
     edges, rates = _baseline_rates(cohort.params)
     rel_hazard = np.exp(truth[[f"true_lp_{cause}" for cause in CAUSES]].to_numpy(dtype=float))
     return _survival_from(truth["true_cr_prob"].to_numpy(dtype=float), rel_hazard, edges, rates, t)
+
+
+#: Recorded first-event causes whose true cumulative incidence the truth table holds (names of
+#: ``carrisk.competing.outcomes.CAUSES``).
+TRUE_CIF_CAUSES = ("no_cr", "cd19pos", "cd19neg", "lineage_switch", "unclassified", "death_in_remission")
+
+
+def true_cause_incidence(cohort: SimulatedCohort, times: ArrayLike) -> np.ndarray:
+    """True cumulative incidence of every recorded first-event cause, per patient, at ``times`` (no censoring).
+
+    Exact from the piecewise-exponential cause-specific hazards: within hazard interval ``j`` every rate is
+    constant, so the probability of leaving through cause ``k`` is ``h_kj / h_j * S(start of j) *
+    (1 - exp(-h_j * exposure))`` with ``h_j`` the total rate. ``no_cr`` is ``1 - p_CR`` from day 28 on; a relapse
+    is recorded ``unclassified`` with probability ``unclassified_relapse_share`` whatever its true phenotype, so
+    the recorded CD19+/CD19-/lineage-switch incidences are the latent ones times ``1 - share``. For every patient
+    and time the causes and the true EFS add up to 1.
+
+    Parameters
+    ----------
+    cohort : SimulatedCohort
+    times : array-like of float
+        Days from infusion.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_patients, n_times, len(TRUE_CIF_CAUSES))``.
+    """
+    t = np.asarray(times, dtype=float).reshape(-1)
+    if np.any(t < 0) or not np.all(np.isfinite(t)):
+        raise ValueError("times must be finite days from infusion (>= 0).")
+    truth = cohort.truth
+    edges, rates = _baseline_rates(cohort.params)
+    rel_hazard = np.exp(truth[[f"true_lp_{cause}" for cause in CAUSES]].to_numpy(dtype=float))
+    return _cause_incidence(cohort.params, truth["true_cr_prob"].to_numpy(dtype=float), rel_hazard, edges, rates, t)
+
+
+def _cause_incidence(
+    p: Mapping[str, Any],
+    cr_prob: np.ndarray,
+    rel_hazard: np.ndarray,
+    edges: np.ndarray,
+    rates: np.ndarray,
+    t: np.ndarray,
+) -> np.ndarray:
+    lower, upper = edges[:-1], edges[1:]
+    at_start = cr_prob[:, None] * np.exp(-(rel_hazard @ _baseline_cumhaz(edges, rates, lower)))  # (n, intervals)
+    cause_rates = rel_hazard[:, None, :] * rates.T[None, :, :]  # (n, intervals, causes)
+    total = cause_rates.sum(axis=2)
+    exposure = np.clip(np.minimum(t[:, None], upper[None, :]) - lower[None, :], 0.0, None)  # (times, intervals)
+    leave = at_start[:, None, :] * -np.expm1(-total[:, None, :] * exposure[None, :, :])  # (n, times, intervals)
+    latent = np.einsum("ntj,njk->ntk", leave, cause_rates / total[:, :, None])
+    share = p["unclassified_relapse_share"]
+    relapse = [CAUSES.index(cause) for cause in RELAPSE_CAUSES]
+    no_cr = np.where(t[None, :] >= DAY28_DAYS, 1.0 - cr_prob[:, None], 0.0)
+    return np.stack(
+        [
+            no_cr,
+            *((1.0 - share) * latent[:, :, k] for k in relapse),
+            share * latent[:, :, relapse].sum(axis=2),
+            latent[:, :, CAUSES.index("death")],
+        ],
+        axis=2,
+    )
+
+
+def _true_cif_columns(
+    p: Mapping[str, Any], cr_prob: np.ndarray, rel_hazard: np.ndarray, edges: np.ndarray, rates: np.ndarray
+) -> dict[str, np.ndarray]:
+    cif = _cause_incidence(p, cr_prob, rel_hazard, edges, rates, np.array([SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS]))
+    return {
+        f"true_cif_{cause}_{horizon}": cif[:, h, k]
+        for k, cause in enumerate(TRUE_CIF_CAUSES)
+        for h, horizon in enumerate(("6mo", "12mo"))
+    }
 
 
 def oracle_concordance(cohort: SimulatedCohort) -> float:

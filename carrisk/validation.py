@@ -11,8 +11,6 @@ fitted step (features, imputation, scaling, tuning) sees only the training rows 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import importlib.metadata
 import json
 import os
 import platform
@@ -32,7 +30,7 @@ from sklearn.base import clone
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from carrisk import metrics
-from carrisk._io import atomic_write_text
+from carrisk._io import atomic_write_text, write_csv
 from carrisk.calibration import (
     SUBGROUP_COLUMNS,
     PooledCalibration,
@@ -43,26 +41,9 @@ from carrisk.calibration import (
 from carrisk.cv_summary import MEAN_CI_DESCRIPTION, MEAN_CI_METHOD, SPREAD_DESCRIPTION, summarize_cv_metric
 from carrisk.features import FeatureSpec
 from carrisk.models import check_survival_target, grid_size, target_arrays
+from carrisk.provenance import data_fingerprint, package_versions
 from carrisk.tuning import chosen_params, final_pipeline, jsonable, tuned_model
-
-VERSION_PACKAGES = ("carrisk", "scikit-survival", "scikit-learn", "numpy", "pandas", "scipy", "lifelines", "shap")
-
-
-def package_versions(extra: Sequence[str] = ()) -> dict[str, str]:
-    """Installed versions of carrisk's main dependencies (and ``extra`` packages), plus Python's."""
-    versions = {"python": sys.version.split()[0]}
-    for name in (*VERSION_PACKAGES, *extra):
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
-def data_fingerprint(records: pd.DataFrame) -> dict[str, Any]:
-    """Rows, columns and a SHA-256 of the table's content (as CSV text), to tie results to their data."""
-    digest = hashlib.sha256(records.to_csv(index=False).encode()).hexdigest()
-    return {"rows": len(records), "columns": list(map(str, records.columns)), "sha256": digest}
+from carrisk.units import TWO_YEARS_DAYS
 
 
 @dataclass
@@ -205,7 +186,7 @@ class CVResult:
     seeds: dict[str, Any]
     data: dict[str, Any]
     settings: dict[str, Any]
-    versions: dict[str, str] = field(default_factory=package_versions)
+    versions: dict[str, str | None] = field(default_factory=package_versions)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     calibration: dict[str, dict[str, PooledCalibration]] = field(default_factory=dict)
     subgroups: dict[str, pd.DataFrame] = field(default_factory=dict)
@@ -337,7 +318,7 @@ class CVResult:
         for name, table in (("calibration.csv", self.calibration_table()), ("subgroups.csv", self.subgroup_table())):
             if len(table):
                 paths.append(out / name)
-                atomic_write_text(paths[-1], table.to_csv(index=False, float_format="%.6g"))
+                write_csv(paths[-1], table)
         for model, by_horizon in self.calibration.items():
             if by_horizon:
                 paths.append(out / f"calibration_{model}.png")
@@ -394,7 +375,7 @@ def cross_validate(
     inner_folds: int = 3,
     scoring: str = "harrell",
     horizons: Mapping[str, float] = metrics.DEFAULT_HORIZONS_DAYS,
-    ibs_max_time: float = metrics.TWO_YEARS_DAYS,
+    ibs_max_time: float = TWO_YEARS_DAYS,
     n_jobs: int | None = None,
     backend: str = "loky",
     scheduler: str | None = None,

@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 import carrisk
@@ -44,6 +45,7 @@ def test_reproduce_prints_the_abstract_and_writes_files(tmp_path):
     assert doc and (tmp_path / "study" / "km_efs_by_blina.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_train_in_generic_mode_saves_a_loadable_bundle(tmp_path):
     data = tmp_path / "whas.csv"
     carrisk.load_public_dataset("whas500").to_csv(data, index=False)
@@ -66,3 +68,36 @@ def test_train_rejects_invalid_records_listing_problems(tmp_path, example_record
     assert result.exit_code == 1
     assert "efs_event" in result.output and "efs_days" in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_external_centre_evaluate_and_update_from_the_command_line(tmp_path):
+    centre, other = tmp_path / "centre.csv", tmp_path / "other.csv"
+    result = runner.invoke(app, ["simulate", "--n", "200", "--seed", "4", "--centre", "shifted", "--out", str(centre)])
+    assert result.exit_code == 0, result.output
+    runner.invoke(app, ["simulate", "--n", "150", "--seed", "5", "--centre", "shifted", "--out", str(other)])
+    updated = tmp_path / "updated"
+    result = runner.invoke(app, ["update", str(centre), "--out", str(updated), "--level", "recalibration_in_the_large"])
+    assert result.exit_code == 0, result.output
+    assert "Closed test" in result.output and "before:" in result.output and "after:" in result.output
+    assert carrisk.read_manifest(updated)["model"]["update"]["level"] == "recalibration_in_the_large"
+    out = tmp_path / "evaluation"
+    result = runner.invoke(
+        app,
+        ["evaluate", str(other), "--model", str(updated), "--out", str(out), "--n-bootstrap", "10",
+         "--n-bootstrap-calibration", "3"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Harrell's C" in result.output
+    assert (out / "report.html").stat().st_size > 10_000 and (out / "summary.csv").exists()
+    assert json.loads((out / "evaluation.json").read_text())["info"]["model"]["update"]["level"]
+
+
+def test_evaluate_and_update_refuse_bad_input_in_one_clear_line(tmp_path):
+    no_outcomes = tmp_path / "no_outcomes.csv"
+    carrisk.simulate_cohort(30, seed=1).records.drop(columns=["efs_days"]).to_csv(no_outcomes, index=False)
+    for command in (["evaluate", str(no_outcomes), "--out", str(tmp_path / "e")],
+                    ["update", str(no_outcomes), "--out", str(tmp_path / "u")]):  # fmt: skip
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1 and "efs_days" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["simulate", "--centre", "moon", "--out", str(tmp_path / "x.csv")])
+    assert result.exit_code == 2 and "--centre must be one of" in result.output

@@ -163,6 +163,7 @@ def test_path_dependent_equals_naive_subset_enumeration(small_forest):
     np.testing.assert_allclose(ours, naive, rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output", ["risk", "survival"])
 def test_interventional_equals_shap_exact_explainer(small_forest, output):
     forest, X = small_forest

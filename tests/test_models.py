@@ -79,7 +79,7 @@ def test_step_survival_is_right_continuous():
         ([False, False, False], [1.0, 2.0, 3.0], "no events"),
         ([True], [1.0], "at least 2"),
         ([True, False, True], [5.0, 5.0, 5.0], "same"),
-        ([True, False], [-1.0, 2.0], ">= 0"),
+        ([True, False], [-1.0, 2.0], "non-negative"),
     ],
 )
 def test_bad_targets_raise_clear_errors(event, time, message):

@@ -187,6 +187,7 @@ def test_predict_cli_skip_invalid_writes_rejected_rows(tmp_path, forest_model, e
     assert rejected["patient_id"].tolist() == ["EX-03"] and rejected["column"].tolist() == ["sex"]
 
 
+@pytest.mark.slow
 def test_explain_cli_json_adds_up_and_writes_plots(tmp_path, cox_model):
     save_model(cox_model, tmp_path / "m")
     patients = Path(__file__).parents[1] / "carrisk/data/example_patients.csv"

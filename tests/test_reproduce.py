@@ -12,7 +12,15 @@ from lifelines import KaplanMeierFitter
 from scipy import stats
 
 from carrisk.features import BlinatumomabStatus
-from carrisk.reproduce import KM_EFS_PNG, REPORT_JSON, REPORT_TEXT, SIX_MONTHS_DAYS, StudyReport, reproduce_study
+from carrisk.reproduce import (
+    CIF_STACKED_PNG,
+    KM_EFS_PNG,
+    REPORT_JSON,
+    REPORT_TEXT,
+    SIX_MONTHS_DAYS,
+    StudyReport,
+    reproduce_study,
+)
 from carrisk.schema import RecordError
 
 GROUP_SPELLINGS = {
@@ -229,7 +237,9 @@ def test_twelve_month_estimate_is_missing_when_follow_up_ends_earlier(records):
     short = records.copy()
     naive = _status(short) == "naive"
     short.loc[naive, "efs_days"] = short.loc[naive, "efs_days"].astype(float).clip(upper=300).astype(str)
-    short.loc[naive & (short["efs_days"].astype(float) == 300), "efs_event"] = "0"
+    cut = naive & (short["efs_days"].astype(float) == 300)
+    # Follow-up ends at day 300: what came later (relapse, death) is not observed.
+    short.loc[cut, ["efs_event", "relapse_phenotype", "death", "os_days"]] = ["0", "none", "0", "300"]
     report = reproduce_study(short)
     assert math.isnan(report.efs.loc["naive", "efs_12mo"])
     assert not math.isnan(report.efs.loc["naive", "efs_6mo"])
@@ -250,7 +260,7 @@ def test_to_text_reads_like_the_abstract(report):
 
 def test_write_produces_the_three_files_and_the_json_loads(report, tmp_path):
     paths = report.write(tmp_path / "out")
-    assert {p.name for p in (tmp_path / "out").iterdir()} == {REPORT_JSON, REPORT_TEXT, KM_EFS_PNG}
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {REPORT_JSON, REPORT_TEXT, KM_EFS_PNG, CIF_STACKED_PNG}
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     loaded = json.loads(paths["json"].read_text())
     assert loaded["n_patients"] == report.n_patients

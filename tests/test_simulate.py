@@ -149,7 +149,8 @@ def test_different_seed_gives_different_cohort(cohort: SimulatedCohort) -> None:
 
 
 def test_columns_are_the_record_schema_in_order(cohort: SimulatedCohort, canonical: SimulatedCohort) -> None:
-    documented = re.findall(r"^\| `([a-z0-9_]+)` \|", DOCS_RECORDS.read_text(encoding="utf-8"), flags=re.M)
+    column_tables = DOCS_RECORDS.read_text(encoding="utf-8").split("## Numbers")[0]  # later tables repeat names
+    documented = re.findall(r"^\| `([a-z0-9_]+)` \|", column_tables, flags=re.M)
     assert tuple(documented) == RECORD_COLUMNS
     assert list(cohort.records.columns) == documented
     assert list(canonical.records.columns) == documented
@@ -304,3 +305,65 @@ def test_oracle_concordance_is_high_and_beats_a_random_score(cohort: SimulatedCo
     random_truth = cohort.truth.assign(true_risk=np.random.default_rng(0).random(len(cohort.truth)))
     random_c = oracle_concordance(dataclasses.replace(cohort, truth=random_truth))
     assert oracle > random_c + 0.05
+
+
+# ----- simulated external centres -----
+def test_default_cohort_is_byte_identical_to_before_the_centre_options():
+    # sha256 of simulate_cohort(420, seed=7).records.to_csv(index=False) before the centre options existed.
+    import hashlib
+
+    cohort = simulate_cohort(420, seed=7, case_mix=None, baseline_hazard_multiplier=1.0, cr_logodds_shift=0.0)
+    digest = hashlib.sha256(cohort.records.to_csv(index=False).encode()).hexdigest()
+    assert digest == "83425ef3e5de12bf1ef25bbe61901e2ad54f80cbfc3bd5a47f3a1edc60fa0247"
+
+
+def test_shifted_centre_has_its_case_mix_and_a_worse_true_efs():
+    from carrisk.simulate import EXTERNAL_CENTRES
+
+    default = simulate_cohort(4000, seed=11, messy=False)
+    shifted = simulate_cohort(4000, seed=11, messy=False, **EXTERNAL_CENTRES["shifted"])
+    assert shifted.records["blina_exposed"].mean() == pytest.approx(0.35, abs=0.025)
+    assert shifted.truth["true_high_burden"].mean() > default.truth["true_high_burden"].mean() + 0.08
+    products = shifted.records["car_product"].value_counts(normalize=True)
+    assert products["tisagenlecleucel"] == pytest.approx(0.7, abs=0.03)
+    assert shifted.truth["true_efs_12mo"].mean() < default.truth["true_efs_12mo"].mean() - 0.1
+    # the truth is the truth of the shifted centre: it matches the Kaplan-Meier estimate of its outcomes
+    km = KaplanMeierFitter().fit(shifted.records["efs_days"], shifted.records["efs_event"])
+    assert float(km.predict(TWELVE_MONTHS_DAYS)) == pytest.approx(shifted.truth["true_efs_12mo"].mean(), abs=0.03)
+    np.testing.assert_allclose(
+        true_survival(shifted, [TWELVE_MONTHS_DAYS])[:, 0], shifted.truth["true_efs_12mo"], rtol=1e-12
+    )
+
+
+def test_baseline_multiplier_scales_every_post_cr_cumulative_hazard():
+    base = simulate_cohort(50, seed=2, messy=False)
+    worse = simulate_cohort(50, seed=2, messy=False, baseline_hazard_multiplier=2.0)
+    # same patients (same latent draws), same CR probability, post-CR cumulative hazard doubled
+    pd.testing.assert_frame_equal(base.records.iloc[:, :17], worse.records.iloc[:, :17])
+    cr = base.truth["true_cr_prob"].to_numpy()
+    np.testing.assert_allclose(worse.truth["true_cr_prob"], cr)
+    h_base = -np.log(base.truth["true_efs_12mo"] / cr)
+    h_worse = -np.log(worse.truth["true_efs_12mo"] / cr)
+    np.testing.assert_allclose(h_worse, 2.0 * h_base, rtol=1e-10)
+
+
+def test_cr_logodds_shift_moves_the_cr_logit_only():
+    base = simulate_cohort(50, seed=2, messy=False)
+    shifted = simulate_cohort(50, seed=2, messy=False, cr_logodds_shift=-0.7)
+    np.testing.assert_allclose(shifted.truth["true_lp_cr"], base.truth["true_lp_cr"] - 0.7)
+    np.testing.assert_allclose(shifted.truth["true_lp_cd19pos"], base.truth["true_lp_cd19pos"])
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"case_mix": {"burden": 2}}, "unknown case_mix key"),
+        ({"case_mix": {"blina_exposed": 1.5}}, "blina_exposed must be a probability"),
+        ({"case_mix": {"product": {"axicel": 1.0}}}, "case_mix product"),
+        ({"case_mix": {"high_burden_odds_ratio": 0}}, "high_burden_odds_ratio must be > 0"),
+        ({"baseline_hazard_multiplier": -1}, "baseline_hazard_multiplier must be a positive"),
+    ],
+)
+def test_bad_centre_options_are_refused_with_a_clear_message(options, message):
+    with pytest.raises(ValueError, match=message):
+        simulate_cohort(10, seed=0, **options)

@@ -134,6 +134,7 @@ def test_fold_metrics_equal_scikit_survival_on_the_same_split(small):
     assert result.folds[0]["metrics"]["harrell_c"] == pytest.approx(expected, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_same_seed_same_results_and_dask_equals_local(small):
     models = {
         "rsf": tuned_model(

@@ -1,0 +1,312 @@
+"""Cause-specific Cox and Fine-Gray subdistribution hazard regression.
+
+Cause-specific Cox
+    Cox model (Breslow ties) for the first event of the cause, every other cause censored at its time. Hazard
+    ratios describe the rate of the cause among patients still event-free. Variance: inverse information.
+
+Fine-Gray [1]_
+    Proportional hazards for the subdistribution hazard of cause ``k``, fitted as R's ``cmprsk::crr`` does:
+    maximise the Breslow partial likelihood in which a patient who failed from another cause at ``T_j`` stays in
+    the risk set at later times ``u`` with weight ``G(u-) / G(T_j-)``, ``G`` the Kaplan-Meier estimate of the
+    censoring distribution (inverse probability of censoring weighting); Newton-Raphson from 0 to a gradient
+    below ``tol``. The coefficients equal ``crr``'s (tests: to 1e-6 on a pinned reference).
+
+    Variance: Fine and Gray's sandwich ``I^-1 (sum_i (eta_i + psi_i)(eta_i + psi_i)') I^-1``, with ``eta_i``
+    the subject's score residual (its counting-process term minus its weighted share of every risk set) and
+    ``psi_i`` the term for the estimated censoring distribution, as ``crr`` computes them (``crrvv``); the
+    standard errors equal ``crr``'s (tests: to 1e-8 on the pinned reference; without ``psi`` they would differ
+    by up to 0.11%).
+
+    Memory is O(distinct failure times x patients): fine for a study cohort (420-5,000 patients).
+
+References
+----------
+.. [1] Fine JP, Gray RJ. A proportional hazards model for the subdistribution of a competing risk.
+   J Am Stat Assoc 1999;94:496-509.
+.. [2] Putter H, Fiocco M, Geskus RB. Tutorial in biostatistics: competing risks and multi-state models.
+   Stat Med 2007;26:2389-2430.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy import stats
+
+CONFIDENCE_LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class HazardRegression:
+    """A fitted competing-risks regression: ``summary`` has one row per covariate.
+
+    Attributes
+    ----------
+    model : str
+        ``"fine_gray"`` or ``"cause_specific_cox"``.
+    cause : str
+        The cause modelled.
+    summary : DataFrame
+        Index covariate; ``coef``, ``se``, ``hr``, ``ci_low``, ``ci_high`` (95% Wald, exp(coef +- 1.96 se)),
+        ``p`` (two-sided Wald).
+    n : int
+    events : int
+        First events of ``cause``.
+    converged : bool
+        False when Newton-Raphson did not reach the tolerance (e.g. separation: a covariate level without
+        events); the estimates are then unreliable.
+    """
+
+    model: str
+    cause: str
+    summary: pd.DataFrame
+    n: int
+    events: int
+    converged: bool
+
+
+def _summary(names: Sequence[str], coef: np.ndarray, se: np.ndarray) -> pd.DataFrame:
+    z = stats.norm.ppf(0.5 + CONFIDENCE_LEVEL / 2)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        p = 2 * stats.norm.sf(np.abs(coef / se))
+        return pd.DataFrame(
+            {
+                "coef": coef,
+                "se": se,
+                "hr": np.exp(coef),
+                "ci_low": np.exp(coef - z * se),
+                "ci_high": np.exp(coef + z * se),
+                "p": p,
+            },
+            index=pd.Index(list(names), name="covariate"),
+        )
+
+
+def _censoring_survival_before(time: np.ndarray, censored: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Kaplan-Meier of the censoring distribution just before each of ``at`` (``G(t-)``)."""
+    times = np.unique(time[censored])
+    at_risk = np.array([(time >= t).sum() for t in times], dtype=float)
+    n_censored = np.array([(censored & (time == t)).sum() for t in times], dtype=float)
+    survival = np.cumprod(1.0 - n_censored / at_risk)
+    index = np.searchsorted(times, at, side="left") - 1  # last censoring time strictly before `at`
+    return np.where(index >= 0, survival[np.maximum(index, 0)], 1.0)
+
+
+def fine_gray(
+    time: ArrayLike,
+    cause_code: ArrayLike,
+    covariates: pd.DataFrame,
+    cause: int,
+    *,
+    cause_name: str = "",
+    tol: float = 1e-10,
+    max_iter: int = 50,
+) -> HazardRegression:
+    """Fine-Gray subdistribution hazard regression for cause code ``cause`` (``cmprsk::crr``'s estimator).
+
+    Parameters
+    ----------
+    time : array-like of float
+        Time of the first event or censoring.
+    cause_code : array-like of int
+        0 censored, ``cause`` the cause of interest, other positive codes competing causes.
+    covariates : DataFrame
+        Numeric covariates, no missing values (one row per patient, same order).
+    cause : int
+    cause_name : str, optional
+    tol : float, default 1e-10
+        Stop when ``max |score| * max(|beta|, 1) < tol * max(|log likelihood|, 1)`` (crr's rule).
+    max_iter : int, default 50
+
+    Returns
+    -------
+    HazardRegression
+
+    Raises
+    ------
+    ValueError
+        If covariates are missing or not numeric, lengths differ, or there is no event of ``cause``.
+    """
+    t, code, x, failed = _inputs(time, cause_code, covariates, cause, cause_name)
+    competing = (code != cause) & (code != 0)
+    fail_times = np.unique(t[failed])
+    g_fail = _censoring_survival_before(t, code == 0, fail_times)
+    g_own = _censoring_survival_before(t, code == 0, t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ipcw = np.where(g_own[None, :] > 0, g_fail[:, None] / g_own[None, :], 0.0)
+    weight = (t[None, :] >= fail_times[:, None]) + (competing[None, :] & (t[None, :] < fail_times[:, None])) * ipcw
+    beta, info, converged = _newton(t, failed, x, fail_times, weight, tol, max_iter)
+    risk = weight * np.exp(x @ beta)[None, :]
+    s0 = risk.sum(axis=1)
+    xbar = (risk @ x) / s0[:, None]
+    d = np.bincount(np.searchsorted(fail_times, t[failed]), minlength=fail_times.size)
+    share = risk * (d / s0)[:, None]  # (failure times, patients): dLambda share of each patient
+    eta = np.zeros_like(x)
+    eta[failed] = x[failed] - xbar[np.searchsorted(fail_times, t[failed])]
+    eta -= x * share.sum(axis=0)[:, None] - share.T @ xbar
+    psi = _censoring_term(t, code, competing, x, fail_times, share, xbar)
+    inverse = np.linalg.inv(info)
+    covariance = inverse @ ((eta + psi).T @ (eta + psi)) @ inverse
+    summary = _summary(list(covariates.columns), beta, np.sqrt(np.diag(covariance)))
+    return HazardRegression("fine_gray", cause_name or str(cause), summary, t.size, int(failed.sum()), converged)
+
+
+def _censoring_term(
+    t: np.ndarray,
+    code: np.ndarray,
+    competing: np.ndarray,
+    x: np.ndarray,
+    fail_times: np.ndarray,
+    share: np.ndarray,
+    xbar: np.ndarray,
+) -> np.ndarray:
+    """Each patient's ``psi_i``: the score's dependence on the estimated censoring distribution (crr's ``crrvv``).
+
+    ``q(u) = sum_{failure times s >= u} sum_{competing j, T_j < u} share_sj (x_j - xbar_s)`` for each censoring
+    time ``u``, with ``Y(u)`` patients at risk (``T >= u``); then
+    ``psi_i = -sum_{censorings c, T_c <= T_i} q(T_c) / Y(T_c)^2 + 1{i censored} q(T_i) / Y(T_i)``.
+    Cost O(failure times x patients x covariates).
+    """
+    censored = code == 0
+    psi = np.zeros_like(x)
+    if not censored.any() or not competing.any():
+        return psi
+    # contribution of competing patient j at failure time s, summed over s >= each failure time (reverse cumsum)
+    share_competing = share[:, competing]  # (failure times, competing)
+    contribution = share_competing[:, :, None] * (x[competing][None, :, :] - xbar[:, None, :])
+    from_here_on = np.cumsum(contribution[::-1], axis=0)[::-1]
+    censoring_times, n_censored = np.unique(t[censored], return_counts=True)
+    first_failure = np.searchsorted(fail_times, censoring_times, side="left")
+    q = np.zeros((censoring_times.size, x.shape[1]))
+    has_later = first_failure < fail_times.size
+    before = t[competing][None, :] < censoring_times[has_later, None]  # (censoring times, competing)
+    q[has_later] = np.einsum("cj,cjp->cp", before, from_here_on[first_failure[has_later]])
+    at_risk = (t[None, :] >= censoring_times[:, None]).sum(axis=1).astype(float)
+    step = -q * (n_censored / at_risk**2)[:, None]
+    cumulative = np.cumsum(step, axis=0)
+    index = np.searchsorted(censoring_times, t, side="right") - 1
+    psi = np.where(index[:, None] >= 0, cumulative[np.maximum(index, 0)], 0.0)
+    own = np.searchsorted(censoring_times, t[censored])
+    psi[censored] += q[own] / at_risk[own][:, None]
+    return psi
+
+
+def _inputs(
+    time: ArrayLike, cause_code: ArrayLike, covariates: pd.DataFrame, cause: int, cause_name: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    t = np.asarray(time, dtype=float).reshape(-1)
+    code = np.asarray(cause_code).astype(int).reshape(-1)
+    x = _design(covariates, t.size)
+    failed = code == cause
+    if not failed.any():
+        raise ValueError(f"no first event of cause {cause_name or cause}: the model cannot be fitted.")
+    return t, code, x, failed
+
+
+def _newton(
+    t: np.ndarray,
+    failed: np.ndarray,
+    x: np.ndarray,
+    fail_times: np.ndarray,
+    weight: np.ndarray,
+    tol: float,
+    max_iter: int,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Maximise the weighted Breslow partial likelihood: Newton-Raphson with crr's backtracking and stopping rule.
+
+    Returns the coefficients, the information matrix at them and whether the stopping rule was met.
+    """
+    d = np.bincount(np.searchsorted(fail_times, t[failed]), minlength=fail_times.size).astype(float)
+    x_failed_sum = np.zeros((fail_times.size, x.shape[1]))
+    np.add.at(x_failed_sum, np.searchsorted(fail_times, t[failed]), x[failed])
+    beta = np.zeros(x.shape[1])
+    for _ in range(max_iter + 1):
+        loglik, score, info = _derivatives(beta, x, weight, d, x_failed_sum)
+        if np.max(np.abs(score) * np.maximum(np.abs(beta), 1.0)) < max(abs(loglik), 1.0) * tol:
+            return beta, info, True
+        try:
+            step = np.linalg.solve(info, score)
+        except np.linalg.LinAlgError:
+            break
+        candidate = beta + step
+        for _halving in range(30):
+            if _derivatives(candidate, x, weight, d, x_failed_sum)[0] >= loglik + 1e-4 * score @ step:
+                break
+            step = step / 2
+            candidate = beta + step
+        beta = candidate
+    return beta, _derivatives(beta, x, weight, d, x_failed_sum)[2], False
+
+
+def _derivatives(
+    beta: np.ndarray, x: np.ndarray, weight: np.ndarray, d: np.ndarray, x_failed_sum: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """Breslow log partial likelihood, score and information of the weighted risk sets."""
+    linear = x @ beta
+    risk = weight * np.exp(linear)[None, :]
+    s0 = risk.sum(axis=1)
+    s1 = risk @ x
+    xbar = s1 / s0[:, None]
+    loglik = float(np.sum(x_failed_sum @ beta) - np.sum(d * np.log(s0)))
+    score = x_failed_sum.sum(axis=0) - (d[:, None] * xbar).sum(axis=0)
+    s2 = np.einsum("un,np,nq->pq", risk * (d / s0)[:, None], x, x)
+    info = s2 - (xbar * d[:, None]).T @ xbar
+    return loglik, score, info
+
+
+def cause_specific_cox(
+    time: ArrayLike,
+    cause_code: ArrayLike,
+    covariates: pd.DataFrame,
+    cause: int,
+    *,
+    cause_name: str = "",
+    tol: float = 1e-10,
+    max_iter: int = 50,
+) -> HazardRegression:
+    """Cause-specific Cox model: other causes censored at their time; Breslow ties, model-based variance.
+
+    The same Newton-Raphson as :func:`fine_gray` with plain risk sets (weight 1 while at risk); equal to
+    scikit-survival's ``CoxPHSurvivalAnalysis(ties="breslow")`` and, on untied data, lifelines' ``CoxPHFitter``
+    (tests). Parameters are as :func:`fine_gray`.
+
+    Returns
+    -------
+    HazardRegression
+    """
+    t, _, x, failed = _inputs(time, cause_code, covariates, cause, cause_name)
+    fail_times = np.unique(t[failed])
+    weight = (t[None, :] >= fail_times[:, None]).astype(float)
+    beta, info, converged = _newton(t, failed, x, fail_times, weight, tol, max_iter)
+    try:
+        se = np.sqrt(np.diag(np.linalg.inv(info)))
+    except np.linalg.LinAlgError:
+        se = np.full(beta.size, np.nan)
+    summary = _summary(list(covariates.columns), beta, se)
+    return HazardRegression(
+        "cause_specific_cox", cause_name or str(cause), summary, t.size, int(failed.sum()), converged
+    )
+
+
+def _design(covariates: pd.DataFrame, n: int) -> np.ndarray:
+    if len(covariates) != n:
+        raise ValueError(f"covariates have {len(covariates)} rows but there are {n} times; give one row per patient.")
+    try:
+        x = covariates.to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError("covariates must be numeric (encode categories as 0/1 columns).") from None
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise ValueError(
+            f"covariate {covariates.columns[column]!r} is missing or not finite at row {row + 1}; drop or impute "
+            "incomplete rows first."
+        )
+    return x
+
+
+__all__ = ["HazardRegression", "cause_specific_cox", "fine_gray"]

@@ -1,0 +1,609 @@
+"""External validation: a saved model scored on a new cohort with outcomes.
+
+:func:`evaluate_model` answers a centre's first questions about a model on *its* patients: does it rank them
+(Harrell's and Uno's C, time-dependent AUC), are its probabilities right (calibration-in-the-large, calibration
+slope, ICI/E50/E90 with the flexible calibration curve, calibration by blinatumomab group and disease burden),
+is it better than knowing only the average (Brier score and the index of prediction accuracy), would using it
+change decisions for the better (decision curves), and how different are these patients from the training
+patients (case-mix table, membership-model C).
+
+Everything is computed from the model's predicted EFS curves (``model.predict_survival(records, times)``), so
+any model with that method can be evaluated, including an updated model (:mod:`carrisk.updating`).
+
+Measures
+--------
+* **Harrell's C** and **Uno's C** (truncated at ``tau``, the 80th percentile of follow-up; censoring weights
+  from this cohort) of the predicted 12-month event probability.
+* **AUC(t)**, cumulative/dynamic, and the IPCW **Brier score** at each horizon.
+* **IPA** = 1 - Brier(model) / Brier(null), the null model giving everybody this cohort's Kaplan-Meier EFS
+  (Kattan & Gerds [1]_).
+* **Calibration-in-the-large**: observed event probability by the horizon (1 - Kaplan-Meier) minus the mean
+  predicted one (0 is perfect; > 0 means the model is too optimistic) and their ratio O/E.
+* **Calibration slope**: coefficient of a Cox model of the outcome on ``log(-log S_pred(t))`` with a Wald 95%
+  interval (1 is perfect; < 1 predictions too extreme, > 1 too moderate). **ICI/E50/E90** and the smoothed
+  calibration curve (Austin, Harrell & van Klaveren [2]_) with a bootstrap band.
+* **Decision curves** (:mod:`carrisk.decision_curves`).
+* **Case-mix**: differences from the training case-mix recorded in the bundle (:mod:`carrisk.casemix`), and the
+  C of a logistic model telling the two populations apart (cross-validated; Debray et al. [3]_): 0.5 means
+  indistinguishable, 1 completely separated.
+
+Intervals are 95% percentile intervals over ``n_bootstrap`` resamples of the evaluation patients with the model
+held fixed: they cover the sampling variation of the measure in a cohort like this one, not the uncertainty of
+the model's training.
+
+References
+----------
+.. [1] Kattan, M. W., & Gerds, T. A. (2018). "The index of prediction accuracy: an intuitive measure useful for
+       evaluating risk prediction models". Diagnostic and Prognostic Research, 2, 7.
+.. [2] Austin, P. C., Harrell, F. E., & van Klaveren, D. (2020). "Graphical calibration curves and the
+       integrated calibration index (ICI) for survival models". Statistics in Medicine, 39(21), 2714-2742.
+.. [3] Debray, T. P. A., Vergouwe, Y., Koffijberg, H., et al. (2015). "A new framework to enhance the
+       interpretation of external validation studies of clinical prediction models". Journal of Clinical
+       Epidemiology, 68(3), 279-289.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from lifelines import CoxPHFitter, KaplanMeierFitter
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from carrisk._io import atomic_write, atomic_write_text, write_csv
+from carrisk.calibration import calibration_at, calibration_curve_band
+from carrisk.casemix import case_mix_differences, case_mix_summary
+from carrisk.decision_curves import decision_curve, kaplan_meier_at
+from carrisk.metrics import (
+    DEFAULT_HORIZONS_DAYS,
+    brier_at,
+    choose_tau,
+    harrell_c,
+    time_dependent_auc,
+    uno_c,
+)
+from carrisk.schema import ID_COLUMN, PREINFUSION_COLUMNS, survival_target, validate_records
+
+__all__ = ["ExternalValidation", "calibration_slope", "evaluate_model", "observed_expected"]
+
+PROBABILITY_CLIP = 1e-6
+MIN_SUBGROUP_SIZE = 10
+#: Readable names of the measures and subgroups, for tables and the report.
+MEASURE_LABELS = {
+    "harrell_c": "Harrell's C",
+    "uno_c": "Uno's C",
+    "auc": "time-dependent AUC",
+    "brier": "Brier score",
+    "brier_null": "Brier score, Kaplan-Meier null model",
+    "ipa": "index of prediction accuracy (IPA)",
+    "observed_event_prob": "observed event probability (1 - Kaplan-Meier)",
+    "predicted_event_prob": "mean predicted event probability",
+    "citl": "calibration-in-the-large (observed - predicted)",
+    "oe_ratio": "observed / expected events",
+    "calibration_slope": "calibration slope",
+    "ici": "integrated calibration index (ICI)",
+    "e50": "E50 (median absolute calibration error)",
+    "e90": "E90 (90th percentile absolute calibration error)",
+    "membership_c": "membership-model C (new vs training patients)",
+}
+SUBGROUP_LABELS = {
+    "blina_status": "Prior blinatumomab",
+    "disease_burden": "Disease burden",
+}
+LEVEL_LABELS = {
+    "naive": "naive",
+    "responder": "responder",
+    "nonresponder": "nonresponder",
+    "exposed_unknown": "exposed, response unknown",
+    "high": "high (>= 5 % blasts, CNS3 or extramedullary disease)",
+    "low": "low",
+}
+
+
+def _horizon_label(name: str) -> str:
+    return name.replace("mo", " months")
+
+
+@dataclass
+class ExternalValidation:
+    """Result of :func:`evaluate_model`.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per measure and horizon: ``measure``, ``label``, ``horizon`` (name, or ``""``), ``horizon_days``,
+        ``estimate``, ``lower``, ``upper``, ``interval`` (what the interval is).
+    calibration_curves : DataFrame
+        ``horizon``, ``predicted``, ``observed``, ``lower``, ``upper`` (event probabilities).
+    subgroups : DataFrame
+        Calibration-in-the-large per subgroup and horizon: ``variable``, ``level``, ``label``, ``n``,
+        ``events``, ``observed``, ``observed_lower``, ``observed_upper`` (Kaplan-Meier, log-log 95% interval),
+        ``predicted``, ``difference``, ``oe_ratio``.
+    case_mix : DataFrame or None
+        :func:`carrisk.casemix.case_mix_differences` of training vs this cohort (None when the bundle does not
+        record the training case-mix).
+    decision_curves : DataFrame
+        :func:`carrisk.decision_curves.decision_curve` per horizon, with a ``horizon`` column.
+    observed_vs_predicted : DataFrame
+        ``days``, ``observed`` (Kaplan-Meier EFS with its 95% interval ``observed_lower``/``observed_upper``)
+        and ``predicted`` (mean predicted EFS) over follow-up.
+    predictions : DataFrame
+        ``patient_id``, ``efs_days``, ``efs_event`` and ``efs_<horizon>`` per patient.
+    info : dict
+        Cohort size, events, horizons, seeds, bootstrap sizes, model description, notes.
+    """
+
+    summary: pd.DataFrame
+    calibration_curves: pd.DataFrame
+    subgroups: pd.DataFrame
+    case_mix: pd.DataFrame | None
+    decision_curves: pd.DataFrame
+    observed_vs_predicted: pd.DataFrame
+    predictions: pd.DataFrame
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def value(self, measure: str, horizon: str = "") -> float:
+        """The estimate of one measure (e.g. ``value("citl", "12mo")``)."""
+        rows = self.summary[(self.summary["measure"] == measure) & (self.summary["horizon"] == horizon)]
+        if rows.empty:
+            raise KeyError(f"no measure {measure!r} at horizon {horizon!r}; see the summary table")
+        return float(rows["estimate"].iloc[0])
+
+    def interval(self, measure: str, horizon: str = "") -> tuple[float, float]:
+        """The 95% interval of one measure."""
+        rows = self.summary[(self.summary["measure"] == measure) & (self.summary["horizon"] == horizon)]
+        if rows.empty:
+            raise KeyError(f"no measure {measure!r} at horizon {horizon!r}; see the summary table")
+        return float(rows["lower"].iloc[0]), float(rows["upper"].iloc[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as plain JSON types."""
+
+        def records(frame: pd.DataFrame | None) -> list[dict[str, Any]] | None:
+            if frame is None:
+                return None
+            return json.loads(frame.to_json(orient="records"))
+
+        return {
+            "info": self.info,
+            "summary": records(self.summary),
+            "calibration_curves": records(self.calibration_curves),
+            "subgroups": records(self.subgroups),
+            "case_mix": records(self.case_mix),
+            "decision_curves": records(self.decision_curves),
+            "observed_vs_predicted": records(self.observed_vs_predicted),
+        }
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The result as JSON text; written atomically to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=1, default=str) + "\n"
+        if path is not None:
+            atomic_write_text(path, text)
+        return text
+
+    def to_text(self) -> str:
+        """The summary as an aligned text table with clinical labels."""
+        lines = []
+        for row in self.summary.to_dict("records"):
+            horizon = f" at {_horizon_label(row['horizon'])}" if row["horizon"] else ""
+            interval = f" (95% CI {row['lower']:.3f} to {row['upper']:.3f})" if np.isfinite(row["lower"]) else ""
+            lines.append(f"{row['label']}{horizon}: {row['estimate']:.3f}{interval}")
+        return "\n".join(lines)
+
+    def plot(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
+        """Write the calibration, decision-curve, observed-vs-predicted and subgroup plots as PNG files."""
+        from carrisk import evaluation_plots
+
+        return evaluation_plots.plot_all(self, Path(out_dir))
+
+    def write(self, out_dir: str | os.PathLike[str], *, plots: bool = True) -> dict[str, Path]:
+        """Write ``evaluation.json``, one CSV per table and (by default) the plots into ``out_dir``."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = {"json": out / "evaluation.json"}
+        self.to_json(paths["json"])
+        tables = {
+            "summary": self.summary,
+            "calibration_curves": self.calibration_curves,
+            "subgroups": self.subgroups,
+            "decision_curves": self.decision_curves,
+            "observed_vs_predicted": self.observed_vs_predicted,
+            "predictions": self.predictions,
+        }
+        if self.case_mix is not None:
+            tables["case_mix"] = self.case_mix
+        for name, table in tables.items():
+            paths[name] = out / f"{name}.csv"
+            write_csv(paths[name], table)
+        if plots:
+            paths.update(self.plot(out))
+        return paths
+
+
+def observed_expected(
+    event: np.ndarray, time: np.ndarray, surv_prob: np.ndarray, horizon: float
+) -> tuple[float, float, float]:
+    """Calibration-in-the-large at ``horizon``.
+
+    Returns
+    -------
+    (observed, predicted, oe_ratio)
+        Observed event probability ``1 - KM(horizon)``, mean predicted event probability ``mean(1 - S_i)``
+        and their ratio.
+    """
+    observed = 1.0 - kaplan_meier_at(event, time, horizon)
+    predicted = float(np.mean(1.0 - np.asarray(surv_prob, dtype=float)))
+    return observed, predicted, observed / predicted if predicted > 0 else float("nan")
+
+
+def calibration_slope(event: np.ndarray, time: np.ndarray, surv_prob: np.ndarray) -> tuple[float, float, float]:
+    """Calibration slope with its Wald 95% interval: Cox model of the outcome on ``log(-log S_pred)``.
+
+    Parameters
+    ----------
+    event, time : arrays, shape (n,)
+        Observed outcome (all follow-up is used, as in Austin et al. 2020).
+    surv_prob : array, shape (n,)
+        Predicted EFS probability at the horizon; clipped to [1e-6, 1 - 1e-6].
+
+    Returns
+    -------
+    (slope, lower, upper)
+        NaN when the predictions are all equal or the fit fails.
+    """
+    surv = np.clip(np.asarray(surv_prob, dtype=float), PROBABILITY_CLIP, 1.0 - PROBABILITY_CLIP)
+    cll = np.log(-np.log(surv))
+    if np.ptp(cll) == 0:
+        return float("nan"), float("nan"), float("nan")
+    frame = pd.DataFrame({"cll": cll, "time": np.asarray(time, dtype=float), "event": np.asarray(event, dtype=bool)})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = CoxPHFitter().fit(frame, duration_col="time", event_col="event")
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+        return float("nan"), float("nan"), float("nan")
+    low, high = fit.confidence_intervals_.loc["cll"].to_numpy(dtype=float)
+    return float(fit.params_["cll"]), float(low), float(high)
+
+
+def _sk_target(event: np.ndarray, time: np.ndarray) -> np.ndarray:
+    from sksurv.util import Surv
+
+    return Surv.from_arrays(event=event, time=time, name_event="event", name_time="time")
+
+
+def _resampled_measures(
+    event: np.ndarray, time: np.ndarray, surv: np.ndarray, names: list[str], horizons: list[float], tau: float
+) -> dict[str, float]:
+    """The measures that are bootstrapped, on one (re)sample. ``surv`` is (n, horizons); the last is for C."""
+    y = _sk_target(event, time)
+    risk = 1.0 - surv[:, -1]
+    values: dict[str, float] = {"harrell_c": harrell_c(event, time, risk)}
+    try:
+        values["uno_c"] = uno_c(y, y, risk, tau=tau)
+    except ValueError:
+        values["uno_c"] = float("nan")
+    for k, (name, horizon) in enumerate(zip(names, horizons)):
+        km = kaplan_meier_at(event, time, horizon)
+        try:
+            values[f"auc_{name}"] = time_dependent_auc(y, y, 1.0 - surv[:, k], horizon)
+            brier = brier_at(y, y, surv[:, k], horizon)
+            brier_null = brier_at(y, y, np.full(event.size, km), horizon)
+        except ValueError:
+            brier = brier_null = values[f"auc_{name}"] = float("nan")
+        values[f"brier_{name}"] = brier
+        values[f"brier_null_{name}"] = brier_null
+        values[f"ipa_{name}"] = 1.0 - brier / brier_null if brier_null > 0 else float("nan")
+        observed, predicted, ratio = observed_expected(event, time, surv[:, k], horizon)
+        values[f"observed_event_prob_{name}"] = observed
+        values[f"predicted_event_prob_{name}"] = predicted
+        values[f"citl_{name}"] = observed - predicted
+        values[f"oe_ratio_{name}"] = ratio
+    return values
+
+
+def _subgroup_levels(clinical: pd.DataFrame) -> dict[str, pd.Series]:
+    """Subgroup variable -> level of each patient (burden collapsed to high / low / unknown)."""
+    levels: dict[str, pd.Series] = {}
+    if "blina_status" in clinical:
+        levels["blina_status"] = clinical["blina_status"].astype(str)
+    if "disease_burden" in clinical:
+        burden = clinical["disease_burden"].astype(str)
+        levels["disease_burden"] = burden.where(burden.isin(["high", "unknown"]), "low")
+    return levels
+
+
+def _subgroup_calibration(
+    clinical: pd.DataFrame, event: np.ndarray, time: np.ndarray, surv: np.ndarray, named: Mapping[str, float]
+) -> pd.DataFrame:
+    rows = []
+    for variable, level_of in _subgroup_levels(clinical).items():
+        for level in sorted(level_of.unique()):
+            mask = (level_of == level).to_numpy()
+            if mask.sum() < MIN_SUBGROUP_SIZE or level == "unknown":
+                continue
+            km = KaplanMeierFitter().fit(time[mask], event[mask])
+            for k, (name, horizon) in enumerate(named.items()):
+                survival = kaplan_meier_at(event[mask], time[mask], horizon)
+                if not np.isfinite(survival):
+                    continue
+                observed = 1.0 - survival
+                bounds = km.confidence_interval_survival_function_
+                position = int(np.searchsorted(bounds.index.to_numpy(), horizon, side="right") - 1)
+                lower_surv, upper_surv = bounds.iloc[max(position, 0)].to_numpy(dtype=float)
+                predicted = float(np.mean(1.0 - surv[mask, k]))
+                rows.append(
+                    {
+                        "variable": variable,
+                        "level": level,
+                        "label": f"{SUBGROUP_LABELS[variable]}: {LEVEL_LABELS.get(level, level)}",
+                        "horizon": name,
+                        "n": int(mask.sum()),
+                        "events": int((event[mask] & (time[mask] <= horizon)).sum()),
+                        "observed": observed,
+                        "observed_lower": 1.0 - upper_surv,
+                        "observed_upper": 1.0 - lower_surv,
+                        "predicted": predicted,
+                        "difference": observed - predicted,
+                        "oe_ratio": observed / predicted if predicted > 0 else float("nan"),
+                    }
+                )
+    columns = [
+        "variable", "level", "label", "horizon", "n", "events", "observed", "observed_lower", "observed_upper",
+        "predicted", "difference", "oe_ratio",
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _membership_c(training_design: np.ndarray, new_design: np.ndarray, seed: int) -> float:
+    """Cross-validated C of an L2 logistic model telling new from training patients (Debray et al. 2015)."""
+    design = np.vstack([training_design, new_design]).astype(float)
+    design = np.where(np.isfinite(design), design, 0.0)
+    scale = design.std(axis=0)
+    design = (design - design.mean(axis=0)) / np.where(scale > 0, scale, 1.0)
+    member = np.r_[np.zeros(len(training_design)), np.ones(len(new_design))]
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    prob = cross_val_predict(LogisticRegression(max_iter=2000), design, member, cv=folds, method="predict_proba")
+    return float(roc_auc_score(member, prob[:, 1]))
+
+
+def _observed_vs_predicted(event: np.ndarray, time: np.ndarray, model: Any, records: pd.DataFrame) -> pd.DataFrame:
+    days = np.linspace(0.0, float(np.quantile(time, 0.9)), 60)
+    km = KaplanMeierFitter().fit(time, event)
+    observed = km.survival_function_at_times(days).to_numpy(dtype=float)
+    bounds = km.confidence_interval_survival_function_
+    position = np.maximum(np.searchsorted(bounds.index.to_numpy(), days, side="right") - 1, 0)
+    predicted = model.predict_survival(records, days).mean(axis=0)
+    return pd.DataFrame(
+        {
+            "days": days,
+            "observed": observed,
+            "observed_lower": bounds.iloc[position, 0].to_numpy(dtype=float),
+            "observed_upper": bounds.iloc[position, 1].to_numpy(dtype=float),
+            "predicted": predicted,
+        }
+    )
+
+
+def _training_rows(model: Any) -> tuple[np.ndarray | None, str]:
+    reference = getattr(model, "reference", None)
+    if reference is not None:
+        return np.asarray(reference), "all training patients"
+    background = getattr(model, "background", None)
+    if background is not None:
+        return np.asarray(background), f"a random {len(background)} of the training patients (stored in the model)"
+    return None, "no training rows stored in the model"
+
+
+def evaluate_model(
+    model: Any,
+    records: pd.DataFrame,
+    *,
+    horizons: Mapping[str, float] = DEFAULT_HORIZONS_DAYS,
+    n_bootstrap: int = 200,
+    n_bootstrap_calibration: int = 50,
+    seed: int = 0,
+    source: str = "records",
+) -> ExternalValidation:
+    """Score a fitted model on a cohort with outcomes (external validation).
+
+    Parameters
+    ----------
+    model : EFSModel or any object with ``predict_survival(records, times)``
+        Typically :func:`carrisk.load_model`'s result. If it also has ``features`` (``ClinicalFeatures``),
+        ``pipeline`` and ``metadata``, subgroup calibration, the case-mix table and the membership C are added.
+    records : DataFrame
+        The new cohort in the record schema, outcomes required (``efs_days``, ``efs_event``).
+    horizons : mapping of name to days
+        Default 6 and 12 months. The last one is used for the C statistics' risk score.
+    n_bootstrap : int, default 200
+        Resamples for the intervals of C, AUC, Brier, IPA, calibration-in-the-large and the decision curves.
+    n_bootstrap_calibration : int, default 50
+        Resamples for the calibration-curve band and the ICI/E50/E90 intervals (each refits a spline Cox model).
+    seed : int, default 0
+        Seed of every resampling and of the membership model's folds (recorded).
+    source : str
+        Name of the cohort for messages and the output.
+
+    Returns
+    -------
+    ExternalValidation
+
+    Raises
+    ------
+    RecordError
+        If the records are invalid or lack outcomes (every problem listed).
+    ValueError
+        If a horizon is not within the cohort's follow-up or no event occurs before it.
+    """
+    records = records.reset_index(drop=True)
+    validate_records(records, outcomes="required", source=source)
+    y = survival_target(records)
+    event, time = np.asarray(y["event"], dtype=bool), np.asarray(y["time"], dtype=float)
+    named = {str(k): float(v) for k, v in horizons.items()}
+    for name, horizon in named.items():
+        if not (time.max() > horizon and np.any(event & (time <= horizon))):
+            raise ValueError(
+                f"horizon {name} ({horizon:g} days) is not within the follow-up of {source}: the longest follow-up "
+                f"is {time.max():g} days and there are {int((event & (time <= horizon)).sum())} events before it; "
+                "evaluate at shorter horizons"
+            )
+    if not event.any():
+        raise ValueError(f"{source} has no EFS event; nothing can be evaluated")
+    names, days = list(named), list(named.values())
+    surv = np.asarray(model.predict_survival(records, days), dtype=float)
+    y_sk = _sk_target(event, time)
+    tau = choose_tau(y_sk, y_sk)
+
+    point = _resampled_measures(event, time, surv, names, days, tau)
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {key: [] for key in point}
+    for _ in range(n_bootstrap):
+        index = rng.integers(0, event.size, event.size)
+        if not event[index].any():
+            continue
+        try:
+            values = _resampled_measures(event[index], time[index], surv[index], names, days, tau)
+        except ValueError:
+            continue
+        for key, value in values.items():
+            draws[key].append(value)
+
+    def bootstrap_row(key: str, measure: str, horizon: str) -> dict[str, Any]:
+        sample = np.asarray(draws[key], dtype=float)
+        sample = sample[np.isfinite(sample)]
+        lower, upper = np.quantile(sample, [0.025, 0.975]) if sample.size else (np.nan, np.nan)
+        return {
+            "measure": measure,
+            "horizon": horizon,
+            "estimate": point[key],
+            "lower": float(lower),
+            "upper": float(upper),
+            "interval": f"bootstrap percentile ({sample.size} resamples)",
+        }
+
+    rows = [bootstrap_row("harrell_c", "harrell_c", ""), bootstrap_row("uno_c", "uno_c", "")]
+    curves, decision = [], []
+    for k, (name, horizon) in enumerate(named.items()):
+        for measure in ("auc", "brier", "brier_null", "ipa", "observed_event_prob", "predicted_event_prob"):
+            rows.append(bootstrap_row(f"{measure}_{name}", measure, name))
+        rows.append(bootstrap_row(f"citl_{name}", "citl", name))
+        rows.append(bootstrap_row(f"oe_ratio_{name}", "oe_ratio", name))
+        slope, low, high = calibration_slope(event, time, surv[:, k])
+        rows.append(
+            {"measure": "calibration_slope", "horizon": name, "estimate": slope, "lower": low, "upper": high,
+             "interval": "Wald (Cox model)"}
+        )  # fmt: skip
+        curve, intervals = calibration_curve_band(
+            event, time, surv[:, k], horizon, n_bootstrap=n_bootstrap_calibration, seed=seed
+        )
+        graphical = calibration_at(event, time, surv[:, k], horizon)
+        for measure in ("ici", "e50", "e90"):
+            rows.append(
+                {"measure": measure, "horizon": name, "estimate": graphical[measure],
+                 "lower": intervals[measure][0], "upper": intervals[measure][1],
+                 "interval": f"bootstrap percentile ({int(intervals['n_resamples'][0])} resamples)"}
+            )  # fmt: skip
+        curves.append(curve.assign(horizon=name))
+        decision.append(
+            decision_curve(event, time, 1.0 - surv[:, k], horizon, n_bootstrap=n_bootstrap, seed=seed).assign(
+                horizon=name
+            )
+        )
+
+    notes: list[str] = []
+    subgroups = _subgroup_calibration(pd.DataFrame(), event, time, surv, named)
+    case_mix = None
+    features = getattr(model, "features", None)
+    metadata = getattr(model, "metadata", {}) or {}
+    if features is not None:
+        clinical = features.categorize(records)
+        subgroups = _subgroup_calibration(clinical, event, time, surv, named)
+        training_mix = metadata.get("training_case_mix")
+        if training_mix:
+            case_mix = case_mix_differences(training_mix, case_mix_summary(clinical))
+        else:
+            notes.append("the model bundle does not record the training case-mix (saved before it was added)")
+        training_rows, described = _training_rows(model)
+        if training_rows is not None and hasattr(model, "pipeline"):
+            new_design = np.asarray(model.pipeline[:-1].transform(records), dtype=float)
+            membership = _membership_c(training_rows, new_design, seed)
+            rows.append(
+                {"measure": "membership_c", "horizon": "", "estimate": membership, "lower": np.nan,
+                 "upper": np.nan, "interval": f"5-fold cross-validated; training side: {described}"}
+            )  # fmt: skip
+
+    summary = pd.DataFrame(rows)
+    summary.insert(1, "label", summary["measure"].map(MEASURE_LABELS))
+    summary.insert(3, "horizon_days", summary["horizon"].map(named).astype(float))
+    predictions = pd.DataFrame(
+        {
+            ID_COLUMN: records[ID_COLUMN].astype(str) if ID_COLUMN in records else records.index.astype(str),
+            "efs_days": time,
+            "efs_event": event.astype(int),
+            **{f"efs_{name}": surv[:, k] for k, name in enumerate(names)},
+        }
+    )
+    info = {
+        "cohort": source,
+        "n": int(event.size),
+        "events": int(event.sum()),
+        "events_by_horizon": {name: int((event & (time <= h)).sum()) for name, h in named.items()},
+        "max_followup_days": float(time.max()),
+        "missing_share": {
+            column: float(records[column].isna().mean()) for column in PREINFUSION_COLUMNS if column in records
+        },
+        "horizons_days": named,
+        "uno_tau_days": tau,
+        "c_risk_score": f"predicted event probability by {names[-1]}",
+        "n_bootstrap": n_bootstrap,
+        "n_bootstrap_calibration": n_bootstrap_calibration,
+        "seed": seed,
+        "model": _model_description(model),
+        "notes": notes,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    return ExternalValidation(
+        summary=summary,
+        calibration_curves=pd.concat(curves, ignore_index=True)[["horizon", "predicted", "observed", "lower", "upper"]],
+        subgroups=subgroups,
+        case_mix=case_mix,
+        decision_curves=pd.concat(decision, ignore_index=True),
+        observed_vs_predicted=_observed_vs_predicted(event, time, model, records),
+        predictions=predictions,
+        info=info,
+    )
+
+
+def _model_description(model: Any) -> dict[str, Any]:
+    metadata = getattr(model, "metadata", {}) or {}
+    manifest = getattr(model, "manifest_", None) or {}
+    return {
+        "model": getattr(model, "model_name", type(model).__name__),
+        "hyperparameters": getattr(model, "params", None),
+        "synthetic_training_data": metadata.get("synthetic_training_data"),
+        "tuning": metadata.get("tuning"),
+        "training_rows": (metadata.get("training_data") or {}).get("rows"),
+        "training_events": (metadata.get("training_data") or {}).get("events"),
+        "payload_sha256": (manifest.get("payload") or {}).get("sha256"),
+        "update": metadata.get("update"),
+    }
+
+
+def save_figure(figure: Any, path: Path) -> Path:
+    """Save a matplotlib figure atomically as PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(figure)
+    return path

@@ -1,0 +1,123 @@
+"""Plots of an external validation (:class:`carrisk.evaluate.ExternalValidation`), written as PNG files.
+
+Every plot uses clinical wording (EFS, event probability by 6 or 12 months) and is saved atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from carrisk.evaluate import save_figure
+
+if TYPE_CHECKING:
+    from carrisk.evaluate import ExternalValidation
+
+__all__ = ["plot_all", "plot_calibration", "plot_decision_curve", "plot_observed_vs_predicted", "plot_subgroups"]
+
+
+def _months(name: str) -> str:
+    return name.replace("mo", " months")
+
+
+def plot_calibration(result: ExternalValidation, horizon: str, path: Path) -> Path:
+    """Smoothed calibration curve with its bootstrap band, the diagonal, and the spread of predictions."""
+    curve = result.calibration_curves[result.calibration_curves["horizon"] == horizon]
+    predicted = 1.0 - result.predictions[f"efs_{horizon}"].to_numpy()
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(5.2, 5.6), sharex=True, gridspec_kw={"height_ratios": [4, 1]})
+    upper = float(max(curve["upper"].max(), curve["observed"].max(), predicted.max(), 0.05)) * 1.05
+    top.plot([0, upper], [0, upper], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
+    top.fill_between(curve["predicted"], curve["lower"], curve["upper"], color="tab:blue", alpha=0.2,
+                     label="95% bootstrap band")  # fmt: skip
+    top.plot(curve["predicted"], curve["observed"], color="tab:blue", linewidth=2, label="smoothed calibration")
+    top.set_xlim(0, upper)
+    top.set_ylim(0, upper)
+    top.set_ylabel(f"observed probability of an event by {_months(horizon)}")
+    top.set_title(f"Calibration of EFS at {_months(horizon)}")
+    top.legend(loc="upper left", fontsize=8)
+    bottom.hist(predicted, bins=30, range=(0, upper), color="tab:grey")
+    bottom.set_xlabel(f"predicted probability of an event by {_months(horizon)}")
+    bottom.set_ylabel("patients")
+    return save_figure(figure, path)
+
+
+def plot_decision_curve(result: ExternalValidation, horizon: str, path: Path) -> Path:
+    """Net benefit of the model, treat-all and treat-none, with bootstrap bands."""
+    curve = result.decision_curves[result.decision_curves["horizon"] == horizon]
+    figure, axes = plt.subplots(figsize=(6, 4.2))
+    x = curve["threshold"]
+    if "net_benefit_model_lower" in curve:
+        axes.fill_between(x, curve["net_benefit_model_lower"], curve["net_benefit_model_upper"], color="tab:blue",
+                          alpha=0.2)  # fmt: skip
+        axes.fill_between(x, curve["net_benefit_all_lower"], curve["net_benefit_all_upper"], color="tab:orange",
+                          alpha=0.15)  # fmt: skip
+    axes.plot(x, curve["net_benefit_model"], color="tab:blue", linewidth=2, label="use the model")
+    axes.plot(x, curve["net_benefit_all"], color="tab:orange", linewidth=1.5, label="treat all")
+    axes.axhline(0.0, color="black", linewidth=1, label="treat none")
+    prevalence = float(np.nanmax(curve["net_benefit_all"].to_numpy()))
+    axes.set_ylim(-0.05, max(prevalence * 1.15, 0.05))
+    axes.set_xlim(0, float(x.max()))
+    axes.set_xlabel(f"threshold probability of an event by {_months(horizon)}")
+    axes.set_ylabel("net benefit")
+    axes.set_title(f"Decision curve, event by {_months(horizon)} (bands: 95% bootstrap)")
+    axes.legend(fontsize=8)
+    return save_figure(figure, path)
+
+
+def plot_observed_vs_predicted(result: ExternalValidation, path: Path) -> Path:
+    """Kaplan-Meier EFS of the cohort (with its 95% interval) against the mean predicted EFS over follow-up."""
+    table = result.observed_vs_predicted
+    figure, axes = plt.subplots(figsize=(6, 4.2))
+    months = table["days"] / 30.4375
+    axes.fill_between(months, table["observed_lower"], table["observed_upper"], step="post", color="black",
+                      alpha=0.12)  # fmt: skip
+    axes.step(months, table["observed"], where="post", color="black", label="observed (Kaplan-Meier, 95% CI)")
+    axes.plot(months, table["predicted"], color="tab:blue", linewidth=2, label="mean predicted")
+    axes.set_ylim(0, 1.02)
+    axes.set_xlabel("months from infusion")
+    axes.set_ylabel("event-free survival")
+    axes.set_title("Observed and predicted EFS in this cohort")
+    axes.legend(fontsize=8)
+    return save_figure(figure, path)
+
+
+def plot_subgroups(result: ExternalValidation, horizon: str, path: Path) -> Path:
+    """Observed (Kaplan-Meier, 95% CI) and mean predicted event probability per subgroup."""
+    table = result.subgroups[result.subgroups["horizon"] == horizon].reset_index(drop=True)
+    figure, axes = plt.subplots(figsize=(9, 0.5 * max(len(table), 2) + 1.4))
+    rows = np.arange(len(table))[::-1]
+    axes.errorbar(
+        table["observed"], rows,
+        xerr=[table["observed"] - table["observed_lower"], table["observed_upper"] - table["observed"]],
+        fmt="o", color="black", capsize=3, label="observed (Kaplan-Meier, 95% CI)",
+    )  # fmt: skip
+    axes.scatter(table["predicted"], rows, marker="D", color="tab:blue", zorder=3, label="mean predicted")
+    labels = [f"{label.split(' (')[0]} (n={n})" for label, n in zip(table["label"], table["n"])]
+    axes.set_yticks(rows, labels, fontsize=10)
+    axes.set_xlim(0, 1)
+    axes.set_xlabel(f"probability of an event by {_months(horizon)}")
+    axes.set_title(f"Calibration by subgroup, {_months(horizon)}")
+    axes.legend(fontsize=9, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
+    return save_figure(figure, path)
+
+
+def plot_all(result: ExternalValidation, out: Path) -> dict[str, Any]:
+    """Every plot of an evaluation into ``out``; returns name -> path."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Any] = {
+        "observed_vs_predicted_plot": plot_observed_vs_predicted(result, out / "observed_vs_predicted.png")
+    }
+    for horizon in result.info["horizons_days"]:
+        paths[f"calibration_{horizon}_plot"] = plot_calibration(result, horizon, out / f"calibration_{horizon}.png")
+        paths[f"decision_curve_{horizon}_plot"] = plot_decision_curve(
+            result, horizon, out / f"decision_curve_{horizon}.png"
+        )
+        if not result.subgroups[result.subgroups["horizon"] == horizon].empty:
+            paths[f"subgroups_{horizon}_plot"] = plot_subgroups(result, horizon, out / f"subgroups_{horizon}.png")
+    return paths

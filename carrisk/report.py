@@ -1,0 +1,402 @@
+"""A self-contained HTML report of an external validation, readable by a clinician.
+
+One file, plots embedded as base64 PNG, no scripts and no network access: it can be e-mailed, archived or
+opened offline. Numbers are rounded by kind (probabilities as percentages with one decimal, concordance and
+slopes with two decimals, Brier scores with three) and variables carry their clinical names. A TRIPOD+AI
+checklist table (Collins et al., BMJ 2024;385:e078378) states which reporting items the report covers and in
+which section; items that only the authors of a study can report are listed as such.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from carrisk._io import atomic_write_text
+
+if TYPE_CHECKING:
+    from carrisk.evaluate import ExternalValidation
+
+__all__ = ["CLINICAL_NAMES", "TRIPOD_AI_ITEMS", "evaluation_report_html", "write_evaluation_report"]
+
+#: Clinical names of the model's variables (``ClinicalFeatures.categorize`` columns).
+CLINICAL_NAMES = {
+    "blina_status": "Prior blinatumomab",
+    "disease_burden": "Disease burden",
+    "marrow_blasts_log10": "Marrow blasts, log10(% + 0.01)",
+    "cd19": "CD19 expression",
+    "kmt2a": "KMT2A rearrangement",
+    "prior_hsct_any": "Prior allogeneic transplant",
+    "prior_hsct_count": "Number of prior transplants",
+    "months_since_last_hsct": "Months since last transplant",
+    "age_years": "Age (years)",
+    "sex": "Sex",
+    "car_product": "CAR T-cell product",
+    "prior_relapses": "Number of prior relapses",
+    "cns_status": "CNS status",
+    "down_syndrome": "Down syndrome",
+    "prior_inotuzumab": "Prior inotuzumab",
+}
+RECORD_NAMES = {
+    "age_years": "Age",
+    "blina_exposed": "Prior blinatumomab",
+    "sex": "Sex",
+    "car_product": "CAR T-cell product",
+    "blina_response": "Response to blinatumomab",
+    "marrow_blasts_pct": "Marrow blasts (%)",
+    "cns_status": "CNS status",
+    "extramedullary_disease": "Extramedullary disease",
+    "cd19_expression": "CD19 expression",
+    "kmt2a_status": "KMT2A status",
+    "cytogenetics": "Cytogenetics",
+    "prior_hsct_count": "Number of prior transplants",
+    "months_since_last_hsct": "Months since last transplant",
+    "prior_relapses": "Number of prior relapses",
+    "down_syndrome": "Down syndrome",
+    "prior_inotuzumab": "Prior inotuzumab",
+}
+
+#: (item, topic, status, section id or explanation).
+TRIPOD_AI_ITEMS = (
+    ("1", "Title: evaluation of a prediction model, population, outcome", "covered", "top"),
+    ("4", "Objectives: evaluation (external validation) of an existing model", "covered", "top"),
+    ("5a-b", "Data sources; dates of accrual and end of follow-up", "partly", "data"),
+    ("6a-c", "Setting, eligibility, treatments", "authors", "to be reported by the study authors"),
+    ("8a", "Outcome: event-free survival, how and when assessed", "covered", "data"),
+    ("9a-b", "Predictors and how they were measured", "covered", "casemix"),
+    ("10", "Sample size: events available for evaluation", "covered", "data"),
+    ("11", "Missing data and how it was handled", "covered", "data"),
+    ("12c", "Model type, building and tuning of hyper-parameters", "covered", "model"),
+    ("12e", "Performance measures and their intervals", "covered", "methods"),
+    ("12f", "Model updating", "partly", "model"),
+    ("12g", "How predictions were calculated for evaluation", "covered", "methods"),
+    ("14", "Fairness: performance in subgroups", "partly", "subgroups"),
+    ("15", "Model output and decision thresholds", "covered", "decision"),
+    ("16", "Differences between training and evaluation data", "covered", "casemix"),
+    ("20b-c", "Participant characteristics; comparison with the development data", "covered", "casemix"),
+    ("23a", "Model performance with confidence intervals", "covered", "discrimination"),
+    ("23b", "Performance in key subgroups", "covered", "subgroups"),
+    ("24", "Results of model updating", "partly", "model"),
+    ("26", "Limitations (synthetic data, intervals)", "covered", "methods"),
+    ("17-19, 21-22", "Ethics, funding, protocol, data and code sharing, patient involvement", "authors",
+     "to be reported by the study authors"),
+)  # fmt: skip
+
+STYLE = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1050px;margin:24px auto;padding:0 16px;
+color:#1d2433;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:4px}h2{border-bottom:2px solid #dde3ee;padding-bottom:4px;margin-top:34px}
+.warning{background:#fff4e5;border-left:5px solid #e08a00;padding:10px 14px;margin:14px 0}
+.note{color:#4a5568;font-size:.92em}
+table{border-collapse:collapse;margin:10px 0 18px;font-size:.93em}
+th,td{border:1px solid #d5dbe6;padding:5px 9px;text-align:left;vertical-align:top}
+th{background:#f0f3f8}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.flag td{background:#fff7e0}
+.figures{display:flex;flex-wrap:wrap;gap:18px}.figures figure{margin:0;flex:1 1 440px}
+.figures img{max-width:100%;height:auto;border:1px solid #e2e8f0}
+.figures.wide figure{flex:1 1 100%}
+figcaption{font-size:.88em;color:#4a5568}
+.status-covered{color:#1f7a3a;font-weight:600}.status-partly{color:#a05a00;font-weight:600}
+.status-authors{color:#4a5568}
+nav a{margin-right:12px}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _pct(value: float) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{100 * value:.1f}%"
+
+
+def _num(value: float, digits: int = 2) -> str:
+    return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+#: How each measure is shown: formatter of a value.
+_FORMAT = {
+    "harrell_c": _num,
+    "uno_c": _num,
+    "auc": _num,
+    "brier": lambda v: _num(v, 3),
+    "brier_null": lambda v: _num(v, 3),
+    "ipa": _pct,
+    "observed_event_prob": _pct,
+    "predicted_event_prob": _pct,
+    "citl": lambda v: "-" if not np.isfinite(v) else f"{100 * v:+.1f} points",
+    "oe_ratio": _num,
+    "calibration_slope": _num,
+    "ici": _pct,
+    "e50": _pct,
+    "e90": _pct,
+    "membership_c": _num,
+}
+
+
+CALIBRATION_MEASURES = [
+    "observed_event_prob",
+    "predicted_event_prob",
+    "citl",
+    "oe_ratio",
+    "calibration_slope",
+    "ici",
+    "e50",
+    "e90",
+]
+
+
+def _months(name: str) -> str:
+    return name.replace("mo", " months") if name else ""
+
+
+def _measure_table(summary: pd.DataFrame, measures: list[str]) -> str:
+    rows = summary[summary["measure"].isin(measures)].copy()
+    rows["order"] = rows["measure"].map({m: i for i, m in enumerate(measures)})
+    rows = rows.sort_values(["order", "horizon_days"], na_position="first")
+    body = []
+    for row in rows.to_dict("records"):
+        fmt = _FORMAT.get(row["measure"], _num)
+        interval = f"{fmt(row['lower'])} to {fmt(row['upper'])}" if np.isfinite(row["lower"]) else "-"
+        body.append(
+            f"<tr><td>{_e(row['label'])}</td><td>{_e(_months(row['horizon']))}</td>"
+            f"<td class='num'>{_e(fmt(row['estimate']))}</td><td class='num'>{_e(interval)}</td>"
+            f"<td class='note'>{_e(row['interval'])}</td></tr>"
+        )
+    return (
+        "<table><tr><th>measure</th><th>horizon</th><th>estimate</th><th>95% interval</th><th>interval method</th>"
+        "</tr>" + "".join(body) + "</table>"
+    )
+
+
+def _image(path: Path, caption: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return (
+        f"<figure><img src='data:image/png;base64,{data}' alt='{_e(caption)}'>"
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
+
+
+def _figures(figures: Mapping[str, Path], keys: list[tuple[str, str]], wide: bool = False) -> str:
+    items = [_image(figures[key], caption) for key, caption in keys if key in figures]
+    kind = "figures wide" if wide else "figures"
+    return f"<div class='{kind}'>" + "".join(items) + "</div>" if items else ""
+
+
+def _case_mix_table(case_mix: pd.DataFrame | None) -> str:
+    if case_mix is None or case_mix.empty:
+        return "<p class='note'>The model bundle does not record its training case-mix, so no table can be shown.</p>"
+    body = []
+    for row in case_mix.to_dict("records"):
+        numeric_mean = row["level"] == "mean"
+        fmt = (lambda v: _num(v, 1)) if numeric_mean else _pct
+        flag = " class='flag'" if abs(row["standardized_difference"]) > 0.1 else ""
+        level = "mean" if numeric_mean else ("missing" if row["level"] == "missing" else row["level"].replace("_", " "))
+        body.append(
+            f"<tr{flag}><td>{_e(CLINICAL_NAMES.get(row['variable'], row['variable']))}</td><td>{_e(level)}</td>"
+            f"<td class='num'>{fmt(row['training'])}</td><td class='num'>{fmt(row['new'])}</td>"
+            f"<td class='num'>{_num(row['standardized_difference'])}</td></tr>"
+        )
+    return (
+        "<table><tr><th>variable</th><th>level</th><th>training patients</th><th>this cohort</th>"
+        "<th>standardized difference</th></tr>" + "".join(body) + "</table>"
+        "<p class='note'>Highlighted: |standardized difference| &gt; 0.1, the usual flag of a meaningful "
+        "imbalance.</p>"
+    )
+
+
+def _subgroup_table(subgroups: pd.DataFrame) -> str:
+    if subgroups.empty:
+        return "<p class='note'>No subgroup had at least 10 patients.</p>"
+    body = []
+    for row in subgroups.to_dict("records"):
+        body.append(
+            f"<tr><td>{_e(row['label'])}</td><td>{_e(_months(row['horizon']))}</td><td class='num'>{row['n']}</td>"
+            f"<td class='num'>{row['events']}</td>"
+            f"<td class='num'>{_pct(row['observed'])} ({_pct(row['observed_lower'])} to {_pct(row['observed_upper'])})"
+            f"</td><td class='num'>{_pct(row['predicted'])}</td><td class='num'>{_num(row['oe_ratio'])}</td></tr>"
+        )
+    return (
+        "<table><tr><th>subgroup</th><th>horizon</th><th>patients</th><th>events by horizon</th>"
+        "<th>observed event probability (95% CI)</th><th>mean predicted</th><th>observed / expected</th></tr>"
+        + "".join(body)
+        + "</table>"
+    )
+
+
+#: Columns that are blank by design for some patients.
+STRUCTURAL_BLANKS = {
+    "blina_response": "blank by design for patients never given blinatumomab",
+    "months_since_last_hsct": "blank by design for patients without a transplant",
+}
+
+
+def _missing_table(missing: Mapping[str, float]) -> str:
+    body = "".join(
+        f"<tr><td>{_e(RECORD_NAMES.get(name, name))}</td><td class='num'>{_pct(share)}</td>"
+        f"<td class='note'>{_e(STRUCTURAL_BLANKS.get(name, ''))}</td></tr>"
+        for name, share in missing.items()
+        if name in RECORD_NAMES
+    )
+    return "<table><tr><th>record column</th><th>missing</th><th></th></tr>" + body + "</table>"
+
+
+def _tripod_table() -> str:
+    body = []
+    for item, topic, status, where in TRIPOD_AI_ITEMS:
+        place = f"<a href='#{where}'>{_e(where)}</a>" if status != "authors" else _e(where)
+        text = {"covered": "covered", "partly": "partly covered", "authors": "not in this report"}[status]
+        body.append(
+            f"<tr><td>{_e(item)}</td><td>{_e(topic)}</td><td class='status-{status}'>{text}</td><td>{place}</td></tr>"
+        )
+    return "<table><tr><th>item</th><th>topic</th><th>status</th><th>where</th></tr>" + "".join(body) + "</table>"
+
+
+def _model_section(info: Mapping[str, Any]) -> str:
+    model = info.get("model", {}) or {}
+    tuning = model.get("tuning") or {}
+    params = model.get("hyperparameters") or {}
+    rows = [
+        ("model", model.get("model")),
+        ("hyper-parameters", ", ".join(f"{k} = {v}" for k, v in params.items()) or "-"),
+        ("how they were chosen", ", ".join(f"{k}: {v}" for k, v in tuning.items()) or "not recorded"),
+        ("training patients (events)", f"{model.get('training_rows')} ({model.get('training_events')})"),
+        ("trained on synthetic data", "yes" if model.get("synthetic_training_data") else "no / not recorded"),
+        ("model file SHA-256", model.get("payload_sha256") or "not recorded"),
+    ]
+    update = model.get("update")
+    if update:
+        rows += [
+            ("update", f"{update.get('description')} ({update.get('chosen_by')})"),
+            ("baseline hazard multiplier", _num(update.get("baseline_hazard_multiplier", float("nan")))),
+            ("risk-score slope", _num(update.get("risk_score_slope", float("nan")))),
+            ("update cohort", f"{(update.get('update_cohort') or {}).get('rows')} patients"),
+            ("parent model SHA-256", update.get("parent_payload_sha256") or "not recorded"),
+        ]
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    return "<table>" + body + "</table>"
+
+
+def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Path]) -> str:
+    """The report as one HTML string; ``figures`` maps plot names (as ``ExternalValidation.plot`` returns) to PNGs."""
+    info = result.info
+    horizons = list(info["horizons_days"])
+    synthetic = (info.get("model") or {}).get("synthetic_training_data")
+    events = ", ".join(f"{n} by {_months(h)}" for h, n in info["events_by_horizon"].items())
+    summary = result.summary
+    calibration_figures = [(f"calibration_{h}_plot", f"Calibration of EFS at {_months(h)}") for h in horizons]
+    decision_figures = [(f"decision_curve_{h}_plot", f"Decision curve, event by {_months(h)}") for h in horizons]
+    subgroup_figures = [(f"subgroups_{h}_plot", f"Calibration by subgroup, {_months(h)}") for h in horizons]
+    membership = summary[summary["measure"] == "membership_c"]
+    membership_text = (
+        f"<p>Membership-model C: <b>{_num(float(membership['estimate'].iloc[0]))}</b> "
+        f"({_e(membership['interval'].iloc[0])}). 0.5 means the two populations cannot be told apart by the "
+        "model's variables; values near 1 mean they barely overlap, so the evaluation is about transportability "
+        "to a different population.</p>"
+        if not membership.empty
+        else ""
+    )
+    notes = "".join(f"<li>{_e(note)}</li>" for note in info.get("notes", []))
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>External validation of an EFS model: {_e(info['cohort'])}</title><style>{STYLE}</style></head><body>",
+        "<h1 id='top'>External validation of a model of event-free survival after CD19 CAR T-cell therapy</h1>",
+        f"<p class='note'>Cohort <b>{_e(info['cohort'])}</b>; created {_e(info['created'])} by carrisk.</p>",
+        "<div class='warning'><b>Research tool, not for clinical decisions.</b> "
+        + ("The model was trained on <b>synthetic</b> patients. " if synthetic else "")
+        + "These numbers describe how well the model's predictions agree with the outcomes of this cohort.</div>",
+        "<nav><a href='#data'>Data</a><a href='#model'>Model</a><a href='#discrimination'>Discrimination</a>"
+        "<a href='#calibration'>Calibration</a><a href='#decision'>Decision curves</a>"
+        "<a href='#subgroups'>Subgroups</a><a href='#casemix'>Case-mix</a><a href='#methods'>Methods</a>"
+        "<a href='#tripod'>TRIPOD+AI</a></nav>",
+        "<h2 id='data'>Data</h2>",
+        f"<p>{info['n']} patients, {info['events']} with an EFS event (relapse, no remission by day 28, or death) "
+        f"during follow-up ({events}); longest follow-up {info['max_followup_days'] / 30.4375:.0f} months.</p>",
+        "<p>Share of missing values in the record columns (the model imputes them with the training median or "
+        "encodes them as 'unknown'):</p>",
+        _missing_table(info.get("missing_share", {})),
+        "<h2 id='model'>Model and how it was chosen</h2>",
+        _model_section(info),
+        "<h2 id='discrimination'>Discrimination and overall accuracy</h2>",
+        "<p>Does the model rank patients correctly? 0.5 is chance, 1 perfect. The Brier score is the mean squared "
+        "error of the predicted probability (lower is better); the index of prediction accuracy (IPA) is the "
+        "improvement in Brier score over giving every patient the cohort's average EFS (0 = no better).</p>",
+        _measure_table(summary, ["harrell_c", "uno_c", "auc", "brier", "brier_null", "ipa"]),
+        "<h2 id='calibration'>Calibration</h2>",
+        "<p>Do predicted probabilities match what happened? Calibration-in-the-large compares the observed "
+        "event probability (Kaplan-Meier) with the mean predicted one: a positive difference means the model is "
+        "too optimistic. The slope is 1 when predictions are neither too extreme (&lt; 1) nor too modest "
+        "(&gt; 1); ICI, E50 and E90 are the mean, median and 90th percentile of the absolute difference between "
+        "predicted and smoothed observed probabilities.</p>",
+        _measure_table(
+            summary,
+            [
+                "observed_event_prob",
+                "predicted_event_prob",
+                "citl",
+                "oe_ratio",
+                "calibration_slope",
+                "ici",
+                "e50",
+                "e90",
+            ],
+        ),
+        _figures(figures, [*calibration_figures, ("observed_vs_predicted_plot", "Observed and predicted EFS")]),
+        "<h2 id='decision'>Decision curves</h2>",
+        "<p>Would acting on the model do more good than harm? For a threshold probability of an event at which "
+        "one would act (for example, plan consolidation), net benefit counts correctly identified patients "
+        "with an event minus wrongly identified patients weighted by the odds of the threshold. The model is "
+        "useful where its curve lies above both 'treat all' and 'treat none'.</p>",
+        _figures(figures, decision_figures),
+        "<h2 id='subgroups'>Calibration by blinatumomab group and disease burden</h2>",
+        _subgroup_table(result.subgroups),
+        _figures(figures, subgroup_figures, wide=True),
+        "<h2 id='casemix'>Case-mix: this cohort against the training patients</h2>",
+        membership_text,
+        _case_mix_table(result.case_mix),
+        "<h2 id='methods'>Methods and limitations</h2>",
+        "<ul>"
+        f"<li>Predictions: the model's EFS curve for each patient, read at {', '.join(_months(h) for h in horizons)}; "
+        f"C statistics use the predicted event probability by {_months(horizons[-1])}; Uno's C is truncated at "
+        f"{info['uno_tau_days']:.0f} days.</li>"
+        f"<li>Intervals: 95% percentile intervals over {info['n_bootstrap']} bootstrap resamples of the patients "
+        f"({info['n_bootstrap_calibration']} for the calibration band and ICI/E50/E90) with the model held "
+        "fixed; they describe the sampling variation of the measure in a cohort like this one, not the "
+        "uncertainty of the model's training. The calibration slope's interval is a Wald interval.</li>"
+        "<li>Calibration curve: Cox model of the outcome on a restricted cubic spline of log(-log S) "
+        "(Austin, Harrell &amp; van Klaveren 2020); IPA: Kattan &amp; Gerds 2018; decision curves: Vickers et "
+        "al. 2008 with Kaplan-Meier event rates among the treated.</li>"
+        f"<li>Seed {info['seed']}; every number is reproducible with <code>carrisk evaluate</code>.</li>"
+        + notes
+        + "</ul>",
+        "<h2 id='tripod'>TRIPOD+AI checklist</h2>",
+        "<p class='note'>Items of the TRIPOD+AI statement (Collins et al., BMJ 2024;385:e078378) that an external "
+        "validation reports, and where this report covers them.</p>",
+        _tripod_table(),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_evaluation_report(
+    result: ExternalValidation, path: str | os.PathLike[str], *, figures: Mapping[str, Any] | None = None
+) -> Path:
+    """Write the self-contained HTML report atomically; plots are drawn into a temporary directory if not given."""
+    target = Path(path)
+    if figures is None or not any(str(key).endswith("_plot") for key in figures):
+        with tempfile.TemporaryDirectory(prefix="carrisk-report-") as tmp:
+            drawn = result.plot(tmp)
+            atomic_write_text(target, evaluation_report_html(result, drawn))
+    else:
+        plots = {key: Path(value) for key, value in figures.items() if str(key).endswith("_plot")}
+        atomic_write_text(target, evaluation_report_html(result, plots))
+    return target

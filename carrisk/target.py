@@ -1,0 +1,81 @@
+"""The survival target: one set of rules for reading, checking and building scikit-survival's structured array.
+
+A target is a numpy structured array with exactly one boolean field (the event indicator, True = event observed)
+and one floating-point field (the follow-up time), under any names and in either order, as
+``sksurv.util.Surv.from_arrays`` builds it. Times must be finite and non-negative.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sksurv.util import Surv
+
+__all__ = ["check_survival_target", "make_target", "target_arrays"]
+
+
+def _event_time_fields(y: np.ndarray) -> tuple[str, str]:
+    """The names of the boolean event field and the floating-point time field of ``y``."""
+    names = getattr(getattr(y, "dtype", None), "names", None)
+    if not isinstance(y, np.ndarray) or names is None:
+        raise ValueError(
+            "expected a structured survival target, e.g. sksurv.util.Surv.from_arrays(event=..., time=...), "
+            f"got {type(y).__name__}"
+        )
+    bool_fields = [name for name in names if np.issubdtype(y.dtype[name], np.bool_)]
+    float_fields = [name for name in names if np.issubdtype(y.dtype[name], np.floating)]
+    if len(bool_fields) != 1 or len(float_fields) != 1:
+        raise ValueError(
+            "the survival target must have exactly one boolean field (event) and one float field (time); "
+            f"got fields {dict(y.dtype.fields or {})}. Build it with sksurv.util.Surv.from_arrays(event, time)."
+        )
+    return bool_fields[0], float_fields[0]
+
+
+def target_arrays(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split a structured survival target into (event, time), finding the fields by type, not by name or order.
+
+    Parameters
+    ----------
+    y : structured ndarray
+        One boolean field and one float field (see the module docstring).
+
+    Returns
+    -------
+    event : ndarray of bool
+    time : ndarray of float64
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is not such an array, or a time is negative, NaN or infinite.
+    """
+    event_field, time_field = _event_time_fields(y)
+    event = np.asarray(y[event_field], dtype=bool)
+    time = np.asarray(y[time_field], dtype=float)
+    if not np.all(np.isfinite(time)) or np.any(time < 0):
+        raise ValueError(f"field {time_field!r} of the survival target must hold finite, non-negative follow-up times")
+    return event, time
+
+
+def check_survival_target(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Check a survival target for fitting a model and return (event, time).
+
+    Raises
+    ------
+    ValueError
+        With a message saying how to fix it: not a structured target, negative or non-finite times, fewer than 2
+        rows, no events, or all times equal.
+    """
+    event, time = target_arrays(np.asarray(y))
+    if len(time) < 2:
+        raise ValueError(f"need at least 2 patients to fit a survival model, got {len(time)}")
+    if not event.any():
+        raise ValueError("the training data contain no events (every patient is censored): nothing to learn")
+    if np.ptp(time) == 0:
+        raise ValueError("every survival time is the same: the time ordering carries no information")
+    return event, time
+
+
+def make_target(event: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """Build the target in scikit-survival's layout: fields ``event`` (bool) then ``time`` (float)."""
+    return Surv.from_arrays(event=event, time=time, name_event="event", name_time="time")

@@ -1,0 +1,488 @@
+"""Updating a saved model for a new centre: Steyerberg's hierarchy, chosen by Vergouwe et al.'s closed test.
+
+Every update acts on the parent model's predicted EFS curves, so it works for any model with
+``predict_survival(records, times)`` (forest, penalized Cox, ...) and never touches its internals. With
+``H_p(t | x) = -log S_p(t | x)`` the parent's cumulative hazard and ``lp(x) = log H_p(t* | x)`` its risk score
+at the reference time ``t*`` (12 months by default), centred at its mean ``lp_0`` in the update cohort, the
+updated model is::
+
+    H(t | x) = H_p(t | x) * exp(a + c * (lp(x) - lp_0) + g' (z(x) - z_0))
+
+with the levels of Steyerberg's hierarchy [1]_ [2]_:
+
+0. **original**: a = c = 0, g = 0.
+1. **recalibration in the large**: ``a`` free (a baseline hazard multiplier ``exp(a)``).
+2. **recalibration**: ``a`` and ``c`` free; ``1 + c`` is the calibration slope of the risk score (for a Cox
+   parent, ``H_p(t|x) exp(c lp) = H_0(t) exp((1 + c) lp)``: the linear predictor's slope is re-estimated).
+3. **revision**: also ``g``, a re-estimated log hazard ratio for every column ``z`` of the parent's design
+   matrix that varies in the update cohort (the parent's risk score stays in as a covariate). With many
+   columns and a few hundred patients the maximum-likelihood ``g`` overfits, so it is shrunk by the heuristic
+   factor ``s = (chi2 - p) / chi2`` of van Houwelingen & le Cessie [5]_ (``chi2`` the likelihood-ratio statistic
+   of the revision against the recalibration, ``p`` its extra parameters) and ``a``, ``c`` are re-estimated with
+   the shrunken effects held fixed, so the revision stays calibrated in the large.
+
+Because ``H_p`` is known, the log-likelihood of the updated model in ``(a, c, g)`` is that of a Poisson model
+of the event indicator ``d_i`` with offset ``log H_p(t_i | x_i)`` (the follow-up truncated at ``t*``; the
+terms not involving the parameters drop out; Crowson, Atkinson & Therneau [3]_). The levels are nested, so
+they are compared by likelihood-ratio tests, and the level is chosen by the closed testing procedure of
+Vergouwe et al. [4]_: test the original model against the revision (df = 2 + p); if not significant keep the
+original; otherwise test recalibration in the large against the revision (df = 1 + p), then recalibration
+(df = p); the first one not significantly worse than the revision is chosen, else the revision. The tests use
+the unshrunken revision's likelihood, as in the paper.
+
+The parent's predicted curves have a jump at day 28 (no remission is an event at day 28); the Poisson
+likelihood treats the cumulative hazard as continuous, which is exact between jumps and an approximation at
+them.
+
+References
+----------
+.. [1] Steyerberg, E. W. (2019). Clinical Prediction Models, 2nd ed., chapter 20. Springer.
+.. [2] Janssen, K. J. M., Moons, K. G. M., Kalkman, C. J., Grobbee, D. E., & Vergouwe, Y. (2008). "Updating
+       methods improved the performance of a clinical prediction model in new patients". Journal of
+       Clinical Epidemiology, 61(1), 76-86.
+.. [3] Crowson, C. S., Atkinson, E. J., & Therneau, T. M. (2016). "Assessing calibration of prognostic risk
+       scores". Statistical Methods in Medical Research, 25(4), 1692-1706.
+.. [4] Vergouwe, Y., Nieboer, D., Oostenbrink, R., et al. (2017). "A closed testing procedure to select an
+       appropriate method for updating prediction models". Statistics in Medicine, 36(28), 4529-4539.
+.. [5] van Houwelingen, J. C., & le Cessie, S. (1990). "Predictive value of statistical models". Statistics in
+       Medicine, 9(11), 1303-1325.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from carrisk.metrics import DEFAULT_HORIZONS_DAYS
+from carrisk.schema import ID_COLUMN, TWELVE_MONTHS_DAYS, read_records, survival_target, validate_records
+
+__all__ = ["LEVELS", "UpdateResult", "UpdatedModel", "closed_test", "update_model"]
+
+LEVELS = ("original", "recalibration_in_the_large", "recalibration", "revision")
+LEVEL_LABELS = {
+    "original": "original model",
+    "recalibration_in_the_large": "recalibration in the large (baseline hazard multiplier)",
+    "recalibration": "recalibration (baseline and slope of the risk score)",
+    "revision": "revision (recalibration plus every predictor's effect re-estimated)",
+}
+SURVIVAL_CLIP = 1e-6
+PREDICT_CHUNK_ROWS = 2000
+
+
+def _cumulative_hazard(surv: np.ndarray) -> np.ndarray:
+    return -np.log(np.clip(surv, SURVIVAL_CLIP, 1.0 - SURVIVAL_CLIP))
+
+
+def _parent_hazard_at_own_times(parent: Any, records: pd.DataFrame, time: np.ndarray) -> np.ndarray:
+    """``H_p(t_i | x_i)`` for each patient at their own (truncated) follow-up time, in chunks of patients."""
+    out = np.empty(time.size)
+    for start in range(0, time.size, PREDICT_CHUNK_ROWS):
+        rows = slice(start, start + PREDICT_CHUNK_ROWS)
+        chunk_times = time[rows]
+        unique, inverse = np.unique(chunk_times, return_inverse=True)
+        surv = parent.predict_survival(records.iloc[rows], unique)
+        out[rows] = _cumulative_hazard(surv[np.arange(chunk_times.size), inverse])
+    return out
+
+
+def _design(parent: Any, records: pd.DataFrame) -> np.ndarray | None:
+    pipeline = getattr(parent, "pipeline", None)
+    if pipeline is None:
+        return None
+    return np.asarray(pipeline[:-1].transform(records), dtype=float)
+
+
+def _poisson_fit(events: np.ndarray, offset: np.ndarray, covariates: np.ndarray) -> tuple[np.ndarray, float, Any]:
+    """Maximum-likelihood Poisson regression with an offset (statsmodels GLM); returns (coef, loglik, fit)."""
+    import statsmodels.api as sm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = sm.GLM(events, covariates, family=sm.families.Poisson(), offset=offset).fit()
+    return np.asarray(fit.params, dtype=float), float(fit.llf), fit
+
+
+def _poisson_loglik(events: np.ndarray, mean: np.ndarray) -> float:
+    mean = np.maximum(mean, 1e-300)
+    return float(np.sum(events * np.log(mean) - mean))
+
+
+def _block_covariance(recalibration_fit: Any, revision: _Fitted, shrinkage: float) -> np.ndarray:
+    """Covariance of (a, c, shrunken g): (a, c) from the re-estimation, g's block scaled by shrinkage^2."""
+    assert revision.covariance is not None
+    covariance = revision.covariance * shrinkage**2
+    covariance[:2, :2] = np.asarray(recalibration_fit.cov_params())
+    covariance[:2, 2:] = covariance[2:, :2] = 0.0
+    return covariance
+
+
+@dataclass
+class _Fitted:
+    coef: np.ndarray
+    loglik: float
+    covariance: np.ndarray | None
+
+
+def closed_test(loglik: Mapping[str, float], df: Mapping[str, int], alpha: float = 0.05) -> pd.DataFrame:
+    """Vergouwe et al.'s closed test: each level against the revision, least extensive first.
+
+    Parameters
+    ----------
+    loglik : mapping level -> log-likelihood
+        For every level in :data:`LEVELS`.
+    df : mapping level -> number of estimated parameters
+        0 for the original model.
+    alpha : float
+        Significance level of every test.
+
+    Returns
+    -------
+    DataFrame
+        One row per level except the revision: ``level``, ``lr_statistic``, ``df`` (revision's parameters
+        minus the level's), ``p_value`` against the revision, and ``chosen`` (bool; exactly one row of the
+        whole procedure is chosen, possibly the revision, which is added as the last row).
+    """
+    rows = []
+    chosen: str | None = None
+    for level in LEVELS[:-1]:
+        statistic = max(2.0 * (loglik["revision"] - loglik[level]), 0.0)
+        extra = df["revision"] - df[level]
+        p_value = float(stats.chi2.sf(statistic, extra)) if extra > 0 else 1.0
+        rows.append({"level": level, "lr_statistic": statistic, "df": extra, "p_value": p_value})
+        if chosen is None and p_value >= alpha:
+            chosen = level
+    rows.append({"level": "revision", "lr_statistic": 0.0, "df": 0, "p_value": float("nan")})
+    table = pd.DataFrame(rows)
+    table["chosen"] = table["level"] == (chosen or "revision")
+    table.insert(1, "label", table["level"].map(LEVEL_LABELS))
+    table["loglik"] = table["level"].map(loglik)
+    return table
+
+
+class UpdatedModel:
+    """A parent model whose predicted cumulative hazard is multiplied by ``exp(a + c lp + g'z)`` (see module).
+
+    Created by :func:`update_model`; saved and loaded with :func:`carrisk.save_model`/:func:`carrisk.load_model`
+    like any model. It predicts through the parent's curves, so it works for any parent model.
+
+    Attributes
+    ----------
+    parent : object
+        The original model (kept whole inside the bundle).
+    level : str
+        One of :data:`LEVELS`.
+    intercept, slope_change : float
+        ``a`` and ``c``.
+    revision_coef : ndarray
+        ``g`` for ``revision_columns`` (empty below the revision level).
+    revision_columns : list of int
+        Indices of the parent's design columns used by the revision.
+    lp_centre : float
+        ``lp_0``.
+    design_centre : ndarray
+        ``z_0`` for ``revision_columns``.
+    reference_days : float
+        ``t*``.
+    risk_cutpoints : ndarray
+        Tertiles of the updated 12-month EFS in the update cohort (risk groups of ``predict_efs``).
+    update : dict
+        What was done: level, coefficients with standard errors, the closed test, the update cohort's size,
+        the parent's payload SHA-256.
+    """
+
+    def __init__(
+        self,
+        parent: Any,
+        level: str,
+        intercept: float,
+        slope_change: float,
+        revision_coef: np.ndarray,
+        revision_columns: list[int],
+        lp_centre: float,
+        design_centre: np.ndarray,
+        reference_days: float,
+        risk_cutpoints: np.ndarray,
+        update: dict[str, Any],
+    ) -> None:
+        self.parent = parent
+        self.level = level
+        self.intercept = intercept
+        self.slope_change = slope_change
+        self.revision_coef = revision_coef
+        self.revision_columns = revision_columns
+        self.lp_centre = lp_centre
+        self.design_centre = design_centre
+        self.reference_days = reference_days
+        self.risk_cutpoints = risk_cutpoints
+        self.update = update
+
+    # ----- what evaluation and bundles read from a model -----
+    @property
+    def model_name(self) -> str:
+        return f"{getattr(self.parent, 'model_name', type(self.parent).__name__)} ({self.level.replace('_', ' ')})"
+
+    @property
+    def params(self) -> Any:
+        return getattr(self.parent, "params", None)
+
+    @property
+    def features(self) -> Any:
+        return getattr(self.parent, "features", None)
+
+    @property
+    def pipeline(self) -> Any:
+        return getattr(self.parent, "pipeline", None)
+
+    @property
+    def reference(self) -> Any:
+        return getattr(self.parent, "reference", None)
+
+    @property
+    def background(self) -> Any:
+        return getattr(self.parent, "background", None)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return {**(getattr(self.parent, "metadata", {}) or {}), "update": self.update}
+
+    def manifest(self) -> dict[str, Any]:
+        """The parent's manifest section with the update recorded under ``update``."""
+        own = getattr(self.parent, "manifest", None)
+        base = own() if callable(own) else {}
+        return {**base, "model": self.model_name, "update": self.update}
+
+    # ----- prediction -----
+    def log_multiplier(self, records: pd.DataFrame) -> np.ndarray:
+        """``a + c (lp - lp_0) + g'(z - z_0)`` per patient: the log of the cumulative-hazard multiplier."""
+        records = records.reset_index(drop=True)
+        lp = np.log(_cumulative_hazard(self.parent.predict_survival(records, [self.reference_days])[:, 0]))
+        value = self.intercept + self.slope_change * (lp - self.lp_centre)
+        if self.revision_columns:
+            design = _design(self.parent, records)
+            assert design is not None
+            value = value + (design[:, self.revision_columns] - self.design_centre) @ self.revision_coef
+        return value
+
+    def predict_survival(self, records: Any, times: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Updated EFS probability at ``times``: ``S_p(t|x) ** exp(log_multiplier(x))``, shape (n, len(times))."""
+        frame = pd.DataFrame(records).reset_index(drop=True) if not isinstance(records, pd.DataFrame) else records
+        frame = frame.reset_index(drop=True)
+        parent = np.asarray(self.parent.predict_survival(frame, times), dtype=float)
+        return parent ** np.exp(self.log_multiplier(frame))[:, None]
+
+    def predict_efs(self, records: Any, **kwargs: Any) -> pd.DataFrame:
+        """The parent's :meth:`predict_efs` table with EFS, interval bounds and curves updated.
+
+        The same monotone transformation ``S -> S ** m(x)`` is applied to the point estimate and both interval
+        bounds (they remain an interval of the parent's uncertainty, carried through the update; the update's
+        own estimation error is not included). Risk groups use the tertiles of the updated 12-month EFS in the
+        update cohort. ``top_reasons`` are those of the parent model.
+        """
+        frame = read_records(records).reset_index(drop=True)
+        table = self.parent.predict_efs(frame, **kwargs)
+        multiplier = np.exp(self.log_multiplier(frame.loc[table.index]))
+        for column in [c for c in table.columns if c.startswith("efs_")]:
+            table[column] = np.clip(table[column].to_numpy(dtype=float), 0.0, 1.0) ** multiplier
+        table["curve"] = [
+            {"days": curve["days"], "efs": (np.asarray(curve["efs"]) ** m).tolist()}
+            for curve, m in zip(table["curve"], multiplier)
+        ]
+        if "efs_12mo" in table:
+            lower, upper = self.risk_cutpoints
+            efs_12 = table["efs_12mo"].to_numpy()
+            table["risk_group"] = np.where(efs_12 >= upper, "low", np.where(efs_12 < lower, "high", "intermediate"))
+        return table
+
+
+@dataclass
+class UpdateResult:
+    """Result of :func:`update_model`.
+
+    Attributes
+    ----------
+    model : UpdatedModel
+        The model at the chosen (or requested) level.
+    closed_test : DataFrame
+        :func:`closed_test`'s table.
+    coefficients : DataFrame
+        Per level: ``level``, ``term``, ``estimate``, ``se``.
+    candidates : dict of level -> UpdatedModel
+        The model at every level (for before/after comparisons).
+    """
+
+    model: UpdatedModel
+    closed_test: pd.DataFrame
+    coefficients: pd.DataFrame
+    candidates: dict[str, UpdatedModel]
+
+    def to_text(self) -> str:
+        lines = ["Closed test (each level against the revision, likelihood ratio):"]
+        for row in self.closed_test.to_dict("records"):
+            mark = "  <- chosen" if row["chosen"] else ""
+            p_value = f"p = {row['p_value']:.3g}" if np.isfinite(row["p_value"]) else "(full model)"
+            lines.append(f"  {row['label']}: LR {row['lr_statistic']:.2f} on {row['df']} df, {p_value}{mark}")
+        model = self.model
+        lines.append(
+            f"Chosen: {LEVEL_LABELS[model.level]}; baseline hazard multiplier exp(a) = {np.exp(model.intercept):.3f}, "
+            f"risk-score slope 1 + c = {1 + model.slope_change:.3f}"
+        )
+        return "\n".join(lines)
+
+
+def update_model(
+    model: Any,
+    records: pd.DataFrame,
+    *,
+    level: str = "auto",
+    alpha: float = 0.05,
+    reference_days: float = TWELVE_MONTHS_DAYS,
+    source: str = "records",
+) -> UpdateResult:
+    """Update ``model`` on a new centre's cohort with outcomes.
+
+    Parameters
+    ----------
+    model : EFSModel or any object with ``predict_survival(records, times)``
+        The parent model.
+    records : DataFrame
+        The new centre's patients in the record schema with ``efs_days`` and ``efs_event``.
+    level : {"auto", "original", "recalibration_in_the_large", "recalibration", "revision"}
+        ``"auto"`` chooses by the closed test; otherwise that level is returned (the test is still reported).
+    alpha : float, default 0.05
+        Significance level of the closed test.
+    reference_days : float, default 365.25
+        ``t*``: the risk score is ``log H_p(t*)`` and follow-up is truncated at ``t*``.
+    source : str
+        Name of the cohort for messages.
+
+    Returns
+    -------
+    UpdateResult
+
+    Raises
+    ------
+    RecordError
+        For invalid records or missing outcomes.
+    ValueError
+        For an unknown level, or no event before ``reference_days``.
+    """
+    if level != "auto" and level not in LEVELS:
+        raise ValueError(f"level must be 'auto' or one of {list(LEVELS)}, got {level!r}")
+    records = records.reset_index(drop=True)
+    validate_records(records, outcomes="required", source=source)
+    y = survival_target(records)
+    event = np.asarray(y["event"], dtype=bool)
+    time = np.asarray(y["time"], dtype=float)
+    truncated_event = (event & (time <= reference_days)).astype(float)
+    truncated_time = np.minimum(time, reference_days)
+    if truncated_event.sum() == 0:
+        raise ValueError(f"{source} has no EFS event before {reference_days:g} days; the model cannot be updated")
+
+    offset = np.log(_parent_hazard_at_own_times(model, records, truncated_time))
+    lp = np.log(_cumulative_hazard(model.predict_survival(records, [reference_days])[:, 0]))
+    lp_centre = float(lp.mean())
+    lp_centred = lp - lp_centre
+    design = _design(model, records)
+    columns: list[int] = []
+    design_centre = np.zeros(0)
+    if design is not None:
+        varying = [j for j in range(design.shape[1]) if np.ptp(design[:, j]) > 0]
+        base = np.column_stack([np.ones(event.size), lp_centred])
+        for j in varying:  # keep columns that add rank (drops exact collinearity, e.g. one-hot complements)
+            candidate = np.column_stack([base, design[:, j]])
+            if np.linalg.matrix_rank(candidate) > base.shape[1]:
+                base = candidate
+                columns.append(j)
+        design_centre = design[:, columns].mean(axis=0) if columns else np.zeros(0)
+    covariates = {
+        "recalibration_in_the_large": np.ones((event.size, 1)),
+        "recalibration": np.column_stack([np.ones(event.size), lp_centred]),
+        "revision": np.column_stack([np.ones(event.size), lp_centred, design[:, columns] - design_centre])
+        if design is not None and columns
+        else np.column_stack([np.ones(event.size), lp_centred]),
+    }
+    fits: dict[str, _Fitted] = {
+        "original": _Fitted(np.zeros(0), _poisson_loglik(truncated_event, np.exp(offset)), None)
+    }
+    for name, matrix in covariates.items():
+        coef, loglik, fit = _poisson_fit(truncated_event, offset, matrix)
+        fits[name] = _Fitted(coef, loglik, np.asarray(fit.cov_params()))
+    df = {name: len(fits[name].coef) for name in LEVELS}
+    test = closed_test({name: fits[name].loglik for name in LEVELS}, df, alpha)
+    shrinkage = 1.0
+    if columns:
+        # Heuristic shrinkage of the revision's predictor effects (van Houwelingen & le Cessie 1990), then a and c
+        # re-estimated with the shrunken effects as an offset, so the revision stays calibrated in the large.
+        chi2 = 2.0 * (fits["revision"].loglik - fits["recalibration"].loglik)
+        shrinkage = float(max(0.0, (chi2 - len(columns)) / chi2)) if chi2 > 0 else 0.0
+        effects = shrinkage * fits["revision"].coef[2:]
+        revision_offset = offset + covariates["revision"][:, 2:] @ effects
+        coef, _, fit = _poisson_fit(truncated_event, revision_offset, covariates["recalibration"])
+        fits["revision"] = _Fitted(
+            np.r_[coef, effects], fits["revision"].loglik, _block_covariance(fit, fits["revision"], shrinkage)
+        )
+    chosen = str(test.loc[test["chosen"], "level"].iloc[0]) if level == "auto" else level
+
+    names = list(getattr(getattr(model, "features", None), "get_feature_names_out", lambda: [])())
+    coefficient_rows = []
+    for name in LEVELS[1:]:
+        terms = ["log baseline hazard multiplier (a)", "risk-score slope change (c)"]
+        terms += [f"log hazard ratio, {names[j] if j < len(names) else j}" for j in columns]
+        covariance = fits[name].covariance
+        se = np.sqrt(np.clip(np.diag(covariance), 0.0, None)) if covariance is not None else np.zeros(0)
+        for k, estimate in enumerate(fits[name].coef):
+            coefficient_rows.append({"level": name, "term": terms[k], "estimate": float(estimate), "se": float(se[k])})
+    coefficients = pd.DataFrame(coefficient_rows, columns=["level", "term", "estimate", "se"])
+
+    manifest = getattr(model, "manifest_", None) or {}
+    parent_hash = (manifest.get("payload") or {}).get("sha256")
+    candidates: dict[str, UpdatedModel] = {}
+    for name in LEVELS:
+        coef = fits[name].coef
+        intercept = float(coef[0]) if coef.size > 0 else 0.0
+        slope_change = float(coef[1]) if coef.size > 1 else 0.0
+        revision = coef[2:] if coef.size > 2 else np.zeros(0)
+        record = {
+            "level": name,
+            "description": LEVEL_LABELS[name],
+            "chosen_by": "closed test (Vergouwe et al. 2017)" if level == "auto" else "requested",
+            "alpha": alpha,
+            "reference_days": reference_days,
+            "baseline_hazard_multiplier": float(np.exp(intercept)),
+            "risk_score_slope": 1.0 + slope_change,
+            "lp_centre": lp_centre,
+            "revision_shrinkage": shrinkage if name == "revision" else None,
+            "coefficients": coefficients[coefficients["level"] == name].to_dict("records"),
+            "closed_test": test.to_dict("records"),
+            "update_cohort": {
+                "source": source,
+                "rows": int(event.size),
+                "events_before_reference": int(truncated_event.sum()),
+                "ids": ID_COLUMN in records,
+            },
+            "parent_payload_sha256": parent_hash,
+            "parent_model": getattr(model, "model_name", type(model).__name__),
+        }
+        updated = UpdatedModel(
+            model,
+            name,
+            intercept,
+            slope_change,
+            np.asarray(revision, dtype=float),
+            columns if name == "revision" else [],
+            lp_centre,
+            design_centre if name == "revision" else np.zeros(0),
+            float(reference_days),
+            np.zeros(2),
+            record,
+        )
+        efs_12 = updated.predict_survival(records, [DEFAULT_HORIZONS_DAYS["12mo"]])[:, 0]
+        updated.risk_cutpoints = np.quantile(efs_12, [1 / 3, 2 / 3])
+        candidates[name] = updated
+    return UpdateResult(candidates[chosen], test, coefficients, candidates)

@@ -53,8 +53,9 @@ RESEARCH_USE_WARNING = (
 )
 SYNTHETIC_WARNING = "This model was trained on SYNTHETIC data: it has never seen a real patient."
 #: Most grid points in the interval band (each is one more horizon to compute), and how far it reaches: the
-#: page draws the first two years.
-MAX_BAND_POINTS = 60
+#: page draws the first two years. Up to this many, the band has a value at every time the curve steps, so the
+#: drawn band (a step function, like the curve) always contains the curve.
+MAX_BAND_POINTS = 400
 BAND_MAX_DAYS = TWO_YEARS_DAYS
 WARNINGS_HEADER = "X-Carrisk-Warnings"
 _T = TypeVar("_T")

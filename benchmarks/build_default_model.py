@@ -87,7 +87,7 @@ def main(out: Path, folds: int, repeats: int, card_only: bool = False) -> None:
     card = (
         head
         + truth_section(model).lstrip("\n")
-        + cv_calibration_section(cv, DEFAULT_MODEL).lstrip("\n")
+        + cv_calibration_section(cv, DEFAULT_MODEL)
         + "\n## Limitations"
         + limitations
         + reproduce_section()
@@ -219,11 +219,7 @@ def cv_calibration_section(cv, model: str) -> str:
     table = cv.subgroups.get(model, pd.DataFrame())
     groups = "\n".join(
         f"| {r.horizon} | {r.variable} | {r.group} | {r.n} | {r.events} | "
-        + (
-            "n/a (nobody followed to the horizon)"
-            if pd.isna(r.km_efs)
-            else f"{r.km_efs:.3f} ({r.km_lo:.3f}-{r.km_hi:.3f})"
-        )
+        + _km_cell(r.km_efs, r.km_lo, r.km_hi)
         + f" | {r.predicted_efs:.3f} | "
         + ("n/a" if pd.isna(r.difference) else f"{r.difference:+.3f}")
         + " |"

@@ -182,6 +182,20 @@ def _model_names(value: str) -> str:
     return value
 
 
+class UpdateLevel(enum.StrEnum):
+    auto = "auto"
+    original = "original"
+    recalibration_in_the_large = "recalibration_in_the_large"
+    recalibration = "recalibration"
+    revision = "revision"
+
+
+def _probability(value: float) -> float:
+    if not 0.0 < value < 1.0:
+        raise typer.BadParameter(f"{value}; must be strictly between 0 and 1")
+    return value
+
+
 def _n_jobs(value: int) -> int:
     if value == 0 or value < -1:
         raise typer.BadParameter(f"{value}; use -1 (all cores) or a positive number")
@@ -296,7 +310,7 @@ def cv(
         typer.Option(help="Directory for cv.json, cv.txt, calibration.csv, subgroups.csv and calibration plots."),
     ] = None,
     calibration_bootstrap: Annotated[
-        int, typer.Option(help="Bootstrap resamples for the calibration curves' bands (0: no band).")
+        int, typer.Option(min=0, help="Bootstrap resamples for the calibration curves' bands (0: no band).")
     ] = 200,
 ) -> None:
     """Nested, repeated cross-validation by concordance; prints a table and writes all numbers to JSON."""
@@ -743,9 +757,9 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Directory for evaluation.json, the CSV tables and the plots.")] = Path(
         "evaluation"
     ),
-    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 200,
+    n_bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 200,
     n_bootstrap_calibration: Annotated[
-        int, typer.Option(help="Bootstrap resamples for the calibration band (each refits a Cox model).")
+        int, typer.Option(min=1, help="Bootstrap resamples for the calibration band (each refits a Cox model).")
     ] = 50,
     seed: Seed = 0,
     report: Annotated[bool, typer.Option(help="Also write a self-contained HTML report (report.html).")] = True,
@@ -789,10 +803,11 @@ def update(
     out: Annotated[Path, typer.Option(help="Bundle directory for the updated model.")],
     model: ModelPath = None,
     level: Annotated[
-        str,
-        typer.Option(help="auto (closed test), original, recalibration_in_the_large, recalibration or revision."),
-    ] = "auto",
-    alpha: Annotated[float, typer.Option(help="Significance level of the closed test.")] = 0.05,
+        UpdateLevel, typer.Option(help="auto chooses by a closed test; the others force that level.")
+    ] = UpdateLevel.auto,
+    alpha: Annotated[
+        float, typer.Option(callback=_probability, help="Significance level of the closed test (0-1).")
+    ] = 0.05,
     allow_version_mismatch: AllowMismatch = False,
 ) -> None:
     """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle."""
@@ -804,7 +819,7 @@ def update(
     fitted = _model(model, allow_version_mismatch)
     records = _read(cohort)
     try:
-        result = update_model(fitted, records, level=level, alpha=alpha, source=str(cohort))
+        result = update_model(fitted, records, level=level.value, alpha=alpha, source=str(cohort))
     except RecordError:
         raise
     except ValueError as err:
@@ -887,4 +902,28 @@ def samplesize_validation(
         )
     except ValueError as err:
         raise CliError(str(err), EXIT_USAGE) from None
+    typer.echo(result.to_text())
+
+
+@app.command("validate-internal")
+def validate_internal(
+    data: Annotated[Path, typer.Argument(help="Development table: carrisk records or any survival CSV.")],
+    model: Annotated[ModelName, typer.Option(help="The model (tuned in every refit).")] = ModelName.coxnet,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap refits of the whole tuned pipeline.")] = 200,
+    seed: Seed = 0,
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
+    features: Features = None,
+) -> None:
+    """Optimism-corrected C, calibration slope and calibration-in-the-large (Harrell's bootstrap; rms validate)."""
+    from carrisk.internal_validation import bootstrap_optimism
+
+    loaded = _load(data, time_col, event_col, features)
+    result = bootstrap_optimism(
+        loaded.records, loaded.y, str(model), n_bootstrap=n_bootstrap, seed=seed, spec=loaded.spec
+    )
+    typer.echo(
+        f"{loaded.name}: {len(loaded.records)} rows, {loaded.n_events} events; {n_bootstrap} bootstrap refits of the "
+        f"tuned {model}, seed {seed}; measures of the 12-month event probability"
+    )
     typer.echo(result.to_text())

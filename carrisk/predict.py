@@ -495,9 +495,9 @@ class EFSModel:
 
 
 def _transplant_history(count: Any, months: Any) -> str:
-    """``none``, ``missing``, ``2`` or ``1 (last 14 months ago)``; a missing count or gap may be None or NaN."""
+    """``none``, ``2``, ``1 (last 14 months ago)``, ``missing``; a missing count or gap may be None or NaN."""
     if count is None or count != count:
-        return "missing"
+        return "missing" if months is None or months != months else f"count missing (last {months:.0f} months ago)"
     if count == 0:
         return "none"
     if months is None or months != months:

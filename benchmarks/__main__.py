@@ -4,7 +4,8 @@ Parts (default: all, in this order): ``accuracy`` (cross-validated discriminatio
 datasets and the simulated cohort), ``nested_cv`` (wall time of carrisk's nested CV on the simulated cohort),
 ``speed`` (forest fit/predict time and memory vs n, and the time-grid targets),
 ``explain`` (runs benchmarks/bench_explain.py), ``latency`` (predict_efs on 1 and 10,000 patients),
-``cv_coverage`` (coverage of the CV-mean confidence interval over replicate simulated cohorts). Each part
+``cv_coverage`` (coverage of the CV-mean confidence interval over replicate simulated cohorts), ``truth`` (every
+candidate model scored against the simulator's known EFS: benchmarks/truth.py). Each part
 writes ``benchmarks/results/<part>.json``; SUMMARY.md and the plots are regenerated from the JSON files after
 every part, so a long run can be followed.
 """
@@ -61,6 +62,10 @@ def _run_part(part: str, settings: _common.Settings, out: Path) -> None:
         from benchmarks import latency
 
         latency.run(settings, out)
+    elif part == "truth":
+        from benchmarks import truth
+
+        truth.run(settings, out)
     elif part == "cv_coverage":
         from benchmarks import cv_coverage
 

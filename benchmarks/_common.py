@@ -21,7 +21,7 @@ import psutil
 from carrisk.provenance import package_versions
 
 RESULTS_DIR = Path(__file__).parent / "results"
-PARTS = ("accuracy", "nested_cv", "speed", "explain", "latency", "cv_coverage")
+PARTS = ("accuracy", "nested_cv", "speed", "explain", "latency", "cv_coverage", "truth")
 #: Peer packages whose versions every JSON file records, besides carrisk's own dependencies.
 PEER_PACKAGES = ("xgboost", "numba", "survshap", "psutil", "joblib", "matplotlib")
 N_CORES = 2

@@ -9,7 +9,9 @@ HTTP round trip), errors (any status other than 200, or a failed connection; mus
 resident memory (RSS) before and after. Patients are the bundled example records with a unique id per request.
 
 The target address is fixed to 127.0.0.1: this script cannot be pointed at another machine. The machine's load
-average is recorded at the start and the end, since other work running at the same time slows the server.
+average is recorded at the start and the end, since other work running at the same time slows the server; the
+server's CPU time per request (user + system, all its processes) is recorded too, because it does not depend on
+that contention: ``1000 / server_cpu_ms_per_request`` is what one otherwise idle core would serve.
 """
 
 from __future__ import annotations
@@ -82,6 +84,12 @@ def _start_server(port: int, workers: int) -> subprocess.Popen[bytes]:
             time.sleep(0.25)
 
 
+def _cpu_seconds(process: psutil.Process) -> float:
+    """User + system CPU time used so far by the server and its worker processes."""
+    tree = [process, *process.children(recursive=True)]
+    return sum(sum(p.cpu_times()[:2]) for p in tree)
+
+
 def _rss_mb(process: psutil.Process) -> float:
     """Resident memory of the server and its worker processes."""
     tree = [process, *process.children(recursive=True)]
@@ -130,6 +138,7 @@ def _phase(
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     samples: list[tuple[int, float]] = []
+    cpu_before = _cpu_seconds(server)
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -139,6 +148,7 @@ def _phase(
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    cpu_ms = 1000 * (_cpu_seconds(server) - cpu_before) / max(1, len(latencies))
     samples.append((len(latencies), _rss_mb(server)))
     halfway = next(rss for done, rss in samples if done >= len(latencies) / 2)
     ms = sorted(1000 * s for s in latencies)
@@ -154,6 +164,12 @@ def _phase(
         "errors": len(errors),
         "error_kinds": sorted(set(errors)),
         "wall_seconds": wall,
+        # Server CPU per request does not depend on how busy the machine is; one process uses one core at most
+        # (the GIL), so 1000 / cpu_ms_per_request is what one idle core would serve.
+        "server_cpu_ms_per_request": cpu_ms,
+        "server_cpu_ms_per_patient": cpu_ms / size,
+        "idle_core_requests_per_s": 1000 / cpu_ms if cpu_ms > 0 else None,
+        "idle_core_patients_per_s": 1000 * size / cpu_ms if cpu_ms > 0 else None,
         "rss_mb_samples": [{"requests_done": done, "rss_mb": rss} for done, rss in samples],
         "rss_mb_growth_second_half": samples[-1][1] - halfway,
         "requests_per_s": len(latencies) / wall,
@@ -190,7 +206,8 @@ def _run_server_load(phases: tuple[tuple[int, int, int], ...], workers: int) -> 
             _common.log(
                 f"serve_load: {phase['requests_per_s']:.1f} req/s, {phase['patients_per_s']:.0f} patients/s, "
                 f"p50 {phase['latency_ms']['p50']:.1f} ms, p99 {phase['latency_ms']['p99']:.1f} ms, "
-                f"errors {phase['errors']}, RSS {before:.0f} -> {phase['rss_mb_after']:.0f} MB"
+                f"errors {phase['errors']}, RSS {before:.0f} -> {phase['rss_mb_after']:.0f} MB, "
+                f"server CPU {phase['server_cpu_ms_per_request']:.1f} ms/request"
             )
         run["rss_mb_end"] = _rss_mb(process)
     finally:

@@ -145,6 +145,9 @@ class HsctHandling(enum.StrEnum):
 
 
 class ModelName(enum.StrEnum):
+    two_part = "two_part"
+    coxnet_cv = "coxnet_cv"
+    stacked = "stacked"
     rsf = "rsf"
     coxnet = "coxnet"
     coxph = "coxph"
@@ -154,6 +157,14 @@ class ModelName(enum.StrEnum):
 class Scoring(enum.StrEnum):
     harrell = "harrell"
     uno = "uno"
+    ibs = "ibs"
+    deviance = "deviance"
+
+
+SCORING_HELP = (
+    "Grid-search criterion (recorded): harrell, uno, ibs (held-out integrated Brier score) or deviance (held-out Cox "
+    "partial likelihood; coxnet/coxph only). two_part, coxnet_cv and stacked tune themselves by proper scores."
+)
 
 
 class Backend(enum.StrEnum):
@@ -168,6 +179,20 @@ def _model_names(value: str) -> str:
         raise typer.BadParameter(
             f"{', '.join(map(repr, unknown)) or 'none given'}; choose from {', '.join(ModelName.__members__)}"
         )
+    return value
+
+
+class UpdateLevel(enum.StrEnum):
+    auto = "auto"
+    original = "original"
+    recalibration_in_the_large = "recalibration_in_the_large"
+    recalibration = "recalibration"
+    revision = "revision"
+
+
+def _probability(value: float) -> float:
+    if not 0.0 < value < 1.0:
+        raise typer.BadParameter(f"{value}; must be strictly between 0 and 1")
     return value
 
 
@@ -262,7 +287,8 @@ Seed = Annotated[int, typer.Option(min=0, help="Seed of the folds and the models
 def cv(
     data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
     models: Annotated[
-        str, typer.Option(callback=_model_names, help="Comma-separated, from: rsf, coxnet, coxph, gbsa.")
+        str,
+        typer.Option(callback=_model_names, help="Comma-separated, from: " + ", ".join(ModelName.__members__) + "."),
     ] = "rsf,coxnet",
     folds: Annotated[int, typer.Option(min=2, max=50, help="Outer folds.")] = 5,
     repeats: Annotated[int, typer.Option(min=1, max=100, help="Repeats of the outer K-fold.")] = 3,
@@ -270,7 +296,7 @@ def cv(
     inner_folds: Annotated[
         int, typer.Option(min=2, max=20, help="Inner folds for tuning (forests are tuned out of bag).")
     ] = 3,
-    scoring: Annotated[Scoring, typer.Option(help="Inner tuning criterion.")] = Scoring.harrell,
+    scoring: Annotated[Scoring, typer.Option(help=SCORING_HELP)] = Scoring.harrell,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every per-fold number here.")] = None,
     n_jobs: Annotated[int, typer.Option(callback=_n_jobs, help="Parallel jobs (-1 = all cores).")] = -1,
     backend: Annotated[Backend, typer.Option(help="loky (local) or dask.")] = Backend.loky,
@@ -284,7 +310,7 @@ def cv(
         typer.Option(help="Directory for cv.json, cv.txt, calibration.csv, subgroups.csv and calibration plots."),
     ] = None,
     calibration_bootstrap: Annotated[
-        int, typer.Option(help="Bootstrap resamples for the calibration curves' bands (0: no band).")
+        int, typer.Option(min=0, help="Bootstrap resamples for the calibration curves' bands (0: no band).")
     ] = 200,
     causes: Annotated[
         bool,
@@ -431,7 +457,11 @@ def reproduce(
 @app.command()
 def train(
     data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
-    model: Annotated[ModelName, typer.Option(help="The model to train.")] = ModelName.rsf,
+    model: Annotated[
+        ModelName | None,
+        typer.Option(help="The model to train (default: two_part for carrisk records, coxnet_cv for generic tables)."),
+    ] = None,
+    scoring: Annotated[Scoring, typer.Option(help=SCORING_HELP)] = Scoring.harrell,
     out: Annotated[Path, typer.Option(help="Bundle directory to write.")] = Path("models/my-model"),
     seed: Seed = 0,
     synthetic: Annotated[bool, typer.Option(help="Mark the training data as synthetic.")] = False,
@@ -457,15 +487,22 @@ def train(
     loaded = _load(data, time_col, event_col, features)
     given = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
     extra: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
-    if extra and model is not ModelName.rsf:
+    if extra and model is not ModelName.rsf:  # None (the default model) is not a forest either
         raise CliError("--n-estimators, --max-times and --min-samples-leaf apply to rsf only", EXIT_USAGE)
     fitted = fit_efs_model(
-        loaded.records, loaded.y, model.value, spec=loaded.spec, seed=seed, synthetic=synthetic, **extra
+        loaded.records,
+        loaded.y,
+        None if model is None else model.value,
+        spec=loaded.spec,
+        seed=seed,
+        scoring=scoring.value,
+        synthetic=synthetic,
+        **extra,
     )
     path = save_model(fitted, out)
     typer.echo(
-        f"trained {model.value} ({loaded.mode} mode) on {len(loaded.records)} rows ({loaded.n_events} events); "
-        f"params {fitted.params}"
+        f"trained {fitted.model_name} ({loaded.mode} mode) on {len(loaded.records)} rows ({loaded.n_events} "
+        f"events); params {fitted.params}"
     )
     typer.echo(f"saved {path}")
     if fitted.cause_model is not None:
@@ -596,6 +633,8 @@ def format_predictions(table: pd.DataFrame) -> str:
         )
         for reason in row["top_reasons"]:
             lines.append(f"    {reason['variable']} = {reason['value']}: {reason['effect']:+.1%} on 6-month EFS")
+        if row.get("assumptions"):
+            lines.append(f"    assumed: {row['assumptions']}")
     return "\n".join(lines)
 
 
@@ -686,19 +725,12 @@ def demo(
     typer.echo("\n".join(report.to_text().splitlines()[:16]))
     typer.echo("\n== 4. nested cross-validation (5-fold x 1, seed 0) ==")
     y = survival_target(cohort.records)
-    result = cross_validate(cohort.records, y, ["rsf", "coxnet"], folds=5, repeats=1, seed=0, n_jobs=-1)
+    result = cross_validate(cohort.records, y, ["two_part", "rsf"], folds=5, repeats=1, seed=0, n_jobs=-1)
     result.write_json(out / "cv.json")
     typer.echo(result.to_text())
-    typer.echo("\n== 5. train a forest like the shipped one on the whole cohort and save it ==")
+    typer.echo("\n== 5. train the default model (two-part, like the shipped one) on the whole cohort and save it ==")
     fitted = fit_efs_model(
-        cohort.records,
-        y,
-        "rsf",
-        seed=0,
-        synthetic=True,
-        n_estimators=600,
-        max_times=40,
-        cv_metrics=result.to_dict()["models"]["rsf"]["metrics"],
+        cohort.records, y, seed=0, synthetic=True, cv_metrics=result.to_dict()["models"]["two_part"]["metrics"]
     )
     save_model(fitted, out / "model")
     typer.echo(f"saved {out / 'model'} (params {fitted.params})")
@@ -767,9 +799,9 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Directory for evaluation.json, the CSV tables and the plots.")] = Path(
         "evaluation"
     ),
-    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap resamples for the intervals.")] = 200,
+    n_bootstrap: Annotated[int, typer.Option(min=1, help="Bootstrap resamples for the intervals.")] = 200,
     n_bootstrap_calibration: Annotated[
-        int, typer.Option(help="Bootstrap resamples for the calibration band (each refits a Cox model).")
+        int, typer.Option(min=1, help="Bootstrap resamples for the calibration band (each refits a Cox model).")
     ] = 50,
     seed: Seed = 0,
     report: Annotated[bool, typer.Option(help="Also write a self-contained HTML report (report.html).")] = True,
@@ -813,10 +845,11 @@ def update(
     out: Annotated[Path, typer.Option(help="Bundle directory for the updated model.")],
     model: ModelPath = None,
     level: Annotated[
-        str,
-        typer.Option(help="auto (closed test), original, recalibration_in_the_large, recalibration or revision."),
-    ] = "auto",
-    alpha: Annotated[float, typer.Option(help="Significance level of the closed test.")] = 0.05,
+        UpdateLevel, typer.Option(help="auto chooses by a closed test; the others force that level.")
+    ] = UpdateLevel.auto,
+    alpha: Annotated[
+        float, typer.Option(callback=_probability, help="Significance level of the closed test (0-1).")
+    ] = 0.05,
     allow_version_mismatch: AllowMismatch = False,
 ) -> None:
     """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle."""
@@ -828,7 +861,7 @@ def update(
     fitted = _model(model, allow_version_mismatch)
     records = _read(cohort)
     try:
-        result = update_model(fitted, records, level=level, alpha=alpha, source=str(cohort))
+        result = update_model(fitted, records, level=level.value, alpha=alpha, source=str(cohort))
     except RecordError:
         raise
     except ValueError as err:
@@ -911,4 +944,28 @@ def samplesize_validation(
         )
     except ValueError as err:
         raise CliError(str(err), EXIT_USAGE) from None
+    typer.echo(result.to_text())
+
+
+@app.command("validate-internal")
+def validate_internal(
+    data: Annotated[Path, typer.Argument(help="Development table: carrisk records or any survival CSV.")],
+    model: Annotated[ModelName, typer.Option(help="The model (tuned in every refit).")] = ModelName.coxnet,
+    n_bootstrap: Annotated[int, typer.Option(help="Bootstrap refits of the whole tuned pipeline.")] = 200,
+    seed: Seed = 0,
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
+    features: Features = None,
+) -> None:
+    """Optimism-corrected C, calibration slope and calibration-in-the-large (Harrell's bootstrap; rms validate)."""
+    from carrisk.internal_validation import bootstrap_optimism
+
+    loaded = _load(data, time_col, event_col, features)
+    result = bootstrap_optimism(
+        loaded.records, loaded.y, str(model), n_bootstrap=n_bootstrap, seed=seed, spec=loaded.spec
+    )
+    typer.echo(
+        f"{loaded.name}: {len(loaded.records)} rows, {loaded.n_events} events; {n_bootstrap} bootstrap refits of the "
+        f"tuned {model}, seed {seed}; measures of the 12-month event probability"
+    )
     typer.echo(result.to_text())

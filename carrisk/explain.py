@@ -924,20 +924,24 @@ class ForestExplainer:
 # Cox
 # ----------------------------------------------------------------------------------------------------------
 class CoxExplainer:
-    """Exact SHAP values for a Cox proportional hazards model.
+    """Exact SHAP values for a Cox model, or for any model whose survival is a function of linear indices.
 
     Parameters
     ----------
-    coef : array-like, shape (p,), or fitted CoxPHSurvivalAnalysis / CoxnetSurvivalAnalysis
-        Coefficients :math:`\\beta`. From a fitted model they are read through its public ``predict``
+    coef : array-like, shape (p,), fitted CoxPHSurvivalAnalysis / CoxnetSurvivalAnalysis, or a linear-index model
+        Coefficients :math:`\\beta`. From a fitted sksurv Cox model they are read through its public ``predict``
         (:math:`\\beta_j` = predict(e_j) - predict(0)), which also gives the model's offset, so the linear
-        predictor explained is exactly ``model.predict``.
+        predictor explained is exactly ``model.predict``. A *linear-index model* is any fitted estimator with
+        ``index_coefs_`` (p, K), ``index_offsets_`` (K,) and ``survival_from_indices(eta, times)`` giving
+        :math:`S(t \\mid x) = g(\\eta)` with :math:`\\eta = x^\\top B + b` (K = 1 for a Cox model; the two-part
+        model has K = 2: log-odds of CR and post-CR log hazard; a stack concatenates its members' indices).
     background : array-like, shape (n_background, p)
         Reference patients; absent features take their values (interventional Shapley values).
     baseline_survival : tuple (times, s0) or fitted sksurv Cox model, optional
-        Needed for ``output="survival"``. A tuple gives :math:`S_0` on ``times`` such that
+        Needed for ``output="survival"`` of a Cox model. A tuple gives :math:`S_0` on ``times`` such that
         :math:`S(t \\mid x) = S_0(t)^{\\exp(\\beta^\\top x)}`; a fitted model (Coxnet needs
-        ``fit_baseline_model=True``) is evaluated through its ``predict_survival_function``.
+        ``fit_baseline_model=True``) is evaluated through its ``predict_survival_function``. Not used for a
+        linear-index model (it carries its own survival function).
     feature_names : sequence of str, optional
     groups : mapping of str to str, optional
         Column -> clinical variable; the columns of a variable enter and leave coalitions together, so the
@@ -952,13 +956,15 @@ class CoxExplainer:
     -----
     The linear predictor is additive, so its interventional SHAP values are exactly
     :math:`\\beta_j (x_j - \\bar{z}_j)` with base :math:`\\beta^\\top \\bar{z}` (+ offset).
-    :math:`S(t \\mid x) = g(\\beta^\\top x)` is not: with at most ``MAX_EXACT_GROUPS`` players the value of
+    :math:`S(t \\mid x) = g(\\eta(x))` is not: with at most ``MAX_EXACT_GROUPS`` players the value of
     every coalition :math:`T` is computed exactly as the background mean of
-    :math:`g(\\sum_{G \\in T} \\beta_G^\\top x_G + \\sum_{G \\notin T} \\beta_G^\\top z_G)`, costing
+    :math:`g(\\sum_{G \\in T} B_G^\\top x_G + \\sum_{G \\notin T} B_G^\\top z_G + b)`, costing
     :math:`2^q \\times n_{background}` evaluations per patient, and Shapley values follow from the subset
-    formula. With more players, permutations are sampled (``shap.PermutationExplainer`` cannot keep
-    one-hot columns together); each permutation telescopes, so additivity still holds exactly, but the
-    values are estimates (``ShapResult.exact`` is ``False``).
+    formula. A player whose coefficients are all zero changes no coalition's value, so its Shapley value is
+    exactly 0 (the null-player property) and it is left out of the enumeration. With more players,
+    permutations are sampled (``shap.PermutationExplainer`` cannot keep one-hot columns together); each
+    permutation telescopes, so additivity still holds exactly, but the values are estimates
+    (``ShapResult.exact`` is ``False``).
     """
 
     def __init__(
@@ -976,16 +982,21 @@ class CoxExplainer:
         self.background = self.background_frame.to_numpy(dtype=np.float64)
         p = self.background.shape[1]
         self.feature_names = [str(c) for c in self.background_frame.columns]
-        self.model = coef if hasattr(coef, "predict") else None
-        if self.model is not None:
+        self.index_model = coef if hasattr(coef, "survival_from_indices") else None
+        self.model = coef if hasattr(coef, "predict") and self.index_model is None else None
+        if self.index_model is not None:
+            self.index_coefs = np.asarray(self.index_model.index_coefs_, dtype=np.float64)
+            self.index_offsets = np.asarray(self.index_model.index_offsets_, dtype=np.float64)
+        elif self.model is not None:
             zero_row = self._model_frame(np.zeros((1, p)))
-            self.offset = float(self.model.predict(zero_row)[0])
-            self.coef = self.model.predict(self._model_frame(np.eye(p))) - self.offset
+            offset = float(self.model.predict(zero_row)[0])
+            self.index_coefs = (self.model.predict(self._model_frame(np.eye(p))) - offset)[:, None]
+            self.index_offsets = np.array([offset])
         else:
-            self.coef = np.asarray(coef, dtype=np.float64).ravel()
-            self.offset = 0.0
-        if self.coef.size != p:
-            raise ValueError(f"coef has {self.coef.size} entries but background has {p} columns.")
+            self.index_coefs = np.asarray(coef, dtype=np.float64).reshape(-1, 1)
+            self.index_offsets = np.zeros(1)
+        if self.index_coefs.shape[0] != p:
+            raise ValueError(f"coef has {self.index_coefs.shape[0]} entries but background has {p} columns.")
         self.baseline_survival = baseline_survival
         self.groups = dict(groups or {})
         unknown = set(self.groups) - set(self.feature_names)
@@ -993,6 +1004,20 @@ class CoxExplainer:
             raise ValueError(f"groups names columns that are not features: {sorted(unknown)}")
         self.n_permutations = n_permutations
         self.random_state = random_state
+
+    @property
+    def coef(self) -> np.ndarray:
+        """Coefficients of the linear predictor (models with one linear index)."""
+        if self.index_coefs.shape[1] != 1:
+            raise ValueError(
+                f"this model has {self.index_coefs.shape[1]} linear indices, not one linear predictor: explain "
+                "output='survival'"
+            )
+        return self.index_coefs[:, 0]
+
+    @property
+    def offset(self) -> float:
+        return float(self.index_offsets[0])
 
     def _model_frame(self, X: np.ndarray) -> Any:
         names = getattr(self.model, "feature_names_in_", None)
@@ -1004,7 +1029,7 @@ class CoxExplainer:
         if baseline is None:
             raise ValueError("output='survival' needs baseline_survival=(times, s0) or a fitted Cox model.")
         if hasattr(baseline, "predict_survival_function"):
-            zero_row = np.zeros((1, self.coef.size))
+            zero_row = np.zeros((1, self.index_coefs.shape[0]))
             names = getattr(baseline, "feature_names_in_", None)
             frame = zero_row if names is None else pd.DataFrame(zero_row, columns=names)
             try:
@@ -1019,6 +1044,22 @@ class CoxExplainer:
         times, s0 = (np.asarray(a, dtype=np.float64) for a in baseline)
         index = np.searchsorted(times, horizons, side="right") - 1
         return np.where(index >= 0, s0[np.maximum(index, 0)], 1.0)
+
+    def _survival_function(self, horizons: np.ndarray) -> Any:
+        """``g``: linear indices without their offsets, shape (..., K) -> survival at ``horizons`` (..., T)."""
+        if self.index_model is not None:
+            model, offsets = self.index_model, self.index_offsets
+
+            def of_indices(eta: np.ndarray) -> np.ndarray:
+                return model.survival_from_indices(eta + offsets, horizons)
+
+            return of_indices
+        log_s0 = np.log(np.clip(self._baseline_at(horizons), np.finfo(float).tiny, None))
+
+        def cox(eta: np.ndarray) -> np.ndarray:
+            return np.exp(np.exp(eta[..., 0])[..., None] * log_s0)
+
+        return cox
 
     def _players(self) -> tuple[list[str], np.ndarray]:
         variable_of = [self.groups.get(name, name) for name in self.feature_names]
@@ -1035,6 +1076,7 @@ class CoxExplainer:
         ----------
         X : array-like or DataFrame, shape (n, p)
         output : {"linear_predictor", "survival"}, default "linear_predictor"
+            The linear predictor exists for models with one linear index only.
         times : float or array-like
             Horizon(s) for ``output="survival"``.
 
@@ -1063,24 +1105,24 @@ class CoxExplainer:
         horizons = np.asarray(times, dtype=np.float64)
         keep_axis = horizons.ndim > 0
         horizons = np.atleast_1d(horizons)
-        s0 = self._baseline_at(horizons)
+        survival = self._survival_function(horizons)
         players, player_of = self._players()
         q = len(players)
-        membership = np.zeros((self.coef.size, q))
-        membership[np.arange(self.coef.size), player_of] = 1.0
-        # contribution of each player to coef @ x, for the patients and for the background
-        contrib_x = (X64 * self.coef) @ membership
-        contrib_bg = (self.background * self.coef) @ membership
-        log_s0 = np.log(np.clip(s0, np.finfo(float).tiny, None))
-
-        def survival(lp: np.ndarray) -> np.ndarray:
-            return np.exp(np.exp(lp)[..., None] * log_s0)
-
-        exact = q <= MAX_EXACT_GROUPS
+        p = self.index_coefs.shape[0]
+        membership = np.zeros((p, q))
+        membership[np.arange(p), player_of] = 1.0
+        # contribution of each player to each linear index, for the patients (n, q, K) and the background
+        contrib_x = np.einsum("np,pk,pq->nqk", X64, self.index_coefs, membership)
+        contrib_bg = np.einsum("mp,pk,pq->mqk", self.background, self.index_coefs, membership)
+        active = np.flatnonzero(np.abs(membership.T @ np.abs(self.index_coefs)).sum(axis=1) > 0)
+        exact = len(active) <= MAX_EXACT_GROUPS
+        # null players (all coefficients 0) add nothing to any coalition: their Shapley value is 0
         if exact:
-            phi = self._exact_survival_shap(contrib_x, contrib_bg, survival)
+            phi_active = self._exact_survival_shap(contrib_x[:, active], contrib_bg[:, active], survival)
         else:
-            phi = self._permutation_survival_shap(contrib_x, contrib_bg, survival)
+            phi_active = self._permutation_survival_shap(contrib_x[:, active], contrib_bg[:, active], survival)
+        phi = np.zeros((len(X64), q, len(horizons)))
+        phi[:, active] = phi_active
         base = survival(contrib_bg.sum(axis=1)).mean(axis=0)
         predictions = survival(contrib_x.sum(axis=1))
         data = _variable_data(frame, [self.groups.get(c, c) for c in self.feature_names], players)
@@ -1101,36 +1143,40 @@ class CoxExplainer:
 
     @staticmethod
     def _exact_survival_shap(contrib_x: np.ndarray, contrib_bg: np.ndarray, survival: Any) -> np.ndarray:
-        n, q = contrib_x.shape
+        n, q, _ = contrib_x.shape
         masks = np.arange(2**q)
         in_coalition = ((masks[:, None] >> np.arange(q)) & 1).astype(np.float64)  # (2^q, q)
         sizes = in_coalition.sum(axis=1).astype(np.int64)
         table = _shapley_weight_table(q)
-        bg_part = (1.0 - in_coalition) @ contrib_bg.T  # (2^q, n_background)
-        phi = np.zeros((n, q, survival(np.zeros((1, 1))).shape[-1]))
+        bg_part = np.einsum("cq,mqk->cmk", 1.0 - in_coalition, contrib_bg)  # (2^q, n_background, K)
+        phi = None
         for i in range(n):
-            lp = (in_coalition @ contrib_x[i])[:, None] + bg_part
-            value = survival(lp).mean(axis=1)  # (2^q, n_times)
+            eta = np.einsum("cq,qk->ck", in_coalition, contrib_x[i])[:, None, :] + bg_part
+            value = survival(eta).mean(axis=1)  # (2^q, n_times)
+            if phi is None:
+                phi = np.zeros((n, q, value.shape[1]))
             for g in range(q):
                 without = masks[(masks >> g) & 1 == 0]
                 weights = table[q, sizes[without]]
                 phi[i, g] = weights @ (value[without | (1 << g)] - value[without])
-        return phi
+        return phi if phi is not None else np.zeros((n, q, 0))
 
     def _permutation_survival_shap(self, contrib_x: np.ndarray, contrib_bg: np.ndarray, survival: Any) -> np.ndarray:
         rng = np.random.default_rng(self.random_state)
-        n, q = contrib_x.shape
-        phi = np.zeros((n, q, survival(np.zeros((1, 1))).shape[-1]))
+        n, q, _ = contrib_x.shape
+        phi = None
         for _ in range(self.n_permutations):
             order = rng.permutation(q)
-            lp = np.repeat(contrib_bg.sum(axis=1)[None, :], n, axis=0)  # (n, n_background)
-            previous = survival(lp).mean(axis=1)
+            eta = np.repeat(contrib_bg.sum(axis=1)[None, :, :], n, axis=0)  # (n, n_background, K)
+            previous = survival(eta).mean(axis=1)
+            if phi is None:
+                phi = np.zeros((n, q, previous.shape[1]))
             for g in order:
-                lp = lp + (contrib_x[:, g][:, None] - contrib_bg[:, g][None, :])
-                current = survival(lp).mean(axis=1)
+                eta = eta + (contrib_x[:, g][:, None, :] - contrib_bg[:, g][None, :, :])
+                current = survival(eta).mean(axis=1)
                 phi[:, g] += current - previous
                 previous = current
-        return phi / self.n_permutations
+        return phi / self.n_permutations if phi is not None else np.zeros((n, q, 0))
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ __all__ = [
     "target_arrays",
 ]
 
-MODEL_NAMES = ("rsf", "coxnet", "coxph", "gbsa")
+MODEL_NAMES = ("rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv", "stacked")
 #: Coarsen event times to a quantile grid when the training data have more unique event times than this.
 AUTO_TIME_GRID_THRESHOLD = 200
 
@@ -311,6 +311,9 @@ DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
     "coxnet": {"model__l1_ratio": [0.5, 0.9], "model__alpha_ratio": [0.3, 0.1, 0.03]},
     "coxph": {},
     "gbsa": {"model__learning_rate": [0.05, 0.1], "model__max_depth": [2, 3]},
+    "two_part": {},  # both penalties are chosen inside the estimator by cross-validated proper scores
+    "coxnet_cv": {},  # the penalty is chosen inside the estimator by cross-validated deviance
+    "stacked": {},  # the weights are chosen inside the estimator on out-of-fold integrated Brier score
 }
 
 
@@ -321,18 +324,26 @@ def make_pipeline(
     random_state: int | None = 0,
     on_unknown: str = "raise",
     n_jobs: int | None = None,
+    penalty_weights: Mapping[str, float] | None = None,
     **params: Any,
 ) -> Pipeline:
     """Build the full pipeline for one model: features -> imputation -> (scaling) -> estimator.
 
     Parameters
     ----------
-    model : {"rsf", "coxnet", "coxph", "gbsa"}
-        Random survival forest, elastic-net Cox, unpenalised Cox, gradient-boosted survival.
+    model : {"rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv", "stacked"}
+        Random survival forest, elastic-net Cox (penalty from a grid), unpenalised Cox, gradient-boosted survival,
+        the two-part CR x post-CR model (:mod:`carrisk.two_part`), elastic-net Cox with the penalty by
+        cross-validated deviance (:mod:`carrisk.penalized`), and the stack of the last two
+        (:mod:`carrisk.ensemble`).
     spec : FeatureSpec or None
         Design-matrix spec (default: the clinical record schema).
     random_state : int or None
         Seed of the stochastic models.
+    penalty_weights : mapping or None
+        For ``"two_part"`` and ``"coxnet_cv"``: column-name prefix -> penalty weight
+        (:class:`carrisk.penalized.PenaltyWeights`); None = the prespecified weights
+        (:data:`carrisk.penalized.PRESPECIFIED_WEIGHTS`), ``{}`` = every column weighs 1.
     params
         Estimator parameters, e.g. ``min_samples_leaf=10`` or ``l1_ratio=0.9``.
     """
@@ -344,13 +355,34 @@ def make_pipeline(
         estimator = CoxPH(**params)
     elif model == "gbsa":
         estimator = GradientBoostedSurvival(random_state=random_state, **params)
+    elif model == "two_part":
+        from carrisk.two_part import TwoPartSurvival
+
+        estimator = TwoPartSurvival(random_state=random_state or 0, **params)
+    elif model == "coxnet_cv":
+        from carrisk.penalized import CoxnetCV
+
+        estimator = CoxnetCV(random_state=random_state or 0, **params)
+    elif model == "stacked":
+        from carrisk.ensemble import StackedSurvival
+        from carrisk.penalized import CoxnetCV
+        from carrisk.two_part import TwoPartSurvival
+
+        seed = random_state or 0
+        bases = [("coxnet_cv", CoxnetCV(random_state=seed)), ("two_part", TwoPartSurvival(random_state=seed))]
+        estimator = StackedSurvival(bases, random_state=seed, **params)
     else:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}")
     steps: list[tuple[str, Any]] = [
         ("features", ClinicalFeatures(spec, on_unknown=on_unknown)),
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
     ]
-    if model in ("coxnet", "coxph"):
+    if model in ("two_part", "coxnet_cv", "stacked"):
+        from carrisk.penalized import PenaltyWeights
+
+        steps = [(name, step.set_output(transform="pandas")) for name, step in steps]
+        steps.append(("scale", PenaltyWeights(penalty_weights)))
+    elif model in ("coxnet", "coxph"):
         steps.append(("scale", StandardScaler()))
     steps.append(("model", estimator))
     return Pipeline(steps)

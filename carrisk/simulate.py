@@ -132,7 +132,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import special
 
-from carrisk.schema import OUTCOME_COLUMNS, PREINFUSION_COLUMNS, RECORD_COLUMNS
+from carrisk.schema import MAX_MONTHS_SINCE_HSCT, OUTCOME_COLUMNS, PREINFUSION_COLUMNS, RECORD_COLUMNS
 from carrisk.units import DAY28_DAYS, DAYS_PER_YEAR, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 __all__ = [
@@ -317,6 +317,8 @@ def _covariates(p: Mapping[str, Any], d: Mapping[str, np.ndarray]) -> dict[str, 
     hsct = d["hsct"] < np.where(exposed, p["hsct_prob_exposed"], p["hsct_prob_naive"])
     hsct_count = hsct * (1 + (d["hsct_second"] < p["hsct_second_share"]))
     hsct_months = np.where(hsct, p["hsct_months_median"] * np.exp(p["hsct_months_sdlog"] * d["hsct_months_z"]), np.nan)
+    # the log-normal tail reaches past the plausible range (about 1 patient in 100,000); keep records valid
+    hsct_months = np.minimum(hsct_months, MAX_MONTHS_SINCE_HSCT)
 
     p_high = np.select(
         [nonresponder, responder],

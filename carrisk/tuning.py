@@ -18,7 +18,35 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from carrisk import metrics
-from carrisk.models import DEFAULT_GRIDS, check_survival_target, make_pipeline
+from carrisk.models import DEFAULT_GRIDS, check_survival_target, make_pipeline, target_arrays
+
+#: Inner-loop criteria: concordance (Harrell's, Uno's), or proper scores of the predicted distribution:
+#: integrated Brier score and, for Cox models, the held-out partial-likelihood deviance.
+SCORINGS = ("harrell", "uno", "ibs", "deviance")
+#: Models whose ``predict`` is a Cox linear predictor (the deviance applies to them only).
+COX_MODELS = ("coxnet", "coxph")
+
+
+def _ibs_scorer(estimator: Any, X: Any, y: np.ndarray) -> float:
+    """Minus the integrated Brier score of the held-out fold (censoring weights from the training target).
+
+    The integral runs over 20 points from the 10th to the 80th percentile of the held-out times, kept below the
+    training follow-up, where the censoring weights are stable.
+    """
+    _, train_time = target_arrays(estimator.y_train_)
+    _, test_time = target_arrays(y)
+    lo, hi = np.quantile(test_time, [0.1, 0.8])
+    times = np.linspace(lo, min(hi, 0.99 * train_time.max()), 20)
+    surv = estimator[-1].predict_survival_matrix(estimator[:-1].transform(X), times)
+    return -metrics.integrated_brier(estimator.y_train_, y, surv, times)
+
+
+def _deviance_scorer(estimator: Any, X: Any, y: np.ndarray) -> float:
+    """Held-out Cox partial log-likelihood per event (minus half the deviance per event; higher is better)."""
+    from carrisk.penalized import cox_partial_log_likelihood
+
+    event, time = target_arrays(y)
+    return cox_partial_log_likelihood(estimator.predict(X), event, time) / max(int(event.sum()), 1)
 
 
 def _uno_scorer(tau: float | None) -> Any:
@@ -52,7 +80,10 @@ def tuned_model(
 ) -> Any:
     """A model that tunes itself when fitted (a ``GridSearchCV`` over its pipeline).
 
-    ``fit(records, y)`` scores every grid candidate by concordance and keeps the best. Forests (``"rsf"``) are
+    ``fit(records, y)`` scores every grid candidate by ``scoring`` and keeps the best: ``"harrell"`` or ``"uno"``
+    (concordance), ``"ibs"`` (integrated Brier score of the held-out fold, a proper score) or ``"deviance"``
+    (held-out Cox partial likelihood, as glmnet's ``cv.glmnet``; Cox models only). Forests with ``"ibs"`` are
+    tuned by inner folds (the out-of-bag forest gives no out-of-bag survival curves). Forests (``"rsf"``) are
     scored out of bag: each candidate forest is fitted on all the given records (same seed, so the same
     bootstraps) and scored on every row's out-of-bag prediction; the best forest is the fitted model, with no
     refit. Set ``oob=False`` to use inner folds for forests too. Other models: ``inner_folds`` folds stratified on
@@ -64,14 +95,24 @@ def tuned_model(
     grid = {k: v for k, v in grid.items() if k.removeprefix("model__") not in params}  # fixed by the caller
     if not grid:
         return pipeline
-    if scoring not in ("harrell", "uno"):
-        raise ValueError(f"scoring must be 'harrell' or 'uno', got {scoring!r}")
-    if model == "rsf" and oob:
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring must be one of {', '.join(SCORINGS)}, got {scoring!r}")
+    if scoring == "deviance" and model not in COX_MODELS:
+        raise ValueError(
+            f"scoring 'deviance' is the Cox partial likelihood and applies to {' and '.join(COX_MODELS)} only, "
+            f"not {model!r}; use 'ibs' for a proper score of any model"
+        )
+    if model == "rsf" and oob and scoring in ("harrell", "uno"):
         return OutOfBagSearch(pipeline, dict(grid), scoring=scoring, tau=tau)
     scorer: Any = None  # the estimator's own score: Harrell's C
     if scoring == "uno":
         pipeline = _RememberTarget(pipeline.steps)
         scorer = _uno_scorer(tau)
+    elif scoring == "ibs":
+        pipeline = _RememberTarget(pipeline.steps)
+        scorer = _ibs_scorer
+    elif scoring == "deviance":
+        scorer = _deviance_scorer
     return StratifiedGridSearch(
         pipeline, dict(grid), scoring=scorer, inner_folds=inner_folds, random_state=random_state
     )
@@ -192,12 +233,25 @@ def final_pipeline(model: Any) -> Pipeline:
     return model.best_estimator_ if isinstance(model, GridSearchCV) else model
 
 
-def tuning_record(tuned: Any, inner_folds: int) -> dict[str, Any]:
+#: How the self-tuning estimators choose their penalties or weights (for the model's metadata).
+_SELF_TUNED = {
+    "TwoPartSurvival": "inside the estimator: 5-fold CV log-loss (CR part) and CV partial-likelihood deviance "
+    "(post-CR Cox part)",
+    "CoxnetCV": "inside the estimator: 5-fold CV partial-likelihood deviance (Verweij & van Houwelingen)",
+    "StackedSurvival": "inside the estimator: weights by 5-fold out-of-fold integrated Brier score; members' "
+    "penalties by CV log-loss / partial-likelihood deviance",
+}
+
+
+def tuning_record(tuned: Any, inner_folds: int, scoring: str = "harrell") -> dict[str, Any]:
     """How the hyper-parameters of a fitted (possibly tuned) model were chosen, for the model's metadata."""
     if isinstance(tuned, OutOfBagSearch):
         return {"method": "out-of-bag", "scoring": tuned.scoring}
     if isinstance(tuned, GridSearchCV):
-        return {"method": "inner cross-validation", "folds": inner_folds, "scoring": "harrell"}
+        return {"method": "inner cross-validation", "folds": inner_folds, "scoring": scoring}
+    self_tuned = _SELF_TUNED.get(type(final_pipeline(tuned)[-1]).__name__)
+    if self_tuned:
+        return {"method": self_tuned, "scoring": "proper scores (log-loss, deviance, Brier)"}
     return {"method": "none: every hyper-parameter was given"}
 
 

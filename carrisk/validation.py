@@ -30,7 +30,7 @@ from sklearn.base import clone
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from carrisk import metrics
-from carrisk._io import atomic_write_text
+from carrisk._io import atomic_write_text, write_csv
 from carrisk.calibration import (
     SUBGROUP_COLUMNS,
     PooledCalibration,
@@ -320,7 +320,7 @@ class CVResult:
         for name, table in (("calibration.csv", self.calibration_table()), ("subgroups.csv", self.subgroup_table())):
             if len(table):
                 paths.append(out / name)
-                atomic_write_text(paths[-1], table.to_csv(index=False, float_format="%.6g"))
+                write_csv(paths[-1], table)
         for model, by_horizon in self.calibration.items():
             if by_horizon:
                 paths.append(out / f"calibration_{model}.png")

@@ -53,6 +53,11 @@ def _run(*args):
         ["cv", "carrisk/data/example_patients.csv", "--n-jobs", "0"],
         ["train", "carrisk/data/example_patients.csv", "--model", "svm"],
         ["train", "carrisk/data/example_patients.csv", "--n-estimators", "0"],
+        ["cv", "carrisk/data/example_patients.csv", "--calibration-bootstrap", "-1"],
+        ["evaluate", "carrisk/data/example_patients.csv", "--n-bootstrap", "-1"],
+        ["evaluate", "carrisk/data/example_patients.csv", "--n-bootstrap", "0"],
+        ["update", "carrisk/data/example_patients.csv", "--out", "never-written", "--alpha", "2"],
+        ["update", "carrisk/data/example_patients.csv", "--out", "never-written", "--level", "bogus"],
     ],
 )
 def test_bad_options_are_usage_errors_with_exit_code_2(args):

@@ -24,10 +24,13 @@ from carrisk.features import (
     PriorTransplant,
 )
 from carrisk.models import CoxPH, GradientBoostedSurvival, PenalizedCox, SurvivalForest
+from carrisk.penalized import CoxnetCV, PenaltyWeights
+from carrisk.two_part import TwoPartSurvival
 
 ESTIMATORS = [
     BlinatumomabStatus(), DiseaseBurden(), CD19Expression(), KMT2ARearrangement(), PriorTransplant(), Covariates(),
-    ClinicalFeatures(), SurvivalForest(), PenalizedCox(), CoxPH(), GradientBoostedSurvival(),
+    ClinicalFeatures(), SurvivalForest(), PenalizedCox(), CoxPH(), GradientBoostedSurvival(), CoxnetCV(),
+    TwoPartSurvival(), PenaltyWeights(),
 ]  # fmt: skip
 
 

@@ -106,7 +106,7 @@ def generic_bundle(tmp_path_factory):
     table.iloc[:500].to_csv(root / "train.csv", index=False)
     table.iloc[500:].drop(columns=["time", "event"]).to_csv(root / "new.csv", index=False)
     result = _run(
-        "train", root / "train.csv", "--time-col", "time", "--event-col", "event", "--model", "coxnet",
+        "train", root / "train.csv", "--time-col", "time", "--event-col", "event", "--model", "coxph",
         "--out", root / "m",
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -148,3 +148,10 @@ def test_records_that_pass_validation_always_predict(models, records):
         assert table["patient_id"].tolist() == records["patient_id"].tolist()
         values = table[SCALARS].to_numpy(dtype=float)
         assert np.all(np.isfinite(values)) and np.all((values >= 0) & (values <= 1))
+
+
+def test_simulated_transplant_gaps_stay_within_the_plausible_range():
+    records = simulate_cohort(n=300, seed=4, messy=False, hsct_months_sdlog=4.0).records  # a heavy tail
+    gaps = records["months_since_last_hsct"].dropna()
+    assert gaps.max() == MAX_MONTHS_SINCE_HSCT and (gaps >= 0).all()
+    validate_records(records, outcomes="required")

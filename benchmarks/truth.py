@@ -1,0 +1,392 @@
+"""Truth benchmark: every candidate model scored against the simulator's known per-patient EFS.
+
+    python -m benchmarks --only truth            # full: 20 replicate cohorts of n=420 + learning curve
+    python -m benchmarks --quick --only truth    # quick: 3 replicates, small learning curve (< 3 minutes)
+    python -m benchmarks.truth [--quick]         # the same, this part only
+
+Each replicate r draws a training cohort ``simulate_cohort(420, seed=20_000 + r)``, fits every candidate (seed r)
+and predicts 6- and 12-month EFS for one independent test cohort (``simulate_cohort(N_TEST, seed=777_777)``,
+outcomes dropped), whose true EFS is known. Reported, as the mean over replicates: RMSE and MAE against the true
+EFS at 6 and 12 months, mean error (predicted - true) in each blinatumomab group, burden group, CD19 dim/partial
+vs not and the blinatumomab x burden cells, Harrell's C of the predicted 12-month risk on the test cohort's
+observed EFS next to the oracle C (the true risk's), and for the candidates with intervals the share of test
+patients whose true EFS lies inside the 95% interval and the mean width. The oracle row predicts the truth.
+A learning curve repeats the main candidates at n = 200, 420, 1,000 and 2,000 (fewer replicates; said in the
+JSON). Writes ``results/truth.json``, ``results/truth.md``, ``results/truth_scatter.png`` and
+``results/truth_learning_curve.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from benchmarks import _common
+from carrisk import simulate_cohort, survival_target
+from carrisk._io import atomic_write_text
+from carrisk.bootstrap import bootstrap_interval, bootstrap_refits
+from carrisk.metrics import harrell_c
+from carrisk.models import make_pipeline
+from carrisk.schema import OUTCOME_COLUMNS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
+from carrisk.simulate import oracle_concordance
+from carrisk.tuning import final_pipeline, tuned_model
+
+TRAIN_SEED_BASE = 20_000
+TEST_SEED = 777_777
+N_TRAIN = 420
+HORIZONS = {"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS}
+BLINA_GROUPS = ("naive", "responder", "nonresponder")
+DEFAULT_CANDIDATE = "two_part"
+
+#: name -> (description, factory(seed) of an unfitted model taking raw records)
+CANDIDATES: dict[str, tuple[str, Callable[[int], Any]]] = {
+    "rsf": (
+        "random survival forest, out-of-bag tuned by Harrell's C (the old default)",
+        lambda r: tuned_model("rsf", random_state=r),
+    ),
+    "rsf_all_features": (
+        "random survival forest, every feature at each split, leaf 5, 500 trees",
+        lambda r: make_pipeline("rsf", random_state=r, max_features=None, min_samples_leaf=5, n_estimators=500),
+    ),
+    "coxnet": ("elastic-net Cox tuned by inner-CV Harrell's C", lambda r: tuned_model("coxnet", random_state=r)),
+    "coxph": ("Cox model, all covariates, no penalty", lambda r: make_pipeline("coxph")),
+    "coxnet_cv": (
+        "elastic-net Cox, penalty by CV deviance, prespecified weights",
+        lambda r: make_pipeline("coxnet_cv", random_state=r),
+    ),
+    "two_part_equal": (
+        "two-part (CR logistic x post-CR Cox), penalties by CV log-loss/deviance, every column weight 1",
+        lambda r: make_pipeline("two_part", random_state=r, penalty_weights={}),
+    ),
+    "two_part": (
+        "two-part (CR logistic x post-CR Cox), penalties by CV log-loss/deviance, prespecified weights",
+        lambda r: make_pipeline("two_part", random_state=r),
+    ),
+    "stacked": (
+        "stack of coxnet_cv and two_part, convex weights by out-of-fold integrated Brier score",
+        lambda r: make_pipeline("stacked", random_state=r),
+    ),
+}
+#: The fixed 50/50 average of two candidates' survival curves (not a fitted stack).
+AVERAGE = ("average", "50/50 average of coxnet_cv and two_part", ("coxnet_cv", "two_part"))
+#: Interval variants measured: candidate -> {variant: (method, penalty divisor)}; refits of the final estimator.
+INTERVALS: dict[str, dict[str, tuple[str, float]]] = {
+    "two_part": {
+        "percentile": ("percentile", 1.0),
+        "basic": ("basic", 1.0),
+        "unshrunk": ("percentile", 100.0),
+        "unshrunk_basic": ("basic", 100.0),
+    },
+    "coxph": {"percentile": ("percentile", 1.0), "basic": ("basic", 1.0)},
+}
+INTERVAL_VARIANTS = ("percentile", "basic", "unshrunk", "unshrunk_basic")
+LEARNING_CANDIDATES = ("two_part", "coxnet")
+
+
+def _test_cohort(n: int) -> tuple[Any, Any, np.ndarray]:
+    cohort = simulate_cohort(n, seed=TEST_SEED)
+    features = cohort.records.drop(columns=[c for c in OUTCOME_COLUMNS if c in cohort.records])
+    return cohort, features, cohort.truth[["true_efs_6mo", "true_efs_12mo"]].to_numpy()
+
+
+def fit_replicate(
+    r: int, n_train: int, names: tuple[str, ...], test_features: Any, n_bootstrap: int
+) -> dict[str, dict[str, np.ndarray]]:
+    """Fit the named candidates on replicate r and predict the test cohort (point, and intervals where measured)."""
+    warnings.simplefilter("ignore")
+    cohort = simulate_cohort(n_train, seed=TRAIN_SEED_BASE + r)
+    y = survival_target(cohort.records)
+    times = np.array(list(HORIZONS.values()))
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for name in names:
+        started = time.perf_counter()
+        pipeline = final_pipeline(CANDIDATES[name][1](r).fit(cohort.records, y))
+        design = pipeline[:-1].transform(test_features)
+        point = pipeline[-1].predict_survival_matrix(design, times)
+        out[name] = {"point": point, "seconds": np.array(time.perf_counter() - started)}
+        train_design = pipeline[:-1].transform(cohort.records) if name in INTERVALS and n_bootstrap else None
+        refits: dict[float, list[Any]] = {}
+        for variant, (method, divisor) in INTERVALS.get(name, {}).items() if n_bootstrap else ():
+            if divisor not in refits:
+                refits[divisor] = bootstrap_refits(pipeline[-1], train_design, y, n_bootstrap, r, divisor)
+            lo, hi = bootstrap_interval(refits[divisor], design, times, point, method=method)
+            # the reported interval always contains the point prediction (as predict_efs does)
+            out[name][f"{variant}_lo"], out[name][f"{variant}_hi"] = np.minimum(lo, point), np.maximum(hi, point)
+    if all(m in out for m in AVERAGE[2]):
+        out[AVERAGE[0]] = {"point": np.mean([out[m]["point"] for m in AVERAGE[2]], axis=0)}
+    return out
+
+
+def _groups(cohort: Any) -> dict[str, np.ndarray]:
+    truth = cohort.truth
+    blina = truth["true_blina_group"].to_numpy()
+    high = truth["true_high_burden"].to_numpy(dtype=bool)
+    cd19 = truth["true_cd19_dim_partial"].to_numpy(dtype=bool)
+    groups = {f"blina_{g}": blina == g for g in BLINA_GROUPS}
+    groups |= {"burden_high": high, "burden_low": ~high, "cd19_dim_partial": cd19, "cd19_bright": ~cd19}
+    groups |= {
+        f"blina_{g}_x_burden_{b}": (blina == g) & (high == (b == "high")) for g in BLINA_GROUPS for b in ("low", "high")
+    }
+    return groups
+
+
+def score(
+    pred: dict[str, np.ndarray], truth: np.ndarray, groups: dict[str, np.ndarray], event: np.ndarray, days: np.ndarray
+) -> dict[str, Any]:
+    """Accuracy of one replicate's predictions against the truth (both horizons)."""
+    row: dict[str, Any] = {}
+    for k, horizon in enumerate(HORIZONS):
+        error = pred["point"][:, k] - truth[:, k]
+        row[f"rmse_{horizon}"] = float(np.sqrt(np.mean(error**2)))
+        row[f"mae_{horizon}"] = float(np.mean(np.abs(error)))
+        row[f"mean_error_{horizon}"] = {g: float(error[mask].mean()) for g, mask in groups.items()}
+        for method in INTERVAL_VARIANTS:
+            if f"{method}_lo" in pred:
+                lo, hi = pred[f"{method}_lo"][:, k], pred[f"{method}_hi"][:, k]
+                row[f"{method}_coverage_{horizon}"] = float(np.mean((lo <= truth[:, k]) & (truth[:, k] <= hi)))
+                row[f"{method}_width_{horizon}"] = float(np.mean(hi - lo))
+    risk = -np.log(np.clip(pred["point"][:, 1], 1e-12, None))
+    row["harrell_c"] = harrell_c(event, days, risk)
+    return row
+
+
+def _mean_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in rows[0].items():
+        if isinstance(value, dict):
+            out[key] = {g: float(np.mean([r[key][g] for r in rows])) for g in value}
+        else:
+            values = [r[key] for r in rows]
+            out[key] = float(np.mean(values))
+            out[f"{key}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return out
+
+
+#: Full mode: replicates of the expensive comparison candidates (the rest get all of them), said in the JSON.
+FEWER_REPLICATES = {"rsf": 5, "rsf_all_features": 5, "stacked": 5, "two_part_equal": 5}
+
+
+def _replicates_of(name: str, replicates: int, quick: bool) -> int:
+    return replicates if quick else min(replicates, FEWER_REPLICATES.get(name, replicates))
+
+
+def run(settings: _common.Settings, out: Path, replicates: int | None = None) -> dict[str, Any]:
+    """Fit every candidate on the replicate cohorts, score against the truth, write truth.json/.md and plots.
+
+    The main table is written as soon as it is complete; the learning curve is added after it.
+    """
+    quick = settings.mode == "quick"
+    default_replicates, n_test, n_bootstrap = (2, 1_000, 20) if quick else (20, 5_000, 100)
+    replicates = replicates or default_replicates
+    sizes, curve_replicates = ((200, 1_000), 1) if quick else ((200, 1_000, 2_000), 3)
+    cohort, features, truth = _test_cohort(n_test)
+    groups = _groups(cohort)
+    event = cohort.records["efs_event"].to_numpy(dtype=int).astype(bool)
+    days = cohort.records["efs_days"].to_numpy(dtype=float)
+    started = time.perf_counter()
+    per_replicate = [
+        tuple(name for name in CANDIDATES if r < _replicates_of(name, replicates, quick)) for r in range(replicates)
+    ]
+    fits = []
+    with joblib.parallel_config(backend="loky", n_jobs=_common.N_CORES):
+        jobs = joblib.Parallel(return_as="generator")(
+            joblib.delayed(fit_replicate)(r, N_TRAIN, per_replicate[r], features, n_bootstrap)
+            for r in range(replicates)
+        )
+        for fit in jobs:
+            fits.append(fit)
+            _common.log(f"truth: replicate {len(fits)}/{replicates} ({time.perf_counter() - started:.0f} s)")
+    table = {}
+    for name in [*CANDIDATES, AVERAGE[0]]:
+        present = [fit for fit in fits if name in fit]
+        rows = [score(fit[name], truth, groups, event, days) for fit in present]
+        table[name] = _mean_rows(rows) | {
+            "description": CANDIDATES[name][0] if name in CANDIDATES else AVERAGE[1],
+            "replicates": len(present),
+            "fit_seconds_median": float(np.median([fit[name]["seconds"] for fit in present]))
+            if name in CANDIDATES
+            else None,
+        }
+    oracle = score({"point": truth}, truth, groups, event, days)
+    table["oracle"] = oracle | {"description": "the true EFS (best possible)", "replicates": 0}
+    result = _common.header(
+        "truth",
+        settings,
+        {"train": TRAIN_SEED_BASE, "test": TEST_SEED, "models": 0, "bootstrap": 0},
+    ) | {
+        "setup": {
+            "replicates": replicates,
+            "replicates_per_candidate": {name: row["replicates"] for name, row in table.items()},
+            "n_train": N_TRAIN,
+            "train": f"simulate_cohort(n, seed={TRAIN_SEED_BASE} + r); every model seeded with r",
+            "test": f"simulate_cohort({n_test}, seed={TEST_SEED}), outcomes dropped; truth = cohort.truth",
+            "bootstrap": f"{n_bootstrap} refits of the final estimator (seed r), 95%, logit scale: percentile and "
+            "basic at the chosen penalties; unshrunk(_basic) = percentile (basic) of refits at 1/100 of the chosen "
+            "penalties",
+            "default_candidate": DEFAULT_CANDIDATE,
+            "learning_curve": {"sizes": [*sizes, N_TRAIN], "replicates_per_size": curve_replicates},
+            "seconds": time.perf_counter() - started,
+        },
+        "oracle_c": oracle_concordance(cohort),
+        "true_efs_6mo_sd": float(truth[:, 0].std()),
+        "candidates": table,
+        "learning_curve": {},
+    }
+    _write(result, fits[0], truth, cohort, out)
+    curve: dict[str, dict[str, Any]] = {
+        name: {str(N_TRAIN): {"rmse_6mo": table[name]["rmse_6mo"], "replicates": table[name]["replicates"]}}
+        for name in LEARNING_CANDIDATES
+    }
+    with joblib.parallel_config(backend="loky", n_jobs=_common.N_CORES):
+        jobs_list = [(n, r) for n in sizes for r in range(curve_replicates)]
+        curve_fits = joblib.Parallel()(
+            joblib.delayed(fit_replicate)(r, n, LEARNING_CANDIDATES, features, 0) for n, r in jobs_list
+        )
+    for n in sizes:
+        for name in LEARNING_CANDIDATES:
+            rows = [
+                score(fit[name], truth, groups, event, days) for (m, _), fit in zip(jobs_list, curve_fits) if m == n
+            ]
+            curve[name][str(n)] = {"rmse_6mo": float(np.mean([r["rmse_6mo"] for r in rows])), "replicates": len(rows)}
+    result["learning_curve"] = {
+        name: dict(sorted(per.items(), key=lambda kv: int(kv[0]))) for name, per in curve.items()
+    }
+    result["setup"]["seconds"] = time.perf_counter() - started
+    _write(result, fits[0], truth, cohort, out)
+    _common.log(f"truth: done in {result['setup']['seconds']:.0f} s")
+    return result
+
+
+def _write(result: dict[str, Any], fit: dict[str, Any], truth: np.ndarray, cohort: Any, out: Path) -> None:
+    _common.write_json(out / "truth.json", result)
+    atomic_write_text(out / "truth.md", markdown(result))
+    _plots(fit, truth, cohort, result["learning_curve"], out)
+    if out.resolve() == _common.RESULTS_DIR.resolve():
+        update_readme(result)
+
+
+README_START = (
+    "<!-- truth:start (generated by python -m benchmarks --only truth from results/truth.json; do not edit) -->"
+)
+README_END = "<!-- truth:end -->"
+
+
+def update_readme(result: dict[str, Any]) -> None:
+    """Replace the README's truth block (between its markers) with the main table of ``result``."""
+    readme = Path(__file__).parent.parent / "README.md"
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return
+    table = markdown(result).split("\n\nMean error at 6 months")[0].split("\n", 2)[2]
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    atomic_write_text(readme, f"{head}{README_START}\n{table.strip()}\n{README_END}{tail}")
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The truth table as markdown (also pasted into the README)."""
+    setup = result["setup"]
+    lines = [
+        "# Truth benchmark (synthetic cohort; every number against the simulator's known EFS)",
+        "",
+        f"`python -m benchmarks{' --quick' if result['mode'] == 'quick' else ''} --only truth`, {result['date']}: "
+        f"{setup['replicates']} training cohorts of n = {setup['n_train']}, test: {setup['test']}. "
+        f"Means over replicates. Oracle Harrell's C on the test cohort {result['oracle_c']:.3f}; "
+        f"sd of the true 6-month EFS {result['true_efs_6mo_sd']:.3f}.",
+        "",
+        "| model | replicates | RMSE 6 mo | MAE 6 mo | RMSE 12 mo | mean error 6 mo: naive / responder / nonresponder "
+        "| high / low burden | CD19 dim-partial / bright | Harrell C | 95% interval covers true 6-mo EFS (width) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in result["candidates"].items():
+        e = row["mean_error_6mo"]
+        cover = (
+            "; ".join(
+                f"{v} {row[f'{v}_coverage_6mo']:.0%} ({row[f'{v}_width_6mo']:.2f})"
+                for v in INTERVAL_VARIANTS
+                if f"{v}_coverage_6mo" in row
+            )
+            or "-"
+        )
+        lines.append(
+            f"| {name} | {row['replicates']} | {row['rmse_6mo']:.3f} | {row['mae_6mo']:.3f} | {row['rmse_12mo']:.3f} | "
+            f"{e['blina_naive']:+.3f} / {e['blina_responder']:+.3f} / {e['blina_nonresponder']:+.3f} | "
+            f"{e['burden_high']:+.3f} / {e['burden_low']:+.3f} | "
+            f"{e['cd19_dim_partial']:+.3f} / {e['cd19_bright']:+.3f} | "
+            f"{row['harrell_c']:.3f} | {cover} |"
+        )
+    lines += ["", "Mean error at 6 months in the blinatumomab x burden cells:", ""]
+    cells = [f"blina_{g}_x_burden_{b}" for g in BLINA_GROUPS for b in ("low", "high")]
+    lines.append("| model | " + " | ".join(c.removeprefix("blina_").replace("_x_burden_", " / ") for c in cells) + " |")
+    lines.append("|---|" + "---|" * len(cells))
+    for name, row in result["candidates"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{row['mean_error_6mo'][c]:+.3f}" for c in cells) + " |")
+    lines += ["", "Learning curve (RMSE vs true 6-month EFS; replicates per size in brackets):", ""]
+    for name, per in result["learning_curve"].items():
+        lines.append(
+            f"- {name}: " + ", ".join(f"n={n} {v['rmse_6mo']:.3f} ({v['replicates']})" for n, v in per.items())
+        )
+    lines += ["", "Models:", ""] + [f"- `{name}`: {row['description']}" for name, row in result["candidates"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(
+    fit: dict[str, dict[str, np.ndarray]], truth: np.ndarray, cohort: Any, curve: dict[str, Any], out: Path
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    blina = cohort.truth["true_blina_group"].to_numpy()
+    shown = ("rsf", "coxnet", DEFAULT_CANDIDATE)
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 4.2), sharex=True, sharey=True)
+    for ax, name in zip(axes, shown):
+        for group, colour in zip(BLINA_GROUPS, ("tab:blue", "tab:green", "tab:red")):
+            mask = blina == group
+            ax.scatter(truth[mask, 0], fit[name]["point"][mask, 0], s=4, alpha=0.4, color=colour, label=group)
+        ax.plot([0, 1], [0, 1], color="black", lw=0.8)
+        ax.set_title(name)
+        ax.set_xlabel("true 6-month EFS")
+    axes[0].set_ylabel("predicted 6-month EFS")
+    axes[0].legend(title="blinatumomab", markerscale=3)
+    fig.suptitle("Predicted vs true EFS, replicate 0 (synthetic)")
+    fig.tight_layout()
+    fig.savefig(out / "truth_scatter.png", dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for name, per in curve.items():
+        sizes = [int(n) for n in per]
+        ax.plot(sizes, [per[str(n)]["rmse_6mo"] for n in sizes], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("training patients")
+    ax.set_ylabel("RMSE vs true 6-month EFS")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "truth_learning_curve.png", dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.truth", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--replicates", type=int, default=None, help="override the mode's number of replicates")
+    parser.add_argument("--out", type=Path, default=_common.RESULTS_DIR)
+    parser.add_argument("--readme-only", action="store_true", help="only rewrite the README block from truth.json")
+    args = parser.parse_args(argv)
+    if args.readme_only:
+        update_readme(_common.read_json(args.out / "truth.json") or {})
+        return
+    result = run(_common.QUICK if args.quick else _common.FULL, args.out, args.replicates)
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

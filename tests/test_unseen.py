@@ -1,0 +1,110 @@
+"""Default model: unknown levels marginalised by hand, exact SHAP of a linear-index model, interval contract."""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from sksurv.util import Surv
+
+from carrisk import fit_efs_model, simulate_cohort, survival_target
+from carrisk.explain import CoxExplainer
+from carrisk.two_part import TwoPartSurvival
+from carrisk.unseen import marginalisation_plan
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    cohort = simulate_cohort(300, seed=11)
+    return fit_efs_model(cohort.records, survival_target(cohort.records), seed=0, n_bootstrap=10), cohort
+
+
+def test_fit_efs_model_default_is_the_two_part_model_with_refit_intervals(default_model):
+    model, cohort = default_model
+    assert model.model_name == "two_part"
+    assert "1/100" in model.metadata["interval_method"]
+    assert model.metadata["tuning"]["scoring"].startswith("proper scores")
+    pred = model.predict_efs(cohort.records.head(20), top=0)
+    assert np.all(pred["efs_6mo_lo"] <= pred["efs_6mo"]) and np.all(pred["efs_6mo"] <= pred["efs_6mo_hi"])
+    assert (pred["efs_6mo_hi"] - pred["efs_6mo_lo"]).mean() > 0.01
+
+
+def test_unknown_blinatumomab_response_is_the_training_share_weighted_average(default_model):
+    model, cohort = default_model
+    counts = model.level_counts["blina_status"]
+    record = cohort.records.iloc[[3]].copy()
+    record["blina_exposed"] = "yes"
+    record["blina_response"] = "not evaluable"
+    if counts.get("exposed_unknown", 0) >= 10:
+        pytest.skip("this cohort has enough 'exposed_unknown' patients to model the level itself")
+    out = model.predict_efs(record, top=3)
+    responder, nonresponder = record.copy(), record.copy()
+    responder["blina_response"], nonresponder["blina_response"] = "CR", "NR"
+    share = counts["responder"] / (counts["responder"] + counts["nonresponder"])
+    by_hand = share * model.predict_efs(responder, top=0)["efs_6mo"][0]
+    by_hand += (1 - share) * model.predict_efs(nonresponder, top=0)["efs_6mo"][0]
+    assert out["efs_6mo"][0] == pytest.approx(by_hand, rel=1e-10)
+    assert "exposed_unknown" in out["assumptions"][0] and "responder" in out["assumptions"][0]
+    assert model.predict_efs(responder, top=0)["assumptions"][0] == ""
+
+
+def test_marginalised_shap_values_add_up_to_the_mixture(default_model):
+    model, cohort = default_model
+    record = cohort.records.iloc[[5]].copy().assign(blina_exposed="yes", blina_response="not evaluable")
+    expanded, weights, _ = marginalisation_plan(record, model.features.categorize(record), model.level_counts)
+    assert expanded.shape[0] == 3 and weights.shape == (1, 3)  # the record itself (weight 0) and two variants
+    result = model.explain(expanded)
+    mixed = np.asarray(weights @ result.values)[0]
+    efs = model.predict_efs(record, top=0)["efs_6mo"][0]
+    assert result.base_values + mixed.sum() == pytest.approx(efs, abs=1e-12)
+    explained = model.explain(record)  # explain marginalises like predict_efs
+    assert explained.predictions[0] == pytest.approx(efs, abs=1e-12)
+    np.testing.assert_allclose(explained.values[0], mixed, atol=1e-12)
+
+
+def _brute_force_shapley(value, players):
+    """Shapley values by the definition: weighted marginal contributions over every coalition."""
+    n = len(players)
+    phi = np.zeros(n)
+    for i in range(n):
+        others = [p for p in range(n) if p != i]
+        for size in range(n):
+            for coalition in itertools.combinations(others, size):
+                weight = math.factorial(size) * math.factorial(n - size - 1) / math.factorial(n)
+                phi[i] += weight * (value(set(coalition) | {i}) - value(set(coalition)))
+    return phi
+
+
+def test_two_part_exact_shap_equals_the_shapley_definition():
+    rng = np.random.default_rng(0)
+    n = 400
+    X = rng.normal(size=(n, 3))
+    cr = rng.random(n) < 1 / (1 + np.exp(-(1.0 - X[:, 0])))
+    after = 28 + rng.exponential(300 * np.exp(-0.7 * X[:, 1]))
+    time = np.where(cr, np.minimum(after, 800.0), 28.0)
+    y = Surv.from_arrays(np.where(cr, after <= 800.0, True), time)
+    model = TwoPartSurvival(cr_C=1.0, post_alpha=0.01).fit(X, y)
+    background = X[:25]
+    explainer = CoxExplainer(model, background)
+    x = X[30:31]
+    result = explainer.shap_values(x, output="survival", times=200.0)
+
+    def value(coalition):
+        mixed = background.copy()
+        for j in coalition:
+            mixed[:, j] = x[0, j]
+        return model.predict_survival_matrix(mixed, np.array([200.0]))[:, 0].mean()
+
+    np.testing.assert_allclose(result.values[0], _brute_force_shapley(value, range(3)), atol=1e-12)
+    assert result.base_values + result.values.sum() == pytest.approx(model.predict_survival_matrix(x, [200.0])[0, 0])
+    with pytest.raises(ValueError, match="2 linear indices"):
+        explainer.shap_values(x)  # no single linear predictor to explain
+
+
+def test_an_unseen_level_without_a_defensible_mixture_is_named_in_the_assumptions(default_model):
+    model, cohort = default_model
+    record = cohort.records.iloc[[2]].copy().assign(cd19_expression="negative")
+    if "negative" in model.features.categorize(cohort.records)["cd19"].to_numpy():
+        pytest.skip("the training cohort has CD19-negative patients")
+    out = model.predict_efs(record, top=0)
+    assert "cd19 'negative' was not seen in training: scored as the reference level 'bright'" in out["assumptions"][0]

@@ -87,7 +87,7 @@ def main(out: Path, folds: int, repeats: int, card_only: bool = False) -> None:
     card = (
         head
         + truth_section(model).lstrip("\n")
-        + cv_calibration_section(cv, DEFAULT_MODEL).lstrip("\n")
+        + cv_calibration_section(cv, DEFAULT_MODEL)
         + "\n## Limitations"
         + limitations
         + reproduce_section()

@@ -73,6 +73,7 @@ from carrisk.metrics import (
     uno_c,
 )
 from carrisk.schema import ID_COLUMN, PREINFUSION_COLUMNS, survival_target, validate_records
+from carrisk.target import make_target
 
 __all__ = ["ExternalValidation", "calibration_slope", "evaluate_model", "observed_expected"]
 
@@ -277,9 +278,7 @@ def calibration_slope(event: np.ndarray, time: np.ndarray, surv_prob: np.ndarray
 
 
 def _sk_target(event: np.ndarray, time: np.ndarray) -> np.ndarray:
-    from sksurv.util import Surv
-
-    return Surv.from_arrays(event=event, time=time, name_event="event", name_time="time")
+    return make_target(event, time)
 
 
 def _resampled_measures(

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from carrisk.evaluate import save_figure
+from carrisk.units import DAYS_PER_MONTH
 
 if TYPE_CHECKING:
     from carrisk.evaluate import ExternalValidation
@@ -74,7 +75,7 @@ def plot_observed_vs_predicted(result: ExternalValidation, path: Path) -> Path:
     """Kaplan-Meier EFS of the cohort (with its 95% interval) against the mean predicted EFS over follow-up."""
     table = result.observed_vs_predicted
     figure, axes = plt.subplots(figsize=(6, 4.2))
-    months = table["days"] / 30.4375
+    months = table["days"] / DAYS_PER_MONTH
     axes.fill_between(months, table["observed_lower"], table["observed_upper"], step="post", color="black",
                       alpha=0.12)  # fmt: skip
     axes.step(months, table["observed"], where="post", color="black", label="observed (Kaplan-Meier, 95% CI)")

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from carrisk._io import atomic_write_text
+from carrisk.units import DAYS_PER_MONTH
 
 if TYPE_CHECKING:
     from carrisk.evaluate import ExternalValidation
@@ -320,7 +321,7 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
         "<a href='#tripod'>TRIPOD+AI</a></nav>",
         "<h2 id='data'>Data</h2>",
         f"<p>{info['n']} patients, {info['events']} with an EFS event (relapse, no remission by day 28, or death) "
-        f"during follow-up ({events}); longest follow-up {info['max_followup_days'] / 30.4375:.0f} months.</p>",
+        f"during follow-up ({events}); longest follow-up {info['max_followup_days'] / DAYS_PER_MONTH:.0f} months.</p>",
         "<p>Share of missing values in the record columns (the model imputes them with the training median or "
         "encodes them as 'unknown'):</p>",
         _missing_table(info.get("missing_share", {})),

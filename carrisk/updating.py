@@ -271,8 +271,7 @@ class UpdatedModel:
 
     def predict_survival(self, records: Any, times: Sequence[float] | np.ndarray) -> np.ndarray:
         """Updated EFS probability at ``times``: ``S_p(t|x) ** exp(log_multiplier(x))``, shape (n, len(times))."""
-        frame = pd.DataFrame(records).reset_index(drop=True) if not isinstance(records, pd.DataFrame) else records
-        frame = frame.reset_index(drop=True)
+        frame = read_records(records).reset_index(drop=True)
         parent = np.asarray(self.parent.predict_survival(frame, times), dtype=float)
         return parent ** np.exp(self.log_multiplier(frame))[:, None]
 

@@ -369,3 +369,13 @@ def test_non_finite_numbers_are_reported_not_a_server_error(client: TestClient) 
     assert response.status_code == 422
     by_field = {p["field"]: p for p in response.json()["problems"]}
     assert by_field["age_years"]["value"] == "inf" and by_field["unknown_key"]["value"] == "nan"
+
+
+def test_top_zero_skips_the_reasons_and_keeps_the_numbers(client: TestClient, model: Any) -> None:
+    records = _records(3)
+    without = client.post("/predict?top=0", json=records).json()
+    expected = json.loads(json.dumps(model.predict_efs(pd.DataFrame(records), top=0).to_dict("records")))
+    assert without == expected and all(p["top_reasons"] == [] for p in without)
+    full = client.post("/predict", json=records).json()
+    assert [p["efs_6mo"] for p in without] == [p["efs_6mo"] for p in full]
+    assert client.post("/predict?top=-1", json=records).status_code == 422

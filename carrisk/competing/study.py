@@ -31,10 +31,9 @@ from carrisk.competing.nonparametric import aalen_johansen, gray_test
 from carrisk.competing.outcomes import CAUSE_LABELS, CENSORED, cause_names, derive_first_event
 from carrisk.competing.regression import HazardRegression, cause_specific_cox, fine_gray
 from carrisk.features import BlinatumomabStatus, CD19Expression, DiseaseBurden, KMT2ARearrangement
-from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
+from carrisk.units import DAYS_PER_MONTH, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 HORIZONS_DAYS = {"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS}
-DAYS_PER_MONTH = 365.25 / 12
 STUDY_GROUPS = ("naive", "responder", "nonresponder")
 #: Grouping name -> the groups compared, in display order.
 GROUPINGS = {

@@ -53,8 +53,9 @@ RESEARCH_USE_WARNING = (
 )
 SYNTHETIC_WARNING = "This model was trained on SYNTHETIC data: it has never seen a real patient."
 #: Most grid points in the interval band (each is one more horizon to compute), and how far it reaches: the
-#: page draws the first two years.
-MAX_BAND_POINTS = 60
+#: page draws the first two years. Up to this many, the band has a value at every time the curve steps, so the
+#: drawn band (a step function, like the curve) always contains the curve.
+MAX_BAND_POINTS = 400
 BAND_MAX_DAYS = TWO_YEARS_DAYS
 WARNINGS_HEADER = "X-Carrisk-Warnings"
 _T = TypeVar("_T")
@@ -100,13 +101,13 @@ class _Model:
         notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
         return result, list(dict.fromkeys(notes))
 
-    def predict(self, frame: pd.DataFrame, band: bool) -> tuple[list[dict[str, Any]], list[str]]:
+    def predict(self, frame: pd.DataFrame, band: bool, top: int = 3) -> tuple[list[dict[str, Any]], list[str]]:
         def work() -> list[dict[str, Any]]:
             if not band:
-                return _json_records(self.model.predict_efs(frame))
+                return _json_records(self.model.predict_efs(frame, top=top))
             days = self._band_days(frame)
             grid = {f"band_{i}": d for i, d in enumerate(days)}
-            table = self.model.predict_efs(frame, horizons=DEFAULT_HORIZONS | grid)
+            table = self.model.predict_efs(frame, horizons=DEFAULT_HORIZONS | grid, top=top)
             rows = _json_records(
                 table.drop(columns=[f"efs_{name}{end}" for name in grid for end in ("", "_lo", "_hi")])
             )
@@ -410,10 +411,14 @@ def create_app(
         band: Annotated[
             bool, Query(description="also return the pointwise 95% interval at each grid time up to 2 years")
         ] = False,
+        top: Annotated[
+            int,
+            Query(ge=0, le=50, description="clinical variables in top_reasons (0 skips the SHAP computation)"),
+        ] = 3,
     ) -> list[dict[str, Any]]:
         """The ``carrisk predict --json`` contract, one item per record in input order."""
         frame = frame_of(records)
-        return run(response, lambda: served.predict(frame, band))
+        return run(response, lambda: served.predict(frame, band, top))
 
     @app.post(
         "/explain",

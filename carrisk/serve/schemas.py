@@ -126,6 +126,9 @@ class Prediction(BaseModel):
     efs_12mo_hi: float | None
     risk_group: Literal["low", "intermediate", "high"]
     top_reasons: list[Reason]
+    assumptions: str = Field(
+        default="", description="what was assumed for a level too rare in training (empty when nothing was)"
+    )
     curve: Curve
     band: Band | None = Field(default=None, description="only with ?band=true")
 

@@ -239,7 +239,8 @@ async function calculate(event) {
     drawWaterfall(expl.data[0]);
     const notes = $("notes");
     notes.replaceChildren();
-    for (const text of new Set([...pred.notes, ...expl.notes])) {
+    const assumed = p.assumptions ? [p.assumptions] : [];
+    for (const text of new Set([...assumed, ...pred.notes, ...expl.notes])) {
       const li = document.createElement("li");
       li.textContent = `Note: ${text}`;
       notes.appendChild(li);

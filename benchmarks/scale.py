@@ -89,6 +89,44 @@ def _fit_one(impl: str, n: int) -> dict[str, Any]:
     }
 
 
+def paired(n: int, runs: int = 3) -> dict[str, Any]:
+    """``SurvivalForest(engine="hist")`` and raw comprisk fitted alternately in one process (after a compiling fit),
+    so both see the same load; medians of ``runs`` fits each and their ratio."""
+    import comprisk
+    from sksurv.util import Surv
+
+    from benchmarks.speed import synthetic_survival
+    from carrisk.hist_forest import SPLIT_TIMES
+    from carrisk.models import SurvivalForest, coarsen_times
+
+    train = synthetic_survival(n, SEED + 1)
+    X = train[[c for c in train.columns if c.startswith("x")]].to_numpy(float)
+    event, times = train["event"].to_numpy(bool), train["time"].to_numpy(float)
+    coarse, _ = coarsen_times(times, event, 200)
+    y = Surv.from_arrays(event, times)
+    settings = dict(max_depth=None, min_samples_split=6, min_samples_leaf=MIN_SAMPLES_LEAF, max_features=3,
+                    samptype="swr", random_state=SEED, time_grid=200, n_jobs=N_JOBS, splitrule="logrank", nsplit=0,
+                    split_ntime=SPLIT_TIMES)  # fmt: skip
+    SurvivalForest(n_estimators=2, engine="hist", random_state=SEED).fit(X[:500], y[:500])
+    seconds: dict[str, list[float]] = {"hist": [], "comprisk": []}
+    for _ in range(runs):
+        start = time.perf_counter()
+        SurvivalForest(n_estimators=N_TREES, min_samples_leaf=MIN_SAMPLES_LEAF, n_jobs=N_JOBS, random_state=SEED,
+                       engine="hist").fit(X, y)  # fmt: skip
+        seconds["hist"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        comprisk.CompetingRiskForest(n_estimators=N_TREES, **settings).fit(X, coarse, event.astype(np.int32))
+        seconds["comprisk"].append(time.perf_counter() - start)
+    hist, peer = statistics.median(seconds["hist"]), statistics.median(seconds["comprisk"])
+    return {
+        "rows": n,
+        "fit_seconds": seconds,
+        "median_hist": hist,
+        "median_comprisk": peer,
+        "hist_over_comprisk": hist / peer,
+    }
+
+
 def _run(impl: str, n: int) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.scale", "--worker", impl, str(n)],
@@ -165,10 +203,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", help="comma-separated row counts (default: the mode's sweep)")
     parser.add_argument("--runs", type=int)
+    parser.add_argument("--paired", help="comma-separated row counts: hist and comprisk alternately in one process")
     parser.add_argument("--name", help="results file name without .json (default scale, quick: scale_quick)")
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(_fit_one(args.worker[0], int(args.worker[1]))))
+        return
+    if args.paired:
+        rows = [paired(int(n), args.runs or 3) for n in args.paired.split(",")]
+        payload = _common.header("scale", _common.FULL, {"forest": SEED, "train": SEED + 1}) | {"paired": rows}
+        _common.write_json(_common.RESULTS_DIR / f"{args.name or 'scale_paired'}.json", payload)
+        print(json.dumps(rows, indent=1))
         return
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
     settings = _common.QUICK if args.quick else _common.FULL

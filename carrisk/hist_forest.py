@@ -68,8 +68,8 @@ def resolve_max_features(max_features: str | float | int | None, n_features: int
 
 @dataclass
 class _TreeArrays:
-    """The subset of ``sklearn.tree._tree.Tree`` that carrisk's explainer reads; ``value`` is built on access from the
-    leaf counts (two float64 tables per tree would take 1.6 GB at 100,000 rows x 100 trees)."""
+    """The subset of ``sklearn.tree._tree.Tree`` that carrisk's explainer reads; ``value`` is built on access from
+    sparse leaf counts (dense float64 tables would take 1.6 GB at 100,000 rows x 100 trees)."""
 
     children_left: np.ndarray
     children_right: np.ndarray
@@ -78,8 +78,12 @@ class _TreeArrays:
     missing_go_to_left: np.ndarray
     weighted_n_node_samples: np.ndarray
     leaf_of_node: np.ndarray  # leaf index, -1 for internal nodes
-    leaf_events: np.ndarray  # (n_leaves, n_times) uint32: bootstrap-weighted events at each grid time
-    leaf_at_risk: np.ndarray  # (n_leaves, n_times) uint32: bootstrap-weighted rows at risk
+    n_times: int
+    # nonzero cells of the (n_leaves, n_times) tables of bootstrap-weighted exits (events + censorings) and events
+    cell_leaf: np.ndarray
+    cell_time: np.ndarray
+    cell_exits: np.ndarray
+    cell_events: np.ndarray
 
     @property
     def node_count(self) -> int:
@@ -87,8 +91,12 @@ class _TreeArrays:
 
     def leaf_curves(self) -> tuple[np.ndarray, np.ndarray]:
         """Nelson-Aalen cumulative hazard and Kaplan-Meier survival of every leaf, (n_leaves, n_times) each."""
-        at_risk = self.leaf_at_risk.astype(np.float64)
-        events = self.leaf_events.astype(np.float64)
+        n_leaves = int(self.leaf_of_node.max()) + 1
+        exits = np.zeros((n_leaves, self.n_times))
+        events = np.zeros((n_leaves, self.n_times))
+        exits[self.cell_leaf, self.cell_time] = self.cell_exits
+        events[self.cell_leaf, self.cell_time] = self.cell_events
+        at_risk = np.cumsum(exits[:, ::-1], axis=1)[:, ::-1]
         hazard = np.divide(events, at_risk, out=np.zeros_like(events), where=at_risk > 0)
         return np.cumsum(hazard, axis=1), np.cumprod(1.0 - hazard, axis=1)
 
@@ -136,11 +144,16 @@ def _convert_tree(flat: Any, edges: list[np.ndarray]) -> _ConvertedTree:
     if np.any(left[internal] <= internal) or np.any(right[internal] <= internal):
         raise ValueError("comprisk tree is not numbered parent-before-children; cannot convert it")
     leaf_of_node = np.asarray(flat.leaf_idx_of_node, dtype=np.int64)
-    at_risk = np.asarray(flat.leaf_at_risk, dtype=np.uint32)
+    at_risk = np.asarray(flat.leaf_at_risk, dtype=np.int64)
     cover = np.zeros(left.size)
     cover[is_leaf] = at_risk[leaf_of_node[is_leaf], 0]
     for node in internal[::-1]:  # children have larger ids than their parent
         cover[node] = cover[left[node]] + cover[right[node]]
+    events = np.asarray(flat.leaf_event_counts)[:, 0, :]
+    exits = at_risk - np.hstack([at_risk[:, 1:], np.zeros((at_risk.shape[0], 1), dtype=at_risk.dtype)])
+    cells = np.nonzero(exits)
+    if np.any(events[exits == 0]):
+        raise ValueError("comprisk leaf has events at a time without exits; cannot convert it")
     arrays = _TreeArrays(
         children_left=left,
         children_right=right,
@@ -149,8 +162,11 @@ def _convert_tree(flat: Any, edges: list[np.ndarray]) -> _ConvertedTree:
         missing_go_to_left=np.zeros(left.size, dtype=np.uint8),
         weighted_n_node_samples=cover,
         leaf_of_node=leaf_of_node,
-        leaf_events=np.asarray(flat.leaf_event_counts, dtype=np.uint32)[:, 0, :].copy(),
-        leaf_at_risk=at_risk,
+        n_times=int(at_risk.shape[1]),
+        cell_leaf=cells[0].astype(np.int32),
+        cell_time=cells[1].astype(np.int32),
+        cell_exits=exits[cells].astype(np.uint32),
+        cell_events=events[cells].astype(np.uint32),
     )
     return _ConvertedTree(arrays)
 

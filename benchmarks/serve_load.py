@@ -1,9 +1,11 @@
 """Bounded load test of ``carrisk serve`` on 127.0.0.1: ``python -m benchmarks.serve_load [--quick]``.
 
 Starts ``carrisk serve`` with the shipped model (its default limits, loopback only) in a subprocess on a free port,
-then 8 client threads, each on its own keep-alive HTTP connection, send ``POST /predict`` requests: 2,000
-requests of 1 patient, then 200 requests of 100 patients (``--quick``: 200 and 20). Every phase is bounded by its
-request count and by ``PHASE_TIME_LIMIT_S``, and the server is stopped at the end. Reported per phase: throughput
+then client threads, each on its own keep-alive HTTP connection, send ``POST /predict`` requests (see
+:data:`FULL_PHASES`): 2,000 requests of 1 patient from 8 clients, 200 of 100 patients from 8 clients, 200 of 1
+patient from one client alone, and 200 of 100 patients without reasons (``?top=0``); ``--quick``: 200, 20, 50, 20.
+Every phase is bounded by its request count and by ``PHASE_TIME_LIMIT_S``, and the server is stopped at the end,
+for each server size in ``--workers`` (default 1 and 2 processes). Reported per phase: throughput
 (requests/s and patients/s), latency percentiles (p50/p90/p99/max, client-side, including JSON encoding and the
 HTTP round trip), errors (any status other than 200, or a failed connection; must be zero) and the server's
 resident memory (RSS) before and after. Patients are the bundled example records with a unique id per request.
@@ -34,15 +36,16 @@ from typing import Any
 import psutil
 
 from benchmarks import _common
+from carrisk.provenance import package_versions
 from carrisk.schema import OUTCOME_COLUMNS, read_records
-from carrisk.validation import package_versions
 
 HOST = "127.0.0.1"  # loopback only, by construction
 CLIENTS = 8
-#: (concurrent clients, patients per request, requests): the load, then one client alone for the latency of a
-#: request that does not queue behind others.
-FULL_PHASES = ((CLIENTS, 1, 2000), (CLIENTS, 100, 200), (1, 1, 200))
-QUICK_PHASES = ((CLIENTS, 1, 200), (CLIENTS, 100, 20), (1, 1, 50))
+#: (concurrent clients, patients per request, requests, reasons per patient): the load, then one client alone
+#: for the latency of a request that does not queue behind others, then 100-patient requests without reasons
+#: (``?top=0``: no SHAP), for clients that only need the numbers.
+FULL_PHASES = ((CLIENTS, 1, 2000, 3), (CLIENTS, 100, 200, 3), (1, 1, 200, 3), (CLIENTS, 100, 200, 0))
+QUICK_PHASES = ((CLIENTS, 1, 200, 3), (CLIENTS, 100, 20, 3), (1, 1, 50, 3), (CLIENTS, 100, 20, 0))
 WARMUP_REQUESTS = 20
 RSS_SAMPLE_S = 1.0
 PHASE_TIME_LIMIT_S = 900.0
@@ -97,7 +100,13 @@ def _rss_mb(process: psutil.Process) -> float:
 
 
 def _phase(
-    port: int, server: psutil.Process, patients: list[dict[str, Any]], clients: int, size: int, requests: int
+    port: int,
+    server: psutil.Process,
+    patients: list[dict[str, Any]],
+    clients: int,
+    size: int,
+    requests: int,
+    top: int = 3,
 ) -> dict[str, Any]:
     """Send ``requests`` requests of ``size`` patients from ``clients`` threads; time each one.
 
@@ -120,7 +129,7 @@ def _phase(
                 break
             start = time.perf_counter()
             try:
-                connection.request("POST", "/predict", body=bodies[request % len(bodies)], headers=headers)
+                connection.request("POST", f"/predict?top={top}", body=bodies[request % len(bodies)], headers=headers)
                 response = connection.getresponse()
                 payload = response.read()
                 ok = response.status == 200 and len(json.loads(payload)) == size
@@ -159,6 +168,7 @@ def _phase(
     return {
         "clients": clients,
         "patients_per_request": size,
+        "top_reasons": top,
         "requests_planned": requests,
         "requests_sent": len(latencies),
         "errors": len(errors),
@@ -184,7 +194,7 @@ def _phase(
     }
 
 
-def _run_server_load(phases: tuple[tuple[int, int, int], ...], workers: int) -> dict[str, Any]:
+def _run_server_load(phases: tuple[tuple[int, int, int, int], ...], workers: int) -> dict[str, Any]:
     port = _free_port()
     _common.log(f"serve_load: starting carrisk serve --workers {workers} on {HOST}:{port}")
     run: dict[str, Any] = {"workers": workers, "load_average_start": os.getloadavg()}
@@ -197,10 +207,10 @@ def _run_server_load(phases: tuple[tuple[int, int, int], ...], workers: int) -> 
         _phase(port, process, patients, CLIENTS, 1, WARMUP_REQUESTS * workers)
         run["rss_mb_start"] = _rss_mb(process)
         run["phases"] = []
-        for clients, size, requests in phases:
-            _common.log(f"serve_load: {requests} requests of {size} patient(s) from {clients} client(s)")
+        for clients, size, requests, top in phases:
+            _common.log(f"serve_load: {requests} requests of {size} patient(s), top={top}, {clients} client(s)")
             before = _rss_mb(process)
-            phase = _phase(port, process, patients, clients, size, requests)
+            phase = _phase(port, process, patients, clients, size, requests, top)
             phase["rss_mb_before"], phase["rss_mb_after"] = before, _rss_mb(process)
             run["phases"].append(phase)
             _common.log(
@@ -214,7 +224,7 @@ def _run_server_load(phases: tuple[tuple[int, int, int], ...], workers: int) -> 
         server.terminate()
         server.wait(timeout=60)
     run["load_average_end"] = os.getloadavg()
-    loaded, hundred, alone = run["phases"]
+    loaded, hundred, alone, bare = run["phases"]
     run["verdict"] = {
         "errors": sum(p["errors"] for p in run["phases"]),
         "rss_growth_mb": run["rss_mb_end"] - run["rss_mb_start"],
@@ -224,6 +234,7 @@ def _run_server_load(phases: tuple[tuple[int, int, int], ...], workers: int) -> 
         "p50_ms_1_patient_1_client": alone["latency_ms"]["p50"],
         "p99_ms_1_patient_1_client": alone["latency_ms"]["p99"],
         "patients_per_s_100": hundred["patients_per_s"],
+        "patients_per_s_100_without_reasons": bare["patients_per_s"],
         "meets": {
             "p50_ms_1_patient (1 client)": alone["latency_ms"]["p50"] < TARGETS["p50_ms_1_patient"],
             "p99_ms_1_patient (1 client)": alone["latency_ms"]["p99"] < TARGETS["p99_ms_1_patient"],

@@ -553,6 +553,12 @@ def predict(
         Path | None,
         typer.Option(help="--causes: refit the cause model on these records (default: the one stored in the bundle)."),
     ] = None,
+    top: Annotated[
+        int,
+        typer.Option(
+            min=0, max=20, help="Reasons per patient (exact SHAP); 0 skips them (much faster for large files)."
+        ),
+    ] = 3,
 ) -> None:
     """Predict 6/12-month EFS with 95% intervals, a risk group and the top reasons for each patient."""
     fitted = _model(model, allow_version_mismatch)
@@ -570,7 +576,7 @@ def predict(
         write_json = stack.enter_context(json_array_stream(json_out)) if json_out is not None else None
         if frame.empty and write_rows is not None:
             write_rows(_scalar_columns(fitted.empty_predictions()))
-        for chunk in fitted.iter_predictions(frame):
+        for chunk in fitted.iter_predictions(frame, top=top):
             if cause_model is not None:
                 chunk = _with_causes(chunk, cause_model, frame)
             typer.echo(format_predictions(chunk))

@@ -494,6 +494,15 @@ class EFSModel:
     def _predict_chunk(
         self, frame: pd.DataFrame, named: Mapping[str, float], top: int, explain_horizon: float
     ) -> pd.DataFrame:
+        # The encoder warns that an unseen level is scored as the reference level; here that is not what happens
+        # (unknown levels are marginalised) or the ``assumptions`` column already says it, per patient.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*were not seen in training", category=UserWarning)
+            return self._predict_chunk_quietly(frame, named, top, explain_horizon)
+
+    def _predict_chunk_quietly(
+        self, frame: pd.DataFrame, named: Mapping[str, float], top: int, explain_horizon: float
+    ) -> pd.DataFrame:
         # records with a rare or unseen "unknown" level are predicted as the mixture over the known levels
         categorized = self.features.categorize(frame)
         expanded, weights, assumptions = marginalisation_plan(

@@ -101,3 +101,17 @@ def test_evaluate_and_update_refuse_bad_input_in_one_clear_line(tmp_path):
         assert result.exit_code == 1 and "efs_days" in result.output and "Traceback" not in result.output
     result = runner.invoke(app, ["simulate", "--centre", "moon", "--out", str(tmp_path / "x.csv")])
     assert result.exit_code == 2 and "--centre must be one of" in result.output
+
+
+def test_predict_top_zero_skips_the_reasons_and_keeps_the_numbers(tmp_path):
+    from pathlib import Path
+
+    example = Path(carrisk.__file__).parent / "data" / "example_patients.csv"
+    with_reasons, without = tmp_path / "with.json", tmp_path / "without.json"
+    assert runner.invoke(app, ["predict", str(example), "--json", str(with_reasons)]).exit_code == 0
+    assert runner.invoke(app, ["predict", str(example), "--top", "0", "--json", str(without)]).exit_code == 0
+    full, bare = json.loads(with_reasons.read_text()), json.loads(without.read_text())
+    assert all(len(row["top_reasons"]) == 3 for row in full)
+    assert all(row["top_reasons"] == [] for row in bare)
+    assert [row["efs_6mo"] for row in bare] == [row["efs_6mo"] for row in full]
+    assert runner.invoke(app, ["predict", str(example), "--top", "-1"]).exit_code == 2

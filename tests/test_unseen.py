@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,3 +109,19 @@ def test_an_unseen_level_without_a_defensible_mixture_is_named_in_the_assumption
         pytest.skip("the training cohort has CD19-negative patients")
     out = model.predict_efs(record, top=0)
     assert "cd19 'negative' was not seen in training: scored as the reference level 'bright'" in out["assumptions"][0]
+
+
+def test_prediction_names_unseen_levels_without_a_misleading_encoder_warning():
+    import warnings
+
+    import pandas as pd
+
+    from carrisk import load_default_model
+
+    model = load_default_model()
+    record = pd.read_csv(Path(__file__).resolve().parents[1] / "carrisk" / "data" / "example_patients.csv").iloc[[0]]
+    record = record.assign(blina_exposed="unknown", blina_response=None)  # never seen in training
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "encoded as the reference level" would be false here
+        table = model.predict_efs(record, top=1)
+    assert "averaged over" in table["assumptions"].iloc[0]

@@ -90,6 +90,11 @@ TARGETS: dict[str, dict[str, Any]] = {
     "age_q25": {"value": 7.1, "tolerance": 0.5, "source": "Myers 2022 abstract"},
     "age_q75": {"value": 17.5, "tolerance": 0.5, "source": "Myers 2022 abstract"},
     "blina_exposed": {"value": 77 / 420, "tolerance": 0.02, "source": "Myers 2022 abstract: 77/420"},
+    "evaluable_fraction": {
+        "value": 412 / 420,
+        "tolerance": 0.01,
+        "source": "Myers 2022 abstract: 412/420 evaluable for CAR response (fixed by non_evaluable_prob)",
+    },
 }
 
 # Every parameter with its starting value and, for the assumed ones, the one-line reason.
@@ -173,6 +178,10 @@ ASSUMED: dict[str, tuple[Any, str]] = {
     "hazard_shape_lineage_switch": ([2.0, 1.0, 0.3, 0.1, 0.02], "lineage switch is early (often by day 28-90)"),
     "hazard_shape_death": ([1.0, 1.0, 0.8, 0.5, 0.15], "toxicity and transplant-related deaths in year 1"),
     "unclassified_relapse_share": (3 / 166, "Lamble 2023: 3 of 166 relapses unclassified"),
+    "non_evaluable_prob": (
+        8 / 420,
+        "published: 412 of 420 evaluable for CAR response (early death before day 28; own random stream)",
+    ),
     "os_median_days_after_relapse": (300.0, "poor salvage after post-CAR relapse"),
     "os_median_days_after_no_cr": (150.0, "primary refractory disease after CAR"),
     "accrual_start": ("2012-01-01", "study window 2012-2019"),

@@ -35,8 +35,8 @@ from carrisk.competing import CAUSES, aalen_johansen, derive_first_event
 from carrisk.competing.metrics import cause_concordance, cif_brier_score
 from carrisk.competing.prediction import CauseSpecificModel
 from carrisk.features import BlinatumomabStatus
+from carrisk.provenance import package_versions
 from carrisk.simulate import simulate_cohort
-from carrisk.validation import package_versions
 
 HORIZON_DAYS = 365.25
 CAUSE = "cd19neg"

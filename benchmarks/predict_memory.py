@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from carrisk._io import atomic_write_text, write_csv
+from carrisk.bundle import read_manifest
 from carrisk.predict import PREDICT_CHUNK_ROWS
+from carrisk.shipped import default_model_path
 from carrisk.simulate import simulate_cohort
 
 RESULTS = Path(__file__).parent / "results"
@@ -44,7 +46,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB
         with open(predictions, encoding="utf-8") as handle:
             predicted = sum(1 for _ in handle) - 1
+    manifest = read_manifest(default_model_path())
     result = {
+        "model": manifest["model"]["model"],
+        "model_sha256": manifest["payload"]["sha256"],
         "rows": args.rows,
         "seed": args.seed,
         "chunk_rows": PREDICT_CHUNK_ROWS,

@@ -36,8 +36,8 @@ from typing import Any
 import psutil
 
 from benchmarks import _common
+from carrisk.provenance import package_versions
 from carrisk.schema import OUTCOME_COLUMNS, read_records
-from carrisk.validation import package_versions
 
 HOST = "127.0.0.1"  # loopback only, by construction
 CLIENTS = 8

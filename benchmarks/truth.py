@@ -87,6 +87,7 @@ INTERVALS: dict[str, dict[str, tuple[str, float]]] = {
     "coxph": {"percentile": ("percentile", 1.0), "basic": ("basic", 1.0)},
 }
 INTERVAL_VARIANTS = ("percentile", "basic", "unshrunk", "unshrunk_basic")
+SHIPPED_INTERVAL = "unshrunk"
 LEARNING_CANDIDATES = ("two_part", "coxnet")
 
 
@@ -97,7 +98,12 @@ def _test_cohort(n: int) -> tuple[Any, Any, np.ndarray]:
 
 
 def fit_replicate(
-    r: int, n_train: int, names: tuple[str, ...], test_features: Any, n_bootstrap: int
+    r: int,
+    n_train: int,
+    names: tuple[str, ...],
+    test_features: Any,
+    n_bootstrap: int,
+    comparison_intervals: bool = True,
 ) -> dict[str, dict[str, np.ndarray]]:
     """Fit the named candidates on replicate r and predict the test cohort (point, and intervals where measured)."""
     warnings.simplefilter("ignore")
@@ -113,7 +119,10 @@ def fit_replicate(
         out[name] = {"point": point, "seconds": np.array(time.perf_counter() - started)}
         train_design = pipeline[:-1].transform(cohort.records) if name in INTERVALS and n_bootstrap else None
         refits: dict[float, list[Any]] = {}
-        for variant, (method, divisor) in INTERVALS.get(name, {}).items() if n_bootstrap else ():
+        variants = INTERVALS.get(name, {}) if n_bootstrap else {}
+        if not comparison_intervals:  # only the interval the default model ships
+            variants = {v: spec for v, spec in variants.items() if v == SHIPPED_INTERVAL and name == DEFAULT_CANDIDATE}
+        for variant, (method, divisor) in variants.items():
             if divisor not in refits:
                 refits[divisor] = bootstrap_refits(pipeline[-1], train_design, y, n_bootstrap, r, divisor)
             lo, hi = bootstrap_interval(refits[divisor], design, times, point, method=method)
@@ -159,11 +168,12 @@ def score(
 
 def _mean_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, value in rows[0].items():
+    keys = {key: value for row in rows for key, value in row.items()}
+    for key, value in keys.items():
         if isinstance(value, dict):
             out[key] = {g: float(np.mean([r[key][g] for r in rows])) for g in value}
         else:
-            values = [r[key] for r in rows]
+            values = [r[key] for r in rows if key in r]  # interval keys exist on the replicates that measured them
             out[key] = float(np.mean(values))
             out[f"{key}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
     return out
@@ -173,31 +183,44 @@ def _mean_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
 FEWER_REPLICATES = {"rsf": 5, "rsf_all_features": 5, "stacked": 5, "two_part_equal": 5}
 
 
-def _replicates_of(name: str, replicates: int, quick: bool) -> int:
-    return replicates if quick else min(replicates, FEWER_REPLICATES.get(name, replicates))
+def _replicates_of(name: str, replicates: int, comparisons: int) -> int:
+    return comparisons if name in FEWER_REPLICATES else replicates
 
 
-def run(settings: _common.Settings, out: Path, replicates: int | None = None) -> dict[str, Any]:
+def run(
+    settings: _common.Settings,
+    out: Path,
+    replicates: int | None = None,
+    comparisons: int | None = None,
+    n_bootstrap: int | None = None,
+    curve_replicates: int | None = None,
+) -> dict[str, Any]:
     """Fit every candidate on the replicate cohorts, score against the truth, write truth.json/.md and plots.
 
-    The main table is written as soon as it is complete; the learning curve is added after it.
+    ``comparisons`` = replicates on which the comparison candidates (forests, stack, equal weights) and the
+    comparison intervals (coxph, the shrunken bootstrap) are fitted; the others fit the main candidates and the
+    shipped interval only. The main table is written as soon as it is complete; the learning curve after it.
     """
     quick = settings.mode == "quick"
-    default_replicates, n_test, n_bootstrap = (2, 1_000, 20) if quick else (20, 5_000, 100)
+    default_replicates, n_test, default_bootstrap = (2, 1_000, 20) if quick else (20, 5_000, 100)
     replicates = replicates or default_replicates
-    sizes, curve_replicates = ((200, 1_000), 1) if quick else ((200, 1_000, 2_000), 3)
+    n_bootstrap = n_bootstrap or default_bootstrap
+    comparisons = replicates if quick else min(replicates, comparisons or max(FEWER_REPLICATES.values()))
+    sizes = (200, 1_000) if quick else (200, 1_000, 2_000)
+    curve_replicates = curve_replicates or (1 if quick else 3)
     cohort, features, truth = _test_cohort(n_test)
     groups = _groups(cohort)
     event = cohort.records["efs_event"].to_numpy(dtype=int).astype(bool)
     days = cohort.records["efs_days"].to_numpy(dtype=float)
     started = time.perf_counter()
     per_replicate = [
-        tuple(name for name in CANDIDATES if r < _replicates_of(name, replicates, quick)) for r in range(replicates)
+        tuple(name for name in CANDIDATES if r < _replicates_of(name, replicates, comparisons))
+        for r in range(replicates)
     ]
     fits = []
     with joblib.parallel_config(backend="loky", n_jobs=_common.N_CORES):
         jobs = joblib.Parallel(return_as="generator")(
-            joblib.delayed(fit_replicate)(r, N_TRAIN, per_replicate[r], features, n_bootstrap)
+            joblib.delayed(fit_replicate)(r, N_TRAIN, per_replicate[r], features, n_bootstrap, r < comparisons)
             for r in range(replicates)
         )
         for fit in jobs:
@@ -230,6 +253,9 @@ def run(settings: _common.Settings, out: Path, replicates: int | None = None) ->
             "bootstrap": f"{n_bootstrap} refits of the final estimator (seed r), 95%, logit scale: percentile and "
             "basic at the chosen penalties; unshrunk(_basic) = percentile (basic) of refits at 1/100 of the chosen "
             "penalties",
+            "comparison_replicates": comparisons,
+            "comparison_intervals": "coxph and the two-part percentile/basic variants on the comparison replicates "
+            "only; the shipped (unshrunk) interval on every replicate",
             "default_candidate": DEFAULT_CANDIDATE,
             "learning_curve": {"sizes": [*sizes, N_TRAIN], "replicates_per_size": curve_replicates},
             "seconds": time.perf_counter() - started,
@@ -378,13 +404,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.truth", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--replicates", type=int, default=None, help="override the mode's number of replicates")
+    parser.add_argument("--comparisons", type=int, default=None, help="replicates with the comparison candidates")
+    parser.add_argument("--bootstrap", type=int, default=None, help="bootstrap refits per interval")
+    parser.add_argument("--curve-replicates", type=int, default=None, help="replicates per learning-curve size")
     parser.add_argument("--out", type=Path, default=_common.RESULTS_DIR)
     parser.add_argument("--readme-only", action="store_true", help="only rewrite the README block from truth.json")
     args = parser.parse_args(argv)
     if args.readme_only:
         update_readme(_common.read_json(args.out / "truth.json") or {})
         return
-    result = run(_common.QUICK if args.quick else _common.FULL, args.out, args.replicates)
+    settings = _common.QUICK if args.quick else _common.FULL
+    result = run(settings, args.out, args.replicates, args.comparisons, args.bootstrap, args.curve_replicates)
     print(markdown(result))
 
 

@@ -312,11 +312,19 @@ def cv(
     calibration_bootstrap: Annotated[
         int, typer.Option(min=0, help="Bootstrap resamples for the calibration curves' bands (0: no band).")
     ] = 200,
+    causes: Annotated[
+        bool,
+        typer.Option(
+            "--causes",
+            help="Also cross-validate the cause-specific model on the same folds (records with outcome columns).",
+        ),
+    ] = False,
 ) -> None:
     """Nested, repeated cross-validation by concordance; prints a table and writes all numbers to JSON."""
     from carrisk.validation import cross_validate
 
     loaded = _load(data, time_col, event_col, features)
+    cause_cv = _cv_causes(loaded, folds, repeats, seed, n_jobs) if causes else None
     names = [m.strip() for m in models.split(",") if m.strip()]
     try:
         result = cross_validate(
@@ -337,18 +345,42 @@ def cv(
         )
     except ValueError as err:
         raise CliError(str(err), EXIT_INVALID_RECORDS) from None
+    if cause_cv is not None:
+        result.causes = cause_cv.to_dict()
     heading = (
         f"{loaded.name}: {len(loaded.records)} rows, {loaded.n_events} events ({loaded.mode} mode); "
         f"{folds}-fold x {repeats} nested CV, seed {seed}; mean [95% CI of the mean]"
     )
     typer.echo(heading)
     typer.echo(result.report_text())
+    if cause_cv is not None:
+        typer.echo(f"\n{cause_cv.to_text('6mo')}\n\n{cause_cv.to_text('12mo')}")
     if json_out is not None:
         result.write_json(json_out)
         typer.echo(f"wrote {json_out}")
     if out is not None:
         for path in result.write_report(out, heading):
             typer.echo(f"wrote {path}")
+
+
+def _cv_causes(loaded: Any, folds: int, repeats: int, seed: int, n_jobs: int) -> Any:
+    """``cv --causes``: the cause-specific model cross-validated on the folds of the EFS cross-validation."""
+    from carrisk.competing.validation import cross_validate_causes
+    from carrisk.schema import OUTCOME_COLUMNS
+
+    missing = [c for c in OUTCOME_COLUMNS if c not in loaded.records.columns]
+    if loaded.mode != "clinical" or missing:
+        raise CliError(
+            "--causes needs carrisk records with the outcome columns"
+            + (f" (missing: {', '.join(missing)})" if missing else f", not {loaded.mode} mode"),
+            EXIT_USAGE,
+        )
+    try:
+        return cross_validate_causes(loaded.records, folds=folds, repeats=repeats, seed=seed, n_jobs=n_jobs)
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(f"--causes: {err}", EXIT_INVALID_RECORDS) from None
 
 
 @app.command()
@@ -473,6 +505,8 @@ def train(
         f"events); params {fitted.params}"
     )
     typer.echo(f"saved {path}")
+    if fitted.cause_model is not None:
+        typer.echo("with its cause-specific model (carrisk predict --causes)")
 
 
 def _model(path: Path | None, allow_version_mismatch: bool) -> Any:
@@ -506,7 +540,7 @@ def predict(
     ] = False,
     cause_training: Annotated[
         Path | None,
-        typer.Option(help="--causes: records the EFS model was trained on (default: its recorded synthetic cohort)."),
+        typer.Option(help="--causes: refit the cause model on these records (default: the one stored in the bundle)."),
     ] = None,
 ) -> None:
     """Predict 6/12-month EFS with 95% intervals, a risk group and the top reasons for each patient."""
@@ -552,10 +586,18 @@ def _scalar_columns(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _cause_model(fitted: Any, cause_training: Path | None) -> Any:
-    """The cause-specific model for ``--causes`` (carrisk.competing.prediction), fitted once per command."""
+    """The cause-specific model for ``--causes``: the bundle's own, or refitted on ``--cause-training``.
+
+    A bundle saved without one (older carrisk) that records its simulated training cohort has it refitted from
+    that cohort (about 15 s); any other bundle without one is a usage error.
+    """
     from carrisk.competing.prediction import cause_model_for
 
+    if cause_training is None and getattr(fitted, "cause_model", None) is not None:
+        return fitted.cause_model
     training = _read(cause_training) if cause_training is not None else None
+    if training is None and fitted.metadata.get("build", {}).get("cohort", {}).get("generator"):
+        typer.echo("carrisk: note: this bundle carries no cause model; refitting it (retrain to store one)", err=True)
     try:
         return cause_model_for(fitted, training)
     except RecordError:

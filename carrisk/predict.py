@@ -62,6 +62,10 @@ PREDICT_CHUNK_ROWS = 2_000
 RISK_GROUPS = ("low", "intermediate", "high")
 
 
+#: Bootstrap refits of the cause-specific model fitted with an EFS model (intervals of the cause shares).
+CAUSE_BOOTSTRAP = 20
+
+
 def horizon_names(horizons: Mapping[str, float] | Sequence[float]) -> dict[str, float]:
     """Name horizons given in days: 182.625 -> "6mo", 365.25 -> "12mo"; a mapping is kept as it is."""
     if isinstance(horizons, Mapping):
@@ -96,7 +100,12 @@ class EFSModel:
         high risk.
     metadata : dict
         Training fingerprint, seeds, horizons, versions, synthetic-data flag, cross-validated metrics (if run).
+    cause_model : carrisk.competing.CauseSpecificModel or None
+        How patients fail (see :meth:`predict_causes`); fitted by :func:`fit_efs_model` when the training records
+        have the outcome columns, None otherwise (and in bundles saved before models carried one).
     """
+
+    cause_model: Any = None
 
     def __init__(
         self,
@@ -371,6 +380,52 @@ class EFSModel:
         out.attrs["rejected"] = rejected.to_dict("records")
         return out
 
+    def predict_causes(
+        self,
+        records: Any,
+        horizons: Mapping[str, float] | Sequence[float] = DEFAULT_HORIZONS,
+        *,
+        skip_invalid: bool = False,
+    ) -> pd.DataFrame:
+        """Each patient's cumulative incidence of every first-event cause, adding up to ``1 - EFS`` of this model.
+
+        The EFS prediction decides how many fail by each time, the stored :attr:`cause_model` of what; the table
+        is :func:`carrisk.predict_causes` of this model's :meth:`predict_efs` (intervals: the cause shares'
+        bootstrap, not the EFS model's own uncertainty).
+
+        Parameters
+        ----------
+        records : DataFrame, path to CSV/Parquet, or list of dicts
+            Patients in the record schema (outcome columns optional).
+        horizons : mapping name -> days, or days
+            Default 6 and 12 months.
+        skip_invalid : bool
+            Predict the valid rows only (as :meth:`predict_efs`).
+
+        Returns
+        -------
+        DataFrame
+            ``patient_id``, ``efs_<h>``, ``cif_<cause>_<h>`` (with ``_lo``/``_hi``) and ``cause_curves``.
+
+        Raises
+        ------
+        ValueError
+            If this model carries no cause-specific model.
+        """
+        from carrisk.competing.prediction import predict_causes
+
+        if self.cause_model is None:
+            raise ValueError(
+                "this model carries no cause-specific model (trained without the outcome columns, in generic mode, "
+                "or saved by an older carrisk); retrain it on records, or give the training records "
+                "(--cause-training RECORDS.csv)"
+            )
+        frame, _ = self.valid_rows(records, skip_invalid=skip_invalid)
+        efs = pd.concat(list(self.iter_predictions(frame, horizons, top=0))) if len(frame) else None
+        if efs is None:
+            efs = self.empty_predictions(horizons)
+        return predict_causes(efs, self.cause_model, frame, horizons)
+
     def validate(self, records: Any, *, source: str = "records") -> pd.DataFrame:
         """Check records against what this model reads; raise :class:`RecordError` listing every problem.
 
@@ -544,6 +599,7 @@ def fit_efs_model(
     n_bootstrap: int = 100,
     synthetic: bool = False,
     cv_metrics: Mapping[str, Any] | None = None,
+    causes: bool | None = None,
     **params: Any,
 ) -> EFSModel:
     """Tune on all records (see :func:`carrisk.tuned_model`), refit, and wrap the result as an :class:`EFSModel`.
@@ -566,6 +622,11 @@ def fit_efs_model(
         Whether the training data are synthetic (recorded in the metadata and the model card).
     cv_metrics : mapping, optional
         Cross-validated metrics to record (from :func:`carrisk.cross_validate`).
+    causes : bool, optional
+        Also fit the cause-specific model of :meth:`EFSModel.predict_causes` (a
+        :class:`carrisk.competing.CauseSpecificModel` with :data:`CAUSE_BOOTSTRAP` bootstrap refits seeded by
+        ``seed``; about 15 s at n = 420). Default: when the records are in the record schema with all their
+        outcome columns; a contradiction in them then only warns and skips it, while ``causes=True`` raises it.
     """
     check_survival_target(y)
     if model is None:
@@ -624,7 +685,30 @@ def fit_efs_model(
     if inbag is not None:
         for horizon in DEFAULT_HORIZONS.values():
             fitted.variance_prior(horizon)  # fitted once here, stored in the bundle
+    fitted.cause_model = _fit_cause_model(records, spec, causes, seed)
     return fitted
+
+
+def _fit_cause_model(records: pd.DataFrame, spec: FeatureSpec | None, causes: bool | None, seed: int) -> Any:
+    """The cause-specific model for :func:`fit_efs_model` (None when ``causes`` is False or not applicable)."""
+    from carrisk.competing.prediction import CauseSpecificModel
+    from carrisk.schema import OUTCOME_COLUMNS
+
+    applicable = (spec is None or spec.mode == "clinical") and set(OUTCOME_COLUMNS) <= set(records.columns)
+    if causes is False or (causes is None and not applicable):
+        return None
+    if causes and not applicable:
+        raise ValueError(
+            "causes=True needs records in the record schema with the outcome columns " + ", ".join(OUTCOME_COLUMNS)
+        )
+    try:
+        return CauseSpecificModel(spec, n_bootstrap=CAUSE_BOOTSTRAP, random_state=seed).fit(records)
+    except RecordError as err:
+        if causes:
+            raise
+        first = err.problems[0] if err.problems else err
+        warnings.warn(f"no cause-specific model fitted ({len(err.problems)} problem(s): {first})", stacklevel=3)
+        return None
 
 
 def _bootstrap_cox(estimator: Any, design: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator) -> Any:

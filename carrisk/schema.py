@@ -179,15 +179,15 @@ def check_csv_header(path: str | os.PathLike[str]) -> list[str]:
         head = handle.read(MAX_HEADER_BYTES + 1)
     line, newline, _ = head.partition(b"\n")
     if not head.strip():
-        raise OSError(f"{path} is empty: expected a CSV with a header line")
+        raise OSError("the file is empty: expected a CSV with a header line")
     if not newline and len(head) > MAX_HEADER_BYTES:
-        raise OSError(f"{path}: the first line is longer than {MAX_HEADER_BYTES:,} bytes; not a CSV of records")
+        raise OSError(f"the first line is longer than {MAX_HEADER_BYTES:,} bytes: not a CSV of records")
     if b"\x00" in line:
-        raise OSError(f"{path} is a binary file, not a CSV (NUL bytes in the first line)")
+        raise OSError("a binary file, not a CSV (NUL bytes in the first line)")
     try:
         text = line.decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError:
-        raise OSError(f"{path}: the first line is not UTF-8 text; save the file as UTF-8 CSV") from None
+        raise OSError("the first line is not UTF-8 text; save the file as UTF-8 CSV") from None
     return next(csv.reader([text]), [])
 
 

@@ -40,18 +40,29 @@ the names in brackets are their keys there.
    ``j`` of ``hazard_edges_days`` (days from infusion), with ``lp_k`` a sum of log hazard ratios
    (``loghr_<covariate>_<cause>``; relapse causes share ``loghr_blina_nonresponder``/``loghr_blina_responder``).
    EFS time = the first cause. A share ``unclassified_relapse_share`` of relapses is recorded "unclassified".
+8a. **Not evaluable for response**: independently of everything else, a share ``non_evaluable_prob`` (8/420:
+   the study had 412 of 420 evaluable) dies before the day-28 assessment, on a day uniform on [1, 27]
+   (:data:`EARLY_DEATH_DAYS`): an EFS event and a death that day, ``day28_cr`` blank (cause ``no_cr`` in
+   :func:`carrisk.competing.derive_first_event`: the study's EFS counts no CR by day 28 as an event). These draws
+   come from a third random stream, so every other patient is the same as without them. They are distinct from
+   the exposed patients whose *blinatumomab* response is unknown (``blina_response`` "not evaluable", share
+   ``blina_unknown_response_share``): those are evaluable for the CAR response and have a recorded ``day28_cr``;
+   they are left out of the per-blinatumomab-group CR rates only because their group is unknown.
 9. **Overall survival**: death after relapse (or lineage switch) after an exponential time with median
    ``os_median_days_after_relapse``; after no CR with median ``os_median_days_after_no_cr``; death in
    remission is a death. No other deaths.
 10. **Censoring**: infusion date uniform between ``accrual_start`` and ``accrual_end``, administrative
     cut-off at ``data_cutoff``, plus loss to follow-up from day 28 with hazard ``ltfu_rate_per_year``.
     EFS and OS share the censoring time; the day-28 response is always observed.
-11. **Truth**: ``S(t) = 1`` for ``t < 28`` and ``S(t) = p_CR * exp(-sum_k H_k(t))`` for ``t >= 28``, exact
+11. **Truth**: ``S(t) = 1 - q F(t)`` for ``t < 28`` and ``S(t) = (1 - q) p_CR exp(-sum_k H_k(t))`` for ``t >= 28``
+    (``q = non_evaluable_prob``, ``F`` the uniform early-death distribution; ``true_cr_prob`` is ``p_CR``, the CR
+    probability of an evaluable patient), exact
     (piecewise-linear cumulative hazards), without censoring. ``true_risk = -log S(12 months)``, the true
     12-month cumulative EFS hazard (higher = worse, a strictly decreasing function of ``true_efs_12mo``).
 
-Randomness: ``np.random.default_rng(seed)`` is split into two independent streams, one for the patients and one
-for the record spellings and missing cells, so ``messy=True`` and ``messy=False`` describe the same patients.
+Randomness: ``np.random.default_rng(seed)`` is split into three independent streams, one for the patients, one
+for the record spellings and missing cells, so ``messy=True`` and ``messy=False`` describe the same patients, and
+one for the non-evaluable (early death) patients.
 
 Assumptions (not printed in the abstract)
 -----------------------------------------
@@ -448,12 +459,49 @@ def _relative_hazards(lp: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def _survival_from(
-    cr_prob: np.ndarray, rel_hazard: np.ndarray, edges: np.ndarray, rates: np.ndarray, times: ArrayLike
+    cr_prob: np.ndarray,
+    rel_hazard: np.ndarray,
+    edges: np.ndarray,
+    rates: np.ndarray,
+    times: ArrayLike,
+    non_evaluable: float = 0.0,
 ) -> np.ndarray:
     t = np.asarray(times, dtype=float).reshape(-1)
     cumhaz = rel_hazard @ _baseline_cumhaz(edges, rates, t)  # (n, times)
-    surv = cr_prob[:, None] * np.exp(-cumhaz)
-    return np.where(t[None, :] < DAY28_DAYS, 1.0, surv)
+    surv = (1.0 - non_evaluable) * cr_prob[:, None] * np.exp(-cumhaz)
+    return np.where(t[None, :] < DAY28_DAYS, 1.0 - non_evaluable * _early_death_cdf(t)[None, :], surv)
+
+
+#: Days on which a patient not evaluable for response dies (uniform), before the day-28 assessment.
+EARLY_DEATH_DAYS = (1.0, 27.0)
+
+
+def _early_death_cdf(t: np.ndarray) -> np.ndarray:
+    low, high = EARLY_DEATH_DAYS
+    return np.clip((t - low) / (high - low), 0.0, 1.0)
+
+
+def _non_evaluable(p: Mapping[str, Any]) -> float:
+    """Probability of dying before the day-28 assessment (0 for parameter sets older than the parameter)."""
+    return float(p.get("non_evaluable_prob", 0.0))
+
+
+def _with_early_deaths(
+    outcomes: dict[str, np.ndarray], p: Mapping[str, Any], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Replace the outcomes of the patients not evaluable for response (drawn from their own stream ``rng``)."""
+    n = outcomes["efs_days"].size
+    u = rng.random((n, 2))
+    early = u[:, 0] < _non_evaluable(p)
+    low, high = EARLY_DEATH_DAYS
+    day = np.round(low + (high - low) * u[:, 1], 1)
+    out = dict(outcomes)
+    out["day28_cr"] = pd.array(np.where(early, 0, outcomes["day28_cr"]), dtype="Int64")
+    out["day28_cr"][early] = pd.NA
+    for column, value in (("efs_days", day), ("os_days", day), ("efs_event", 1), ("death", 1)):
+        out[column] = np.where(early, value, outcomes[column])
+    out["relapse_phenotype"] = np.where(early, "none", outcomes["relapse_phenotype"]).astype(object)
+    return out
 
 
 def _inverse_cumhaz(edges: np.ndarray, rate: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -673,7 +721,7 @@ def simulate_cohort(
         baseline_hazard_multiplier=baseline_hazard_multiplier,
         cr_logodds_shift=cr_logodds_shift,
     )
-    patient_rng, messy_rng = np.random.default_rng(seed).spawn(2)
+    patient_rng, messy_rng, early_rng = np.random.default_rng(seed).spawn(3)
     draws = _draw_latent(n, patient_rng)
     x = _covariates(p, draws)
     lp = _linear_predictors(p, x)
@@ -681,15 +729,16 @@ def simulate_cohort(
     rel_hazard = _relative_hazards(lp)
     edges, rates = _baseline_rates(p)
 
-    outcomes = _simulate_outcomes(p, draws, cr_prob, rel_hazard, edges, rates)
+    outcomes = _with_early_deaths(_simulate_outcomes(p, draws, cr_prob, rel_hazard, edges, rates), p, early_rng)
     patient_id = np.array([f"SIM-{i:04d}" for i in range(1, n + 1)], dtype=object)
     records = _canonical_records(patient_id, x, outcomes)
     if messy:
         records = _messy_records(records, x, missing_rate, p, messy_rng)
 
     grid = _time_grid()
-    curves = _survival_from(cr_prob, rel_hazard, edges, rates, grid)
-    s6, s12 = _survival_from(cr_prob, rel_hazard, edges, rates, [SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS]).T
+    q = _non_evaluable(p)
+    curves = _survival_from(cr_prob, rel_hazard, edges, rates, grid, q)
+    s6, s12 = _survival_from(cr_prob, rel_hazard, edges, rates, [SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS], q).T
     group = np.where(x["nonresponder"], "nonresponder", np.where(x["responder"], "responder", "naive"))
     truth = pd.DataFrame(
         {
@@ -918,8 +967,9 @@ def true_survival(cohort: SimulatedCohort, times: ArrayLike) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``(n_patients, n_times)``; 1 before day 28, ``p_CR * exp(-sum_k H_k(t))`` from day 28 on, computed
-        exactly from the piecewise-exponential cause-specific hazards (no censoring).
+        ``(n_patients, n_times)``; ``1 - q F(t)`` before day 28 (early deaths), ``(1 - q) p_CR
+        exp(-sum_k H_k(t))`` from day 28 on, computed exactly from the piecewise-exponential cause-specific
+        hazards (no censoring).
     """
     t = np.asarray(times, dtype=float).reshape(-1)
     if np.any(t < 0) or not np.all(np.isfinite(t)):
@@ -927,7 +977,8 @@ def true_survival(cohort: SimulatedCohort, times: ArrayLike) -> np.ndarray:
     truth = cohort.truth
     edges, rates = _baseline_rates(cohort.params)
     rel_hazard = np.exp(truth[[f"true_lp_{cause}" for cause in CAUSES]].to_numpy(dtype=float))
-    return _survival_from(truth["true_cr_prob"].to_numpy(dtype=float), rel_hazard, edges, rates, t)
+    cr_prob = truth["true_cr_prob"].to_numpy(dtype=float)
+    return _survival_from(cr_prob, rel_hazard, edges, rates, t, _non_evaluable(cohort.params))
 
 
 #: Recorded first-event causes whose true cumulative incidence the truth table holds (names of
@@ -940,7 +991,8 @@ def true_cause_incidence(cohort: SimulatedCohort, times: ArrayLike) -> np.ndarra
 
     Exact from the piecewise-exponential cause-specific hazards: within hazard interval ``j`` every rate is
     constant, so the probability of leaving through cause ``k`` is ``h_kj / h_j * S(start of j) *
-    (1 - exp(-h_j * exposure))`` with ``h_j`` the total rate. ``no_cr`` is ``1 - p_CR`` from day 28 on; a relapse
+    (1 - exp(-h_j * exposure))`` with ``h_j`` the total rate. ``no_cr`` is ``q F(t)`` before day 28 (early
+    deaths) and ``1 - (1 - q) p_CR`` from day 28 on; a relapse
     is recorded ``unclassified`` with probability ``unclassified_relapse_share`` whatever its true phenotype, so
     the recorded CD19+/CD19-/lineage-switch incidences are the latent ones times ``1 - share``. For every patient
     and time the causes and the true EFS add up to 1.
@@ -974,7 +1026,9 @@ def _cause_incidence(
     t: np.ndarray,
 ) -> np.ndarray:
     lower, upper = edges[:-1], edges[1:]
-    at_start = cr_prob[:, None] * np.exp(-(rel_hazard @ _baseline_cumhaz(edges, rates, lower)))  # (n, intervals)
+    q = _non_evaluable(p)
+    in_cr = (1.0 - q) * cr_prob
+    at_start = in_cr[:, None] * np.exp(-(rel_hazard @ _baseline_cumhaz(edges, rates, lower)))  # (n, intervals)
     cause_rates = rel_hazard[:, None, :] * rates.T[None, :, :]  # (n, intervals, causes)
     total = cause_rates.sum(axis=2)
     exposure = np.clip(np.minimum(t[:, None], upper[None, :]) - lower[None, :], 0.0, None)  # (times, intervals)
@@ -982,7 +1036,7 @@ def _cause_incidence(
     latent = np.einsum("ntj,njk->ntk", leave, cause_rates / total[:, :, None])
     share = p["unclassified_relapse_share"]
     relapse = [CAUSES.index(cause) for cause in RELAPSE_CAUSES]
-    no_cr = np.where(t[None, :] >= DAY28_DAYS, 1.0 - cr_prob[:, None], 0.0)
+    no_cr = np.where(t[None, :] >= DAY28_DAYS, 1.0 - in_cr[:, None], q * _early_death_cdf(t)[None, :])
     return np.stack(
         [
             no_cr,
@@ -1038,8 +1092,10 @@ def cohort_moments(
     covariates, so the moments are smooth in the outcome parameters and can be fitted by least squares.
 
     Groups are the *recorded* blinatumomab groups (exposed patients with an unrecorded response are excluded
-    from the per-group CR and EFS figures, as in the study). Six- and 12-month EFS are the mean true survival;
-    the Kaplan-Meier estimate of the study converges to the same value because censoring is independent.
+    from the per-group CR and EFS figures, as in the study); CR rates are among patients evaluable for response
+    (``non_evaluable_prob`` die before day 28: in EFS, not in the CR denominators). Six- and 12-month EFS are
+    the mean true survival; the Kaplan-Meier estimate of the study converges to the same value because
+    censoring is independent.
     Relapse counts account for censoring (administrative and loss to follow-up), as an observed count would.
 
     Parameters
@@ -1068,9 +1124,10 @@ def cohort_moments(
     cr_prob = special.expit(lp["cr"])
     rel_hazard = _relative_hazards(lp)
     edges, rates = _baseline_rates(p)
-    s6, s12 = _survival_from(cr_prob, rel_hazard, edges, rates, [SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS]).T
+    q = _non_evaluable(p)
+    s6, s12 = _survival_from(cr_prob, rel_hazard, edges, rates, [SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS], q).T
 
-    observed = _expected_observed_first_events(p, draws, cr_prob, rel_hazard, edges, rates)
+    observed = _expected_observed_first_events(p, draws, (1.0 - q) * cr_prob, rel_hazard, edges, rates)
     relapse_by_cause = observed[:, : len(RELAPSE_CAUSES)].sum(axis=0)
     total_relapses = relapse_by_cause.sum()
     unclassified = p["unclassified_relapse_share"]
@@ -1094,6 +1151,7 @@ def cohort_moments(
         moments[f"relapse_share_{cause}"] = float((1.0 - unclassified) * relapse_by_cause[k] / total_relapses)
     moments["relapse_share_unclassified"] = float(unclassified)
     moments["death_in_remission_fraction"] = float(observed[:, CAUSES.index("death")].sum() / n)
+    moments["evaluable_fraction"] = 1.0 - q
     moments["high_burden"] = float(x["high_burden"].mean())
     moments["marrow_blasts_ge50"] = float((x["blasts"] >= 50).mean())
     for name, mask in (("naive", ~x["exposed"]), ("exposed", x["exposed"])):

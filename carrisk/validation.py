@@ -179,6 +179,7 @@ class CVResult:
     interval of the mean and the spread of the fold estimates. ``calibration`` holds each model's pooled
     out-of-fold calibration per horizon (:func:`carrisk.calibration.pooled_calibration`) and ``subgroups`` its
     subgroup table (:func:`carrisk.subgroup_calibration`; empty for records without the clinical columns).
+    ``causes``, when set, is the competing-risks section (:func:`carrisk.competing.validation.cross_validate_causes`).
     :meth:`to_dict` gives the JSON contract documented in the README.
     """
 
@@ -190,6 +191,7 @@ class CVResult:
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     calibration: dict[str, dict[str, PooledCalibration]] = field(default_factory=dict)
     subgroups: dict[str, pd.DataFrame] = field(default_factory=dict)
+    causes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def models(self) -> list[str]:
@@ -234,7 +236,7 @@ class CVResult:
             "settings": self.settings,
             "versions": self.versions,
             "created": self.created,
-        }
+        } | ({"causes": self.causes} if self.causes else {})
 
     @property
     def summary(self) -> pd.DataFrame:
@@ -363,6 +365,12 @@ def _pooled_or_none(
         return None
 
 
+def outer_splits(event: np.ndarray, folds: int, repeats: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The outer (train, test) index pairs of :func:`cross_validate`: repeated K-fold stratified on ``event``."""
+    outer = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    return list(outer.split(np.zeros(len(event)), event))
+
+
 def cross_validate(
     records: pd.DataFrame,
     y: np.ndarray,
@@ -427,8 +435,7 @@ def cross_validate(
             f"got {int(event.sum())} events and {int((~event).sum())} censored"
         )
     records = records.reset_index(drop=True)
-    outer = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
-    splits = list(outer.split(np.zeros(len(event)), event))
+    splits = outer_splits(event, folds, repeats, seed)
     tau = dataset_tau(y, [train for train, _ in splits])
     if not isinstance(models, Mapping):
         models = {

@@ -29,6 +29,7 @@ def bundle(tmp_path_factory):
         n_estimators=30,
         min_samples_leaf=10,
         grid={},
+        causes=False,
     )
     return save_model(model, tmp_path_factory.mktemp("m") / "model")
 

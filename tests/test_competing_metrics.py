@@ -7,7 +7,7 @@ import pytest
 from sksurv.metrics import brier_score, concordance_index_censored
 from sksurv.util import Surv
 
-from carrisk.competing.metrics import cause_concordance, cif_brier_score
+from carrisk.competing.metrics import cause_concordance, cif_auc, cif_brier_score
 
 
 @pytest.fixture
@@ -60,3 +60,42 @@ def test_a_competing_failure_counts_as_a_zero_outcome_without_censoring():
 def test_lengths_must_match():
     with pytest.raises(ValueError, match="one value per patient"):
         cause_concordance([1.0, 2.0], [1, 0], [0.5], 1)
+
+
+def test_without_competing_events_the_cif_auc_is_scikit_survivals(untied):
+    from sksurv.metrics import cumulative_dynamic_auc
+
+    time, code, risk = untied
+    single = np.where(code == 1, 1, 0)
+    target = Surv.from_arrays(single == 1, time)
+    for horizon in (0.3, 0.8, 1.5):
+        expected = cumulative_dynamic_auc(target, target, risk, [horizon])[0][0]
+        assert cif_auc(time, single, risk, 1, horizon) == pytest.approx(expected, abs=1e-12)
+
+
+def test_cif_auc_is_the_weighted_pair_count_with_competing_failures_as_controls(untied):
+    from sksurv.nonparametric import CensoringDistributionEstimator
+
+    time, code, risk = untied
+    risk = np.round(risk, 1)  # ties in the prediction count one half
+    horizon = 0.9
+    g = CensoringDistributionEstimator().fit(Surv.from_arrays(code > 0, time))
+    g_time, g_horizon = g.predict_proba(time), g.predict_proba(np.array([horizon]))[0]
+    numerator = denominator = 0.0
+    for i in range(len(time)):
+        if not (time[i] <= horizon and code[i] == 1):
+            continue
+        for j in range(len(time)):
+            if time[j] > horizon:
+                w_j = 1 / g_horizon
+            elif code[j] == 2:
+                w_j = 1 / g_time[j]
+            else:
+                continue
+            w = w_j / g_time[i]
+            denominator += w
+            numerator += w * (1.0 if risk[i] > risk[j] else 0.5 if risk[i] == risk[j] else 0.0)
+    assert (code[time <= horizon] == 2).any()
+    assert cif_auc(time, code, risk, 1, horizon) == pytest.approx(numerator / denominator, abs=1e-12)
+    assert cif_auc(time, code, code == 1, 1, horizon) > 0.9
+    assert np.isnan(cif_auc(time, code, risk, 1, 1e-9))

@@ -15,7 +15,10 @@ def test_causes_and_efs_add_up_to_one_for_every_patient_and_time():
     cif = true_cause_incidence(cohort, times)
     np.testing.assert_allclose(cif.sum(axis=2) + true_survival(cohort, times), 1.0, atol=1e-12)
     assert (np.diff(cif, axis=1) >= -1e-15).all()
-    assert (cif[:, times < 28] == 0).all()
+    # before day 28 the only first events are the early deaths of patients not evaluable for response (no_cr)
+    q = cohort.params["non_evaluable_prob"]
+    assert (cif[:, times < 28, 1:] == 0).all() and (cif[:, 0, 0] == 0).all()
+    np.testing.assert_allclose(cif[:, 1, 0], q, rtol=1e-12)  # 27.9 is after the last early-death day
 
 
 def test_truth_table_holds_the_six_and_twelve_month_incidences():

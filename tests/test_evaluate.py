@@ -55,7 +55,10 @@ def test_true_probabilities_are_calibrated_in_the_large_and_beat_the_null_model(
         low, high = truth_result.interval("citl", horizon)
         assert low < 0 < high
         assert abs(truth_result.value("citl", horizon)) < 0.03
-        assert truth_result.value("oe_ratio", horizon) == pytest.approx(1.0, abs=0.06)
+        # O/E of the truth on 800 patients has a sampling sd of ~0.05: its bootstrap interval must hold 1
+        oe_low, oe_high = truth_result.interval("oe_ratio", horizon)
+        assert oe_low < 1.0 < oe_high
+        assert truth_result.value("oe_ratio", horizon) == pytest.approx(1.0, abs=0.1)
         assert truth_result.value("ipa", horizon) > 0.0
         assert truth_result.value("ici", horizon) < 0.03
     assert truth_result.value("harrell_c") > 0.6

@@ -29,14 +29,14 @@ def cohort():
 def forest_model(cohort):
     y = survival_target(cohort.records)
     return fit_efs_model(
-        cohort.records, y, "rsf", seed=0, synthetic=True, n_estimators=60, min_samples_leaf=10, grid={}
+        cohort.records, y, "rsf", seed=0, synthetic=True, n_estimators=60, min_samples_leaf=10, grid={}, causes=False
     )
 
 
 @pytest.fixture(scope="module")
 def cox_model(cohort):
     y = survival_target(cohort.records)
-    return fit_efs_model(cohort.records, y, "coxnet", seed=0, synthetic=True, grid={}, n_bootstrap=30)
+    return fit_efs_model(cohort.records, y, "coxnet", seed=0, synthetic=True, grid={}, n_bootstrap=30, causes=False)
 
 
 def test_save_load_round_trip_gives_identical_predictions(tmp_path, forest_model, example_records):
@@ -217,6 +217,8 @@ def test_metadata_records_how_the_hyper_parameters_were_chosen(cohort, forest_mo
     assert forest_model.metadata["tuning"]["method"].startswith("none")
     assert cox_model.metadata["tuning"]["method"].startswith("none")
     y = survival_target(cohort.records)
-    tuned = fit_efs_model(cohort.records, y, "rsf", seed=0, n_estimators=30, grid={"model__min_samples_leaf": [10, 30]})
+    tuned = fit_efs_model(
+        cohort.records, y, "rsf", seed=0, n_estimators=30, grid={"model__min_samples_leaf": [10, 30]}, causes=False
+    )
     assert tuned.metadata["tuning"] == {"method": "out-of-bag", "scoring": "harrell"}
     assert tuned.params["min_samples_leaf"] in (10, 30)

@@ -28,8 +28,10 @@ def cohort():
 @pytest.fixture(scope="module")
 def models(cohort):
     y = survival_target(cohort.records)
-    forest = fit_efs_model(cohort.records, y, "rsf", seed=0, n_estimators=25, min_samples_leaf=10, grid={})
-    cox = fit_efs_model(cohort.records, y, "coxnet", seed=0, grid={}, n_bootstrap=10)
+    forest = fit_efs_model(
+        cohort.records, y, "rsf", seed=0, n_estimators=25, min_samples_leaf=10, grid={}, causes=False
+    )
+    cox = fit_efs_model(cohort.records, y, "coxnet", seed=0, grid={}, n_bootstrap=10, causes=False)
     return {"rsf": forest, "coxnet": cox}
 
 
@@ -68,7 +70,7 @@ def test_the_event_count_in_the_metadata_does_not_depend_on_the_field_order(coho
     y = survival_target(cohort.records)
     swapped = np.empty(len(y), dtype=[("time", float), ("event", bool)])
     swapped["time"], swapped["event"] = y["time"], y["event"]
-    model = fit_efs_model(cohort.records, swapped, "coxph", seed=0, grid={}, n_bootstrap=2)
+    model = fit_efs_model(cohort.records, swapped, "coxph", seed=0, grid={}, n_bootstrap=2, causes=False)
     assert model.metadata["training_data"]["events"] == int(y["event"].sum())
     assert Surv.from_arrays(y["event"], y["time"]).dtype.names[0] != "time"  # the order that used to hide the bug
 

@@ -170,11 +170,12 @@ def test_canonical_mode_has_canonical_spellings_and_only_structural_blanks(canon
     rec = canonical.records
     for column, allowed in CANONICAL.items():
         assert set(rec[column].unique()) <= allowed, column
-    structural = {"blina_response", "months_since_last_hsct"}
+    structural = {"blina_response", "months_since_last_hsct", "day28_cr"}
     for column in set(RECORD_COLUMNS) - structural:
         assert not rec[column].isna().any(), column
     assert rec["blina_response"].isna().equals(~rec["blina_exposed"])
     assert rec["months_since_last_hsct"].isna().equals(rec["prior_hsct_count"] == 0)
+    assert rec["day28_cr"].isna().equals(rec["efs_days"] < 28)  # early deaths, not evaluable for response
     assert set(rec["blina_response"].dropna()) <= {"CR", "NR", "not evaluable"}
     for column in ("blina_exposed", "extramedullary_disease", "down_syndrome", "prior_inotuzumab"):
         assert rec[column].dtype == bool, column
@@ -206,8 +207,11 @@ def test_messy_and_canonical_modes_describe_the_same_patients(
 def test_missing_rate_blanks_covariates_but_never_keys_or_outcomes() -> None:
     rec = simulate_cohort(2000, seed=3, missing_rate=0.2).records
     assert 0.16 < rec["age_years"].isna().mean() < 0.24
-    for column in ("patient_id", "blina_exposed", "efs_days", "efs_event", "day28_cr", "os_days", "death"):
+    for column in ("patient_id", "blina_exposed", "efs_days", "efs_event", "os_days", "death"):
         assert not rec[column].isna().any(), column
+    # day28_cr is blank only for the early deaths (not evaluable for response)
+    blank = rec["day28_cr"].isna()
+    assert blank.equals((rec["efs_days"] < 28) & (rec["death"] == 1) & (rec["efs_event"] == 1))
     assert simulate_cohort(2000, seed=3, missing_rate=0.0).records["age_years"].notna().all()
 
 
@@ -244,8 +248,9 @@ def test_large_cohort_matches_published_rates_within_tolerance(large: SimulatedC
         "nonresponder": (rec["blina_response"].eq("NR").to_numpy(), 0.645, 0.273),
     }
     days, events = rec["efs_days"].to_numpy(), rec["efs_event"].to_numpy()
+    cr = rec["day28_cr"].to_numpy(dtype=float, na_value=np.nan)  # CR among the evaluable, as the study
     for name, (mask, cr_target, efs_target) in groups.items():
-        assert abs(rec["day28_cr"].to_numpy()[mask].mean() - cr_target) < 0.02, name
+        assert abs(np.nanmean(cr[mask]) - cr_target) < 0.02, name
         assert abs(_km(days[mask], events[mask], SIX_MONTHS_DAYS) - efs_target) < 0.03, name
     dim_partial = rec["cd19_expression"].isin(["dim", "partial"]).to_numpy()
     assert abs(dim_partial[exposed].mean() - 0.133) < 0.02
@@ -265,10 +270,11 @@ def test_truth_is_internally_consistent(cohort: SimulatedCohort) -> None:
     np.testing.assert_allclose(truth["true_risk"], -np.log(truth["true_efs_12mo"]))
     assert np.all(np.diff(cohort.truth_curves, axis=1) <= 1e-12)
     assert np.all(truth["true_efs_6mo"] >= truth["true_efs_12mo"])
-    before = cohort.time_grid < 28
+    q = cohort.params["non_evaluable_prob"]
+    before = cohort.time_grid < 1.0  # the first early death is on day 1
     np.testing.assert_array_equal(cohort.truth_curves[:, before], 1.0)
     at_28 = np.flatnonzero(cohort.time_grid == 28.0)[0]
-    np.testing.assert_allclose(cohort.truth_curves[:, at_28], truth["true_cr_prob"])
+    np.testing.assert_allclose(cohort.truth_curves[:, at_28], (1 - q) * truth["true_cr_prob"])
     np.testing.assert_allclose(true_survival(cohort, cohort.time_grid), cohort.truth_curves)
     np.testing.assert_allclose(true_survival(cohort, [SIX_MONTHS_DAYS])[:, 0], truth["true_efs_6mo"])
 
@@ -295,7 +301,9 @@ def test_cohort_moments_agree_with_a_realised_cohort(large: SimulatedCohort) -> 
     relapsed = rec["relapse_phenotype"] != "none"
     assert abs(moments["relapse_fraction"] - relapsed.mean()) < 0.015
     exposed = rec["blina_exposed"].to_numpy(dtype=bool)
-    assert abs(moments["cr_rate_naive"] - rec["day28_cr"].to_numpy()[~exposed].mean()) < 0.01
+    cr = rec["day28_cr"].to_numpy(dtype=float, na_value=np.nan)
+    assert abs(moments["cr_rate_naive"] - np.nanmean(cr[~exposed])) < 0.01
+    assert abs(moments["evaluable_fraction"] - rec["day28_cr"].notna().mean()) < 0.005
     assert abs(moments["efs_12mo_overall"] - large.truth["true_efs_12mo"].mean()) < 0.01
 
 
@@ -309,10 +317,13 @@ def test_oracle_concordance_is_high_and_beats_a_random_score(cohort: SimulatedCo
 
 # ----- simulated external centres -----
 def test_default_cohort_is_byte_identical_to_before_the_centre_options():
-    # sha256 of simulate_cohort(420, seed=7).records.to_csv(index=False) before the centre options existed.
+    # sha256 of simulate_cohort(420, seed=7).records.to_csv(index=False) before the centre options existed
+    # (and before the early deaths, which come from their own random stream: without them, the same bytes).
     import hashlib
 
-    cohort = simulate_cohort(420, seed=7, case_mix=None, baseline_hazard_multiplier=1.0, cr_logodds_shift=0.0)
+    cohort = simulate_cohort(
+        420, seed=7, case_mix=None, baseline_hazard_multiplier=1.0, cr_logodds_shift=0.0, non_evaluable_prob=0.0
+    )
     digest = hashlib.sha256(cohort.records.to_csv(index=False).encode()).hexdigest()
     assert digest == "83425ef3e5de12bf1ef25bbe61901e2ad54f80cbfc3bd5a47f3a1edc60fa0247"
 
@@ -342,8 +353,9 @@ def test_baseline_multiplier_scales_every_post_cr_cumulative_hazard():
     pd.testing.assert_frame_equal(base.records.iloc[:, :17], worse.records.iloc[:, :17])
     cr = base.truth["true_cr_prob"].to_numpy()
     np.testing.assert_allclose(worse.truth["true_cr_prob"], cr)
-    h_base = -np.log(base.truth["true_efs_12mo"] / cr)
-    h_worse = -np.log(worse.truth["true_efs_12mo"] / cr)
+    evaluable = 1 - base.params["non_evaluable_prob"]
+    h_base = -np.log(base.truth["true_efs_12mo"] / (evaluable * cr))
+    h_worse = -np.log(worse.truth["true_efs_12mo"] / (evaluable * cr))
     np.testing.assert_allclose(h_worse, 2.0 * h_base, rtol=1e-10)
 
 

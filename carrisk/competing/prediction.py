@@ -346,8 +346,8 @@ def cause_model_for(
         cohort = dict(efs_model.metadata.get("build", {}).get("cohort", {}))
         if cohort.get("generator") != "carrisk.simulate_cohort":
             raise ValueError(
-                "this EFS model does not record a simulated training cohort; give the records it was trained on "
-                "(--cause-training RECORDS.csv) to fit the cause-specific model."
+                "this model carries no cause-specific model and does not record a simulated training cohort; "
+                "retrain it on records with outcome columns, or give its training records (--cause-training)"
             )
         from carrisk.simulate import simulate_cohort
 

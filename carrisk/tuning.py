@@ -221,11 +221,20 @@ class OutOfBagSearch(GridSearchCV):
         return self
 
 
+#: Penalties that self-tuning estimators choose inside ``fit`` (two-part: CR-part C and post-CR alpha; penalized Cox).
+LEARNED_PENALTIES = ("cr_C_", "post_alpha_", "alpha_")
+
+
 def chosen_params(model: Any) -> dict[str, Any]:
-    """The hyper-parameters a fitted (possibly tuned) model ended up with."""
+    """The hyper-parameters a fitted (possibly tuned) model ended up with.
+
+    From the grid search when there is one; otherwise the penalties the final estimator chose itself in ``fit``
+    (``cr_C``, ``post_alpha``, ``alpha``), so that a bundle's manifest records them too.
+    """
     if isinstance(model, GridSearchCV):
         return {k.removeprefix("model__"): jsonable(v) for k, v in model.best_params_.items()}
-    return {}
+    estimator = model[-1] if isinstance(model, Pipeline) else model
+    return {name[:-1]: jsonable(getattr(estimator, name)) for name in LEARNED_PENALTIES if hasattr(estimator, name)}
 
 
 def final_pipeline(model: Any) -> Pipeline:

@@ -49,6 +49,11 @@ def test_tuning_record_says_how_the_parameters_were_chosen(small):
     assert tuning.final_pipeline(plain) is plain and tuning.chosen_params(plain) == {}
 
 
+def test_chosen_params_record_the_penalties_a_self_tuning_model_chose(small):
+    coxnet_cv = make_pipeline("coxnet_cv", small.spec).fit(small.records, small.y)  # penalty by CV deviance
+    assert tuning.chosen_params(coxnet_cv) == {"alpha": coxnet_cv[-1].alpha_}
+
+
 def test_jsonable_unwraps_numpy_scalars_only():
     assert type(tuning.jsonable(np.float64(0.5))) is float and tuning.jsonable(np.int64(3)) == 3
     assert tuning.jsonable("sqrt") == "sqrt"

@@ -30,7 +30,7 @@ from sksurv.base import SurvivalAnalysisMixin
 from sksurv.nonparametric import CensoringDistributionEstimator
 from sksurv.util import Surv
 
-from carrisk.models import check_survival_target
+from carrisk.models import CurveRiskMixin, check_survival_target
 from carrisk.schema import TWELVE_MONTHS_DAYS
 
 __all__ = ["StackedSurvival", "brier_weights", "simplex_least_squares"]
@@ -72,7 +72,7 @@ def simplex_least_squares(quadratic: np.ndarray, linear: np.ndarray) -> np.ndarr
     return weights / weights.sum()
 
 
-class StackedSurvival(SurvivalAnalysisMixin, BaseEstimator):
+class StackedSurvival(CurveRiskMixin, SurvivalAnalysisMixin, BaseEstimator):
     """Convex combination of survival models, weights by out-of-fold integrated Brier score.
 
     Parameters
@@ -163,20 +163,6 @@ class StackedSurvival(SurvivalAnalysisMixin, BaseEstimator):
         check_is_fitted(self, "weights_")
         times = np.asarray(times, dtype=float)
         return sum(w * e.predict_survival_matrix(X, times) for w, e in zip(self.weights_, self.estimators_))
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Risk score ``-log S(risk_horizon)`` (higher = worse)."""
-        survival = self.predict_survival_matrix(X, np.array([self.risk_horizon]))[:, 0]
-        return -np.log(np.clip(survival, np.finfo(float).tiny, None))
-
-    def predict_survival_function(self, X: np.ndarray, return_array: bool = False) -> Any:
-        """Survival on ``unique_times_`` as an array (``return_array=True``) or as step functions."""
-        from sksurv.functions import StepFunction
-
-        values = self.predict_survival_matrix(X, self.unique_times_)
-        if return_array:
-            return values
-        return np.array([StepFunction(self.unique_times_, row) for row in values])
 
     # ----- the linear-index interface (when every base model has one) -----
     def _index_sizes(self) -> list[int]:

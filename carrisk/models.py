@@ -81,6 +81,34 @@ def step_survival(times: np.ndarray, survival: np.ndarray, at: np.ndarray) -> np
     return padded[:, index + 1]
 
 
+class CurveRiskMixin:
+    """``predict`` and ``predict_survival_function`` for an estimator that defines ``predict_survival_matrix``.
+
+    The risk score is ``-log S(risk_horizon)`` (higher = worse; the estimator stores ``risk_horizon``) and the
+    survival function is read on ``unique_times_``. Shared by the two-part model and the stacked ensemble.
+    """
+
+    risk_horizon: float
+    unique_times_: np.ndarray
+
+    def predict_survival_matrix(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Risk score ``-log S(risk_horizon)`` (higher = worse)."""
+        survival = self.predict_survival_matrix(X, np.array([self.risk_horizon]))[:, 0]
+        return -np.log(np.clip(survival, np.finfo(float).tiny, None))
+
+    def predict_survival_function(self, X: np.ndarray, return_array: bool = False) -> Any:
+        """Survival on ``unique_times_`` as an array (``return_array=True``) or as step functions."""
+        from sksurv.functions import StepFunction
+
+        values = self.predict_survival_matrix(X, self.unique_times_)
+        if return_array:
+            return values
+        return np.array([StepFunction(self.unique_times_, row) for row in values])
+
+
 class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
     """Random survival forest with an optional coarse time grid (scikit-survival's ``RandomSurvivalForest``).
 

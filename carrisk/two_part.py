@@ -20,7 +20,6 @@ no risk time after it, so contributes to neither part (in the simulated cohorts 
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 from scipy.special import expit
@@ -29,7 +28,7 @@ from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.utils.validation import check_is_fitted
 from sksurv.base import SurvivalAnalysisMixin
 
-from carrisk.models import check_survival_target
+from carrisk.models import CurveRiskMixin, check_survival_target
 from carrisk.penalized import CoxnetCV
 from carrisk.schema import TWELVE_MONTHS_DAYS
 
@@ -39,7 +38,7 @@ __all__ = ["RESPONSE_DAY", "TwoPartSurvival"]
 RESPONSE_DAY = 28.0
 
 
-class TwoPartSurvival(SurvivalAnalysisMixin, BaseEstimator):
+class TwoPartSurvival(CurveRiskMixin, SurvivalAnalysisMixin, BaseEstimator):
     """Day-28 CR (logistic) times event-free survival after CR (Cox): ``S(t) = p_CR * S_post(t)`` from day 28.
 
     Parameters
@@ -163,17 +162,3 @@ class TwoPartSurvival(SurvivalAnalysisMixin, BaseEstimator):
     def predict_survival_matrix(self, X: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Survival probability of each row at each of ``times``."""
         return self.survival_from_indices(self.indices(X), times)
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Risk score ``-log S(risk_horizon)`` (higher = worse)."""
-        survival = self.predict_survival_matrix(X, np.array([self.risk_horizon]))[:, 0]
-        return -np.log(np.clip(survival, np.finfo(float).tiny, None))
-
-    def predict_survival_function(self, X: np.ndarray, return_array: bool = False) -> Any:
-        """Survival on ``unique_times_`` as an array (``return_array=True``) or as step functions."""
-        from sksurv.functions import StepFunction
-
-        values = self.predict_survival_matrix(X, self.unique_times_)
-        if return_array:
-            return values
-        return np.array([StepFunction(self.unique_times_, row) for row in values])

@@ -325,6 +325,13 @@ def cv(
             help="Also cross-validate the cause-specific model on the same folds (records with outcome columns).",
         ),
     ] = False,
+    report: Annotated[
+        bool, typer.Option(help="With --out: also write a self-contained HTML report (report.html).")
+    ] = True,
+    synthetic: Annotated[bool, typer.Option(help="Say in the report that the data are synthetic.")] = False,
+    internal_bootstrap: Annotated[
+        int, typer.Option(min=0, help="Report: bootstrap refits per model for optimism correction (0: none).")
+    ] = 0,
 ) -> None:
     """Nested, repeated cross-validation by concordance; prints a table and writes all numbers to JSON."""
     from carrisk.validation import cross_validate
@@ -367,6 +374,35 @@ def cv(
     if out is not None:
         for path in result.write_report(out, heading):
             typer.echo(f"wrote {path}")
+        if report:
+            from carrisk.development_report import write_cv_report
+
+            internal = {
+                name: _internal(loaded, name, internal_bootstrap, seed, inner_folds=inner_folds, scoring=scoring.value)
+                for name in names
+                if internal_bootstrap
+            }
+            path = write_cv_report(
+                result,
+                out / "report.html",
+                loaded.records,
+                loaded.y,
+                internal=internal,
+                source=str(data),
+                synthetic=synthetic,
+                n_bootstrap=min(calibration_bootstrap, 100),
+                seed=seed,
+            )
+            typer.echo(f"wrote {path}")
+
+
+def _internal(loaded: Any, model: str, n_bootstrap: int, seed: int, **params: Any) -> Any:
+    """Bootstrap optimism correction of one model on the loaded data (for the reports)."""
+    from carrisk.internal_validation import bootstrap_optimism
+
+    return bootstrap_optimism(
+        loaded.records, loaded.y, model, n_bootstrap=n_bootstrap, seed=seed, spec=loaded.spec, **params
+    )
 
 
 def _cv_causes(loaded: Any, folds: int, repeats: int, seed: int, n_jobs: int) -> Any:
@@ -485,6 +521,12 @@ def train(
     time_col: TimeCol = None,
     event_col: EventCol = None,
     features: Features = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Also write a self-contained HTML report of the trained model here.")
+    ] = None,
+    internal_bootstrap: Annotated[
+        int, typer.Option(min=0, help="--report: bootstrap refits for optimism correction (0: none).")
+    ] = 0,
 ) -> None:
     """Tune on all data (forests out of bag, others by inner CV), refit, and save a model bundle."""
     from carrisk.bundle import check_bundle_target, save_model
@@ -518,6 +560,26 @@ def train(
     typer.echo(f"saved {path}")
     if fitted.cause_model is not None:
         typer.echo("with its cause-specific model (carrisk predict --causes)")
+    if report is not None:
+        from carrisk.development_report import write_train_report
+
+        internal = (
+            _internal(loaded, fitted.model_name, internal_bootstrap, seed, scoring=scoring.value, **extra)
+            if internal_bootstrap
+            else None
+        )
+        written = write_train_report(
+            fitted,
+            report,
+            loaded.records,
+            loaded.y,
+            internal=internal,
+            source=str(data),
+            bundle=str(path),
+            mode=loaded.mode,
+            seed=seed,
+        )
+        typer.echo(f"wrote {written}")
 
 
 def _model(path: Path | None, allow_version_mismatch: bool) -> Any:
@@ -973,8 +1035,13 @@ def validate_internal(
     time_col: TimeCol = None,
     event_col: EventCol = None,
     features: Features = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory for internal_validation.json, internal_calibration.csv and its plot."),
+    ] = None,
 ) -> None:
-    """Optimism-corrected C, calibration slope and calibration-in-the-large (Harrell's bootstrap; rms validate)."""
+    """Optimism-corrected C, calibration slope, calibration-in-the-large and calibration curve (rms validate,
+    calibrate)."""
     from carrisk.internal_validation import bootstrap_optimism
 
     loaded = _load(data, time_col, event_col, features)
@@ -986,3 +1053,13 @@ def validate_internal(
         f"tuned {model}, seed {seed}; measures of the 12-month event probability"
     )
     typer.echo(result.to_text())
+    if out is not None:
+        from carrisk._io import atomic_write_text
+        from carrisk.development_report import plot_internal_calibration
+        from carrisk.tuning import jsonable
+
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "internal_validation.json", json.dumps(result.to_dict(), indent=2, default=jsonable))
+        write_csv(out / "internal_calibration.csv", result.calibration_curve)
+        plot_internal_calibration(result, out / "internal_calibration.png")
+        typer.echo(f"wrote internal_validation.json, internal_calibration.csv and internal_calibration.png to {out}/")

@@ -87,7 +87,7 @@ def test_train_report_labels_apparent_figures_and_names_its_bundle(reports):
 @pytest.mark.slow
 def test_train_report_from_the_command_line(tmp_path):
     cohort = tmp_path / "cohort.csv"
-    carrisk.simulate_cohort(120, seed=5).records.to_csv(cohort, index=False)
+    carrisk.simulate_cohort(80, seed=5).records.to_csv(cohort, index=False)
     result = runner.invoke(
         app,
         ["train", str(cohort), "--model", "coxph", "--synthetic", "--out", str(tmp_path / "model"),

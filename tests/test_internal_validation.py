@@ -84,3 +84,41 @@ def test_an_overfitted_forest_has_its_calibration_curve_flattened():
     assert curve["optimism"].iloc[-1] > 0.02 and curve["optimism"].iloc[0] < -0.02
     apparent_rise = curve["apparent"].iloc[-1] - curve["apparent"].iloc[0]
     assert curve["corrected"].iloc[-1] - curve["corrected"].iloc[0] < apparent_rise
+
+
+def test_corrected_curve_equals_a_by_hand_replay_of_the_refits():
+    """Replay rms calibrate's bookkeeping by hand: same resamples, same fits, curves on the same grid."""
+    cohort = carrisk.simulate_cohort(200, seed=21)
+    y = carrisk.survival_target(cohort.records)
+    records = cohort.records.reset_index(drop=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = bootstrap_optimism(records, y, "coxph", n_bootstrap=3, seed=6)
+
+        def efs(rows: pd.DataFrame, target: np.ndarray, scored: pd.DataFrame) -> np.ndarray:
+            pipeline = final_pipeline(tuned_model("coxph", random_state=6).fit(rows, target))
+            design = pipeline[:-1].transform(scored)
+            return pipeline[-1].predict_survival_matrix(design, np.array([TWELVE_MONTHS_DAYS]))[:, 0]
+
+        def observed(target: np.ndarray, surv: np.ndarray, grid: np.ndarray) -> np.ndarray:
+            curve = calibration_curve(target["event"], target["time"], surv, TWELVE_MONTHS_DAYS, grid=grid)
+            return curve["observed"].to_numpy()
+
+        final = efs(records, y, records)
+        grid = np.linspace(*np.quantile(1.0 - final, [0.01, 0.99]), CURVE_POINTS)
+        rng = np.random.default_rng(6)
+        optimism = []
+        for _ in range(3):
+            index = rng.integers(0, len(records), len(records))
+            sample = records.iloc[index].reset_index(drop=True)
+            try:
+                own_efs, test_efs = efs(sample, y[index], sample), efs(sample, y[index], records)
+            except ValueError:  # a refit that cannot be fitted is skipped, as bootstrap_optimism skips it
+                continue
+            optimism.append(observed(y[index], own_efs, grid) - observed(y, test_efs, grid))
+    curve = result.calibration_curve
+    assert len(optimism) >= 2 and (curve["n_bootstrap"] == len(optimism)).all()
+    np.testing.assert_allclose(curve["predicted"], grid)
+    np.testing.assert_allclose(curve["apparent"], observed(y, final, grid), atol=1e-9)
+    np.testing.assert_allclose(curve["optimism"], np.mean(optimism, axis=0), atol=1e-9)
+    np.testing.assert_allclose(curve["corrected"], observed(y, final, grid) - np.mean(optimism, axis=0), atol=1e-9)

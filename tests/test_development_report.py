@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 import warnings
 from pathlib import Path
 
@@ -130,7 +131,9 @@ def test_validate_internal_writes_the_corrected_calibration_curve(tmp_path):
 @pytest.mark.parametrize("kind", ["cv", "train"])
 def test_report_renders_in_a_headless_browser_with_every_plot_visible(reports, kind):
     with chromium(width=1280, height=1000) as driver:
+        started = time.perf_counter()
         driver.get(reports[kind].as_uri())
+        elapsed = time.perf_counter() - started
         images = driver.find_elements("tag name", "img")
         assert len(images) >= 6
         for image in images:
@@ -144,3 +147,6 @@ def test_report_renders_in_a_headless_browser_with_every_plot_visible(reports, k
         height = driver.execute_script("return document.body.scrollHeight")
         driver.set_window_size(1280, min(int(height) + 100, 16000))
         assert driver.save_screenshot(str(ARTIFACTS / f"{kind}_report.png"))
+        (ARTIFACTS / f"{kind}_report_timing.txt").write_text(
+            f"load {elapsed:.2f} s, size {reports[kind].stat().st_size / 1e6:.2f} MB\n"
+        )

@@ -253,14 +253,14 @@ def _passes_rules(frame: pd.DataFrame, rules: Mapping[str, ColumnRule], id_col: 
         return False
     try:
         for name, rule in rules.items():
-            column = frame[name].astype(object)
-            missing = column.isna()
+            values = frame[name].to_numpy(dtype=object)  # the cells of pandera's as_object frame
+            missing = pd.isna(values)  # what Series.isna says of them
             if rule.required_value and missing.any():
                 return False
             accepts = _accepts(rule.parse, required=rule.required_value)
-            if not all(accepts(value) for value in column[~missing].tolist()):
+            if not all(accepts(value) for value in values[~missing]):
                 return False
-            if name == id_col and not column.is_unique:
+            if name == id_col and not pd.Series(values).is_unique:
                 return False
     except Exception:  # anything unexpected is pandera's to report
         return False

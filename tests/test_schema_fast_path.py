@@ -59,6 +59,10 @@ def test_fast_path_agrees_on_typed_records_and_table_problems(example_records: p
         no_id = typed.copy()
         no_id.loc[0, ID_COLUMN] = None
         assert not _agree(no_id, rules)
+    for dtypes in (typed.convert_dtypes(), typed.astype({"sex": "category", "cns_status": "category"})):
+        assert _agree(dtypes, RULE_SETS["training"])  # nullable and categorical columns read like pandera's
+        dtypes.loc[1, "age_years"] = 99
+        assert not _agree(dtypes, RULE_SETS["training"])
     twice = pd.concat([typed, typed[["sex"]]], axis=1)  # two columns named "sex": left to pandera
     assert not schema._passes_rules(twice, RULE_SETS["prediction"], ID_COLUMN)
 

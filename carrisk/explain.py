@@ -281,20 +281,26 @@ def _with_time_axis(values: np.ndarray) -> np.ndarray:
 
 def _variable_data(data: pd.DataFrame, variable_of: Sequence[str], variables: Sequence[str]) -> pd.DataFrame:
     """One column per variable: the column itself, or the one-hot label for multi-column variables."""
+    members: dict[str, list[int]] = {}
+    for j, v in enumerate(variable_of):
+        members.setdefault(v, []).append(j)
+    # a design matrix (all float64) is read as one array; other tables column by column, keeping their dtypes
+    block = data.to_numpy() if all(dtype == np.float64 for dtype in data.dtypes) else None
     columns = {}
     for v in variables:
-        members = [c for c, g in zip(data.columns, variable_of, strict=True) if g == v]
-        columns[v] = data[members[0]].to_numpy() if len(members) == 1 else _one_hot_labels(data[members], v)
+        if len(members[v]) == 1:
+            j = members[v][0]
+            columns[v] = block[:, j] if block is not None else data.iloc[:, j].to_numpy()
+        else:
+            values = block[:, members[v]] if block is not None else data.iloc[:, members[v]].to_numpy(dtype=float)
+            columns[v] = _one_hot_labels(values != 0, [str(data.columns[j]) for j in members[v]], v)
     return pd.DataFrame(columns, index=data.index)
 
 
-def _one_hot_labels(columns: pd.DataFrame, variable: str) -> np.ndarray:
+def _one_hot_labels(active: np.ndarray, columns: Sequence[str], variable: str) -> np.ndarray:
     """Label of the active one-hot column(s) per row, prefix ``variable_`` or ``variable=`` removed."""
-    names = [
-        c[len(variable) + 1 :] if c[: len(variable) + 1] in (variable + "_", variable + "=") else c
-        for c in columns.columns
-    ]
-    active = columns.to_numpy(dtype=float) != 0
+    prefixes = (variable + "_", variable + "=")
+    names = [c[len(variable) + 1 :] if c[: len(variable) + 1] in prefixes else c for c in columns]
     labels = ["+".join(n for n, on in zip(names, row, strict=True) if on) or "reference" for row in active]
     return np.asarray(labels, dtype=object)
 

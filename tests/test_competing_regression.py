@@ -17,6 +17,7 @@ from carrisk.competing.regression import (
     fine_gray,
     partial_log_likelihood,
     ridge_hazard_fit,
+    subdistribution_cif,
 )
 
 COVARIATES = ["high_burden", "age_per_10y", "construct_41bb"]
@@ -94,6 +95,15 @@ def test_ridge_cause_specific_fit_equals_scikit_survival(data, penalty):
     steps = cox.cum_baseline_hazard_  # on every distinct time; it only rises at failures of the cause
     np.testing.assert_allclose(steps(fit.fail_times), np.cumsum(fit.baseline_hazard), rtol=1e-8)
     assert steps.y[-1] == pytest.approx(np.sum(fit.baseline_hazard), rel=1e-8)
+
+
+@pytest.mark.parametrize("reference", CMPRSK_CRR, ids=lambda r: f"cause{r['cause']}")
+def test_fine_gray_cumulative_incidence_matches_cmprsk_predict(data, reference):
+    fit = ridge_hazard_fit(
+        data["time"], data["cause"], data[COVARIATES], reference["cause"], penalty=0.0, subdistribution=True, tol=1e-12
+    )
+    cif = subdistribution_cif(fit, data[COVARIATES].to_numpy()[:3], reference["at"])
+    np.testing.assert_allclose(cif, reference["cif_rows_1_3"], rtol=0, atol=1e-8)
 
 
 def test_unpenalised_subdistribution_fit_is_fine_gray(data):

@@ -182,6 +182,18 @@ def ridge_hazard_fit(
     return RidgeHazardFit(beta, fail_times, baseline, converged)
 
 
+def subdistribution_cif(fit: RidgeHazardFit, x: ArrayLike, times: ArrayLike) -> np.ndarray:
+    """Fine-Gray cumulative incidence ``1 - exp(-Lambda_0(t) exp(x beta))`` at ``times``: (rows, times).
+
+    ``Lambda_0`` is the right-continuous Breslow step function of ``fit`` (as ``cmprsk``'s ``predict.crr``; tests).
+    """
+    at = np.asarray(times, dtype=float).reshape(-1)
+    steps = np.concatenate([[0.0], np.cumsum(fit.baseline_hazard)])
+    cumulative = steps[np.searchsorted(fit.fail_times, at, side="right")]
+    linear = np.asarray(x, dtype=float) @ fit.coef
+    return -np.expm1(-cumulative[None, :] * np.exp(linear)[:, None])
+
+
 def partial_log_likelihood(
     time: ArrayLike, cause_code: ArrayLike, x: ArrayLike, cause: int, coef: ArrayLike, *, subdistribution: bool
 ) -> float:
@@ -485,4 +497,5 @@ __all__ = [
     "fine_gray",
     "partial_log_likelihood",
     "ridge_hazard_fit",
+    "subdistribution_cif",
 ]

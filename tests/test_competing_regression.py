@@ -158,3 +158,16 @@ def test_cross_validated_penalty_folds_are_held_out():
         expected += partial_log_likelihood(time, code, x, 1, coef, subdistribution=False)
         expected -= partial_log_likelihood(time[train], code[train], x[train], 1, coef, subdistribution=False)
     assert score[0] == pytest.approx(expected, abs=1e-7)
+
+
+def test_sorted_risk_set_sums_equal_the_dense_fine_gray_weights(data):
+    from carrisk.competing.regression import _make_risk_sets, _risk_sums, _subdistribution_weights
+
+    t, code = data["time"].to_numpy(dtype=float), data["cause"].to_numpy()
+    x = data[COVARIATES].to_numpy(dtype=float)
+    beta = np.array([0.3, -0.2, 0.1])
+    fail_times, weight = _subdistribution_weights(t, code, 1)
+    _, s0, s1 = _risk_sums(beta, _make_risk_sets(t, code, x, 1, True))
+    risk = weight * np.exp(x @ beta)[None, :]
+    np.testing.assert_allclose(s0, risk.sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(s1, risk @ x, rtol=1e-12)

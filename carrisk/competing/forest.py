@@ -165,7 +165,7 @@ class CompetingRiskForest(BaseEstimator):
     ----------
     spec : FeatureSpec, optional
         Design-matrix spec (default: the clinical record schema).
-    n_estimators : int, default 300
+    n_estimators : int, default 200
     min_samples_leaf : int, default 15
         Minimum (bootstrap-weighted) patients in each child of a split; rfSRC's competing-risks default node
         size is 15.
@@ -186,7 +186,7 @@ class CompetingRiskForest(BaseEstimator):
     def __init__(
         self,
         spec: FeatureSpec | None = None,
-        n_estimators: int = 300,
+        n_estimators: int = 200,
         min_samples_leaf: int = 15,
         max_features: str | float | int | None = "sqrt",
         splitrule: str = "logrankCR",

@@ -31,11 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 CONFIDENCE_LEVEL = 0.95
 
@@ -96,21 +98,17 @@ def _censoring_survival_before(time: np.ndarray, censored: np.ndarray, at: np.nd
     return np.where(index >= 0, survival[np.maximum(index, 0)], 1.0)
 
 
-def _risk_sets(t: np.ndarray, code: np.ndarray, cause: int, *, subdistribution: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct failure times of ``cause`` and each patient's weight in their risk sets (failure times x patients).
-
-    Cause-specific: 1 while at risk (``T >= s``). Subdistribution (Fine-Gray): also, after failing of another
-    cause at ``T_j < s``, ``G(s-) / G(T_j-)`` with ``G`` the Kaplan-Meier of the censoring distribution.
-    """
+def _subdistribution_weights(t: np.ndarray, code: np.ndarray, cause: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct failure times of ``cause`` and each patient's weight in the Fine-Gray risk sets (times x patients):
+    1 while at risk (``T >= s``) and, after failing of another cause at ``T_j < s``, ``G(s-) / G(T_j-)`` with ``G``
+    the Kaplan-Meier of the censoring distribution (the dense form of :class:`_RiskSets`, for the variance)."""
     fail_times = np.unique(t[code == cause])
-    weight = (t[None, :] >= fail_times[:, None]).astype(float)
-    if subdistribution:
-        competing = (code != cause) & (code != 0)
-        g_fail = _censoring_survival_before(t, code == 0, fail_times)
-        g_own = _censoring_survival_before(t, code == 0, t)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ipcw = np.where(g_own[None, :] > 0, g_fail[:, None] / g_own[None, :], 0.0)
-        weight += (competing[None, :] & (t[None, :] < fail_times[:, None])) * ipcw
+    competing = (code != cause) & (code != 0)
+    g_fail = _censoring_survival_before(t, code == 0, fail_times)
+    g_own = _censoring_survival_before(t, code == 0, t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ipcw = np.where(g_own[None, :] > 0, g_fail[:, None] / g_own[None, :], 0.0)
+    weight = (t[None, :] >= fail_times[:, None]) + (competing[None, :] & (t[None, :] < fail_times[:, None])) * ipcw
     return fail_times, weight
 
 
@@ -172,14 +170,13 @@ def ridge_hazard_fit(
     t = np.asarray(time, dtype=float).reshape(-1)
     code = np.asarray(cause_code).astype(int).reshape(-1)
     design = np.asarray(x, dtype=float)
-    failed = code == cause
-    fail_times, weight = _risk_sets(t, code, cause, subdistribution=subdistribution)
-    if not failed.any():
+    fail_times = np.unique(t[code == cause])
+    if not fail_times.size:
         return RidgeHazardFit(np.zeros(design.shape[1]), fail_times, np.zeros(0), True)
-    beta, _, converged = _newton(t, failed, design, fail_times, weight, tol, max_iter, penalty)
-    d = np.bincount(np.searchsorted(fail_times, t[failed]), minlength=fail_times.size)
-    baseline = d / (weight * np.exp(design @ beta)[None, :]).sum(axis=1)
-    return RidgeHazardFit(beta, fail_times, baseline, converged)
+    sets = _make_risk_sets(t, code, design, cause, subdistribution)
+    with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend (8x slower)
+        beta, _, converged = _newton(sets, tol, max_iter, penalty)
+    return RidgeHazardFit(beta, fail_times, sets.d / _risk_sums(beta, sets)[1], converged)
 
 
 def subdistribution_cif(fit: RidgeHazardFit, x: ArrayLike, times: ArrayLike) -> np.ndarray:
@@ -201,15 +198,10 @@ def partial_log_likelihood(
     t = np.asarray(time, dtype=float).reshape(-1)
     code = np.asarray(cause_code).astype(int).reshape(-1)
     design = np.asarray(x, dtype=float)
-    failed = code == cause
-    if not failed.any():
+    if not (code == cause).any():
         return 0.0
-    fail_times, weight = _risk_sets(t, code, cause, subdistribution=subdistribution)
-    index = np.searchsorted(fail_times, t[failed])
-    d = np.bincount(index, minlength=fail_times.size).astype(float)
-    x_failed_sum = np.zeros((fail_times.size, design.shape[1]))
-    np.add.at(x_failed_sum, index, design[failed])
-    return _derivatives(np.asarray(coef, dtype=float), design, weight, d, x_failed_sum)[0]
+    sets = _make_risk_sets(t, code, design, cause, subdistribution)
+    return _derivatives(np.asarray(coef, dtype=float), sets)[0]
 
 
 def cross_validated_penalty(
@@ -257,11 +249,29 @@ def cross_validated_penalty(
     candidates = np.asarray(penalties, dtype=float)
     failed = code == cause
     n_folds = min(folds, int(failed.sum()), int((~failed).sum()))
-    score = np.zeros(candidates.size)
     if n_folds < 2:
         return float(candidates.max()), np.full(candidates.size, np.nan)
     splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    for train, _ in splitter.split(design, failed):
+    with threadpool_limits(limits=1, user_api="blas"):
+        score = _cross_validated_scores(
+            t, code, design, cause, candidates, subdistribution, splitter.split(design, failed)
+        )
+    best = np.flatnonzero(score >= score.max() - 1e-12 * max(abs(score.max()), 1.0))
+    return float(candidates[best].max()), score
+
+
+def _cross_validated_scores(
+    t: np.ndarray,
+    code: np.ndarray,
+    design: np.ndarray,
+    cause: int,
+    candidates: np.ndarray,
+    subdistribution: bool,
+    splits: Any,
+) -> np.ndarray:
+    """Sum over the folds of ``l(beta_-f; all) - l(beta_-f; all but f)`` for every candidate penalty."""
+    score = np.zeros(candidates.size)
+    for train, _ in splits:
         for c, penalty in enumerate(candidates):
             coef = ridge_hazard_fit(
                 t[train], code[train], design[train], cause, penalty=penalty, subdistribution=subdistribution
@@ -270,8 +280,7 @@ def cross_validated_penalty(
             score[c] -= partial_log_likelihood(
                 t[train], code[train], design[train], cause, coef, subdistribution=subdistribution
             )
-    best = np.flatnonzero(score >= score.max() - 1e-12 * max(abs(score.max()), 1.0))
-    return float(candidates[best].max()), score
+    return score
 
 
 def fine_gray(
@@ -311,8 +320,8 @@ def fine_gray(
     """
     t, code, x, failed = _inputs(time, cause_code, covariates, cause, cause_name)
     competing = (code != cause) & (code != 0)
-    fail_times, weight = _risk_sets(t, code, cause, subdistribution=True)
-    beta, info, converged = _newton(t, failed, x, fail_times, weight, tol, max_iter)
+    beta, info, converged = _newton(_make_risk_sets(t, code, x, cause, True), tol, max_iter)
+    fail_times, weight = _subdistribution_weights(t, code, cause)
     risk = weight * np.exp(x @ beta)[None, :]
     s0 = risk.sum(axis=1)
     xbar = (risk @ x) / s0[:, None]
@@ -380,27 +389,62 @@ def _inputs(
     return t, code, x, failed
 
 
-def _newton(
-    t: np.ndarray,
-    failed: np.ndarray,
-    x: np.ndarray,
-    fail_times: np.ndarray,
-    weight: np.ndarray,
-    tol: float,
-    max_iter: int,
-    penalty: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray, bool]:
+@dataclass(frozen=True)
+class _RiskSets:
+    """The risk sets of one cause in time order, for sums over them in O(patients x covariates).
+
+    At failure time ``s_u`` patient ``n`` weighs ``1{T_n >= s_u}`` plus, for the subdistribution (Fine-Gray) risk
+    set, ``1{failed of another cause, T_n < s_u} G(s_u-) / G(T_n-)`` -- the weights of
+    :func:`_subdistribution_weights`, which
+    every sum here equals (tests compare with ``cmprsk::crr`` and scikit-survival): suffix sums over patients
+    sorted by time give the first part, prefix sums of ``exp(x beta) / G(T-)`` over competing failures the second.
+    """
+
+    x: np.ndarray  # covariates, patients sorted by time
+    d: np.ndarray  # failures of the cause at each failure time
+    x_failed_sum: np.ndarray  # (failure times, covariates)
+    first_at_risk: np.ndarray  # per failure time: first sorted patient with T >= s_u
+    last_failure: np.ndarray  # per sorted patient: number of failure times <= T_n
+    ipcw: np.ndarray | None  # per sorted patient: 1 / G(T_n-) for competing failures (G > 0), else 0
+    g_fail: np.ndarray | None  # G(s_u-) per failure time
+
+
+def _make_risk_sets(t: np.ndarray, code: np.ndarray, x: np.ndarray, cause: int, subdistribution: bool) -> _RiskSets:
+    order = np.argsort(t, kind="stable")
+    t_sorted, code_sorted = t[order], code[order]
+    failed = code_sorted == cause
+    fail_times = np.unique(t_sorted[failed])
+    index = np.searchsorted(fail_times, t_sorted[failed])
+    x_sorted = x[order]
+    x_failed_sum = np.zeros((fail_times.size, x.shape[1]))
+    np.add.at(x_failed_sum, index, x_sorted[failed])
+    ipcw = g_fail = None
+    if subdistribution:
+        competing = (code_sorted != cause) & (code_sorted != 0)
+        g_own = _censoring_survival_before(t_sorted, code_sorted == 0, t_sorted)
+        with np.errstate(divide="ignore"):
+            ipcw = np.where(competing & (g_own > 0), 1.0 / g_own, 0.0)
+        g_fail = _censoring_survival_before(t_sorted, code_sorted == 0, fail_times)
+    return _RiskSets(
+        x=x_sorted,
+        d=np.bincount(index, minlength=fail_times.size).astype(float),
+        x_failed_sum=x_failed_sum,
+        first_at_risk=np.searchsorted(t_sorted, fail_times, side="left"),
+        last_failure=np.searchsorted(fail_times, t_sorted, side="right"),
+        ipcw=ipcw,
+        g_fail=g_fail,
+    )
+
+
+def _newton(sets: _RiskSets, tol: float, max_iter: int, penalty: float = 0.0) -> tuple[np.ndarray, np.ndarray, bool]:
     """Maximise the weighted Breslow partial likelihood: Newton-Raphson with crr's backtracking and stopping rule.
 
     ``penalty`` > 0 maximises ``loglik - penalty / 2 * ||beta||^2`` instead (ridge). Returns the coefficients,
     the (penalised) information matrix at them and whether the stopping rule was met.
     """
-    d = np.bincount(np.searchsorted(fail_times, t[failed]), minlength=fail_times.size).astype(float)
-    x_failed_sum = np.zeros((fail_times.size, x.shape[1]))
-    np.add.at(x_failed_sum, np.searchsorted(fail_times, t[failed]), x[failed])
-    beta = np.zeros(x.shape[1])
+    beta = np.zeros(sets.x.shape[1])
     for _ in range(max_iter + 1):
-        loglik, score, info = _derivatives(beta, x, weight, d, x_failed_sum, penalty)
+        loglik, score, info = _derivatives(beta, sets, penalty)
         if np.max(np.abs(score) * np.maximum(np.abs(beta), 1.0)) < max(abs(loglik), 1.0) * tol:
             return beta, info, True
         try:
@@ -409,32 +453,45 @@ def _newton(
             break
         candidate = beta + step
         for _halving in range(30):
-            if _derivatives(candidate, x, weight, d, x_failed_sum, penalty)[0] >= loglik + 1e-4 * score @ step:
+            if _derivatives(candidate, sets, penalty)[0] >= loglik + 1e-4 * score @ step:
                 break
             step = step / 2
             candidate = beta + step
         beta = candidate
-    return beta, _derivatives(beta, x, weight, d, x_failed_sum, penalty)[2], False
+    return beta, _derivatives(beta, sets, penalty)[2], False
 
 
-def _derivatives(
-    beta: np.ndarray,
-    x: np.ndarray,
-    weight: np.ndarray,
-    d: np.ndarray,
-    x_failed_sum: np.ndarray,
-    penalty: float = 0.0,
-) -> tuple[float, np.ndarray, np.ndarray]:
+def _risk_sums(beta: np.ndarray, sets: _RiskSets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``exp(x beta)`` (sorted patients), and per failure time ``S0 = sum_n w_un e_n``, ``S1 = sum_n w_un e_n x_n``."""
+    e = np.exp(sets.x @ beta)
+    ex = e[:, None] * sets.x
+    suffix0 = np.append(np.cumsum(e[::-1])[::-1], 0.0)
+    suffix1 = np.vstack([np.cumsum(ex[::-1], axis=0)[::-1], np.zeros((1, ex.shape[1]))])
+    s0, s1 = suffix0[sets.first_at_risk], suffix1[sets.first_at_risk]
+    if sets.ipcw is not None and sets.g_fail is not None:
+        v = e * sets.ipcw
+        prefix0 = np.concatenate([[0.0], np.cumsum(v)])
+        prefix1 = np.vstack([np.zeros((1, ex.shape[1])), np.cumsum(v[:, None] * sets.x, axis=0)])
+        s0 = s0 + sets.g_fail * prefix0[sets.first_at_risk]
+        s1 = s1 + sets.g_fail[:, None] * prefix1[sets.first_at_risk]
+    return e, s0, s1
+
+
+def _derivatives(beta: np.ndarray, sets: _RiskSets, penalty: float = 0.0) -> tuple[float, np.ndarray, np.ndarray]:
     """Breslow log partial likelihood, score and information of the weighted risk sets (minus a ridge penalty)."""
-    linear = x @ beta
-    risk = weight * np.exp(linear)[None, :]
-    s0 = risk.sum(axis=1)
-    s1 = risk @ x
+    e, s0, s1 = _risk_sums(beta, sets)
+    d = sets.d
     xbar = s1 / s0[:, None]
-    loglik = float(np.sum(x_failed_sum @ beta) - np.sum(d * np.log(s0))) - 0.5 * penalty * float(beta @ beta)
-    score = x_failed_sum.sum(axis=0) - (d[:, None] * xbar).sum(axis=0) - penalty * beta
-    per_patient = (risk * (d / s0)[:, None]).sum(axis=0)  # sum_u d_u risk_un / s0_u
-    s2 = (x * per_patient[:, None]).T @ x
+    loglik = float(np.sum(sets.x_failed_sum @ beta) - np.sum(d * np.log(s0))) - 0.5 * penalty * float(beta @ beta)
+    score = sets.x_failed_sum.sum(axis=0) - (d[:, None] * xbar).sum(axis=0) - penalty * beta
+    # per patient: sum over failure times of w_un e_n d_u / S0_u (then S2 = sum_n that x_n x_n')
+    share = d / s0
+    so_far = np.concatenate([[0.0], np.cumsum(share)])
+    per_patient = e * so_far[sets.last_failure]
+    if sets.ipcw is not None and sets.g_fail is not None:
+        weighted = np.concatenate([[0.0], np.cumsum(sets.g_fail * share)])
+        per_patient += e * sets.ipcw * (weighted[-1] - weighted[sets.last_failure])
+    s2 = (sets.x * per_patient[:, None]).T @ sets.x
     info = s2 - (xbar * d[:, None]).T @ xbar + penalty * np.eye(beta.size)
     return loglik, score, info
 
@@ -460,8 +517,7 @@ def cause_specific_cox(
     HazardRegression
     """
     t, code, x, failed = _inputs(time, cause_code, covariates, cause, cause_name)
-    fail_times, weight = _risk_sets(t, code, cause, subdistribution=False)
-    beta, info, converged = _newton(t, failed, x, fail_times, weight, tol, max_iter)
+    beta, info, converged = _newton(_make_risk_sets(t, code, x, cause, False), tol, max_iter)
     try:
         se = np.sqrt(np.diag(np.linalg.inv(info)))
     except np.linalg.LinAlgError:

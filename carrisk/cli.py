@@ -332,12 +332,19 @@ def cv(
     internal_bootstrap: Annotated[
         int, typer.Option(min=0, help="Report: bootstrap refits per model for optimism correction (0: none).")
     ] = 0,
+    cause_models: Annotated[
+        str,
+        typer.Option(
+            help="--causes: comma-separated competing-risks models, from: cause_specific, fine_gray, forest "
+            "(the first fills the JSON 'causes' section, the others 'causes.other_models').",
+        ),
+    ] = "cause_specific",
 ) -> None:
     """Nested, repeated cross-validation by concordance; prints a table and writes all numbers to JSON."""
     from carrisk.validation import cross_validate
 
     loaded = _load(data, time_col, event_col, features)
-    cause_cv = _cv_causes(loaded, folds, repeats, seed, n_jobs) if causes else None
+    cause_cv = _cv_causes(loaded, folds, repeats, seed, n_jobs, cause_models) if causes else None
     names = [m.strip() for m in models.split(",") if m.strip()]
     try:
         result = cross_validate(
@@ -359,15 +366,17 @@ def cv(
     except ValueError as err:
         raise CliError(str(err), EXIT_INVALID_RECORDS) from None
     if cause_cv is not None:
-        result.causes = cause_cv.to_dict()
+        result.causes = cause_cv[0].to_dict()
+        if len(cause_cv) > 1:
+            result.causes["other_models"] = {r.settings["model"]: r.to_dict() for r in cause_cv[1:]}
     heading = (
         f"{loaded.name}: {len(loaded.records)} rows, {loaded.n_events} events ({loaded.mode} mode); "
         f"{folds}-fold x {repeats} nested CV, seed {seed}; mean [95% CI of the mean]"
     )
     typer.echo(heading)
     typer.echo(result.report_text())
-    if cause_cv is not None:
-        typer.echo(f"\n{cause_cv.to_text('6mo')}\n\n{cause_cv.to_text('12mo')}")
+    for cause_result in cause_cv or []:
+        typer.echo(f"\n{cause_result.to_text('6mo')}\n\n{cause_result.to_text('12mo')}")
     if json_out is not None:
         result.write_json(json_out)
         typer.echo(f"wrote {json_out}")
@@ -405,11 +414,19 @@ def _internal(loaded: Any, model: str, n_bootstrap: int, seed: int, **params: An
     )
 
 
-def _cv_causes(loaded: Any, folds: int, repeats: int, seed: int, n_jobs: int) -> Any:
-    """``cv --causes``: the cause-specific model cross-validated on the folds of the EFS cross-validation."""
-    from carrisk.competing.validation import cross_validate_causes
+def _cv_causes(loaded: Any, folds: int, repeats: int, seed: int, n_jobs: int, names: str) -> list[Any]:
+    """``cv --causes``: competing-risks models cross-validated on the folds of the EFS cross-validation."""
+    from carrisk.competing.validation import CAUSE_MODELS, cross_validate_causes
     from carrisk.schema import OUTCOME_COLUMNS
 
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in CAUSE_MODELS]
+    if unknown or not chosen:
+        raise CliError(
+            f"--cause-models: unknown model {unknown[0] if unknown else names!r}; choose from "
+            + ", ".join(CAUSE_MODELS),
+            EXIT_USAGE,
+        )
     missing = [c for c in OUTCOME_COLUMNS if c not in loaded.records.columns]
     if loaded.mode != "clinical" or missing:
         raise CliError(
@@ -418,7 +435,12 @@ def _cv_causes(loaded: Any, folds: int, repeats: int, seed: int, n_jobs: int) ->
             EXIT_USAGE,
         )
     try:
-        return cross_validate_causes(loaded.records, folds=folds, repeats=repeats, seed=seed, n_jobs=n_jobs)
+        return [
+            cross_validate_causes(
+                loaded.records, folds=folds, repeats=repeats, seed=seed, n_jobs=n_jobs, model=CAUSE_MODELS[name]()
+            )
+            for name in dict.fromkeys(chosen)
+        ]
     except RecordError:
         raise
     except ValueError as err:

@@ -165,6 +165,7 @@ class EFSModel:
                 "max": float(self.time_grid[-1]),
             },
             "risk_cutpoints_efs_12mo": list(map(float, self.risk_cutpoints)),
+            **({"cause_model": self.cause_model.manifest()} if hasattr(self.cause_model, "manifest") else {}),
             **self.metadata,
         }
 

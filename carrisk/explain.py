@@ -27,27 +27,29 @@ over trees (``RandomSurvivalForest._predict`` sums the trees and divides by thei
   right-continuous step function on ``unique_times_``.
 
 Every output is therefore a sum over all leaves of all trees of ``leaf value / n_trees`` times the
-indicator "x reaches this leaf", and SHAP values are linear in the leaf values. The conversion
-(:class:`ForestExplainer` construction, paid once per forest) flattens each root-to-leaf path into one
-*record* per distinct feature on the path: the interval ``(lo, hi]`` the feature must fall in, whether a
-missing value follows the path, and the product of the cover ratios of the path's splits on that feature.
-A numba kernel computes, per patient, one Shapley *weight* per record, independent of the output; the SHAP
-values of any output are then a matrix product of those weights with the leaf values, so the whole curve
-(hundreds of time points) costs one BLAS call more than the risk score.
+indicator "x reaches this leaf", and SHAP values are linear in the leaf values.
 
 * ``tree_path_dependent``: per leaf, the path-dependent TreeSHAP game [1]_ is the product game
   :math:`g(S) = v \\prod_{i \\in S} o_i \\prod_{i \\notin S} z_i` over the distinct features of the path
   (:math:`o_i` = 1 if the patient satisfies the path's conditions on feature :math:`i`, :math:`z_i` = product
-  of cover ratios). Its Shapley values are :math:`v (o_i - z_i) \\sum_k e_k^{(-i)} k!(m-k-1)!/m!` with
-  :math:`e_k^{(-i)}` the coefficients of :math:`\\prod_{j \\ne i}(z_j + o_j t)`; the full polynomial is built
-  once per leaf and divided by :math:`(z_i + o_i t)` per feature, :math:`O(m^2)` per leaf, the same cost as
-  the EXTEND/UNWIND recursion of Lundberg et al. It is what ``shap.TreeExplainer`` computes on the same trees
-  (the test-suite checks this against shap's C++ code through :meth:`ForestExplainer.to_shap_model`).
+  of cover ratios). By Owen's multilinear extension its Shapley values are
+  :math:`v (o_i - z_i) \\int_0^1 \\prod_{j \\ne i} (t o_j + (1 - t) z_j)\\,dt`, a polynomial of degree < m in
+  t integrated exactly by Gauss-Legendre quadrature on :math:`\\lceil m/2 \\rceil` nodes (as in Linear TreeSHAP [4]_).
+  A numba kernel walks every tree once per block of up to 64 patients, keeping the product at the quadrature
+  nodes along the path (a repeated feature replaces its factor), so each leaf costs :math:`O(m \\lceil m/2
+  \\rceil)` per patient; every failed condition (:math:`o_i = 0`) gets the same weight. Leaf values enter as
+  sparse steps along the output columns (a leaf's Kaplan-Meier curve changes only at its own event times), so
+  the whole curve costs the leaf's number of steps, not the number of grid times, and the SHAP curve is the
+  cumulative sum of the steps' contributions. This is what ``shap.TreeExplainer`` computes on the same trees
+  (the test-suite checks it against shap's C++ code through :meth:`ForestExplainer.to_shap_model`, against
+  subset enumeration, and against the earlier per-leaf polynomial algorithm in ``tests/_treeshap_reference.py``).
 * ``interventional``: per leaf and background row the game is :math:`v\\,1[A \\subseteq S,\\ B \\cap S =
   \\emptyset]` where :math:`A` holds the path features only the patient satisfies and :math:`B` those only the
   background row satisfies [2]_; its Shapley values are :math:`v\\,(a-1)!\\,b!/(a+b)!` for :math:`i \\in A` and
   :math:`-v\\,a!\\,(b-1)!/(a+b)!` for :math:`i \\in B`. Background rows are grouped per leaf by the bit mask of
-  conditions they satisfy, so the cost is per distinct mask, not per background row.
+  conditions they satisfy, so the cost is per distinct mask, not per background row. The weights of every
+  (leaf, path feature) record are computed per patient and multiplied with the leaf values (one BLAS call per
+  feature).
 
 Both are exact: ``base_values + values.sum(features) == predictions`` up to floating-point rounding, and the
 predictions equal the forest's own ``predict``/``predict_survival_function``. Inputs are cast to float32 and
@@ -61,6 +63,8 @@ References
        arXiv:2209.15123 (2022).
 .. [3] Krzyziński, M., Spytek, M., Baniecki, H., Biecek, P. "SurvSHAP(t): time-dependent explanations of
        machine learning survival models." Knowledge-Based Systems 262, 110234 (2023).
+.. [4] Yu, P., Bifet, A., Read, J., Xu, C. "Linear TreeShap." Advances in Neural Information Processing Systems
+       35 (2022).
 """
 
 from __future__ import annotations
@@ -701,9 +705,10 @@ class ForestExplainer:
     Notes
     -----
     The trees are converted once, at construction; :meth:`shap_values` can then be called for any output.
-    Cost per patient is :math:`O(\\sum_{\\text{leaves}} m^2)` with :math:`m` the number of distinct features
-    on a leaf's path (path-dependent), or that times the number of distinct background patterns per leaf
-    (interventional), plus a matrix product with the leaf values for the requested output.
+    Cost per patient is :math:`O(\\sum_{\\text{leaves}} m (m/2 + k))` with :math:`m` the number of distinct
+    features on a leaf's path and :math:`k` the leaf's number of steps in the requested output (path-dependent;
+    the whole survival curve costs about as much as one horizon), or :math:`O(\\sum m^2)` times the number of
+    distinct background patterns per leaf plus a matrix product with the leaf values (interventional).
     """
 
     def __init__(

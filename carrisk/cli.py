@@ -148,6 +148,7 @@ class ModelName(enum.StrEnum):
     two_part = "two_part"
     coxnet_cv = "coxnet_cv"
     stacked = "stacked"
+    average = "average"
     rsf = "rsf"
     coxnet = "coxnet"
     coxph = "coxph"

@@ -165,7 +165,7 @@ def oracle_form_survival(
     after = time > RESPONSE_DAY
     known = no_cr | after
     k = len(CR_COVARIATES)
-    cr = LogisticRegression(penalty=None, max_iter=1_000).fit(covariates[known, :k], ~no_cr[known])
+    cr = LogisticRegression(C=np.inf, max_iter=1_000).fit(covariates[known, :k], ~no_cr[known])
     post = CoxPHSurvivalAnalysis(ties="breslow").fit(covariates[after], y[after])
     curves = post.predict_survival_function(test_covariates, return_array=True)
     s_post = step_survival(post.unique_times_, curves, times)

@@ -42,6 +42,7 @@ from sklearn.base import clone
 from carrisk import explain
 from carrisk.bootstrap import INTERVAL_PENALTY_DIVISOR, bootstrap_interval, bootstrap_refits
 from carrisk.casemix import case_mix_summary
+from carrisk.explain import ShapResult
 from carrisk.features import ClinicalFeatures, FeatureSpec
 from carrisk.intervals import (
     VariancePrior,
@@ -166,6 +167,7 @@ class EFSModel:
                 "max": float(self.time_grid[-1]),
             },
             "risk_cutpoints_efs_12mo": list(map(float, self.risk_cutpoints)),
+            **({"cause_model": self.cause_model.manifest()} if hasattr(self.cause_model, "manifest") else {}),
             **self.metadata,
         }
 
@@ -293,7 +295,13 @@ class EFSModel:
         expanded, weights, _ = marginalisation_plan(
             frame, self.features.categorize(frame), getattr(self, "level_counts", None)
         )
-        design = self._design(expanded)
+        return self._explain_rows(self._design(expanded), weights, horizon, output, aggregate)
+
+    def _explain_rows(
+        self, design: np.ndarray, weights: Any, horizon: float, output: str = "survival", aggregate: bool = True
+    ) -> ShapResult:
+        """:meth:`explain` of the design matrix of a marginalisation plan's rows, mixed back by its ``weights``."""
+        n_patients = weights.shape[0]
         if isinstance(self.estimator, SurvivalForest):
             result = self.explainer().shap_values(
                 design, output="risk" if output == "risk" else "survival", times=None if output == "risk" else [horizon]
@@ -306,19 +314,22 @@ class EFSModel:
             )
         if result.values.ndim == 3:
             result = result.select_time(horizon)
-        if len(expanded) > len(frame):
+        if len(design) > n_patients:
             result = dataclasses.replace(
                 result,
                 values=np.asarray(weights @ result.values),
                 predictions=np.asarray(weights @ result.predictions),
-                data=result.data.iloc[: len(frame)],
+                data=result.data.iloc[:n_patients],
             )
         column_level = list(result.feature_names) == list(self.features.get_feature_names_out())
         return result.aggregate(self.features.feature_groups_) if aggregate and column_level else result
 
     def display_values(self, records: pd.DataFrame) -> pd.DataFrame:
         """Readable value of each clinical variable for each patient (what the explanation shows)."""
-        table = self.features.categorize(records)
+        return self._display(records, self.features.categorize(records))
+
+    def _display(self, records: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`display_values` from the records' categorized table (``features.categorize(records)``)."""
         columns: dict[str, list[str]] = {}
         for group in dict.fromkeys(self.features.feature_groups_.values()):
             if group == "marrow_blasts_pct" and group in records.columns:
@@ -528,9 +539,9 @@ class EFSModel:
         efs_12 = step_survival(grid, curves, np.array([TWELVE_MONTHS_DAYS]))[:, 0]
         out["risk_group"] = self.risk_group(efs_12)
         if top and len(frame):
-            shap_result = self.explain(frame, horizon=explain_horizon)  # marginalised like the prediction
+            shap_result = self._explain_rows(design, weights, explain_horizon)  # marginalised like the prediction
             values = shap_result.values
-            shown = self.display_values(frame.reset_index(drop=True))
+            shown = self._display(frame.reset_index(drop=True), categorized.reset_index(drop=True))
             reasons = []
             for i in range(len(frame)):
                 order = np.argsort(-np.abs(values[i]))[:top]

@@ -268,6 +268,13 @@ class CVResult:
         lines.append(f"[ ]: {MEAN_CI_DESCRIPTION}; the fold spread is in the JSON ('spread').")
         return "\n".join(lines)
 
+    def out_of_fold_predictions(self) -> dict[str, dict[str, np.ndarray]]:
+        """Model -> horizon name -> predicted EFS of shape (repeats, patients), each patient predicted once per
+        repeat by the model of the fold that held the patient out."""
+        return _out_of_fold(
+            self.folds, int(self.data["rows"]), int(self.settings["repeats"]), self.settings["horizons"]
+        )
+
     def calibration_table(self) -> pd.DataFrame:
         """One row per (model, horizon): pooled out-of-fold calibration, mean over repeats (range in the JSON)."""
         rows = []

@@ -148,6 +148,7 @@ class ModelName(enum.StrEnum):
     two_part = "two_part"
     coxnet_cv = "coxnet_cv"
     stacked = "stacked"
+    average = "average"
     rsf = "rsf"
     coxnet = "coxnet"
     coxph = "coxph"
@@ -169,7 +170,7 @@ class Scoring(enum.StrEnum):
 
 SCORING_HELP = (
     "Grid-search criterion (recorded): harrell, uno, ibs (held-out integrated Brier score) or deviance (held-out Cox "
-    "partial likelihood; coxnet/coxph only). two_part, coxnet_cv and stacked tune themselves by proper scores."
+    "partial likelihood; coxnet/coxph only). two_part, coxnet_cv, stacked and average tune themselves by proper scores."
 )
 
 
@@ -523,7 +524,7 @@ def train(
     data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
     model: Annotated[
         ModelName | None,
-        typer.Option(help="The model to train (default: two_part for carrisk records, coxnet_cv for generic tables)."),
+        typer.Option(help="The model to train (default: average for carrisk records, coxnet_cv for generic tables)."),
     ] = None,
     scoring: Annotated[Scoring, typer.Option(help=SCORING_HELP)] = Scoring.harrell,
     out: Annotated[Path, typer.Option(help="Bundle directory to write.")] = Path("models/my-model"),
@@ -826,12 +827,12 @@ def demo(
     typer.echo("\n".join(report.to_text().splitlines()[:16]))
     typer.echo("\n== 4. nested cross-validation (5-fold x 1, seed 0) ==")
     y = survival_target(cohort.records)
-    result = cross_validate(cohort.records, y, ["two_part", "rsf"], folds=5, repeats=1, seed=0, n_jobs=-1)
+    result = cross_validate(cohort.records, y, ["average", "rsf"], folds=5, repeats=1, seed=0, n_jobs=-1)
     result.write_json(out / "cv.json")
     typer.echo(result.to_text())
-    typer.echo("\n== 5. train the default model (two-part, like the shipped one) on the whole cohort and save it ==")
+    typer.echo("\n== 5. train the default model (the 50/50 average, as shipped) on the whole cohort and save it ==")
     fitted = fit_efs_model(
-        cohort.records, y, seed=0, synthetic=True, cv_metrics=result.to_dict()["models"]["two_part"]["metrics"]
+        cohort.records, y, seed=0, synthetic=True, cv_metrics=result.to_dict()["models"]["average"]["metrics"]
     )
     save_model(fitted, out / "model")
     typer.echo(f"saved {out / 'model'} (params {fitted.params})")

@@ -22,7 +22,9 @@ with the levels of Steyerberg's hierarchy [1]_ [2]_:
    revision's change of the linear predictor over the recalibration's is multiplied by ``s`` (``g -> s g``,
    ``c -> c_recal + s (c_rev - c_recal)``); ``a`` is then matched to the Kaplan-Meier estimate as below. The
    standard errors of the shrunken ``c`` and ``g`` are the unshrunken fit's times ``s`` (an approximation
-   that ignores the recalibration's own uncertainty).
+   that ignores the recalibration's own uncertainty). For a Cox parent ``lp`` is itself a linear function of
+   ``z``, so only the revision's combined change ``c lp + g'z`` is determined, not ``c`` and ``g`` apart
+   (their standard errors are then very large and mean nothing on their own).
 
 Because ``H_p`` is known, the log-likelihood of the updated model in ``(a, c, g)`` is that of a Poisson model
 of the event indicator ``d_i`` with offset ``log H_p(t_i | x_i)`` (the follow-up truncated at ``t*``; the

@@ -20,7 +20,7 @@ import carrisk
 from carrisk._io import csv_stream, json_array_stream, safe_filename, write_csv
 from carrisk.features import ClinicalFeatures
 from carrisk.schema import RecordError, read_records, validate_records
-from carrisk.units import SIX_MONTHS_DAYS
+from carrisk.units import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 #: Exit codes of every command (also in the README and ``carrisk --help``).
 EXIT_OK = 0
@@ -907,9 +907,13 @@ def evaluate(
     ] = 50,
     seed: Seed = 0,
     report: Annotated[bool, typer.Option(help="Also write a self-contained HTML report (report.html).")] = True,
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
     allow_version_mismatch: AllowMismatch = False,
 ) -> None:
-    """External validation of a saved model on a cohort with outcomes: discrimination, calibration, decisions."""
+    """External validation of a saved model on a cohort with outcomes: discrimination, calibration, decisions.
+
+    A generic-mode model reads the outcome from the columns it was trained with (or --time-col/--event-col)."""
     from carrisk.evaluate import evaluate_model
 
     fitted = _model(model, allow_version_mismatch)
@@ -922,6 +926,8 @@ def evaluate(
             n_bootstrap_calibration=n_bootstrap_calibration,
             seed=seed,
             source=str(cohort),
+            time_col=time_col,
+            event_col=event_col,
         )
     except RecordError:
         raise
@@ -952,9 +958,20 @@ def update(
     alpha: Annotated[
         float, typer.Option(callback=_probability, help="Significance level of the closed test (0-1).")
     ] = 0.05,
+    reference_days: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Reference time t* of the risk score; follow-up is truncated there (in the time column's units).",
+        ),
+    ] = TWELVE_MONTHS_DAYS,
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
     allow_version_mismatch: AllowMismatch = False,
 ) -> None:
-    """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle."""
+    """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle.
+
+    A generic-mode model reads the outcome from the columns it was trained with (or --time-col/--event-col)."""
     from carrisk.bundle import save_model
     from carrisk.evaluate import calibration_slope, observed_expected
     from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, survival_target
@@ -963,13 +980,23 @@ def update(
     fitted = _model(model, allow_version_mismatch)
     records = _read(cohort)
     try:
-        result = update_model(fitted, records, level=level.value, alpha=alpha, source=str(cohort))
+        result = update_model(
+            fitted,
+            records,
+            level=level.value,
+            alpha=alpha,
+            reference_days=reference_days,
+            source=str(cohort),
+            time_col=time_col,
+            event_col=event_col,
+        )
     except RecordError:
         raise
     except ValueError as err:
         raise CliError(str(err), EXIT_INVALID_RECORDS) from None
     typer.echo(result.to_text())
-    y = survival_target(records)
+    outcome = result.model.update["update_cohort"]["outcome_columns"]
+    y = survival_target(records, outcome["time"], outcome["event"])
     typer.echo("Calibration on the update cohort itself (apparent; evaluate on other patients to confirm):")
     horizons = {"6 months": SIX_MONTHS_DAYS, "12 months": TWELVE_MONTHS_DAYS}
     for name, candidate in (("before", fitted), ("after", result.model)):

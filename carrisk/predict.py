@@ -540,22 +540,8 @@ class EFSModel:
         out["risk_group"] = self.risk_group(efs_12)
         if top and len(frame):
             shap_result = self._explain_rows(design, weights, explain_horizon)  # marginalised like the prediction
-            values = shap_result.values
             shown = self._display(frame.reset_index(drop=True), categorized.reset_index(drop=True))
-            reasons = []
-            for i in range(len(frame)):
-                order = np.argsort(-np.abs(values[i]))[:top]
-                reasons.append(
-                    [
-                        {
-                            "variable": shap_result.feature_names[k],
-                            "value": str(shown.iloc[i].get(shap_result.feature_names[k], "")),
-                            "effect": float(values[i, k]),
-                        }
-                        for k in order
-                    ]
-                )
-            out["top_reasons"] = reasons
+            out["top_reasons"] = top_reasons(shap_result, shown, top)
         else:
             out["top_reasons"] = [[] for _ in range(len(frame))]
         out["assumptions"] = assumptions
@@ -591,6 +577,25 @@ def _readable(value: Any, yes_no: bool = False) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def top_reasons(shap_result: explain.ShapResult, shown: pd.DataFrame, top: int) -> list[list[dict[str, Any]]]:
+    """Each patient's ``top`` variables by absolute SHAP value: ``variable``, readable ``value``, ``effect``."""
+    values = shap_result.values
+    reasons = []
+    for i in range(len(values)):
+        order = np.argsort(-np.abs(values[i]))[:top]
+        reasons.append(
+            [
+                {
+                    "variable": shap_result.feature_names[k],
+                    "value": str(shown.iloc[i].get(shap_result.feature_names[k], "")),
+                    "effect": float(values[i, k]),
+                }
+                for k in order
+            ]
+        )
+    return reasons
 
 
 def _as_records(records: Any) -> pd.DataFrame:

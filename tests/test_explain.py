@@ -200,6 +200,20 @@ def test_missing_values_follow_the_trees_default_direction():
     assert path_dependent.additivity_error() < ATOL
 
 
+def test_tree_walk_equals_per_leaf_reference_with_missing_values_and_repeated_splits():
+    from tests._treeshap_reference import reference_path_dependent_shap
+
+    X, y = _synthetic(400, 3, seed=5, missing=0.1)  # 3 features, deep trees: features repeat along paths
+    forest = RandomSurvivalForest(n_estimators=6, min_samples_leaf=3, random_state=1).fit(X, y)
+    explainer = ForestExplainer(forest)
+    assert max(np.bincount(explainer._flat.rec_leaf)) == 3 and explainer._flat.max_path_features == 3
+    rows = X[:40]
+    assert np.isnan(rows).any()
+    ours = explainer.shap_values(rows, output="survival")
+    np.testing.assert_allclose(ours.values, reference_path_dependent_shap(explainer, rows, "survival"), atol=1e-12)
+    assert ours.additivity_error() < 1e-12
+
+
 def test_float32_threshold_ties_are_split_as_in_sklearn(forest, gbsg2):
     X = gbsg2[0]
     explainer = ForestExplainer(forest)

@@ -1,20 +1,23 @@
 """Registry scale: carrisk's forest engines (scikit-survival exact, comprisk histogram) and raw comprisk, 420+ rows.
 
-``python -m benchmarks.scale [--quick] [--sizes N,N,...] [--runs R]``, or as part ``scale`` of ``python -m benchmarks``.
-Data: :func:`benchmarks.speed.synthetic_survival` (10 standard-normal features, Weibull times, ~50 % censored),
-held-out 5,000 rows (seed 99). Every forest: 100 trees, min_samples_leaf=15, 3 features per split, bootstrap,
-2 threads, seed 0. Each fit runs in a fresh process (``--worker``) so its peak RSS is its own; the median of
-``runs`` processes is reported. ``comprisk`` is comprisk's ``CompetingRiskForest`` with the settings
-``SurvivalForest(engine="hist")`` passes it (after the same time coarsening), without carrisk's tree conversion;
-its first fit in a process includes numba compilation, so the worker fits once on 500 rows first (not timed).
-The scaling exponent is the log-log slope of fit time between the two largest sizes of each engine.
+``python -m benchmarks.scale [--quick] [--sizes N,N,...] [--runs R] [--features P] [--trees T]``, or as part
+``scale`` of ``python -m benchmarks``. Data: :func:`synthetic_table` (:func:`benchmarks.speed.synthetic_survival`'s
+10 standard-normal features, Weibull times, ~50 % censored, plus ``P - 10`` pure-noise features), held-out 5,000
+rows (seed 99). Every forest: 100 trees, min_samples_leaf=15, "sqrt" features per split (3 of 10, 4 of 20),
+bootstrap, 2 threads, seed 0. Each fit runs in a fresh process (``--worker``) so its peak RSS is its own; the
+median of ``runs`` processes is reported (the full sweep: 3 up to 20,000 rows, 1 above, and 1 for the exact forest
+at 20,000 rows), with the load average before and after every fit and its CPU seconds (all threads), which the
+other jobs on a shared machine inflate less than the wall time. ``comprisk`` is comprisk's ``CompetingRiskForest``
+with the settings ``SurvivalForest(engine="hist")`` passes it (after the same time coarsening), without carrisk's
+tree conversion; its first fit in a process includes numba compilation (or loading numba's cache), so the worker fits
+once on 500 rows first (not timed).
+The scaling exponent is the least-squares slope of log fit time on log rows over the sizes from 2,000 rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import subprocess
 import sys
@@ -37,19 +40,36 @@ SIZES = {"quick": (420, 2_000), "full": (420, 5_000, 20_000, 100_000, 200_000)}
 #: The exact engine is not run above this size (822 s at 50,000 rows on an idle machine, issue 16).
 MAX_SKSURV_ROWS = {"quick": 2_000, "full": 20_000}
 RUNS = {"quick": 1, "full": 3}
+#: Above this many rows (the exact forest: from this many) the full sweep runs each fit once.
+SINGLE_RUN_FROM = {"sksurv": 20_000, "hist": 100_000, "comprisk": 100_000}
+#: Smallest size in the scaling-exponent fit (below it, fixed costs dominate).
+EXPONENT_MIN_ROWS = 2_000
+NOISE_SEED = 7
 
 
-def _fit_one(impl: str, n: int) -> dict[str, Any]:
+def synthetic_table(n: int, seed: int, n_features: int = 10) -> Any:
+    """:func:`benchmarks.speed.synthetic_survival` with ``n_features - 10`` extra standard-normal noise columns."""
+    from benchmarks.speed import N_FEATURES, synthetic_survival
+
+    frame = synthetic_survival(n, seed)
+    extra = np.random.default_rng([NOISE_SEED, seed]).standard_normal((n, n_features - N_FEATURES))
+    for j in range(extra.shape[1]):
+        frame[f"x{N_FEATURES + j}"] = extra[:, j]
+    return frame
+
+
+def _fit_one(impl: str, n: int, n_features: int = 10, n_trees: int = N_TREES) -> dict[str, Any]:
+    import os
     import pickle
     import resource
 
     from sksurv.metrics import concordance_index_censored
     from sksurv.util import Surv
 
-    from benchmarks.speed import synthetic_survival
+    from carrisk.hist_forest import resolve_max_features
     from carrisk.models import SurvivalForest, coarsen_times
 
-    train, test = synthetic_survival(n, SEED + 1), synthetic_survival(TEST_ROWS, TEST_SEED)
+    train, test = synthetic_table(n, SEED + 1, n_features), synthetic_table(TEST_ROWS, TEST_SEED, n_features)
     features = [c for c in train.columns if c.startswith("x")]
     X, X_test = train[features].to_numpy(float), test[features].to_numpy(float)
     event, times = train["event"].to_numpy(bool), train["time"].to_numpy(float)
@@ -59,14 +79,15 @@ def _fit_one(impl: str, n: int) -> dict[str, Any]:
         from carrisk.hist_forest import SPLIT_TIMES
 
         coarse, _ = coarsen_times(times, event, 200)
-        settings = dict(max_depth=None, min_samples_split=6, min_samples_leaf=MIN_SAMPLES_LEAF, max_features=3,
-                        samptype="swr", random_state=SEED, time_grid=200, n_jobs=N_JOBS, splitrule="logrank",
-                        nsplit=0, split_ntime=SPLIT_TIMES)  # fmt: skip
+        settings = dict(max_depth=None, min_samples_split=6, min_samples_leaf=MIN_SAMPLES_LEAF,
+                        max_features=resolve_max_features("sqrt", n_features), samptype="swr", random_state=SEED,
+                        time_grid=200, n_jobs=N_JOBS, splitrule="logrank", nsplit=0,
+                        split_ntime=SPLIT_TIMES)  # fmt: skip
         comprisk.CompetingRiskForest(n_estimators=2, **settings).fit(X[:500], coarse[:500], event[:500].astype(int))
-        model: Any = comprisk.CompetingRiskForest(n_estimators=N_TREES, **settings)
-        start = time.perf_counter()
+        model: Any = comprisk.CompetingRiskForest(n_estimators=n_trees, **settings)
+        load_before, cpu, start = os.getloadavg()[0], time.process_time(), time.perf_counter()
         model.fit(X, coarse, event.astype(np.int32))
-        fit_seconds = time.perf_counter() - start
+        fit_seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
         risk = model.predict_chf(X_test)[:, 0, :].sum(axis=1)
         model._X_train_oob_ = None
     else:
@@ -74,15 +95,18 @@ def _fit_one(impl: str, n: int) -> dict[str, Any]:
             SurvivalForest(n_estimators=2, engine="hist", random_state=SEED).fit(
                 X[:500], Surv.from_arrays(event[:500], times[:500])
             )
-        model = SurvivalForest(n_estimators=N_TREES, min_samples_leaf=MIN_SAMPLES_LEAF, max_features="sqrt",
+        model = SurvivalForest(n_estimators=n_trees, min_samples_leaf=MIN_SAMPLES_LEAF, max_features="sqrt",
                                n_jobs=N_JOBS, random_state=SEED, engine=impl)  # fmt: skip
-        start = time.perf_counter()
+        load_before, cpu, start = os.getloadavg()[0], time.process_time(), time.perf_counter()
         model.fit(X, Surv.from_arrays(event, times))
-        fit_seconds = time.perf_counter() - start
+        fit_seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
         risk = model.predict(X_test)
     c = concordance_index_censored(test["event"].to_numpy(bool), test["time"].to_numpy(float), risk)[0]
     return {
         "fit_seconds": fit_seconds,
+        "fit_cpu_seconds": cpu_seconds,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "model_bytes": len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)),
         "c_harrell": float(c),
@@ -127,9 +151,10 @@ def paired(n: int, runs: int = 3) -> dict[str, Any]:
     }
 
 
-def _run(impl: str, n: int) -> dict[str, Any]:
+def _run(impl: str, n: int, n_features: int = 10, n_trees: int = N_TREES) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.scale", "--worker", impl, str(n)]
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.scale", "--worker", impl, str(n)],
+        [*command, "--features", str(n_features), "--trees", str(n_trees)],
         capture_output=True,
         text=True,
         check=False,
@@ -147,27 +172,33 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out | {"runs": len(ok), "fit_seconds_all": [r["fit_seconds"] for r in ok]}
 
 
-def _exponent(rows: dict[int, dict[str, Any]]) -> float | None:
-    sizes = sorted(n for n, r in rows.items() if "fit_seconds" in r)
+def _exponent(rows: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+    """Least-squares slope of log fit time (wall and CPU) on log rows, sizes from :data:`EXPONENT_MIN_ROWS`."""
+    sizes = sorted(n for n, r in rows.items() if "fit_seconds" in r and n >= EXPONENT_MIN_ROWS)
     if len(sizes) < 2:
         return None
-    a, b = sizes[-2], sizes[-1]
-    return math.log(rows[b]["fit_seconds"] / rows[a]["fit_seconds"]) / math.log(b / a)
+    log_n = np.log(sizes)
+    return {
+        "sizes": sizes,
+        "wall": float(np.polyfit(log_n, np.log([rows[n]["fit_seconds"] for n in sizes]), 1)[0]),
+        "cpu": float(np.polyfit(log_n, np.log([rows[n]["fit_cpu_seconds"] for n in sizes]), 1)[0]),
+    }
 
 
 def run(settings: _common.Settings, out_dir: Path = _common.RESULTS_DIR, sizes: tuple[int, ...] | None = None,
-        runs: int | None = None, name: str | None = None) -> dict[str, Any]:  # fmt: skip
+        runs: int | None = None, name: str | None = None, n_features: int = 10,
+        n_trees: int = N_TREES, impls: tuple[str, ...] = IMPLS) -> dict[str, Any]:  # fmt: skip
     """Sweep the sizes; engines at one size run back to back, in the same load conditions."""
     mode = settings.mode
     sizes = sizes or SIZES[mode]
-    runs = runs or RUNS[mode]
     results: dict[str, dict[int, dict[str, Any]]] = {impl: {} for impl in IMPLS}
     for n in sizes:
-        for impl in IMPLS:
+        for impl in impls:
             if impl == "sksurv" and n > MAX_SKSURV_ROWS[mode]:
                 continue
-            _common.log(f"scale: {impl} at {n} rows x {runs}")
-            results[impl][n] = _median([_run(impl, n) for _ in range(runs)])
+            repeat = runs or (1 if mode == "full" and n >= SINGLE_RUN_FROM[impl] else RUNS[mode])
+            _common.log(f"scale: {impl} at {n} rows x {repeat}")
+            results[impl][n] = _median([_run(impl, n, n_features, n_trees) for _ in range(repeat)])
     ratios = {}
     for n in sizes:
         ref, hist, peer = (results[i].get(n, {}) for i in IMPLS)
@@ -180,13 +211,13 @@ def run(settings: _common.Settings, out_dir: Path = _common.RESULTS_DIR, sizes: 
             ratios.setdefault(n, {})["hist_time_over_comprisk"] = hist["fit_seconds"] / peer["fit_seconds"]
     payload = _common.header("scale", settings, {"forest": SEED, "train": SEED + 1, "test": TEST_SEED}) | {
         "settings": {
-            "trees": N_TREES,
+            "trees": n_trees,
             "min_samples_leaf": MIN_SAMPLES_LEAF,
             "threads": N_JOBS,
-            "features": 10,
-            "max_features": 3,
+            "features": n_features,
+            "max_features": "sqrt",
             "test_rows": TEST_ROWS,
-            "runs": runs,
+            "runs": runs or "3, 1 from SINGLE_RUN_FROM rows",
         },
         "results": {impl: {str(n): r for n, r in rows.items()} for impl, rows in results.items()},
         "ratios": {str(n): r for n, r in ratios.items()},
@@ -200,6 +231,9 @@ def main(argv: list[str] | None = None) -> None:
     """Command line: ``--worker IMPL N`` (one fit, JSON line) or a sweep."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale")
     parser.add_argument("--worker", nargs=2, metavar=("IMPL", "N"))
+    parser.add_argument("--features", type=int, default=10, help="columns of the table (10 signal, rest noise)")
+    parser.add_argument("--trees", type=int, default=N_TREES)
+    parser.add_argument("--impls", help=f"comma-separated, from {','.join(IMPLS)} (default: all)")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", help="comma-separated row counts (default: the mode's sweep)")
     parser.add_argument("--runs", type=int)
@@ -207,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", help="results file name without .json (default scale, quick: scale_quick)")
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(_fit_one(args.worker[0], int(args.worker[1]))))
+        print(json.dumps(_fit_one(args.worker[0], int(args.worker[1]), args.features, args.trees)))
         return
     if args.paired:
         rows = [paired(int(n), args.runs or 3) for n in args.paired.split(",")]
@@ -217,7 +251,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else None
     settings = _common.QUICK if args.quick else _common.FULL
-    print(json.dumps(run(settings, sizes=sizes, runs=args.runs, name=args.name)["ratios"], indent=1))
+    impls = tuple(args.impls.split(",")) if args.impls else IMPLS
+    payload = run(settings, sizes=sizes, runs=args.runs, name=args.name, n_features=args.features,
+                  n_trees=args.trees, impls=impls)  # fmt: skip
+    print(json.dumps(payload["ratios"], indent=1))
 
 
 if __name__ == "__main__":

@@ -27,27 +27,29 @@ over trees (``RandomSurvivalForest._predict`` sums the trees and divides by thei
   right-continuous step function on ``unique_times_``.
 
 Every output is therefore a sum over all leaves of all trees of ``leaf value / n_trees`` times the
-indicator "x reaches this leaf", and SHAP values are linear in the leaf values. The conversion
-(:class:`ForestExplainer` construction, paid once per forest) flattens each root-to-leaf path into one
-*record* per distinct feature on the path: the interval ``(lo, hi]`` the feature must fall in, whether a
-missing value follows the path, and the product of the cover ratios of the path's splits on that feature.
-A numba kernel computes, per patient, one Shapley *weight* per record, independent of the output; the SHAP
-values of any output are then a matrix product of those weights with the leaf values, so the whole curve
-(hundreds of time points) costs one BLAS call more than the risk score.
+indicator "x reaches this leaf", and SHAP values are linear in the leaf values.
 
 * ``tree_path_dependent``: per leaf, the path-dependent TreeSHAP game [1]_ is the product game
   :math:`g(S) = v \\prod_{i \\in S} o_i \\prod_{i \\notin S} z_i` over the distinct features of the path
   (:math:`o_i` = 1 if the patient satisfies the path's conditions on feature :math:`i`, :math:`z_i` = product
-  of cover ratios). Its Shapley values are :math:`v (o_i - z_i) \\sum_k e_k^{(-i)} k!(m-k-1)!/m!` with
-  :math:`e_k^{(-i)}` the coefficients of :math:`\\prod_{j \\ne i}(z_j + o_j t)`; the full polynomial is built
-  once per leaf and divided by :math:`(z_i + o_i t)` per feature, :math:`O(m^2)` per leaf, the same cost as
-  the EXTEND/UNWIND recursion of Lundberg et al. It is what ``shap.TreeExplainer`` computes on the same trees
-  (the test-suite checks this against shap's C++ code through :meth:`ForestExplainer.to_shap_model`).
+  of cover ratios). By Owen's multilinear extension its Shapley values are
+  :math:`v (o_i - z_i) \\int_0^1 \\prod_{j \\ne i} (t o_j + (1 - t) z_j)\\,dt`, a polynomial of degree < m in
+  t integrated exactly by Gauss-Legendre quadrature on :math:`\\lceil m/2 \\rceil` nodes (as in Linear TreeSHAP [4]_).
+  A numba kernel walks every tree once per block of up to 64 patients, keeping the product at the quadrature
+  nodes along the path (a repeated feature replaces its factor), so each leaf costs :math:`O(m \\lceil m/2
+  \\rceil)` per patient; every failed condition (:math:`o_i = 0`) gets the same weight. Leaf values enter as
+  sparse steps along the output columns (a leaf's Kaplan-Meier curve changes only at its own event times), so
+  the whole curve costs the leaf's number of steps, not the number of grid times, and the SHAP curve is the
+  cumulative sum of the steps' contributions. This is what ``shap.TreeExplainer`` computes on the same trees
+  (the test-suite checks it against shap's C++ code through :meth:`ForestExplainer.to_shap_model`, against
+  subset enumeration, and against the earlier per-leaf polynomial algorithm in ``tests/_treeshap_reference.py``).
 * ``interventional``: per leaf and background row the game is :math:`v\\,1[A \\subseteq S,\\ B \\cap S =
   \\emptyset]` where :math:`A` holds the path features only the patient satisfies and :math:`B` those only the
   background row satisfies [2]_; its Shapley values are :math:`v\\,(a-1)!\\,b!/(a+b)!` for :math:`i \\in A` and
   :math:`-v\\,a!\\,(b-1)!/(a+b)!` for :math:`i \\in B`. Background rows are grouped per leaf by the bit mask of
-  conditions they satisfy, so the cost is per distinct mask, not per background row.
+  conditions they satisfy, so the cost is per distinct mask, not per background row. The weights of every
+  (leaf, path feature) record are computed per patient and multiplied with the leaf values (one BLAS call per
+  feature).
 
 Both are exact: ``base_values + values.sum(features) == predictions`` up to floating-point rounding, and the
 predictions equal the forest's own ``predict``/``predict_survival_function``. Inputs are cast to float32 and
@@ -61,6 +63,8 @@ References
        arXiv:2209.15123 (2022).
 .. [3] Krzyziński, M., Spytek, M., Baniecki, H., Biecek, P. "SurvSHAP(t): time-dependent explanations of
        machine learning survival models." Knowledge-Based Systems 262, 110234 (2023).
+.. [4] Yu, P., Bifet, A., Read, J., Xu, C. "Linear TreeShap." Advances in Neural Information Processing Systems
+       35 (2022).
 """
 
 from __future__ import annotations
@@ -95,6 +99,10 @@ FeaturePerturbation = Literal["tree_path_dependent", "interventional"]
 
 #: Memory budget for one block of per-record Shapley weights (patients x records, float64).
 _WEIGHT_BLOCK_BYTES = 128 * 2**20
+#: Patients walked through the trees together by the path-dependent kernel (at most; see _SHAP_BLOCK_BYTES).
+_SHAP_BLOCK_ROWS = 64
+#: Memory budget of one block's SHAP accumulator (features x outputs x patients, float64) per thread.
+_SHAP_BLOCK_BYTES = 4 * 2**20
 #: Largest number of distinct features on one root-to-leaf path (bit masks are int64).
 _MAX_PATH_FEATURES = 62
 #: Largest number of feature groups for exhaustive coalition enumeration in CoxExplainer.
@@ -281,20 +289,26 @@ def _with_time_axis(values: np.ndarray) -> np.ndarray:
 
 def _variable_data(data: pd.DataFrame, variable_of: Sequence[str], variables: Sequence[str]) -> pd.DataFrame:
     """One column per variable: the column itself, or the one-hot label for multi-column variables."""
+    members: dict[str, list[int]] = {}
+    for j, v in enumerate(variable_of):
+        members.setdefault(v, []).append(j)
+    # a design matrix (all float64) is read as one array; other tables column by column, keeping their dtypes
+    block = data.to_numpy() if all(dtype == np.float64 for dtype in data.dtypes) else None
     columns = {}
     for v in variables:
-        members = [c for c, g in zip(data.columns, variable_of, strict=True) if g == v]
-        columns[v] = data[members[0]].to_numpy() if len(members) == 1 else _one_hot_labels(data[members], v)
+        if len(members[v]) == 1:
+            j = members[v][0]
+            columns[v] = block[:, j] if block is not None else data.iloc[:, j].to_numpy()
+        else:
+            values = block[:, members[v]] if block is not None else data.iloc[:, members[v]].to_numpy(dtype=float)
+            columns[v] = _one_hot_labels(values != 0, [str(data.columns[j]) for j in members[v]], v)
     return pd.DataFrame(columns, index=data.index)
 
 
-def _one_hot_labels(columns: pd.DataFrame, variable: str) -> np.ndarray:
+def _one_hot_labels(active: np.ndarray, columns: Sequence[str], variable: str) -> np.ndarray:
     """Label of the active one-hot column(s) per row, prefix ``variable_`` or ``variable=`` removed."""
-    names = [
-        c[len(variable) + 1 :] if c[: len(variable) + 1] in (variable + "_", variable + "=") else c
-        for c in columns.columns
-    ]
-    active = columns.to_numpy(dtype=float) != 0
+    prefixes = (variable + "_", variable + "=")
+    names = [c[len(variable) + 1 :] if c[: len(variable) + 1] in prefixes else c for c in columns]
     labels = ["+".join(n for n, on in zip(names, row, strict=True) if on) or "reference" for row in active]
     return np.asarray(labels, dtype=object)
 
@@ -345,46 +359,6 @@ def _popcount(mask: np.int64) -> int:
 
 
 @numba.njit(parallel=True, cache=True)
-def _path_dependent_weights(X, leaf_ptr, rec_feature, rec_lo, rec_hi, rec_nan_ok, rec_zero, rec_col, table, out):
-    n_leaves = leaf_ptr.shape[0] - 1
-    max_m = table.shape[0] - 1
-    for s in numba.prange(X.shape[0]):
-        poly = np.empty(max_m + 1)
-        ones = np.empty(max(max_m, 1))
-        for leaf in range(n_leaves):
-            start = leaf_ptr[leaf]
-            m = leaf_ptr[leaf + 1] - start
-            # polynomial prod_j (z_j + o_j t), coefficient k = weight of coalitions of size k
-            poly[0] = 1.0
-            for j in range(m):
-                r = start + j
-                o = 1.0 if _satisfies(X[s, rec_feature[r]], rec_lo[r], rec_hi[r], rec_nan_ok[r]) else 0.0
-                ones[j] = o
-                z = rec_zero[r]
-                poly[j + 1] = o * poly[j]
-                for k in range(j, 0, -1):
-                    poly[k] = z * poly[k] + o * poly[k - 1]
-                poly[0] = z * poly[0]
-            for j in range(m):
-                r = start + j
-                o = ones[j]
-                z = rec_zero[r]
-                total = 0.0
-                if o == 1.0:
-                    # synthetic division by (t + z), highest coefficient first
-                    q = poly[m]
-                    total = q * table[m, m - 1]
-                    for k in range(m - 1, 0, -1):
-                        q = poly[k] - z * q
-                        total += q * table[m, k - 1]
-                else:
-                    for k in range(m):
-                        total += poly[k] * table[m, k]
-                    total /= z
-                out[s, rec_col[r]] = (o - z) * total
-
-
-@numba.njit(parallel=True, cache=True)
 def _interventional_weights(
     X, leaf_ptr, rec_feature, rec_lo, rec_hi, rec_nan_ok, rec_col, bg_ptr, bg_mask, bg_weight, table, out
 ):
@@ -418,6 +392,141 @@ def _interventional_weights(
                         out[s, rec_col[start + j]] += w_x
                     elif only_bg & bit:
                         out[s, rec_col[start + j]] -= w_bg
+
+
+@numba.njit(cache=True)
+def _max_depth(roots, left, right):
+    deepest = 0
+    stack = np.empty(2 * left.size + 1, dtype=np.int64)
+    depth = np.empty(2 * left.size + 1, dtype=np.int64)
+    for t in range(roots.shape[0]):
+        top = 1
+        stack[0] = roots[t]
+        depth[0] = 0
+        while top > 0:
+            top -= 1
+            node, d = stack[top], depth[top]
+            deepest = max(deepest, d)
+            if left[node] >= 0:
+                stack[top], depth[top] = left[node], d + 1
+                stack[top + 1], depth[top + 1] = right[node], d + 1
+                top += 2
+    return deepest
+
+
+@numba.njit(parallel=True, cache=True)
+def _path_dependent_increments(
+    X, roots, left, right, feature, threshold, nan_left, cover, node_leaf, inc_ptr, inc_col, inc_val, t_nodes,
+    t_weights, max_depth, block, out
+):  # fmt: skip
+    # Arrays are laid out with the block's patients innermost, so the arithmetic runs in SIMD lanes over patients.
+    n, p = X.shape
+    n_q = t_nodes.shape[0]
+    n_out = out.shape[2]
+    fail_scale = t_weights / (1.0 - t_nodes)
+    for blk in numba.prange((n + block - 1) // block):
+        s0 = blk * block
+        nb = min(block, n - s0)
+        satisfied = np.ones((p, nb))  # 1.0 if the patient meets every condition of the path on feature j
+        zero = np.ones(p)  # product of the path's cover ratios on feature j
+        on_path = np.zeros(p, dtype=np.bool_)
+        path = np.empty(p, dtype=np.int64)
+        n_path = 0
+        poly = np.ones((max_depth + 1, n_q, nb))  # prod_j (t o_j + (1 - t) z_j) at the quadrature nodes t
+        undo_feature = np.empty(max_depth + 1, dtype=np.int64)
+        undo_zero = np.empty(max_depth + 1)
+        undo_satisfied = np.empty((max_depth + 1, nb))
+        undo_new = np.zeros(max_depth + 1, dtype=np.bool_)
+        stack_node = np.empty(max_depth + 2, dtype=np.int64)
+        stack_depth = np.empty(max_depth + 2, dtype=np.int64)
+        stack_parent = np.empty(max_depth + 2, dtype=np.int64)
+        goes = np.empty(nb)
+        w_fail = np.empty(nb)
+        w_open = np.empty((p, nb))
+        acc = np.zeros((p, n_out, nb))
+        depth = 0  # changes of the current path are recorded at depths 1..depth
+        for t in range(roots.shape[0]):
+            top = 1
+            stack_node[0], stack_depth[0], stack_parent[0] = roots[t], 0, -1
+            while top > 0:
+                top -= 1
+                node, d, parent = stack_node[top], stack_depth[top], stack_parent[top]
+                while depth >= d and depth > 0:  # leave the subtree of the previous branch
+                    j = undo_feature[depth]
+                    zero[j] = undo_zero[depth]
+                    satisfied[j, :] = undo_satisfied[depth, :]
+                    if undo_new[depth]:
+                        on_path[j] = False
+                        n_path -= 1
+                    depth -= 1
+                if parent >= 0:
+                    j = feature[parent]
+                    went_left = left[parent] == node
+                    z_old = zero[j]
+                    z_new = z_old * cover[node] / cover[parent]
+                    undo_feature[d], undo_zero[d], undo_new[d] = j, z_old, not on_path[j]
+                    undo_satisfied[d, :] = satisfied[j, :]
+                    for b in range(nb):
+                        x = X[s0 + b, j]
+                        goes_left = nan_left[parent] if np.isnan(x) else x <= threshold[parent]
+                        goes[b] = 1.0 if goes_left == went_left else 0.0
+                    for q in range(n_q):
+                        tq, sq = t_nodes[q], 1.0 - t_nodes[q]
+                        if on_path[j]:
+                            for b in range(nb):
+                                o_old = satisfied[j, b]
+                                a_old = tq * o_old + sq * z_old
+                                a_new = tq * (o_old * goes[b]) + sq * z_new
+                                poly[d, q, b] = poly[d - 1, q, b] * (a_new / a_old)
+                        else:
+                            for b in range(nb):
+                                poly[d, q, b] = poly[d - 1, q, b] * (tq * goes[b] + sq * z_new)
+                    for b in range(nb):
+                        satisfied[j, b] *= goes[b]
+                    zero[j] = z_new
+                    if not on_path[j]:
+                        on_path[j] = True
+                        path[n_path] = j
+                        n_path += 1
+                    depth = d
+                if left[node] >= 0:
+                    stack_node[top], stack_depth[top], stack_parent[top] = right[node], d + 1, node
+                    stack_node[top + 1], stack_depth[top + 1], stack_parent[top + 1] = left[node], d + 1, node
+                    top += 2
+                    continue
+                leaf = node_leaf[node]
+                lo, hi = inc_ptr[leaf], inc_ptr[leaf + 1]
+                if hi == lo or n_path == 0:
+                    continue
+                # Owen: phi_i = (o_i - z_i) int_0^1 prod_{j != i} (t o_j + (1 - t) z_j) dt, exact by Gauss-Legendre;
+                # every failed condition (o_i = 0) gets the same weight
+                for b in range(nb):
+                    w_fail[b] = 0.0
+                for q in range(n_q):
+                    for b in range(nb):
+                        w_fail[b] -= poly[d, q, b] * fail_scale[q]
+                for k in range(n_path):
+                    j = path[k]
+                    z = zero[j]
+                    for b in range(nb):
+                        w_open[k, b] = 0.0
+                    for q in range(n_q):
+                        c = (1.0 - z) * t_weights[q] / (t_nodes[q] + (1.0 - t_nodes[q]) * z)
+                        for b in range(nb):
+                            w_open[k, b] += poly[d, q, b] * c
+                    for b in range(nb):
+                        if satisfied[j, b] == 0.0:
+                            w_open[k, b] = w_fail[b]
+                for e in range(lo, hi):
+                    col, step = inc_col[e], inc_val[e]
+                    for k in range(n_path):
+                        j = path[k]
+                        for b in range(nb):
+                            acc[j, col, b] += w_open[k, b] * step
+        for b in range(nb):
+            for j in range(p):
+                for c in range(n_out):
+                    out[s0 + b, j, c] = acc[j, c, b]
 
 
 @numba.njit(cache=True)
@@ -602,9 +711,10 @@ class ForestExplainer:
     Notes
     -----
     The trees are converted once, at construction; :meth:`shap_values` can then be called for any output.
-    Cost per patient is :math:`O(\\sum_{\\text{leaves}} m^2)` with :math:`m` the number of distinct features
-    on a leaf's path (path-dependent), or that times the number of distinct background patterns per leaf
-    (interventional), plus a matrix product with the leaf values for the requested output.
+    Cost per patient is :math:`O(\\sum_{\\text{leaves}} m (m/2 + k))` with :math:`m` the number of distinct
+    features on a leaf's path and :math:`k` the leaf's number of steps in the requested output (path-dependent;
+    the whole survival curve costs about as much as one horizon), or :math:`O(\\sum m^2)` times the number of
+    distinct background patterns per leaf plus a matrix product with the leaf values (interventional).
     """
 
     def __init__(
@@ -765,22 +875,67 @@ class ForestExplainer:
         return prediction if keep_axis else prediction[:, 0]
 
     # -- SHAP ----------------------------------------------------------------------------------------------
-    def _weights(self, X: np.ndarray) -> np.ndarray:
+    def _interventional_values(self, X: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """SHAP values (n, p, n_outputs): per-record Shapley weights times the leaf values, in row blocks."""
         flat = self._flat
-        out = np.empty((X.shape[0], flat.rec_col.size))
-        if self.feature_perturbation == "tree_path_dependent":
-            _path_dependent_weights(
-                X, flat.leaf_ptr, flat.rec_feature, flat.rec_lo, flat.rec_hi, flat.rec_nan_ok,
-                flat.rec_zero, flat.rec_col, self._table, out,
-            )  # fmt: skip
-        else:
-            assert self._background_masks is not None  # set in __init__ whenever interventional
-            bg_ptr, bg_mask, bg_weight = self._background_masks
+        n, p = X.shape[0], self.n_features
+        # columns of the weight matrix are grouped by feature: phi[:, f] = W[:, block_f] @ V[leaves of block_f]
+        if "_block_leaves" not in self.__dict__:
+            self._block_leaves = [
+                flat.rec_leaf[flat.col_rec[flat.feature_ptr[f] : flat.feature_ptr[f + 1]]] for f in range(p)
+            ]
+        block_cache = self.__dict__.setdefault("_block_value_cache", {})
+        if id(values) not in block_cache:  # leaf values are cached, so their identity is a key
+            block_cache[id(values)] = (values, [values[leaves] for leaves in self._block_leaves])
+        block_values = block_cache[id(values)][1]
+        assert self._background_masks is not None  # set in __init__ whenever interventional
+        bg_ptr, bg_mask, bg_weight = self._background_masks
+        phi = np.zeros((n, p, values.shape[1]))
+        rows_per_block = max(1, _WEIGHT_BLOCK_BYTES // (8 * max(flat.rec_col.size, 1)))
+        for start in range(0, n, rows_per_block):
+            stop = min(n, start + rows_per_block)
+            weights = np.empty((stop - start, flat.rec_col.size))
             _interventional_weights(
-                X, flat.leaf_ptr, flat.rec_feature, flat.rec_lo, flat.rec_hi, flat.rec_nan_ok,
-                flat.rec_col, bg_ptr, bg_mask, bg_weight, self._table, out,
+                X[start:stop], flat.leaf_ptr, flat.rec_feature, flat.rec_lo, flat.rec_hi, flat.rec_nan_ok,
+                flat.rec_col, bg_ptr, bg_mask, bg_weight, self._table, weights,
             )  # fmt: skip
-        return out
+            for f in range(p):
+                lo, hi = flat.feature_ptr[f], flat.feature_ptr[f + 1]
+                if hi > lo:
+                    phi[start:stop, f] = weights[:, lo:hi] @ block_values[f]
+        return phi
+
+    def _increments(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Leaf values as sparse steps along the output columns (CSR: leaf -> column, step), cached per output."""
+        cache = self.__dict__.setdefault("_increment_cache", {})
+        if id(values) not in cache:  # leaf values are cached, so their identity is a key
+            ptr, cols, steps = [np.zeros(1, dtype=np.int64)], [], []
+            for start in range(0, values.shape[0], 65_536):
+                chunk = values[start : start + 65_536]
+                step = np.diff(chunk, axis=1, prepend=0.0)
+                rows, col = np.nonzero(step)
+                ptr.append(ptr[-1][-1] + np.cumsum(np.bincount(rows, minlength=chunk.shape[0])))
+                cols.append(col)
+                steps.append(step[rows, col])
+            cache[id(values)] = (values, (np.concatenate(ptr), np.concatenate(cols), np.concatenate(steps)))
+        return cache[id(values)][1]
+
+    def _path_dependent_values(self, X: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """SHAP values (n, p, n_outputs) from one walk of every tree per block of patients (see the module notes)."""
+        flat = self._flat
+        if "_max_depth" not in self.__dict__:
+            self._max_depth = int(_max_depth(flat.roots, flat.left, flat.right))
+        inc_ptr, inc_col, inc_val = self._increments(values)
+        n_nodes = max(1, -(-flat.max_path_features // 2))
+        t_nodes, t_weights = np.polynomial.legendre.leggauss(n_nodes)
+        out = np.empty((X.shape[0], self.n_features, values.shape[1]))
+        block = int(np.clip(_SHAP_BLOCK_BYTES // (8 * self.n_features * values.shape[1]), 8, _SHAP_BLOCK_ROWS))
+        _path_dependent_increments(
+            X, flat.roots, flat.left, flat.right, flat.feature, flat.threshold, flat.nan_left, flat.cover,
+            flat.node_leaf, inc_ptr, inc_col, inc_val, (t_nodes + 1.0) / 2.0, t_weights / 2.0, self._max_depth,
+            block, out,
+        )  # fmt: skip
+        return np.cumsum(out, axis=2, out=out)
 
     def base_values(self, output: ForestOutput = "risk", times: Any = None) -> np.ndarray:
         """Expected output: cover-weighted (path-dependent) or background mean (interventional).
@@ -834,27 +989,11 @@ class ForestExplainer:
         _, horizons, keep_axis = self._output_columns(output, times)
         frame = _as_frame(X, self.feature_names)
         X64 = self._prepare_X(frame)
-        flat = self._flat
         values = self.leaf_values(output, times)
-        n, p, n_out = X64.shape[0], self.n_features, values.shape[1]
-        phi = np.zeros((n, p, n_out))
-        # columns of the weight matrix are grouped by feature: phi[:, f] = W[:, block_f] @ V[leaves of block_f]
-        if "_block_leaves" not in self.__dict__:
-            self._block_leaves = [
-                flat.rec_leaf[flat.col_rec[flat.feature_ptr[f] : flat.feature_ptr[f + 1]]] for f in range(p)
-            ]
-        block_cache = self.__dict__.setdefault("_block_value_cache", {})
-        if id(values) not in block_cache:  # leaf values are cached, so their identity is a key
-            block_cache[id(values)] = (values, [values[leaves] for leaves in self._block_leaves])
-        block_values = block_cache[id(values)][1]
-        rows_per_block = max(1, _WEIGHT_BLOCK_BYTES // (8 * max(flat.rec_col.size, 1)))
-        for start in range(0, n, rows_per_block):
-            stop = min(n, start + rows_per_block)
-            weights = self._weights(X64[start:stop])
-            for f in range(p):
-                lo, hi = flat.feature_ptr[f], flat.feature_ptr[f + 1]
-                if hi > lo:
-                    phi[start:stop, f] = weights[:, lo:hi] @ block_values[f]
+        if self.feature_perturbation == "tree_path_dependent":
+            phi = self._path_dependent_values(X64, values)
+        else:
+            phi = self._interventional_values(X64, values)
         predictions = self._leaf_indicator(X64) @ values
         base = self.base_values(output, times)
         base_value: float | np.ndarray = base
@@ -1118,7 +1257,7 @@ class CoxExplainer:
         exact = len(active) <= MAX_EXACT_GROUPS
         # null players (all coefficients 0) add nothing to any coalition: their Shapley value is 0
         if exact:
-            phi_active = self._exact_survival_shap(contrib_x[:, active], contrib_bg[:, active], survival)
+            phi_active = _exact_index_game_shap(contrib_x[:, active], contrib_bg[:, active], survival)
         else:
             phi_active = self._permutation_survival_shap(contrib_x[:, active], contrib_bg[:, active], survival)
         phi = np.zeros((len(X64), q, len(horizons)))
@@ -1141,26 +1280,6 @@ class CoxExplainer:
             meta={"groups": dict(self.groups), "n_permutations": None if exact else self.n_permutations},
         )
 
-    @staticmethod
-    def _exact_survival_shap(contrib_x: np.ndarray, contrib_bg: np.ndarray, survival: Any) -> np.ndarray:
-        n, q, _ = contrib_x.shape
-        masks = np.arange(2**q)
-        in_coalition = ((masks[:, None] >> np.arange(q)) & 1).astype(np.float64)  # (2^q, q)
-        sizes = in_coalition.sum(axis=1).astype(np.int64)
-        table = _shapley_weight_table(q)
-        bg_part = np.einsum("cq,mqk->cmk", 1.0 - in_coalition, contrib_bg)  # (2^q, n_background, K)
-        phi = None
-        for i in range(n):
-            eta = np.einsum("cq,qk->ck", in_coalition, contrib_x[i])[:, None, :] + bg_part
-            value = survival(eta).mean(axis=1)  # (2^q, n_times)
-            if phi is None:
-                phi = np.zeros((n, q, value.shape[1]))
-            for g in range(q):
-                without = masks[(masks >> g) & 1 == 0]
-                weights = table[q, sizes[without]]
-                phi[i, g] = weights @ (value[without | (1 << g)] - value[without])
-        return phi if phi is not None else np.zeros((n, q, 0))
-
     def _permutation_survival_shap(self, contrib_x: np.ndarray, contrib_bg: np.ndarray, survival: Any) -> np.ndarray:
         rng = np.random.default_rng(self.random_state)
         n, q, _ = contrib_x.shape
@@ -1177,6 +1296,77 @@ class CoxExplainer:
                 phi[:, g] += current - previous
                 previous = current
         return phi / self.n_permutations if phi is not None else np.zeros((n, q, 0))
+
+
+#: Coalition values evaluated at once by :func:`_exact_index_game_shap` (bounds its arrays to a few MB).
+_COALITION_BLOCK = 1 << 16
+
+
+def _coalition_weights(d: int) -> np.ndarray:
+    """Shapley weights of the ``2^d`` coalitions of ``d`` players, shape (2^d, d).
+
+    Coalition ``S`` is the bit mask ``S`` (player ``j`` is bit ``j``); ``weights[S, j] = (|S|-1)! (d-|S|)! / d!``
+    when ``j`` is in ``S`` and ``-|S|! (d-|S|-1)! / d!`` when it is not, so that ``weights.T @ v`` is every
+    player's Shapley value of the game with coalition values ``v``.
+    """
+    in_coalition = ((np.arange(1 << d)[:, None] >> np.arange(d)) & 1).astype(bool)
+    sizes = in_coalition.sum(axis=1)
+    table = _shapley_weight_table(d)
+    with_player = table[d, np.maximum(sizes - 1, 0)][:, None]
+    without_player = table[d, np.minimum(sizes, d - 1)][:, None]
+    return np.where(in_coalition, with_player, -without_player)
+
+
+def _exact_index_game_shap(contrib_x: np.ndarray, contrib_bg: np.ndarray, survival: Any) -> np.ndarray:
+    """Exact interventional Shapley values of ``survival(sum of the players' linear-index contributions)``.
+
+    Parameters
+    ----------
+    contrib_x : (n, q, K) array
+        Each player's contribution to each of the K linear indices, for the explained patients.
+    contrib_bg : (m, q, K) array
+        The same for the background patients.
+    survival : callable
+        ``(..., K)`` indices -> ``(..., T)`` outputs.
+
+    Returns
+    -------
+    (n, q, T) array
+
+    Notes
+    -----
+    The game of patient ``x`` is the background mean of one game per background patient ``z``,
+    :math:`v_z(S) = g(\\sum_{G \\in S} c_G(x) + \\sum_{G \\notin S} c_G(z))`, and Shapley values are linear in
+    the game, so :math:`\\phi(x) = \\frac{1}{m} \\sum_z \\phi(v_z)`. In :math:`v_z` a player whose contribution is
+    the same for ``x`` and ``z`` (same category, same value) never changes a coalition's value: it is a null
+    player, its Shapley value is 0, and removing it leaves every other player's Shapley value unchanged. So each
+    pair (x, z) is solved exactly over its ``d`` differing players only: ``2^d`` evaluations of ``g`` instead
+    of ``2^q`` (on the shipped model about 120 instead of 8,192 on average), pairs with the same ``d``
+    together. The coalitions' indices are built by doubling (adding player ``j`` to the first ``2^j``
+    coalitions gives the next ``2^j``), one addition per coalition. No BLAS call, so the cost does not depend
+    on the BLAS thread count. The per-patient enumeration of all ``2^q`` coalitions it replaces is kept in the
+    tests, which compare the two.
+    """
+    n, q, n_indices = contrib_x.shape
+    bg_total = contrib_bg.sum(axis=1)  # (m, K): every pair's empty coalition
+    phi = np.zeros((n, q, survival(bg_total[:1]).shape[-1]))
+    differs = (contrib_x[:, None] != contrib_bg[None]).any(axis=3)  # (n, m, q)
+    n_differing = differs.sum(axis=2)
+    for d in map(int, np.unique(n_differing[n_differing > 0])):
+        patient, background = np.nonzero(n_differing == d)
+        players = np.nonzero(differs[patient, background])[1].reshape(-1, d)  # each pair's players, ascending
+        weights = _coalition_weights(d)
+        block = max(1, _COALITION_BLOCK >> d)
+        for start in range(0, len(patient), block):
+            i, z, g = (a[start : start + block] for a in (patient, background, players))
+            delta = contrib_x[i[:, None], g] - contrib_bg[z[:, None], g]  # (pairs, d, K)
+            eta = np.empty((1 << d, len(i), n_indices))  # (coalition, pair, K)
+            eta[0] = bg_total[z]
+            for j in range(d):
+                np.add(eta[: 1 << j], delta[:, j], out=eta[1 << j : 2 << j])
+            shapley = np.einsum("cd,cpt->pdt", weights, survival(eta))  # (pairs, d, T)
+            np.add.at(phi, (i[:, None], g), shapley)
+    return phi / len(contrib_bg)
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -156,3 +156,18 @@ def test_max_features_follows_scikit_learn():
     assert resolve_max_features(None, 7) == 7
     with pytest.raises(ValueError, match="max_features must be"):
         resolve_max_features("all", 10)
+
+
+@pytest.mark.parametrize(
+    ("output", "times"), [("survival", None), ("cumulative_hazard", [50.0, 200.0]), ("risk", None)]
+)
+def test_tree_walk_shap_equals_the_per_leaf_reference_on_hist_trees(fitted, output, times):
+    from tests._treeshap_reference import reference_path_dependent_shap
+
+    forest, X, _ = fitted
+    explainer = ForestExplainer(forest.forest_)
+    rows = X[:37]  # two full blocks of patients and a partial one
+    ours = explainer.shap_values(rows, output=output, times=times)
+    reference = reference_path_dependent_shap(explainer, rows, output, times)
+    np.testing.assert_allclose(ours.values.reshape(reference.shape), reference, rtol=0, atol=1e-10)
+    assert ours.additivity_error() < 1e-10

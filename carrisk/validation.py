@@ -211,9 +211,7 @@ class CVResult:
             folds = [f for f in self.folds if f["model"] == name]
             ratio = float(np.mean([f["n_test"] / f["n_train"] for f in folds]))
             summaries = {
-                metric: summarize_cv_metric(
-                    [f["metrics"].get(metric, np.nan) for f in folds], ratio, metric=metric
-                )
+                metric: summarize_cv_metric([f["metrics"].get(metric, np.nan) for f in folds], ratio, metric=metric)
                 for metric in self.metric_names(name)
             }
             models[name] = {

@@ -1,6 +1,6 @@
 """Bootstrap optimism correction on the simulator: are the corrected figures closer to the truth?
 
-    python -m benchmarks.internal_validation            # 10 development cohorts x 200 refits (16-38 min each)
+    python -m benchmarks.internal_validation            # 10 development cohorts x 200 refits (4-38 min each)
     python -m benchmarks.internal_validation --quick    # 3 cohorts x 20 refits
 
 Each replicate r draws a development cohort (``simulate_cohort(420, seed=70_000 + r)``), fits the tuned elastic-net

@@ -120,7 +120,7 @@ class TwoPartSurvival(CurveRiskMixin, SurvivalAnalysisMixin, BaseEstimator):
                     X[known], cr
                 )
                 self.cr_C_ = float(self.cr_C)
-                self.cr_Cs_ = None
+                self.cr_Cs_: np.ndarray | None = None
                 self.cr_C_at_edge_ = False
         self.cr_coef_ = self.cr_model_.coef_[0].copy()
         self.cr_intercept_ = float(self.cr_model_.intercept_[0])

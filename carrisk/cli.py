@@ -599,7 +599,7 @@ def train(
             internal=internal,
             source=str(data),
             bundle=str(path),
-            mode=loaded.mode,
+            features=loaded.spec.describe()["features"] if loaded.mode == "generic" else None,
             seed=seed,
         )
         typer.echo(f"wrote {written}")

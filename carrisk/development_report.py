@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,23 @@ TRIPOD_AI_DEVELOPMENT_ITEMS = (
 )  # fmt: skip
 
 
+#: What the models predict: (one model, several models), for carrisk records (True) or a generic table (False).
+_SUBJECT = {
+    True: (
+        "a model of event-free survival after CD19 CAR T-cell therapy",
+        "models of event-free survival after CD19 CAR T-cell therapy",
+    ),
+    False: ("a survival model", "survival models"),
+}
+
+
+def _tuning_record(tuning: Mapping[str, Any]) -> str:
+    """A bundle's tuning record as words: its method, then the other entries."""
+    if not tuning:
+        return "not recorded"
+    return "; ".join(str(value) if key == "method" else f"{key}: {value}" for key, value in tuning.items())
+
+
 def _model_label(name: str) -> str:
     return MODEL_LABELS.get(name, name)
 
@@ -178,15 +195,16 @@ def _missing_shares(records: pd.DataFrame, names: Mapping[str, str]) -> dict[str
     return {column: float(records[column].isna().mean()) for column in names if column in records.columns}
 
 
-def _data_section(records: pd.DataFrame, y: np.ndarray, horizons: Mapping[str, float], mode: str) -> list[str]:
+def _data_section(
+    records: pd.DataFrame, y: np.ndarray, horizons: Mapping[str, float], features: Sequence[str] | None
+) -> list[str]:
+    """Patients, events, follow-up and missingness; ``features`` lists a generic table's covariates (None: records)."""
     event, time = check_survival_target(y)
-    clinical = mode == "clinical"
-    names: Mapping[str, str] = (
-        RECORD_NAMES if clinical else {c: c for c in records.columns if c not in ("time", "event")}
-    )
+    clinical = features is None
+    names: Mapping[str, str] = RECORD_NAMES if features is None else {c: c for c in features}
     return [
         "<h2 id='data'>Data</h2>",
-        f"<p>{len(records)} patients, {int(event.sum())} with an EFS event during follow-up "
+        f"<p>{len(records)} patients, {int(event.sum())} with {'an EFS' if clinical else 'an'} event during follow-up "
         f"({_event_counts(event, time, horizons)}); median follow-up {np.median(time) / DAYS_PER_MONTH:.0f} months, "
         f"longest {time.max() / DAYS_PER_MONTH:.0f} months. "
         + (
@@ -504,7 +522,8 @@ def cv_report_html(
     """The cross-validation report as one HTML string (``figures``: name -> PNG, as :func:`write_cv_report` draws)."""
     internal = dict(internal or {})
     settings = result.settings
-    mode = (result.data.get("feature_spec") or {}).get("mode", "clinical")
+    spec = result.data.get("feature_spec") or {}
+    features = spec.get("features") if spec.get("mode") == "generic" else None
     models = result.to_dict()["models"]
     model_rows = "".join(
         f"<tr><td>{escape(_model_label(name))}</td><td>{escape(_tuning_text(settings, name))}</td>"
@@ -519,8 +538,8 @@ def cv_report_html(
     decision_keys = [(f"decision_{h}", f"Decision curve, event by {months_label(h)}") for h in horizons]
     subgroup_keys = [(f"subgroups_{name}", f"Calibration by subgroup, {_short_label(name)}") for name in result.models]
     parts = _page(
-        f"Cross-validation of EFS models: {source}",
-        "Development of models of event-free survival after CD19 CAR T-cell therapy: nested cross-validation",
+        f"Cross-validation of {_SUBJECT[features is None][1]}: {source}",
+        f"Development of {_SUBJECT[features is None][1]}: nested cross-validation",
         f"Data <b>{escape(source)}</b>; created {escape(result.created)} by carrisk; seed {result.seeds['outer_cv']}.",
         synthetic,
         "These numbers estimate how well each modelling procedure, tuning included, predicts for new patients "
@@ -537,7 +556,7 @@ def cv_report_html(
             ("tripod", "TRIPOD+AI"),
         ],
     )
-    parts += _data_section(records, y, horizons, mode)
+    parts += _data_section(records, y, horizons, features)
     parts += [
         "<h2 id='model'>Models and how they were chosen</h2>",
         f"<p>{folds}-fold cross-validation repeated {repeats} times (outer folds stratified on the event), with "
@@ -750,7 +769,7 @@ def train_report_html(
     subgroups: pd.DataFrame | None = None,
     source: str = "data",
     bundle: str | None = None,
-    mode: str = "clinical",
+    features: Sequence[str] | None = None,
 ) -> str:
     """The training report as one HTML string (``figures``: name -> PNG, as :func:`write_train_report` draws)."""
     metadata = getattr(model, "metadata", {}) or {}
@@ -762,7 +781,7 @@ def train_report_html(
     manifest = getattr(model, "manifest_", None) or {}
     model_rows = [
         ("model", _model_label(model.model_name)),
-        ("how the hyper-parameters were chosen", ", ".join(f"{k}: {v}" for k, v in tuning.items()) or "not recorded"),
+        ("how the hyper-parameters were chosen", _tuning_record(tuning)),
         ("hyper-parameters", _parameters(model.params)),
         ("intervals of each prediction", metadata.get("interval_method", "not recorded")),
         ("seeds", ", ".join(f"{k} {v}" for k, v in seeds.items()) or "not recorded"),
@@ -797,8 +816,8 @@ def train_report_html(
     decision_keys = [(f"decision_{h}", f"Decision curve, event by {months_label(h)}") for h in horizons]
     subgroup_tables = {model.model_name: subgroups} if subgroups is not None and len(subgroups) else {}
     parts = _page(
-        f"Training report of an EFS model: {source}",
-        "Development of a model of event-free survival after CD19 CAR T-cell therapy: the trained model",
+        f"Training report of {_SUBJECT[features is None][0]}: {source}",
+        f"Development of {_SUBJECT[features is None][0]}: the trained model",
         f"Data <b>{escape(source)}</b>; created {datetime.now(UTC).isoformat(timespec='seconds')} by carrisk.",
         synthetic,
         "Figures computed on the training patients themselves are apparent (optimistic); the optimism-corrected "
@@ -815,7 +834,7 @@ def train_report_html(
             ("tripod", "TRIPOD+AI"),
         ],
     )
-    parts += _data_section(records, y, horizons, mode)
+    parts += _data_section(records, y, horizons, features)
     parts += [
         "<h2 id='model'>Model and how it was chosen</h2>",
         "<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in model_rows) + "</table>",
@@ -872,7 +891,7 @@ def write_train_report(
     internal: InternalValidation | None = None,
     source: str = "data",
     bundle: str | None = None,
-    mode: str = "clinical",
+    features: Sequence[str] | None = None,
     n_bootstrap: int = 100,
     seed: int = 0,
 ) -> Path:
@@ -890,8 +909,8 @@ def write_train_report(
         Bootstrap optimism correction of the same model and data (shown where given).
     source, bundle : str
         Names of the data and of the saved bundle shown in the report.
-    mode : {"clinical", "generic"}
-        carrisk records or a generic survival table (as :func:`carrisk.datasets.load_survival_data` says).
+    features : sequence of str, optional
+        A generic survival table's covariates (``FeatureSpec.describe()["features"]``); None for carrisk records.
     n_bootstrap, seed
         Resamples (and their seed) for the calibration and decision-curve bands.
 
@@ -905,7 +924,15 @@ def write_train_report(
         apparent = _apparent(model, records, y, DEFAULT_HORIZONS_DAYS)
         figures, subgroups = _train_plots(model, records, y, apparent, internal, Path(tmp), n_bootstrap, seed)
         text = train_report_html(
-            model, records, y, figures, internal=internal, subgroups=subgroups, source=source, bundle=bundle, mode=mode
+            model,
+            records,
+            y,
+            figures,
+            internal=internal,
+            subgroups=subgroups,
+            source=source,
+            bundle=bundle,
+            features=features,
         )
     atomic_write_text(target, text)
     return target

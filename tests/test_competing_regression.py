@@ -166,7 +166,7 @@ def test_sorted_risk_set_sums_equal_the_dense_fine_gray_weights(data):
     t, code = data["time"].to_numpy(dtype=float), data["cause"].to_numpy()
     x = data[COVARIATES].to_numpy(dtype=float)
     beta = np.array([0.3, -0.2, 0.1])
-    fail_times, weight = _subdistribution_weights(t, code, 1)
+    _, weight = _subdistribution_weights(t, code, 1)
     _, s0, s1 = _risk_sums(beta, _make_risk_sets(t, code, x, 1, True))
     risk = weight * np.exp(x @ beta)[None, :]
     np.testing.assert_allclose(s0, risk.sum(axis=1), rtol=1e-12)

@@ -9,12 +9,14 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 import carrisk
 from carrisk.cli import app
+from carrisk.datasets import load_survival_data
 from carrisk.development_report import TRIPOD_AI_DEVELOPMENT_ITEMS, write_train_report
 from carrisk.internal_validation import bootstrap_optimism
 from carrisk.predict import fit_efs_model
@@ -150,3 +152,23 @@ def test_report_renders_in_a_headless_browser_with_every_plot_visible(reports, k
         (ARTIFACTS / f"{kind}_report_timing.txt").write_text(
             f"load {elapsed:.2f} s, size {reports[kind].stat().st_size / 1e6:.2f} MB\n"
         )
+
+
+def test_generic_table_report_speaks_of_a_survival_model_and_its_own_columns(tmp_path):
+    rng = np.random.default_rng(3)
+    marker = rng.normal(size=150)
+    event_time = rng.exponential(365.25 / np.exp(0.7 * marker))
+    censoring = rng.uniform(100, 900, 150)
+    table = pd.DataFrame({"marker": marker, "os_time": np.minimum(event_time, censoring),
+                          "died": (event_time <= censoring).astype(int)})  # fmt: skip
+    data = load_survival_data(table, time_col="os_time", event_col="died")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = fit_efs_model(data.records, data.y, "coxph", spec=data.spec, n_bootstrap=10)
+    path = write_train_report(model, tmp_path / "generic.html", data.records, data.y,
+                              features=data.spec.describe()["features"], n_bootstrap=10)  # fmt: skip
+    readable = html.unescape(path.read_text())
+    assert "Development of a survival model: the trained model" in readable
+    assert "CAR T-cell" not in readable and "EFS event" not in readable
+    assert "trained on synthetic patients" not in readable.replace("<b>", "").replace("</b>", "")
+    assert "<td>marker</td>" in readable and "Prior blinatumomab" not in readable

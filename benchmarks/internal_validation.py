@@ -36,7 +36,8 @@ DEVELOPMENT_SEED_BASE, TRUTH_SEED = 70_000, 80_000
 MODEL = "coxnet"
 
 
-def run(replicates: int, refits: int) -> list[dict[str, Any]]:
+def run(replicates: int, refits: int, checkpoint: Any = None) -> list[dict[str, Any]]:
+    """Run the replicates; ``checkpoint(rows)`` (if given) is called after each one, so a long run keeps its work."""
     truth_cohort = simulate_cohort(N_TRUTH, seed=TRUTH_SEED)
     truth_y = survival_target(truth_cohort.records)
     rows = []
@@ -61,6 +62,8 @@ def run(replicates: int, refits: int) -> list[dict[str, Any]]:
             }
         )
         _common.log(f"replicate {r}: {rows[-1]['seconds']:.0f} s")
+        if checkpoint is not None:
+            checkpoint(rows)
     return rows
 
 
@@ -94,20 +97,24 @@ def main() -> None:
     args = parser.parse_args()
     replicates, refits = (3, 20) if args.quick else (10, 200)
     started = time.perf_counter()
-    rows = run(replicates, refits)
-    payload = {
-        "part": "internal_validation",
-        "mode": "quick" if args.quick else "full",
-        "refits": refits,
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": _common.machine(),
-        "seeds": {"development_base": DEVELOPMENT_SEED_BASE, "truth": TRUTH_SEED},
-        "seconds": time.perf_counter() - started,
-        "replicates": rows,
-    }
-    _common.write_json(RESULTS / "internal_validation.json", payload)
-    atomic_write_text(RESULTS / "internal_validation.md", markdown(payload))
-    print(markdown(payload))
+    mode = "quick" if args.quick else "full"
+
+    def write(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        payload = {
+            "part": "internal_validation",
+            "mode": mode if len(rows) == replicates else f"{mode}, {len(rows)} of {replicates} cohorts done",
+            "refits": refits,
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "machine": _common.machine(),
+            "seeds": {"development_base": DEVELOPMENT_SEED_BASE, "truth": TRUTH_SEED},
+            "seconds": time.perf_counter() - started,
+            "replicates": rows,
+        }
+        _common.write_json(RESULTS / "internal_validation.json", payload)
+        atomic_write_text(RESULTS / "internal_validation.md", markdown(payload))
+        return payload
+
+    print(markdown(write(run(replicates, refits, checkpoint=write))))
 
 
 if __name__ == "__main__":

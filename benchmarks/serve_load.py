@@ -36,8 +36,10 @@ from typing import Any
 import psutil
 
 from benchmarks import _common
+from carrisk.bundle import read_manifest
 from carrisk.provenance import package_versions
 from carrisk.schema import OUTCOME_COLUMNS, read_records
+from carrisk.shipped import default_model_path
 
 HOST = "127.0.0.1"  # loopback only, by construction
 CLIENTS = 8
@@ -63,6 +65,17 @@ def _patients() -> list[dict[str, Any]]:
 def _body(patients: list[dict[str, Any]], size: int, request: int) -> bytes:
     chosen = [dict(patients[(request * size + i) % len(patients)], patient_id=f"R{request}-{i}") for i in range(size)]
     return json.dumps(chosen).encode()
+
+
+def _model_served() -> dict[str, Any]:
+    """Which bundle ``carrisk serve`` loads by default (models/default may be rebuilt between runs)."""
+    manifest = read_manifest(default_model_path())
+    return {
+        "name": manifest["model"]["model"],
+        "mode": manifest["model"].get("mode", "clinical"),
+        "payload_sha256": manifest["payload"]["sha256"],
+        "created": manifest.get("created"),
+    }
 
 
 def _free_port() -> int:
@@ -267,6 +280,7 @@ def run(
             "target": HOST,
             "phase_time_limit_s": PHASE_TIME_LIMIT_S,
         },
+        "model": _model_served(),
         "load_average_start": os.getloadavg(),
         "targets": TARGETS,
     }

@@ -10,9 +10,14 @@ outcomes dropped), whose true EFS is known. Reported, as the mean over replicate
 EFS at 6 and 12 months, mean error (predicted - true) in each blinatumomab group, burden group, CD19 dim/partial
 vs not and the blinatumomab x burden cells, Harrell's C of the predicted 12-month risk on the test cohort's
 observed EFS next to the oracle C (the true risk's), and for the candidates with intervals the share of test
-patients whose true EFS lies inside the 95% interval and the mean width. The oracle row predicts the truth.
-A learning curve repeats the main candidates at n = 200, 420, 1,000 and 2,000 (fewer replicates; said in the
-JSON). Writes ``results/truth.json``, ``results/truth.md``, ``results/truth_scatter.png`` and
+patients whose true EFS lies inside the 95% interval and the mean width. The oracle row predicts the truth; the
+``oracle_form`` row is a practical ceiling: the generating model's own form (logistic day-28 CR on its six CR
+covariates times a Cox model after CR on every covariate of the cause-specific hazards) refitted by unpenalised
+maximum likelihood on each training cohort's *true* covariates (latent blinatumomab group, high burden, CD19
+dim/partial, ...; no missing values), which no model of the recorded data can beat except by chance.
+A learning curve repeats the main candidates and the ceiling at n = 200, 420, 1,000 and 2,000 (RMSE and
+Harrell's C; fewer replicates, said in the JSON).
+Writes ``results/truth.json``, ``results/truth.md``, ``results/truth_scatter.png`` and
 ``results/truth_learning_curve.png``.
 """
 
@@ -27,23 +32,26 @@ from typing import Any
 
 import joblib
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sksurv.linear_model import CoxPHSurvivalAnalysis
 
 from benchmarks import _common
 from carrisk import simulate_cohort, survival_target
 from carrisk._io import atomic_write_text
-from carrisk.bootstrap import bootstrap_interval, bootstrap_refits
+from carrisk.bootstrap import INTERVAL_PENALTY_DIVISOR, bootstrap_interval, bootstrap_refits
 from carrisk.metrics import harrell_c
-from carrisk.models import make_pipeline
+from carrisk.models import check_survival_target, make_pipeline, step_survival
 from carrisk.schema import OUTCOME_COLUMNS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 from carrisk.simulate import oracle_concordance
 from carrisk.tuning import final_pipeline, tuned_model
+from carrisk.two_part import RESPONSE_DAY
 
 TRAIN_SEED_BASE = 20_000
 TEST_SEED = 777_777
 N_TRAIN = 420
 HORIZONS = {"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS}
 BLINA_GROUPS = ("naive", "responder", "nonresponder")
-DEFAULT_CANDIDATE = "two_part"
+DEFAULT_CANDIDATE = "average"
 
 #: name -> (description, factory(seed) of an unfitted model taking raw records)
 CANDIDATES: dict[str, tuple[str, Callable[[int], Any]]] = {
@@ -73,28 +81,96 @@ CANDIDATES: dict[str, tuple[str, Callable[[int], Any]]] = {
         "stack of coxnet_cv and two_part, convex weights by out-of-fold integrated Brier score",
         lambda r: make_pipeline("stacked", random_state=r),
     ),
+    "average": (
+        "fixed 50/50 average of the coxnet_cv and two_part survival curves (make_pipeline('average'))",
+        lambda r: make_pipeline("average", random_state=r),
+    ),
 }
-#: The fixed 50/50 average of two candidates' survival curves (not a fitted stack).
-AVERAGE = ("average", "50/50 average of coxnet_cv and two_part", ("coxnet_cv", "two_part"))
+#: The practical ceiling: the generating form refitted by maximum likelihood on the true covariates.
+ORACLE_FORM = "oracle_form"
+ORACLE_FORM_DESCRIPTION = (
+    "ceiling: generating form (logistic CR x Cox after CR) refitted by unpenalised ML on the true covariates"
+)
 #: Interval variants measured: candidate -> {variant: (method, penalty divisor)}; refits of the final estimator.
+#: ``percentile``: the model's own bootstrap; ``unshrunk``: percentile at 1/100 of the penalties, clamped to
+#: contain the point (the previous shipped interval); ``centred``: the spread of refits at 1/10 of the penalties
+#: moved onto the point (shipped); ``centred_30``: the same at 1/30.
 INTERVALS: dict[str, dict[str, tuple[str, float]]] = {
+    "average": {
+        "percentile": ("percentile", 1.0),
+        "centred": ("centred", INTERVAL_PENALTY_DIVISOR),
+        "centred_30": ("centred", 30.0),
+    },
     "two_part": {
         "percentile": ("percentile", 1.0),
-        "basic": ("basic", 1.0),
         "unshrunk": ("percentile", 100.0),
-        "unshrunk_basic": ("basic", 100.0),
+        "centred": ("centred", INTERVAL_PENALTY_DIVISOR),
     },
-    "coxph": {"percentile": ("percentile", 1.0), "basic": ("basic", 1.0)},
+    "coxnet_cv": {"percentile": ("percentile", 1.0), "centred": ("centred", INTERVAL_PENALTY_DIVISOR)},
+    "coxph": {"percentile": ("percentile", 1.0)},
 }
-INTERVAL_VARIANTS = ("percentile", "basic", "unshrunk", "unshrunk_basic")
-SHIPPED_INTERVAL = "unshrunk"
-LEARNING_CANDIDATES = ("two_part", "coxnet")
+INTERVAL_VARIANTS = ("percentile", "unshrunk", "centred", "centred_30")
+SHIPPED_INTERVAL = "centred"
+LEARNING_CANDIDATES = ("average", "coxnet", ORACLE_FORM)
 
 
 def _test_cohort(n: int) -> tuple[Any, Any, np.ndarray]:
     cohort = simulate_cohort(n, seed=TEST_SEED)
     features = cohort.records.drop(columns=[c for c in OUTCOME_COLUMNS if c in cohort.records])
     return cohort, features, cohort.truth[["true_efs_6mo", "true_efs_12mo"]].to_numpy()
+
+
+#: The generating model's day-28 CR covariates (the first columns of :func:`true_covariates`).
+CR_COVARIATES = ("nonresponder", "responder", "high_burden", "cd19_dim_partial", "kmt2a", "inotuzumab")
+
+
+def true_covariates(n: int, seed: int) -> np.ndarray:
+    """The covariates of the generating model for ``simulate_cohort(n, seed)``, without missing values.
+
+    Columns: :data:`CR_COVARIATES`, then prior transplant, MRD-positive (0 < blasts < 5 %), age / 10, a 4-1BB
+    construct and Down syndrome (the cause-specific hazards' covariates). The latent groups come from the
+    cohort's truth table, the rest from its clean records (``messy=False`` describes the same patients).
+    """
+    cohort = simulate_cohort(n, seed=seed, messy=False)
+    records, truth = cohort.records, cohort.truth
+    blasts = records["marrow_blasts_pct"].to_numpy(dtype=float)
+    columns = [
+        truth["true_blina_group"] == "nonresponder",
+        truth["true_blina_group"] == "responder",
+        truth["true_high_burden"],
+        truth["true_cd19_dim_partial"],
+        truth["true_kmt2a"],
+        records["prior_inotuzumab"],
+        records["prior_hsct_count"] > 0,
+        (blasts > 0) & (blasts < 5),
+        records["age_years"] / 10.0,
+        records["car_product"] != "nci_cd28",
+        records["down_syndrome"],
+    ]
+    return np.column_stack([np.asarray(c, dtype=float) for c in columns])
+
+
+def oracle_form_survival(
+    covariates: np.ndarray, y: np.ndarray, test_covariates: np.ndarray, times: np.ndarray
+) -> np.ndarray:
+    """The generating model's form refitted by maximum likelihood; S(times) of the test rows.
+
+    ``S(t) = p_CR(x) * S_post(t | x)`` from day 28: unpenalised logistic regression of day-28 CR on the
+    :data:`CR_COVARIATES` (as the simulator's CR model), and an unpenalised Cox model with Breslow baseline for
+    EFS after CR on all covariates (the simulator's four cause-specific hazards summed; their sum is close to,
+    not exactly, proportional). Who is in which part: as :class:`carrisk.two_part.TwoPartSurvival`.
+    """
+    event, time = check_survival_target(y)
+    no_cr = event & (time <= RESPONSE_DAY)
+    after = time > RESPONSE_DAY
+    known = no_cr | after
+    k = len(CR_COVARIATES)
+    cr = LogisticRegression(C=np.inf, max_iter=1_000).fit(covariates[known, :k], ~no_cr[known])
+    post = CoxPHSurvivalAnalysis(ties="breslow").fit(covariates[after], y[after])
+    curves = post.predict_survival_function(test_covariates, return_array=True)
+    s_post = step_survival(post.unique_times_, curves, times)
+    p_cr = cr.predict_proba(test_covariates[:, :k])[:, 1]
+    return np.where(times < RESPONSE_DAY, 1.0, p_cr[:, None] * s_post)
 
 
 def fit_replicate(
@@ -104,14 +180,23 @@ def fit_replicate(
     test_features: Any,
     n_bootstrap: int,
     comparison_intervals: bool = True,
+    test_covariates: np.ndarray | None = None,
 ) -> dict[str, dict[str, np.ndarray]]:
-    """Fit the named candidates on replicate r and predict the test cohort (point, and intervals where measured)."""
+    """Fit the named candidates on replicate r and predict the test cohort (point, and intervals where measured).
+
+    :data:`ORACLE_FORM` among ``names`` needs ``test_covariates`` (:func:`true_covariates` of the test cohort).
+    """
     warnings.simplefilter("ignore")
     cohort = simulate_cohort(n_train, seed=TRAIN_SEED_BASE + r)
     y = survival_target(cohort.records)
     times = np.array(list(HORIZONS.values()))
     out: dict[str, dict[str, np.ndarray]] = {}
-    for name in names:
+    if ORACLE_FORM in names and test_covariates is not None:
+        started = time.perf_counter()
+        train_covariates = true_covariates(n_train, TRAIN_SEED_BASE + r)
+        point = oracle_form_survival(train_covariates, y, test_covariates, times)
+        out[ORACLE_FORM] = {"point": point, "seconds": np.array(time.perf_counter() - started)}
+    for name in (name for name in names if name in CANDIDATES):
         started = time.perf_counter()
         pipeline = final_pipeline(CANDIDATES[name][1](r).fit(cohort.records, y))
         design = pipeline[:-1].transform(test_features)
@@ -120,16 +205,16 @@ def fit_replicate(
         train_design = pipeline[:-1].transform(cohort.records) if name in INTERVALS and n_bootstrap else None
         refits: dict[float, list[Any]] = {}
         variants = INTERVALS.get(name, {}) if n_bootstrap else {}
-        if not comparison_intervals:  # only the interval the default model ships
-            variants = {v: spec for v, spec in variants.items() if v == SHIPPED_INTERVAL and name == DEFAULT_CANDIDATE}
+        if not comparison_intervals:  # only the interval carrisk ships
+            variants = {v: spec for v, spec in variants.items() if v == SHIPPED_INTERVAL}
         for variant, (method, divisor) in variants.items():
             if divisor not in refits:
                 refits[divisor] = bootstrap_refits(pipeline[-1], train_design, y, n_bootstrap, r, divisor)
             lo, hi = bootstrap_interval(refits[divisor], design, times, point, method=method)
-            # the reported interval always contains the point prediction (as predict_efs does)
+            # the reported interval always contains the point prediction (as predict_efs does; the centred
+            # interval does by construction, the share it had to be moved is recorded)
+            out[name][f"{variant}_moved"] = np.array(np.mean((lo > point) | (hi < point)))
             out[name][f"{variant}_lo"], out[name][f"{variant}_hi"] = np.minimum(lo, point), np.maximum(hi, point)
-    if all(m in out for m in AVERAGE[2]):
-        out[AVERAGE[0]] = {"point": np.mean([out[m]["point"] for m in AVERAGE[2]], axis=0)}
     return out
 
 
@@ -161,6 +246,8 @@ def score(
                 lo, hi = pred[f"{method}_lo"][:, k], pred[f"{method}_hi"][:, k]
                 row[f"{method}_coverage_{horizon}"] = float(np.mean((lo <= truth[:, k]) & (truth[:, k] <= hi)))
                 row[f"{method}_width_{horizon}"] = float(np.mean(hi - lo))
+                if horizon == "6mo":
+                    row[f"{method}_moved"] = float(pred[f"{method}_moved"])
     risk = -np.log(np.clip(pred["point"][:, 1], 1e-12, None))
     row["harrell_c"] = harrell_c(event, days, risk)
     return row
@@ -209,33 +296,34 @@ def run(
     sizes = (200, 1_000) if quick else (200, 1_000, 2_000)
     curve_replicates = curve_replicates or (1 if quick else 3)
     cohort, features, truth = _test_cohort(n_test)
+    test_covariates = true_covariates(n_test, TEST_SEED)
     groups = _groups(cohort)
     event = cohort.records["efs_event"].to_numpy(dtype=int).astype(bool)
     days = cohort.records["efs_days"].to_numpy(dtype=float)
     started = time.perf_counter()
     per_replicate = [
-        tuple(name for name in CANDIDATES if r < _replicates_of(name, replicates, comparisons))
+        (*(name for name in CANDIDATES if r < _replicates_of(name, replicates, comparisons)), ORACLE_FORM)
         for r in range(replicates)
     ]
     fits = []
     with joblib.parallel_config(backend="loky", n_jobs=_common.N_CORES):
         jobs = joblib.Parallel(return_as="generator")(
-            joblib.delayed(fit_replicate)(r, N_TRAIN, per_replicate[r], features, n_bootstrap, r < comparisons)
+            joblib.delayed(fit_replicate)(
+                r, N_TRAIN, per_replicate[r], features, n_bootstrap, r < comparisons, test_covariates
+            )
             for r in range(replicates)
         )
         for fit in jobs:
             fits.append(fit)
             _common.log(f"truth: replicate {len(fits)}/{replicates} ({time.perf_counter() - started:.0f} s)")
     table = {}
-    for name in [*CANDIDATES, AVERAGE[0]]:
+    for name in [*CANDIDATES, ORACLE_FORM]:
         present = [fit for fit in fits if name in fit]
         rows = [score(fit[name], truth, groups, event, days) for fit in present]
         table[name] = _mean_rows(rows) | {
-            "description": CANDIDATES[name][0] if name in CANDIDATES else AVERAGE[1],
+            "description": CANDIDATES[name][0] if name in CANDIDATES else ORACLE_FORM_DESCRIPTION,
             "replicates": len(present),
-            "fit_seconds_median": float(np.median([fit[name]["seconds"] for fit in present]))
-            if name in CANDIDATES
-            else None,
+            "fit_seconds_median": float(np.median([fit[name]["seconds"] for fit in present])),
         }
     oracle = score({"point": truth}, truth, groups, event, days)
     table["oracle"] = oracle | {"description": "the true EFS (best possible)", "replicates": 0}
@@ -250,12 +338,15 @@ def run(
             "n_train": N_TRAIN,
             "train": f"simulate_cohort(n, seed={TRAIN_SEED_BASE} + r); every model seeded with r",
             "test": f"simulate_cohort({n_test}, seed={TEST_SEED}), outcomes dropped; truth = cohort.truth",
-            "bootstrap": f"{n_bootstrap} refits of the final estimator (seed r), 95%, logit scale: percentile and "
-            "basic at the chosen penalties; unshrunk(_basic) = percentile (basic) of refits at 1/100 of the chosen "
-            "penalties",
+            "bootstrap": f"{n_bootstrap} refits of the final estimator (seed r), 95%, logit scale: percentile = "
+            "the model's own bootstrap (refits at the chosen penalties); unshrunk = percentile of refits at 1/100 "
+            "of the chosen penalties, moved to contain the point; centred (shipped) = the spread of refits at "
+            f"1/{INTERVAL_PENALTY_DIVISOR:g} of the penalties around their median, moved onto the point "
+            "(carrisk.bootstrap); centred_30 = the same at 1/30; moved = share of patients whose interval had to "
+            "be moved to contain the point",
             "comparison_replicates": comparisons,
-            "comparison_intervals": "coxph and the two-part percentile/basic variants on the comparison replicates "
-            "only; the shipped (unshrunk) interval on every replicate",
+            "comparison_intervals": "all variants on the comparison replicates; the shipped (centred) interval of "
+            "every candidate that has it on every replicate",
             "default_candidate": DEFAULT_CANDIDATE,
             "learning_curve": {"sizes": [*sizes, N_TRAIN], "replicates_per_size": curve_replicates},
             "seconds": time.perf_counter() - started,
@@ -267,20 +358,27 @@ def run(
     }
     _write(result, fits[0], truth, cohort, out)
     curve: dict[str, dict[str, Any]] = {
-        name: {str(N_TRAIN): {"rmse_6mo": table[name]["rmse_6mo"], "replicates": table[name]["replicates"]}}
+        name: {
+            str(N_TRAIN): {key: table[name][key] for key in ("rmse_6mo", "harrell_c", "replicates")},
+        }
         for name in LEARNING_CANDIDATES
     }
     with joblib.parallel_config(backend="loky", n_jobs=_common.N_CORES):
         jobs_list = [(n, r) for n in sizes for r in range(curve_replicates)]
         curve_fits = joblib.Parallel()(
-            joblib.delayed(fit_replicate)(r, n, LEARNING_CANDIDATES, features, 0) for n, r in jobs_list
+            joblib.delayed(fit_replicate)(r, n, LEARNING_CANDIDATES, features, 0, False, test_covariates)
+            for n, r in jobs_list
         )
     for n in sizes:
         for name in LEARNING_CANDIDATES:
             rows = [
                 score(fit[name], truth, groups, event, days) for (m, _), fit in zip(jobs_list, curve_fits) if m == n
             ]
-            curve[name][str(n)] = {"rmse_6mo": float(np.mean([r["rmse_6mo"] for r in rows])), "replicates": len(rows)}
+            curve[name][str(n)] = {
+                "rmse_6mo": float(np.mean([r["rmse_6mo"] for r in rows])),
+                "harrell_c": float(np.mean([r["harrell_c"] for r in rows])),
+                "replicates": len(rows),
+            }
     result["learning_curve"] = {
         name: dict(sorted(per.items(), key=lambda kv: int(kv[0]))) for name, per in curve.items()
     }
@@ -335,7 +433,9 @@ def markdown(result: dict[str, Any]) -> str:
         e = row["mean_error_6mo"]
         cover = (
             "; ".join(
-                f"{v} {row[f'{v}_coverage_6mo']:.0%} ({row[f'{v}_width_6mo']:.2f})"
+                f"{v} {row[f'{v}_coverage_6mo']:.0%} ({row[f'{v}_width_6mo']:.2f}"
+                + (f"; moved {row[f'{v}_moved']:.0%}" if row.get(f"{v}_moved", 0) >= 0.005 else "")
+                + ")"
                 for v in INTERVAL_VARIANTS
                 if f"{v}_coverage_6mo" in row
             )
@@ -354,10 +454,22 @@ def markdown(result: dict[str, Any]) -> str:
     lines.append("|---|" + "---|" * len(cells))
     for name, row in result["candidates"].items():
         lines.append(f"| {name} | " + " | ".join(f"{row['mean_error_6mo'][c]:+.3f}" for c in cells) + " |")
-    lines += ["", "Learning curve (RMSE vs true 6-month EFS; replicates per size in brackets):", ""]
+    lines += [
+        "",
+        f"Intervals: {setup['bootstrap']}. Replicates: {setup['comparison_intervals']} "
+        f"({setup['comparison_replicates']} comparison replicates).",
+        "",
+        "Learning curve (RMSE vs true 6-month EFS / Harrell's C minus the oracle's "
+        f"{result['oracle_c']:.3f}; replicates per size in brackets):",
+        "",
+    ]
     for name, per in result["learning_curve"].items():
         lines.append(
-            f"- {name}: " + ", ".join(f"n={n} {v['rmse_6mo']:.3f} ({v['replicates']})" for n, v in per.items())
+            f"- {name}: "
+            + ", ".join(
+                f"n={n} {v['rmse_6mo']:.3f} / {v['harrell_c'] - result['oracle_c']:+.3f} ({v['replicates']})"
+                for n, v in per.items()
+            )
         )
     lines += ["", "Models:", ""] + [f"- `{name}`: {row['description']}" for name, row in result["candidates"].items()]
     return "\n".join(lines) + "\n"

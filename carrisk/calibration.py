@@ -196,7 +196,13 @@ def calibration_at(event: np.ndarray, time: np.ndarray, surv_prob: np.ndarray, h
 
 
 def calibration_curve(
-    event: np.ndarray, time: np.ndarray, surv_prob: np.ndarray, horizon: float, n_points: int = 50
+    event: np.ndarray,
+    time: np.ndarray,
+    surv_prob: np.ndarray,
+    horizon: float,
+    n_points: int = 50,
+    *,
+    grid: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Points of the smoothed calibration curve at ``horizon``, for plotting.
 
@@ -213,6 +219,9 @@ def calibration_curve(
         Time at which calibration is assessed.
     n_points : int, default 50
         Number of curve points.
+    grid : array of float, optional
+        Predicted event probabilities (in (0, 1)) at which to evaluate the curve instead of the ``n_points``
+        percentile grid, e.g. one fixed grid for many models as in bootstrap optimism correction.
 
     Returns
     -------
@@ -232,8 +241,11 @@ def calibration_curve(
         spline_fit, knots = _fit_spline_calibration(event, time, cll)
     except _CalibrationFitError as error:
         raise ValueError(f"cannot draw a calibration curve at horizon {horizon}: {error}") from error
-    low, high = np.quantile(pred_event_prob, [0.01, 0.99])
-    grid_event_prob = np.linspace(low, high, n_points)
+    if grid is None:
+        low, high = np.quantile(pred_event_prob, [0.01, 0.99])
+        grid_event_prob = np.linspace(low, high, n_points)
+    else:
+        grid_event_prob = _as_1d(grid, "grid", np.size(grid))
     _, grid_cll = _cloglog_event_prob(1.0 - grid_event_prob)
     observed = _calibrated_event_prob(spline_fit, knots, grid_cll, horizon)
     return pd.DataFrame({"predicted": grid_event_prob, "observed": observed})

@@ -20,7 +20,7 @@ import carrisk
 from carrisk._io import csv_stream, json_array_stream, safe_filename, write_csv
 from carrisk.features import ClinicalFeatures
 from carrisk.schema import RecordError, read_records, validate_records
-from carrisk.units import SIX_MONTHS_DAYS
+from carrisk.units import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 #: Exit codes of every command (also in the README and ``carrisk --help``).
 EXIT_OK = 0
@@ -148,6 +148,7 @@ class ModelName(enum.StrEnum):
     two_part = "two_part"
     coxnet_cv = "coxnet_cv"
     stacked = "stacked"
+    average = "average"
     rsf = "rsf"
     coxnet = "coxnet"
     coxph = "coxph"
@@ -169,7 +170,7 @@ class Scoring(enum.StrEnum):
 
 SCORING_HELP = (
     "Grid-search criterion (recorded): harrell, uno, ibs (held-out integrated Brier score) or deviance (held-out Cox "
-    "partial likelihood; coxnet/coxph only). two_part, coxnet_cv and stacked tune themselves by proper scores."
+    "partial likelihood; coxnet/coxph only). two_part, coxnet_cv, stacked and average tune themselves by proper scores."
 )
 
 
@@ -325,12 +326,26 @@ def cv(
             help="Also cross-validate the cause-specific model on the same folds (records with outcome columns).",
         ),
     ] = False,
+    report: Annotated[
+        bool, typer.Option(help="With --out: also write a self-contained HTML report (report.html).")
+    ] = True,
+    synthetic: Annotated[bool, typer.Option(help="Say in the report that the data are synthetic.")] = False,
+    internal_bootstrap: Annotated[
+        int, typer.Option(min=0, help="Report: bootstrap refits per model for optimism correction (0: none).")
+    ] = 0,
+    cause_models: Annotated[
+        str,
+        typer.Option(
+            help="--causes: comma-separated competing-risks models, from: cause_specific, fine_gray, forest "
+            "(the first fills the JSON 'causes' section, the others 'causes.other_models').",
+        ),
+    ] = "cause_specific",
 ) -> None:
     """Nested, repeated cross-validation by concordance; prints a table and writes all numbers to JSON."""
     from carrisk.validation import cross_validate
 
     loaded = _load(data, time_col, event_col, features)
-    cause_cv = _cv_causes(loaded, folds, repeats, seed, n_jobs) if causes else None
+    cause_cv = _cv_causes(loaded, folds, repeats, seed, n_jobs, cause_models) if causes else None
     names = [m.strip() for m in models.split(",") if m.strip()]
     try:
         result = cross_validate(
@@ -352,28 +367,67 @@ def cv(
     except ValueError as err:
         raise CliError(str(err), EXIT_INVALID_RECORDS) from None
     if cause_cv is not None:
-        result.causes = cause_cv.to_dict()
+        result.causes = cause_cv[0].to_dict()
+        if len(cause_cv) > 1:
+            result.causes["other_models"] = {r.settings["model"]: r.to_dict() for r in cause_cv[1:]}
     heading = (
         f"{loaded.name}: {len(loaded.records)} rows, {loaded.n_events} events ({loaded.mode} mode); "
         f"{folds}-fold x {repeats} nested CV, seed {seed}; mean [95% CI of the mean]"
     )
     typer.echo(heading)
     typer.echo(result.report_text())
-    if cause_cv is not None:
-        typer.echo(f"\n{cause_cv.to_text('6mo')}\n\n{cause_cv.to_text('12mo')}")
+    for cause_result in cause_cv or []:
+        typer.echo(f"\n{cause_result.to_text('6mo')}\n\n{cause_result.to_text('12mo')}")
     if json_out is not None:
         result.write_json(json_out)
         typer.echo(f"wrote {json_out}")
     if out is not None:
         for path in result.write_report(out, heading):
             typer.echo(f"wrote {path}")
+        if report:
+            from carrisk.development_report import write_cv_report
+
+            internal = {
+                name: _internal(loaded, name, internal_bootstrap, seed, inner_folds=inner_folds, scoring=scoring.value)
+                for name in names
+                if internal_bootstrap
+            }
+            path = write_cv_report(
+                result,
+                out / "report.html",
+                loaded.records,
+                loaded.y,
+                internal=internal,
+                source=str(data),
+                synthetic=synthetic,
+                n_bootstrap=min(calibration_bootstrap, 100),
+                seed=seed,
+            )
+            typer.echo(f"wrote {path}")
 
 
-def _cv_causes(loaded: Any, folds: int, repeats: int, seed: int, n_jobs: int) -> Any:
-    """``cv --causes``: the cause-specific model cross-validated on the folds of the EFS cross-validation."""
-    from carrisk.competing.validation import cross_validate_causes
+def _internal(loaded: Any, model: str, n_bootstrap: int, seed: int, **params: Any) -> Any:
+    """Bootstrap optimism correction of one model on the loaded data (for the reports)."""
+    from carrisk.internal_validation import bootstrap_optimism
+
+    return bootstrap_optimism(
+        loaded.records, loaded.y, model, n_bootstrap=n_bootstrap, seed=seed, spec=loaded.spec, **params
+    )
+
+
+def _cv_causes(loaded: Any, folds: int, repeats: int, seed: int, n_jobs: int, names: str) -> list[Any]:
+    """``cv --causes``: competing-risks models cross-validated on the folds of the EFS cross-validation."""
+    from carrisk.competing.validation import CAUSE_MODELS, cross_validate_causes
     from carrisk.schema import OUTCOME_COLUMNS
 
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in CAUSE_MODELS]
+    if unknown or not chosen:
+        raise CliError(
+            f"--cause-models: unknown model {unknown[0] if unknown else names!r}; choose from "
+            + ", ".join(CAUSE_MODELS),
+            EXIT_USAGE,
+        )
     missing = [c for c in OUTCOME_COLUMNS if c not in loaded.records.columns]
     if loaded.mode != "clinical" or missing:
         raise CliError(
@@ -382,7 +436,12 @@ def _cv_causes(loaded: Any, folds: int, repeats: int, seed: int, n_jobs: int) ->
             EXIT_USAGE,
         )
     try:
-        return cross_validate_causes(loaded.records, folds=folds, repeats=repeats, seed=seed, n_jobs=n_jobs)
+        return [
+            cross_validate_causes(
+                loaded.records, folds=folds, repeats=repeats, seed=seed, n_jobs=n_jobs, model=CAUSE_MODELS[name]()
+            )
+            for name in dict.fromkeys(chosen)
+        ]
     except RecordError:
         raise
     except ValueError as err:
@@ -465,7 +524,7 @@ def train(
     data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
     model: Annotated[
         ModelName | None,
-        typer.Option(help="The model to train (default: two_part for carrisk records, coxnet_cv for generic tables)."),
+        typer.Option(help="The model to train (default: average for carrisk records, coxnet_cv for generic tables)."),
     ] = None,
     scoring: Annotated[Scoring, typer.Option(help=SCORING_HELP)] = Scoring.harrell,
     out: Annotated[Path, typer.Option(help="Bundle directory to write.")] = Path("models/my-model"),
@@ -485,6 +544,12 @@ def train(
     time_col: TimeCol = None,
     event_col: EventCol = None,
     features: Features = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Also write a self-contained HTML report of the trained model here.")
+    ] = None,
+    internal_bootstrap: Annotated[
+        int, typer.Option(min=0, help="--report: bootstrap refits for optimism correction (0: none).")
+    ] = 0,
 ) -> None:
     """Tune on all data (forests out of bag, others by inner CV), refit, and save a model bundle."""
     from carrisk.bundle import check_bundle_target, save_model
@@ -518,6 +583,26 @@ def train(
     typer.echo(f"saved {path}")
     if fitted.cause_model is not None:
         typer.echo("with its cause-specific model (carrisk predict --causes)")
+    if report is not None:
+        from carrisk.development_report import write_train_report
+
+        internal = (
+            _internal(loaded, fitted.model_name, internal_bootstrap, seed, scoring=scoring.value, **extra)
+            if internal_bootstrap
+            else None
+        )
+        written = write_train_report(
+            fitted,
+            report,
+            loaded.records,
+            loaded.y,
+            internal=internal,
+            source=str(data),
+            bundle=str(path),
+            features=loaded.spec.describe()["features"] if loaded.mode == "generic" else None,
+            seed=seed,
+        )
+        typer.echo(f"wrote {written}")
 
 
 def _model(path: Path | None, allow_version_mismatch: bool) -> Any:
@@ -742,12 +827,12 @@ def demo(
     typer.echo("\n".join(report.to_text().splitlines()[:16]))
     typer.echo("\n== 4. nested cross-validation (5-fold x 1, seed 0) ==")
     y = survival_target(cohort.records)
-    result = cross_validate(cohort.records, y, ["two_part", "rsf"], folds=5, repeats=1, seed=0, n_jobs=-1)
+    result = cross_validate(cohort.records, y, ["average", "rsf"], folds=5, repeats=1, seed=0, n_jobs=-1)
     result.write_json(out / "cv.json")
     typer.echo(result.to_text())
-    typer.echo("\n== 5. train the default model (two-part, like the shipped one) on the whole cohort and save it ==")
+    typer.echo("\n== 5. train the default model (the 50/50 average, as shipped) on the whole cohort and save it ==")
     fitted = fit_efs_model(
-        cohort.records, y, seed=0, synthetic=True, cv_metrics=result.to_dict()["models"]["two_part"]["metrics"]
+        cohort.records, y, seed=0, synthetic=True, cv_metrics=result.to_dict()["models"]["average"]["metrics"]
     )
     save_model(fitted, out / "model")
     typer.echo(f"saved {out / 'model'} (params {fitted.params})")
@@ -822,9 +907,13 @@ def evaluate(
     ] = 50,
     seed: Seed = 0,
     report: Annotated[bool, typer.Option(help="Also write a self-contained HTML report (report.html).")] = True,
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
     allow_version_mismatch: AllowMismatch = False,
 ) -> None:
-    """External validation of a saved model on a cohort with outcomes: discrimination, calibration, decisions."""
+    """External validation of a saved model on a cohort with outcomes: discrimination, calibration, decisions.
+
+    A generic-mode model reads the outcome from the columns it was trained with (or --time-col/--event-col)."""
     from carrisk.evaluate import evaluate_model
 
     fitted = _model(model, allow_version_mismatch)
@@ -837,6 +926,8 @@ def evaluate(
             n_bootstrap_calibration=n_bootstrap_calibration,
             seed=seed,
             source=str(cohort),
+            time_col=time_col,
+            event_col=event_col,
         )
     except RecordError:
         raise
@@ -867,9 +958,20 @@ def update(
     alpha: Annotated[
         float, typer.Option(callback=_probability, help="Significance level of the closed test (0-1).")
     ] = 0.05,
+    reference_days: Annotated[
+        float,
+        typer.Option(
+            min=1.0,
+            help="Reference time t* of the risk score; follow-up is truncated there (in the time column's units).",
+        ),
+    ] = TWELVE_MONTHS_DAYS,
+    time_col: TimeCol = None,
+    event_col: EventCol = None,
     allow_version_mismatch: AllowMismatch = False,
 ) -> None:
-    """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle."""
+    """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle.
+
+    A generic-mode model reads the outcome from the columns it was trained with (or --time-col/--event-col)."""
     from carrisk.bundle import save_model
     from carrisk.evaluate import calibration_slope, observed_expected
     from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, survival_target
@@ -878,13 +980,23 @@ def update(
     fitted = _model(model, allow_version_mismatch)
     records = _read(cohort)
     try:
-        result = update_model(fitted, records, level=level.value, alpha=alpha, source=str(cohort))
+        result = update_model(
+            fitted,
+            records,
+            level=level.value,
+            alpha=alpha,
+            reference_days=reference_days,
+            source=str(cohort),
+            time_col=time_col,
+            event_col=event_col,
+        )
     except RecordError:
         raise
     except ValueError as err:
         raise CliError(str(err), EXIT_INVALID_RECORDS) from None
     typer.echo(result.to_text())
-    y = survival_target(records)
+    outcome = result.model.update["update_cohort"]["outcome_columns"]
+    y = survival_target(records, outcome["time"], outcome["event"])
     typer.echo("Calibration on the update cohort itself (apparent; evaluate on other patients to confirm):")
     horizons = {"6 months": SIX_MONTHS_DAYS, "12 months": TWELVE_MONTHS_DAYS}
     for name, candidate in (("before", fitted), ("after", result.model)):
@@ -973,8 +1085,13 @@ def validate_internal(
     time_col: TimeCol = None,
     event_col: EventCol = None,
     features: Features = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory for internal_validation.json, internal_calibration.csv and its plot."),
+    ] = None,
 ) -> None:
-    """Optimism-corrected C, calibration slope and calibration-in-the-large (Harrell's bootstrap; rms validate)."""
+    """Optimism-corrected C, calibration slope, calibration-in-the-large and calibration curve (rms validate,
+    calibrate)."""
     from carrisk.internal_validation import bootstrap_optimism
 
     loaded = _load(data, time_col, event_col, features)
@@ -986,3 +1103,13 @@ def validate_internal(
         f"tuned {model}, seed {seed}; measures of the 12-month event probability"
     )
     typer.echo(result.to_text())
+    if out is not None:
+        from carrisk._io import atomic_write_text
+        from carrisk.development_report import plot_internal_calibration
+        from carrisk.tuning import jsonable
+
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "internal_validation.json", json.dumps(result.to_dict(), indent=2, default=jsonable))
+        write_csv(out / "internal_calibration.csv", result.calibration_curve)
+        plot_internal_calibration(result, out / "internal_calibration.png")
+        typer.echo(f"wrote internal_validation.json, internal_calibration.csv and internal_calibration.png to {out}/")

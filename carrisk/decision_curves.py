@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["DEFAULT_THRESHOLDS", "decision_curve", "kaplan_meier_at", "net_benefit"]
+__all__ = ["DEFAULT_THRESHOLDS", "decision_curve", "kaplan_meier_at", "net_benefit", "pooled_decision_curve"]
 
 DEFAULT_THRESHOLDS = tuple(np.round(np.arange(0.01, 0.96, 0.01), 2))
 
@@ -140,6 +140,78 @@ def decision_curve(
         for b in range(n_bootstrap):
             index = rng.integers(0, event.size, event.size)
             draws_model[b] = net_benefit(event[index], time[index], event_prob[index], horizon, thresholds)
+            draws_all[b] = net_benefit(event[index], time[index], everyone, horizon, thresholds)
+        for name, draws in (("net_benefit_model", draws_model), ("net_benefit_all", draws_all)):
+            table[f"{name}_lower"] = np.nanquantile(draws, 0.025, axis=0)
+            table[f"{name}_upper"] = np.nanquantile(draws, 0.975, axis=0)
+    return table
+
+
+def pooled_decision_curve(
+    event: np.ndarray,
+    time: np.ndarray,
+    event_prob: np.ndarray,
+    horizon: float,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    *,
+    n_bootstrap: int = 100,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Decision curve of out-of-fold predictions from repeated cross-validation: net benefit averaged over repeats.
+
+    Each row of ``event_prob`` is one repeat (every patient predicted by the fold model that did not see them);
+    the model's net benefit is that of each repeat's predictions (:func:`net_benefit`), averaged over repeats.
+    The 95% percentile bands resample patients (each keeping all their repeats) and average again.
+
+    Parameters
+    ----------
+    event, time : arrays, shape (n,)
+        Observed outcome.
+    event_prob : array, shape (repeats, n) or (n,)
+        Out-of-fold predicted probability of an event by ``horizon``.
+    horizon, thresholds
+        As for :func:`net_benefit`.
+    n_bootstrap : int, default 100
+        Resamples for the bands; 0 for none.
+    seed : int, default 0
+        Seed of the resampling.
+
+    Returns
+    -------
+    DataFrame
+        The columns of :func:`decision_curve`; ``treated_share`` is averaged over repeats.
+    """
+    event = np.asarray(event, dtype=bool)
+    time = np.asarray(time, dtype=float)
+    by_repeat = np.atleast_2d(np.asarray(event_prob, dtype=float))
+    if by_repeat.shape[1] != event.size:
+        raise ValueError(f"event_prob must have shape (repeats, {event.size}), got {by_repeat.shape}")
+    thresholds = [float(t) for t in thresholds]
+    if any(not 0.0 <= t < 1.0 for t in thresholds):
+        raise ValueError(f"thresholds must lie in [0, 1), got {thresholds}")
+    everyone = np.ones(event.size)
+
+    def model_curve(index: np.ndarray) -> np.ndarray:
+        curves = [net_benefit(event[index], time[index], row[index], horizon, thresholds) for row in by_repeat]
+        return np.mean(curves, axis=0)
+
+    every = np.arange(event.size)
+    table = pd.DataFrame(
+        {
+            "threshold": thresholds,
+            "net_benefit_model": model_curve(every),
+            "net_benefit_all": net_benefit(event, time, everyone, horizon, thresholds),
+            "net_benefit_none": 0.0,
+            "treated_share": [float((by_repeat >= t).mean()) for t in thresholds],
+        }
+    )
+    if n_bootstrap > 0:
+        rng = np.random.default_rng(seed)
+        draws_model = np.empty((n_bootstrap, len(thresholds)))
+        draws_all = np.empty((n_bootstrap, len(thresholds)))
+        for b in range(n_bootstrap):
+            index = rng.integers(0, event.size, event.size)
+            draws_model[b] = model_curve(index)
             draws_all[b] = net_benefit(event[index], time[index], everyone, horizon, thresholds)
         for name, draws in (("net_benefit_model", draws_model), ("net_benefit_all", draws_all)):
             table[f"{name}_lower"] = np.nanquantile(draws, 0.025, axis=0)

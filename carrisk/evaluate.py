@@ -72,10 +72,18 @@ from carrisk.metrics import (
     time_dependent_auc,
     uno_c,
 )
-from carrisk.schema import ID_COLUMN, PREINFUSION_COLUMNS, survival_target, validate_records
+from carrisk.schema import (
+    EVENT_COLUMN,
+    ID_COLUMN,
+    PREINFUSION_COLUMNS,
+    TIME_COLUMN,
+    survival_target,
+    validate_records,
+    validate_survival_table,
+)
 from carrisk.target import make_target
 
-__all__ = ["ExternalValidation", "calibration_slope", "evaluate_model", "observed_expected"]
+__all__ = ["ExternalValidation", "calibration_slope", "cohort_outcome", "evaluate_model", "observed_expected"]
 
 PROBABILITY_CLIP = 1e-6
 MIN_SUBGROUP_SIZE = 10
@@ -404,6 +412,62 @@ def _training_rows(model: Any) -> tuple[np.ndarray | None, str]:
     return None, "no training rows stored in the model"
 
 
+def _feature_spec(model: Any) -> Any:
+    return getattr(getattr(model, "features", None), "spec", None)
+
+
+def cohort_outcome(
+    model: Any,
+    records: pd.DataFrame,
+    *,
+    source: str = "records",
+    time_col: str | None = None,
+    event_col: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, str]]:
+    """Check a cohort with outcomes against what ``model`` reads and return its event, time and outcome columns.
+
+    A clinical model (the carrisk record schema) needs valid records with ``efs_days`` and ``efs_event``. A
+    generic-mode model (trained with ``--time-col``/``--event-col``) needs its own feature columns, checked by
+    the model's ``validate``, and the outcome in the columns it was trained with, or in ``time_col`` and
+    ``event_col`` when given (the new centre may name them differently).
+
+    Returns
+    -------
+    (event, time, (time_col, event_col))
+        Boolean events, times, and the outcome columns read.
+
+    Raises
+    ------
+    RecordError
+        Invalid records, features or outcome values (every problem listed).
+    ValueError
+        An outcome column that is absent, or ``time_col``/``event_col`` given for a clinical model.
+    """
+    spec = _feature_spec(model)
+    if spec is None or spec.clinical:
+        if (time_col or TIME_COLUMN, event_col or EVENT_COLUMN) != (TIME_COLUMN, EVENT_COLUMN):
+            raise ValueError(
+                f"this model reads carrisk records, whose outcome columns are {TIME_COLUMN} and {EVENT_COLUMN}; "
+                "--time-col/--event-col are for generic-mode models"
+            )
+        validate_records(records, outcomes="required", source=source)
+        y = survival_target(records)
+        return np.asarray(y["event"], dtype=bool), np.asarray(y["time"], dtype=float), (TIME_COLUMN, EVENT_COLUMN)
+    time_col, event_col = time_col or spec.time_col, event_col or spec.event_col
+    for column in (time_col, event_col):
+        if column not in records.columns:
+            raise ValueError(
+                f"{source}: no outcome column {column!r} (the model was trained with {spec.time_col!r} and "
+                f"{spec.event_col!r}); name this cohort's columns with --time-col/--event-col"
+            )
+    validate_survival_table(records, time_col, event_col, source=source)
+    validate = getattr(model, "validate", None)
+    if callable(validate):
+        validate(records.drop(columns=[time_col, event_col]), source=source)
+    y = survival_target(records, time_col, event_col)
+    return np.asarray(y["event"], dtype=bool), np.asarray(y["time"], dtype=float), (time_col, event_col)
+
+
 def evaluate_model(
     model: Any,
     records: pd.DataFrame,
@@ -413,6 +477,8 @@ def evaluate_model(
     n_bootstrap_calibration: int = 50,
     seed: int = 0,
     source: str = "records",
+    time_col: str | None = None,
+    event_col: str | None = None,
 ) -> ExternalValidation:
     """Score a fitted model on a cohort with outcomes (external validation).
 
@@ -422,7 +488,8 @@ def evaluate_model(
         Typically :func:`carrisk.load_model`'s result. If it also has ``features`` (``ClinicalFeatures``),
         ``pipeline`` and ``metadata``, subgroup calibration, the case-mix table and the membership C are added.
     records : DataFrame
-        The new cohort in the record schema, outcomes required (``efs_days``, ``efs_event``).
+        The new cohort with outcomes: carrisk records (``efs_days``, ``efs_event``) for a clinical model; for a
+        generic-mode model its feature columns and outcome columns (see :func:`cohort_outcome`).
     horizons : mapping of name to days
         Default 6 and 12 months. The last one is used for the C statistics' risk score.
     n_bootstrap : int, default 200
@@ -433,6 +500,8 @@ def evaluate_model(
         Seed of every resampling and of the membership model's folds (recorded).
     source : str
         Name of the cohort for messages and the output.
+    time_col, event_col : str, optional
+        A generic-mode model's outcome columns in this cohort, if not named as in training.
 
     Returns
     -------
@@ -446,9 +515,9 @@ def evaluate_model(
         If a horizon is not within the cohort's follow-up or no event occurs before it.
     """
     records = records.reset_index(drop=True)
-    validate_records(records, outcomes="required", source=source)
-    y = survival_target(records)
-    event, time = np.asarray(y["event"], dtype=bool), np.asarray(y["time"], dtype=float)
+    event, time, outcome_columns = cohort_outcome(model, records, source=source, time_col=time_col, event_col=event_col)
+    spec = _feature_spec(model)
+    covariates = PREINFUSION_COLUMNS if spec is None or spec.clinical else spec.input_columns
     named = {str(k): float(v) for k, v in horizons.items()}
     for name, horizon in named.items():
         if not (time.max() > horizon and np.any(event & (time <= horizon))):
@@ -559,9 +628,8 @@ def evaluate_model(
         "events": int(event.sum()),
         "events_by_horizon": {name: int((event & (time <= h)).sum()) for name, h in named.items()},
         "max_followup_days": float(time.max()),
-        "missing_share": {
-            column: float(records[column].isna().mean()) for column in PREINFUSION_COLUMNS if column in records
-        },
+        "missing_share": {column: float(records[column].isna().mean()) for column in covariates if column in records},
+        "outcome_columns": {"time": outcome_columns[0], "event": outcome_columns[1]},
         "horizons_days": named,
         "uno_tau_days": tau,
         "c_risk_score": f"predicted event probability by {names[-1]}",

@@ -289,20 +289,26 @@ def _with_time_axis(values: np.ndarray) -> np.ndarray:
 
 def _variable_data(data: pd.DataFrame, variable_of: Sequence[str], variables: Sequence[str]) -> pd.DataFrame:
     """One column per variable: the column itself, or the one-hot label for multi-column variables."""
+    members: dict[str, list[int]] = {}
+    for j, v in enumerate(variable_of):
+        members.setdefault(v, []).append(j)
+    # a design matrix (all float64) is read as one array; other tables column by column, keeping their dtypes
+    block = data.to_numpy() if all(dtype == np.float64 for dtype in data.dtypes) else None
     columns = {}
     for v in variables:
-        members = [c for c, g in zip(data.columns, variable_of, strict=True) if g == v]
-        columns[v] = data[members[0]].to_numpy() if len(members) == 1 else _one_hot_labels(data[members], v)
+        if len(members[v]) == 1:
+            j = members[v][0]
+            columns[v] = block[:, j] if block is not None else data.iloc[:, j].to_numpy()
+        else:
+            values = block[:, members[v]] if block is not None else data.iloc[:, members[v]].to_numpy(dtype=float)
+            columns[v] = _one_hot_labels(values != 0, [str(data.columns[j]) for j in members[v]], v)
     return pd.DataFrame(columns, index=data.index)
 
 
-def _one_hot_labels(columns: pd.DataFrame, variable: str) -> np.ndarray:
+def _one_hot_labels(active: np.ndarray, columns: Sequence[str], variable: str) -> np.ndarray:
     """Label of the active one-hot column(s) per row, prefix ``variable_`` or ``variable=`` removed."""
-    names = [
-        c[len(variable) + 1 :] if c[: len(variable) + 1] in (variable + "_", variable + "=") else c
-        for c in columns.columns
-    ]
-    active = columns.to_numpy(dtype=float) != 0
+    prefixes = (variable + "_", variable + "=")
+    names = [c[len(variable) + 1 :] if c[: len(variable) + 1] in prefixes else c for c in columns]
     labels = ["+".join(n for n, on in zip(names, row, strict=True) if on) or "reference" for row in active]
     return np.asarray(labels, dtype=object)
 
@@ -1251,7 +1257,7 @@ class CoxExplainer:
         exact = len(active) <= MAX_EXACT_GROUPS
         # null players (all coefficients 0) add nothing to any coalition: their Shapley value is 0
         if exact:
-            phi_active = self._exact_survival_shap(contrib_x[:, active], contrib_bg[:, active], survival)
+            phi_active = _exact_index_game_shap(contrib_x[:, active], contrib_bg[:, active], survival)
         else:
             phi_active = self._permutation_survival_shap(contrib_x[:, active], contrib_bg[:, active], survival)
         phi = np.zeros((len(X64), q, len(horizons)))
@@ -1274,26 +1280,6 @@ class CoxExplainer:
             meta={"groups": dict(self.groups), "n_permutations": None if exact else self.n_permutations},
         )
 
-    @staticmethod
-    def _exact_survival_shap(contrib_x: np.ndarray, contrib_bg: np.ndarray, survival: Any) -> np.ndarray:
-        n, q, _ = contrib_x.shape
-        masks = np.arange(2**q)
-        in_coalition = ((masks[:, None] >> np.arange(q)) & 1).astype(np.float64)  # (2^q, q)
-        sizes = in_coalition.sum(axis=1).astype(np.int64)
-        table = _shapley_weight_table(q)
-        bg_part = np.einsum("cq,mqk->cmk", 1.0 - in_coalition, contrib_bg)  # (2^q, n_background, K)
-        phi = None
-        for i in range(n):
-            eta = np.einsum("cq,qk->ck", in_coalition, contrib_x[i])[:, None, :] + bg_part
-            value = survival(eta).mean(axis=1)  # (2^q, n_times)
-            if phi is None:
-                phi = np.zeros((n, q, value.shape[1]))
-            for g in range(q):
-                without = masks[(masks >> g) & 1 == 0]
-                weights = table[q, sizes[without]]
-                phi[i, g] = weights @ (value[without | (1 << g)] - value[without])
-        return phi if phi is not None else np.zeros((n, q, 0))
-
     def _permutation_survival_shap(self, contrib_x: np.ndarray, contrib_bg: np.ndarray, survival: Any) -> np.ndarray:
         rng = np.random.default_rng(self.random_state)
         n, q, _ = contrib_x.shape
@@ -1310,6 +1296,77 @@ class CoxExplainer:
                 phi[:, g] += current - previous
                 previous = current
         return phi / self.n_permutations if phi is not None else np.zeros((n, q, 0))
+
+
+#: Coalition values evaluated at once by :func:`_exact_index_game_shap` (bounds its arrays to a few MB).
+_COALITION_BLOCK = 1 << 16
+
+
+def _coalition_weights(d: int) -> np.ndarray:
+    """Shapley weights of the ``2^d`` coalitions of ``d`` players, shape (2^d, d).
+
+    Coalition ``S`` is the bit mask ``S`` (player ``j`` is bit ``j``); ``weights[S, j] = (|S|-1)! (d-|S|)! / d!``
+    when ``j`` is in ``S`` and ``-|S|! (d-|S|-1)! / d!`` when it is not, so that ``weights.T @ v`` is every
+    player's Shapley value of the game with coalition values ``v``.
+    """
+    in_coalition = ((np.arange(1 << d)[:, None] >> np.arange(d)) & 1).astype(bool)
+    sizes = in_coalition.sum(axis=1)
+    table = _shapley_weight_table(d)
+    with_player = table[d, np.maximum(sizes - 1, 0)][:, None]
+    without_player = table[d, np.minimum(sizes, d - 1)][:, None]
+    return np.where(in_coalition, with_player, -without_player)
+
+
+def _exact_index_game_shap(contrib_x: np.ndarray, contrib_bg: np.ndarray, survival: Any) -> np.ndarray:
+    """Exact interventional Shapley values of ``survival(sum of the players' linear-index contributions)``.
+
+    Parameters
+    ----------
+    contrib_x : (n, q, K) array
+        Each player's contribution to each of the K linear indices, for the explained patients.
+    contrib_bg : (m, q, K) array
+        The same for the background patients.
+    survival : callable
+        ``(..., K)`` indices -> ``(..., T)`` outputs.
+
+    Returns
+    -------
+    (n, q, T) array
+
+    Notes
+    -----
+    The game of patient ``x`` is the background mean of one game per background patient ``z``,
+    :math:`v_z(S) = g(\\sum_{G \\in S} c_G(x) + \\sum_{G \\notin S} c_G(z))`, and Shapley values are linear in
+    the game, so :math:`\\phi(x) = \\frac{1}{m} \\sum_z \\phi(v_z)`. In :math:`v_z` a player whose contribution is
+    the same for ``x`` and ``z`` (same category, same value) never changes a coalition's value: it is a null
+    player, its Shapley value is 0, and removing it leaves every other player's Shapley value unchanged. So each
+    pair (x, z) is solved exactly over its ``d`` differing players only: ``2^d`` evaluations of ``g`` instead
+    of ``2^q`` (on the shipped model about 120 instead of 8,192 on average), pairs with the same ``d``
+    together. The coalitions' indices are built by doubling (adding player ``j`` to the first ``2^j``
+    coalitions gives the next ``2^j``), one addition per coalition. No BLAS call, so the cost does not depend
+    on the BLAS thread count. The per-patient enumeration of all ``2^q`` coalitions it replaces is kept in the
+    tests, which compare the two.
+    """
+    n, q, n_indices = contrib_x.shape
+    bg_total = contrib_bg.sum(axis=1)  # (m, K): every pair's empty coalition
+    phi = np.zeros((n, q, survival(bg_total[:1]).shape[-1]))
+    differs = (contrib_x[:, None] != contrib_bg[None]).any(axis=3)  # (n, m, q)
+    n_differing = differs.sum(axis=2)
+    for d in map(int, np.unique(n_differing[n_differing > 0])):
+        patient, background = np.nonzero(n_differing == d)
+        players = np.nonzero(differs[patient, background])[1].reshape(-1, d)  # each pair's players, ascending
+        weights = _coalition_weights(d)
+        block = max(1, _COALITION_BLOCK >> d)
+        for start in range(0, len(patient), block):
+            i, z, g = (a[start : start + block] for a in (patient, background, players))
+            delta = contrib_x[i[:, None], g] - contrib_bg[z[:, None], g]  # (pairs, d, K)
+            eta = np.empty((1 << d, len(i), n_indices))  # (coalition, pair, K)
+            eta[0] = bg_total[z]
+            for j in range(d):
+                np.add(eta[: 1 << j], delta[:, j], out=eta[1 << j : 2 << j])
+            shapley = np.einsum("cd,cpt->pdt", weights, survival(eta))  # (pairs, d, T)
+            np.add.at(phi, (i[:, None], g), shapley)
+    return phi / len(contrib_bg)
 
 
 # ----------------------------------------------------------------------------------------------------------

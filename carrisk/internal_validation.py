@@ -8,9 +8,19 @@ on each of ``n_bootstrap`` bootstrap resamples of the development data. Each ref
 
 Measures: Harrell's C of the predicted event probability by the horizon, the calibration slope (Cox model on
 log(-log S(horizon))) and calibration-in-the-large (observed Kaplan-Meier minus mean predicted event
-probability). The corrected figures estimate how the model fitted on all the data would perform in new patients
-from the same population; the benchmark ``python -m benchmarks.internal_validation`` checks on the simulator that
-they are closer to that truth than the apparent ones.
+probability).
+
+The calibration curve is corrected the same way, point by point (rms ``calibrate``, ``method="boot"``,
+``what="observed-predicted"``): on a fixed grid of predicted event probabilities (1st to 99th percentile of the
+final model's predictions), each refit's smoothed calibration curve (:func:`carrisk.calibration.calibration_curve`,
+the Austin-Harrell-van Klaveren spline Cox model) on its own resample minus its curve on the original data is
+that refit's optimism at each grid point; the mean over refits is subtracted from the apparent curve of the final
+model. rms smooths with hare instead of a spline Cox model and reads survival rather than event probabilities;
+the resampling and the subtraction are the same.
+
+The corrected figures estimate how the model fitted on all the data would perform in new patients from the same
+population; the benchmark ``python -m benchmarks.internal_validation`` checks on the simulator that they are
+closer to that truth than the apparent ones.
 
 References
 ----------
@@ -25,12 +35,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from carrisk.calibration import calibration_curve
 from carrisk.decision_curves import kaplan_meier_at
 from carrisk.evaluate import calibration_slope
 from carrisk.metrics import harrell_c
@@ -41,13 +52,16 @@ from carrisk.tuning import final_pipeline, tuned_model
 __all__ = ["InternalValidation", "bootstrap_optimism", "performance"]
 
 MEASURES = ("harrell_c", "calibration_slope", "citl")
+#: Points of the optimism-corrected calibration curve.
+CURVE_POINTS = 50
 
 
-def performance(pipeline: Any, records: pd.DataFrame, y: np.ndarray, horizon: float) -> dict[str, float]:
-    """Harrell's C, calibration slope and calibration-in-the-large of a fitted pipeline on ``records``."""
-    event, time = check_survival_target(y)
+def _predicted_efs(pipeline: Any, records: pd.DataFrame, horizon: float) -> np.ndarray:
     design = pipeline[:-1].transform(records)
-    surv = np.asarray(pipeline[-1].predict_survival_matrix(design, np.array([horizon]))[:, 0], dtype=float)
+    return np.asarray(pipeline[-1].predict_survival_matrix(design, np.array([horizon]))[:, 0], dtype=float)
+
+
+def _scores(event: np.ndarray, time: np.ndarray, surv: np.ndarray, horizon: float) -> dict[str, float]:
     return {
         "harrell_c": harrell_c(event, time, 1.0 - surv),
         "calibration_slope": calibration_slope(event, time, surv)[0],
@@ -55,20 +69,71 @@ def performance(pipeline: Any, records: pd.DataFrame, y: np.ndarray, horizon: fl
     }
 
 
+def performance(pipeline: Any, records: pd.DataFrame, y: np.ndarray, horizon: float) -> dict[str, float]:
+    """Harrell's C, calibration slope and calibration-in-the-large of a fitted pipeline on ``records``."""
+    event, time = check_survival_target(y)
+    return _scores(event, time, _predicted_efs(pipeline, records, horizon), horizon)
+
+
+def _observed_on_grid(
+    event: np.ndarray, time: np.ndarray, surv: np.ndarray, horizon: float, grid: np.ndarray
+) -> np.ndarray:
+    """Smoothed observed event probability at the predicted event probabilities ``grid`` (NaN if not fitted)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return calibration_curve(event, time, surv, horizon, grid=grid)["observed"].to_numpy()
+    except ValueError:
+        return np.full(grid.shape, np.nan)
+
+
 @dataclass
 class InternalValidation:
-    """Result of :func:`bootstrap_optimism`: ``summary`` has ``measure``, ``apparent``, ``optimism``,
-    ``corrected`` and ``n_bootstrap`` (refits that succeeded); ``refits`` holds every refit's scores."""
+    """Result of :func:`bootstrap_optimism`.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        ``measure``, ``apparent``, ``optimism``, ``corrected`` and ``n_bootstrap`` (refits that succeeded).
+    refits : DataFrame
+        Every refit's scores on its own resample (``_apparent``) and on the original data (``_test``).
+    settings : dict
+        Model, refits, seed, horizon.
+    calibration_curve : DataFrame
+        One row per grid point: ``predicted`` (event probability by the horizon), ``apparent`` (smoothed observed
+        event probability of the final model on the development data), ``optimism`` (mean over refits of own-resample
+        minus original-data curve), ``corrected`` = apparent - optimism, and ``n_bootstrap`` (refits whose two curves
+        could be fitted at that point). Empty if the apparent curve cannot be fitted.
+    """
 
     summary: pd.DataFrame
     refits: pd.DataFrame
     settings: dict[str, Any]
+    calibration_curve: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def corrected(self, measure: str) -> float:
         return float(self.summary.set_index("measure").loc[measure, "corrected"])
 
     def to_text(self) -> str:
-        return self.summary.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        """The summary table, then the calibration curve at a few predicted probabilities."""
+        text = self.summary.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        curve = self.calibration_curve
+        if curve.empty:
+            return text
+        shown = curve.iloc[np.unique(np.linspace(0, len(curve) - 1, 6).round().astype(int))]
+        return (
+            f"{text}\n\nCalibration curve (event probability by {self.settings['horizon_days']:g} days; smoothed "
+            "observed at each predicted probability):\n"
+            + shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: settings, summary rows and the calibration curve (column -> list)."""
+        return {
+            "settings": self.settings,
+            "summary": self.summary.to_dict(orient="records"),
+            "calibration_curve": self.calibration_curve.to_dict(orient="list"),
+        }
 
 
 def bootstrap_optimism(
@@ -84,7 +149,7 @@ def bootstrap_optimism(
     inner_folds: int = 3,
     **params: Any,
 ) -> InternalValidation:
-    """Optimism-corrected C, calibration slope and calibration-in-the-large from bootstrap refits.
+    """Optimism-corrected C, calibration slope, calibration-in-the-large and calibration curve from bootstrap refits.
 
     Parameters
     ----------
@@ -114,20 +179,30 @@ def bootstrap_optimism(
             tuned = tuned_model(model, spec, grid, inner_folds=inner_folds, random_state=seed, **params)
             return final_pipeline(tuned.fit(rows, target))
 
-    apparent = performance(fit(records, y), records, y, horizon)
+    event, time = check_survival_target(y)
+    final_efs = _predicted_efs(fit(records, y), records, horizon)
+    apparent = _scores(event, time, final_efs, horizon)
+    low, high = np.quantile(1.0 - final_efs, [0.01, 0.99])
+    curve_grid = np.linspace(low, high, CURVE_POINTS)
+    apparent_curve = _observed_on_grid(event, time, final_efs, horizon, curve_grid)
     rng = np.random.default_rng(seed)
-    rows = []
+    rows, curve_optimism = [], []
     for b in range(n_bootstrap):
         index = rng.integers(0, len(records), len(records))
         sample, target = records.iloc[index].reset_index(drop=True), y[index]
         try:
             pipeline = fit(sample, target)
-            own = performance(pipeline, sample, target, horizon)
-            test = performance(pipeline, records, y, horizon)
+            own_efs, test_efs = _predicted_efs(pipeline, sample, horizon), _predicted_efs(pipeline, records, horizon)
+            own = _scores(event[index], time[index], own_efs, horizon)
+            test = _scores(event, time, test_efs, horizon)
         except (ValueError, ArithmeticError, np.linalg.LinAlgError):
             continue
         rows.append(
             {"refit": b, **{f"{m}_apparent": own[m] for m in MEASURES}, **{f"{m}_test": test[m] for m in MEASURES}}
+        )
+        curve_optimism.append(
+            _observed_on_grid(event[index], time[index], own_efs, horizon, curve_grid)
+            - _observed_on_grid(event, time, test_efs, horizon, curve_grid)
         )
     refits = pd.DataFrame(rows)
     summary = []
@@ -148,4 +223,26 @@ def bootstrap_optimism(
             }
         )
     settings = {"model": model, "n_bootstrap": n_bootstrap, "seed": seed, "horizon_days": horizon}
-    return InternalValidation(pd.DataFrame(summary), refits, settings)
+    return InternalValidation(
+        pd.DataFrame(summary), refits, settings, _corrected_curve(curve_grid, apparent_curve, curve_optimism)
+    )
+
+
+def _corrected_curve(grid: np.ndarray, apparent: np.ndarray, optimism: Sequence[np.ndarray]) -> pd.DataFrame:
+    """The apparent curve, the mean optimism of the refits at each grid point, and their difference."""
+    if not np.all(np.isfinite(apparent)):
+        return pd.DataFrame(columns=["predicted", "apparent", "optimism", "corrected", "n_bootstrap"])
+    stacked = np.vstack(optimism) if len(optimism) else np.full((0, grid.size), np.nan)
+    used = np.isfinite(stacked).sum(axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # mean of no refit is NaN, as it should be
+        mean_optimism = np.nanmean(stacked, axis=0) if len(stacked) else np.full(grid.size, np.nan)
+    return pd.DataFrame(
+        {
+            "predicted": grid,
+            "apparent": apparent,
+            "optimism": mean_optimism,
+            "corrected": apparent - mean_optimism,
+            "n_bootstrap": used,
+        }
+    )

@@ -41,7 +41,7 @@ __all__ = [
     "target_arrays",
 ]
 
-MODEL_NAMES = ("rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv", "stacked")
+MODEL_NAMES = ("rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv", "stacked", "average")
 #: Coarsen event times to a quantile grid when the training data have more unique event times than this.
 AUTO_TIME_GRID_THRESHOLD = 200
 #: ``SurvivalForest(engine="auto")`` uses the histogram engine from this many training rows (benchmarks/scale.py).
@@ -399,6 +399,7 @@ DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
     "two_part": {},  # both penalties are chosen inside the estimator by cross-validated proper scores
     "coxnet_cv": {},  # the penalty is chosen inside the estimator by cross-validated deviance
     "stacked": {},  # the weights are chosen inside the estimator on out-of-fold integrated Brier score
+    "average": {},  # fixed equal weights; each base model chooses its penalties by a proper score
 }
 
 
@@ -416,11 +417,12 @@ def make_pipeline(
 
     Parameters
     ----------
-    model : {"rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv", "stacked"}
+    model : {"rsf", "coxnet", "coxph", "gbsa", "two_part", "coxnet_cv", "stacked", "average"}
         Random survival forest, elastic-net Cox (penalty from a grid), unpenalised Cox, gradient-boosted survival,
         the two-part CR x post-CR model (:mod:`carrisk.two_part`), elastic-net Cox with the penalty by
-        cross-validated deviance (:mod:`carrisk.penalized`), and the stack of the last two
-        (:mod:`carrisk.ensemble`).
+        cross-validated deviance (:mod:`carrisk.penalized`), the stack of the last two with weights by
+        out-of-fold integrated Brier score (:mod:`carrisk.ensemble`), and their fixed 50/50 average (the same
+        stack with weights (0.5, 0.5); the default for carrisk records).
     spec : FeatureSpec or None
         Design-matrix spec (default: the clinical record schema).
     random_state : int or None
@@ -448,13 +450,15 @@ def make_pipeline(
         from carrisk.penalized import CoxnetCV
 
         estimator = CoxnetCV(random_state=random_state or 0, **params)
-    elif model == "stacked":
+    elif model in ("stacked", "average"):
         from carrisk.ensemble import StackedSurvival
         from carrisk.penalized import CoxnetCV
         from carrisk.two_part import TwoPartSurvival
 
         seed = random_state or 0
         bases = [("coxnet_cv", CoxnetCV(random_state=seed)), ("two_part", TwoPartSurvival(random_state=seed))]
+        if model == "average":
+            params = {"weights": (0.5, 0.5)} | params
         estimator = StackedSurvival(bases, random_state=seed, **params)
     else:
         raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODEL_NAMES)}")
@@ -462,7 +466,7 @@ def make_pipeline(
         ("features", ClinicalFeatures(spec, on_unknown=on_unknown)),
         ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
     ]
-    if model in ("two_part", "coxnet_cv", "stacked"):
+    if model in ("two_part", "coxnet_cv", "stacked", "average"):
         from carrisk.penalized import PenaltyWeights
 
         steps = [(name, step.set_output(transform="pandas")) for name, step in steps]

@@ -13,12 +13,14 @@ Intervals
   and transformed back.
 * Cox models: percentile interval over bootstrap refits of the final estimator (fixed hyper-parameters) on the
   training design matrix.
-* Linear-index models (the default two-part model, deviance-tuned Cox, their stack): percentile interval over
-  bootstrap refits of the final estimator at 1/100 of the penalties it chose (:mod:`carrisk.bootstrap`): the
-  shrunken model's own refits share its shrinkage bias, which then no interval shows; the nearly unshrunk
-  refits are centred near the unbiased estimate. In the truth benchmark (20 cohorts of n = 420) this interval
-  covers the true 6-month EFS far more often than the shrunken model's own bootstrap (numbers in
-  ``benchmarks/results/truth.md`` and the model card).
+* Linear-index models (the two-part model, deviance-tuned Cox, their stack and the default 50/50 average):
+  the ``centred`` bootstrap interval of :mod:`carrisk.bootstrap`: the logit-scale spread of refits of the final
+  estimator at 1/10 of the penalties it chose, moved onto the point prediction (which is always inside). The
+  shrunken model's own refits share its shrinkage bias, which then no interval shows; the less penalised refits
+  spread wider and cover it. In the truth benchmark (20 cohorts of n = 420) this interval covers the true
+  6-month EFS far more often than the shrunken model's own bootstrap (numbers in ``benchmarks/results/truth.md``
+  and the model card). Bundles written before it keep their percentile interval (``metadata["interval_bootstrap"]``
+  absent).
 All describe the uncertainty of the fitted model given its training data, not of the patient's outcome.
 """
 
@@ -38,8 +40,9 @@ from scipy.special import expit, logit
 from sklearn.base import clone
 
 from carrisk import explain
-from carrisk.bootstrap import UNSHRUNK_PENALTY_DIVISOR, bootstrap_interval, bootstrap_refits
+from carrisk.bootstrap import INTERVAL_PENALTY_DIVISOR, bootstrap_interval, bootstrap_refits
 from carrisk.casemix import case_mix_summary
+from carrisk.explain import ShapResult
 from carrisk.features import ClinicalFeatures, FeatureSpec
 from carrisk.intervals import (
     VariancePrior,
@@ -164,6 +167,7 @@ class EFSModel:
                 "max": float(self.time_grid[-1]),
             },
             "risk_cutpoints_efs_12mo": list(map(float, self.risk_cutpoints)),
+            **({"cause_model": self.cause_model.manifest()} if hasattr(self.cause_model, "manifest") else {}),
             **self.metadata,
         }
 
@@ -214,7 +218,8 @@ class EFSModel:
             return expit(logit(clipped) - Z_95 * se_logit), expit(logit(clipped) + Z_95 * se_logit)
         refits = getattr(self, "refits", None)  # absent from bundles written before refit intervals
         if refits:
-            return bootstrap_interval(refits, design, times, point, method="percentile")
+            method = self.metadata.get("interval_bootstrap", {}).get("method", "percentile")
+            return bootstrap_interval(refits, design, times, point, method=method)
         if self.bootstrap is not None:
             boot = self.bootstrap
             s0 = step_survival(boot.grid, boot.baseline, times)  # (B, T)
@@ -290,7 +295,13 @@ class EFSModel:
         expanded, weights, _ = marginalisation_plan(
             frame, self.features.categorize(frame), getattr(self, "level_counts", None)
         )
-        design = self._design(expanded)
+        return self._explain_rows(self._design(expanded), weights, horizon, output, aggregate)
+
+    def _explain_rows(
+        self, design: np.ndarray, weights: Any, horizon: float, output: str = "survival", aggregate: bool = True
+    ) -> ShapResult:
+        """:meth:`explain` of the design matrix of a marginalisation plan's rows, mixed back by its ``weights``."""
+        n_patients = weights.shape[0]
         if isinstance(self.estimator, SurvivalForest):
             result = self.explainer().shap_values(
                 design, output="risk" if output == "risk" else "survival", times=None if output == "risk" else [horizon]
@@ -303,19 +314,22 @@ class EFSModel:
             )
         if result.values.ndim == 3:
             result = result.select_time(horizon)
-        if len(expanded) > len(frame):
+        if len(design) > n_patients:
             result = dataclasses.replace(
                 result,
                 values=np.asarray(weights @ result.values),
                 predictions=np.asarray(weights @ result.predictions),
-                data=result.data.iloc[: len(frame)],
+                data=result.data.iloc[:n_patients],
             )
         column_level = list(result.feature_names) == list(self.features.get_feature_names_out())
         return result.aggregate(self.features.feature_groups_) if aggregate and column_level else result
 
     def display_values(self, records: pd.DataFrame) -> pd.DataFrame:
         """Readable value of each clinical variable for each patient (what the explanation shows)."""
-        table = self.features.categorize(records)
+        return self._display(records, self.features.categorize(records))
+
+    def _display(self, records: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`display_values` from the records' categorized table (``features.categorize(records)``)."""
         columns: dict[str, list[str]] = {}
         for group in dict.fromkeys(self.features.feature_groups_.values()):
             if group == "marrow_blasts_pct" and group in records.columns:
@@ -525,23 +539,9 @@ class EFSModel:
         efs_12 = step_survival(grid, curves, np.array([TWELVE_MONTHS_DAYS]))[:, 0]
         out["risk_group"] = self.risk_group(efs_12)
         if top and len(frame):
-            shap_result = self.explain(frame, horizon=explain_horizon)  # marginalised like the prediction
-            values = shap_result.values
-            shown = self.display_values(frame.reset_index(drop=True))
-            reasons = []
-            for i in range(len(frame)):
-                order = np.argsort(-np.abs(values[i]))[:top]
-                reasons.append(
-                    [
-                        {
-                            "variable": shap_result.feature_names[k],
-                            "value": str(shown.iloc[i].get(shap_result.feature_names[k], "")),
-                            "effect": float(values[i, k]),
-                        }
-                        for k in order
-                    ]
-                )
-            out["top_reasons"] = reasons
+            shap_result = self._explain_rows(design, weights, explain_horizon)  # marginalised like the prediction
+            shown = self._display(frame.reset_index(drop=True), categorized.reset_index(drop=True))
+            out["top_reasons"] = top_reasons(shap_result, shown, top)
         else:
             out["top_reasons"] = [[] for _ in range(len(frame))]
         out["assumptions"] = assumptions
@@ -579,6 +579,25 @@ def _readable(value: Any, yes_no: bool = False) -> str:
     return str(value)
 
 
+def top_reasons(shap_result: explain.ShapResult, shown: pd.DataFrame, top: int) -> list[list[dict[str, Any]]]:
+    """Each patient's ``top`` variables by absolute SHAP value: ``variable``, readable ``value``, ``effect``."""
+    values = shap_result.values
+    reasons = []
+    for i in range(len(values)):
+        order = np.argsort(-np.abs(values[i]))[:top]
+        reasons.append(
+            [
+                {
+                    "variable": shap_result.feature_names[k],
+                    "value": str(shown.iloc[i].get(shap_result.feature_names[k], "")),
+                    "effect": float(values[i, k]),
+                }
+                for k in order
+            ]
+        )
+    return reasons
+
+
 def _as_records(records: Any) -> pd.DataFrame:
     if isinstance(records, pd.DataFrame):
         return records.reset_index(drop=True)
@@ -589,8 +608,9 @@ def _as_records(records: Any) -> pd.DataFrame:
     raise TypeError(f"records must be a DataFrame, a file path or a list of dicts, not {type(records).__name__}")
 
 
-#: The default model of :func:`fit_efs_model` and ``carrisk train`` on carrisk records: the truth benchmark's winner.
-DEFAULT_MODEL = "two_part"
+#: The default model of :func:`fit_efs_model` and ``carrisk train`` on carrisk records: the truth benchmark's winner
+#: (the 50/50 average of the two-part model and the deviance-tuned Cox model; see the README's truth section).
+DEFAULT_MODEL = "average"
 #: The default for generic survival tables, where the day-28 response of the two-part model means nothing.
 DEFAULT_GENERIC_MODEL = "coxnet_cv"
 
@@ -617,8 +637,8 @@ def fit_efs_model(
     ----------
     records, y
         Raw training records and survival target.
-    model : {"two_part", "coxnet_cv", "stacked", "rsf", "coxnet", "coxph", "gbsa"} or None
-        None: :data:`DEFAULT_MODEL` (the two-part model, which won the truth benchmark) for carrisk records,
+    model : {"average", "two_part", "coxnet_cv", "stacked", "rsf", "coxnet", "coxph", "gbsa"} or None
+        None: :data:`DEFAULT_MODEL` (the 50/50 average, which won the truth benchmark) for carrisk records,
         :data:`DEFAULT_GENERIC_MODEL` for a generic survival table (``spec.clinical`` False).
     seed : int
         Seeds the tuning folds, the forest and the bootstrap (recorded).
@@ -653,14 +673,16 @@ def fit_efs_model(
     rng = np.random.default_rng(seed)
     background = design[rng.choice(len(design), size=min(100, len(design)), replace=False)]
     inbag = bootstrap = refits = None
+    interval_bootstrap: dict[str, Any] | None = None
     if isinstance(pipeline[-1], SurvivalForest):
         inbag = inbag_counts(pipeline[-1].forest_, len(design))
         interval_method = "infinitesimal jackknife, bias-corrected, empirical-Bayes calibrated (logit scale)"
     elif hasattr(pipeline[-1], "survival_from_indices"):
-        refits = bootstrap_refits(pipeline[-1], design, y, n_bootstrap, seed, UNSHRUNK_PENALTY_DIVISOR)
+        refits = bootstrap_refits(pipeline[-1], design, y, n_bootstrap, seed, INTERVAL_PENALTY_DIVISOR)
+        interval_bootstrap = {"method": "centred", "penalty_divisor": INTERVAL_PENALTY_DIVISOR, "refits": len(refits)}
         interval_method = (
-            f"bootstrap percentile over {len(refits)} refits of the final estimator at 1/{UNSHRUNK_PENALTY_DIVISOR:g} "
-            "of its chosen penalties (nearly unshrunk; logit scale)"
+            f"bootstrap, centred: the logit-scale 2.5-97.5 % spread of {len(refits)} refits of the final estimator "
+            f"at 1/{INTERVAL_PENALTY_DIVISOR:g} of its chosen penalties, around their median, moved onto the point"
         )
     else:
         if hasattr(pipeline[-1], "coef_"):
@@ -674,6 +696,7 @@ def fit_efs_model(
         "seeds": {"tuning": seed, "model": seed, "bootstrap": seed},
         "horizons_days": DEFAULT_HORIZONS,
         "interval_method": interval_method,
+        **({"interval_bootstrap": interval_bootstrap} if interval_bootstrap else {}),
         "tuning": tuning_record(tuned, inner_folds, scoring),
         "cv_metrics": dict(cv_metrics or {}),
         "versions": package_versions(),

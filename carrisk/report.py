@@ -26,7 +26,22 @@ from carrisk.units import DAYS_PER_MONTH
 if TYPE_CHECKING:
     from carrisk.evaluate import ExternalValidation
 
-__all__ = ["CLINICAL_NAMES", "TRIPOD_AI_ITEMS", "evaluation_report_html", "write_evaluation_report"]
+__all__ = [
+    "CLINICAL_NAMES",
+    "RECORD_NAMES",
+    "STYLE",
+    "TRIPOD_AI_ITEMS",
+    "escape",
+    "evaluation_report_html",
+    "figures_block",
+    "image_figure",
+    "missing_table",
+    "months_label",
+    "number",
+    "percent",
+    "tripod_table",
+    "write_evaluation_report",
+]
 
 #: Clinical names of the model's variables (``ClinicalFeatures.categorize`` columns).
 CLINICAL_NAMES = {
@@ -111,35 +126,38 @@ nav a{margin-right:12px}
 """
 
 
-def _e(value: Any) -> str:
+def escape(value: Any) -> str:
+    """``value`` as HTML-escaped text."""
     return html.escape(str(value))
 
 
-def _pct(value: float) -> str:
+def percent(value: float) -> str:
+    """A probability as a percentage with one decimal ("-" when missing)."""
     return "-" if value is None or not np.isfinite(value) else f"{100 * value:.1f}%"
 
 
-def _num(value: float, digits: int = 2) -> str:
+def number(value: float, digits: int = 2) -> str:
+    """A number with ``digits`` decimals ("-" when missing)."""
     return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
 #: How each measure is shown: formatter of a value.
 _FORMAT = {
-    "harrell_c": _num,
-    "uno_c": _num,
-    "auc": _num,
-    "brier": lambda v: _num(v, 3),
-    "brier_null": lambda v: _num(v, 3),
-    "ipa": _pct,
-    "observed_event_prob": _pct,
-    "predicted_event_prob": _pct,
+    "harrell_c": number,
+    "uno_c": number,
+    "auc": number,
+    "brier": lambda v: number(v, 3),
+    "brier_null": lambda v: number(v, 3),
+    "ipa": percent,
+    "observed_event_prob": percent,
+    "predicted_event_prob": percent,
     "citl": lambda v: "-" if not np.isfinite(v) else f"{100 * v:+.1f} points",
-    "oe_ratio": _num,
-    "calibration_slope": _num,
-    "ici": _pct,
-    "e50": _pct,
-    "e90": _pct,
-    "membership_c": _num,
+    "oe_ratio": number,
+    "calibration_slope": number,
+    "ici": percent,
+    "e50": percent,
+    "e90": percent,
+    "membership_c": number,
 }
 
 
@@ -155,7 +173,8 @@ CALIBRATION_MEASURES = [
 ]
 
 
-def _months(name: str) -> str:
+def months_label(name: str) -> str:
+    """A horizon name as words: "6mo" -> "6 months"."""
     return name.replace("mo", " months") if name else ""
 
 
@@ -165,12 +184,12 @@ def _measure_table(summary: pd.DataFrame, measures: list[str]) -> str:
     rows = rows.sort_values(["order", "horizon_days"], na_position="first")
     body = []
     for row in rows.to_dict("records"):
-        fmt = _FORMAT.get(row["measure"], _num)
+        fmt = _FORMAT.get(row["measure"], number)
         interval = f"{fmt(row['lower'])} to {fmt(row['upper'])}" if np.isfinite(row["lower"]) else "-"
         body.append(
-            f"<tr><td>{_e(row['label'])}</td><td>{_e(_months(row['horizon']))}</td>"
-            f"<td class='num'>{_e(fmt(row['estimate']))}</td><td class='num'>{_e(interval)}</td>"
-            f"<td class='note'>{_e(row['interval'])}</td></tr>"
+            f"<tr><td>{escape(row['label'])}</td><td>{escape(months_label(row['horizon']))}</td>"
+            f"<td class='num'>{escape(fmt(row['estimate']))}</td><td class='num'>{escape(interval)}</td>"
+            f"<td class='note'>{escape(row['interval'])}</td></tr>"
         )
     return (
         "<table><tr><th>measure</th><th>horizon</th><th>estimate</th><th>95% interval</th><th>interval method</th>"
@@ -178,16 +197,18 @@ def _measure_table(summary: pd.DataFrame, measures: list[str]) -> str:
     )
 
 
-def _image(path: Path, caption: str) -> str:
+def image_figure(path: Path, caption: str) -> str:
+    """A PNG file embedded as a data URI in a captioned figure."""
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     return (
-        f"<figure><img src='data:image/png;base64,{data}' alt='{_e(caption)}'>"
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
+        f"<figure><img src='data:image/png;base64,{data}' alt='{escape(caption)}'>"
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
     )
 
 
-def _figures(figures: Mapping[str, Path], keys: list[tuple[str, str]], wide: bool = False) -> str:
-    items = [_image(figures[key], caption) for key, caption in keys if key in figures]
+def figures_block(figures: Mapping[str, Path], keys: list[tuple[str, str]], wide: bool = False) -> str:
+    """The figures named by ``keys`` ((name, caption) pairs) that ``figures`` has, side by side (or full width)."""
+    items = [image_figure(figures[key], caption) for key, caption in keys if key in figures]
     kind = "figures wide" if wide else "figures"
     return f"<div class='{kind}'>" + "".join(items) + "</div>" if items else ""
 
@@ -198,13 +219,13 @@ def _case_mix_table(case_mix: pd.DataFrame | None) -> str:
     body = []
     for row in case_mix.to_dict("records"):
         numeric_mean = row["level"] == "mean"
-        fmt = (lambda v: _num(v, 1)) if numeric_mean else _pct
+        fmt = (lambda v: number(v, 1)) if numeric_mean else percent
         flag = " class='flag'" if abs(row["standardized_difference"]) > 0.1 else ""
         level = "mean" if numeric_mean else ("missing" if row["level"] == "missing" else row["level"].replace("_", " "))
         body.append(
-            f"<tr{flag}><td>{_e(CLINICAL_NAMES.get(row['variable'], row['variable']))}</td><td>{_e(level)}</td>"
+            f"<tr{flag}><td>{escape(CLINICAL_NAMES.get(row['variable'], row['variable']))}</td><td>{escape(level)}</td>"
             f"<td class='num'>{fmt(row['training'])}</td><td class='num'>{fmt(row['new'])}</td>"
-            f"<td class='num'>{_num(row['standardized_difference'])}</td></tr>"
+            f"<td class='num'>{number(row['standardized_difference'])}</td></tr>"
         )
     return (
         "<table><tr><th>variable</th><th>level</th><th>training patients</th><th>this cohort</th>"
@@ -220,10 +241,11 @@ def _subgroup_table(subgroups: pd.DataFrame) -> str:
     body = []
     for row in subgroups.to_dict("records"):
         body.append(
-            f"<tr><td>{_e(row['label'])}</td><td>{_e(_months(row['horizon']))}</td><td class='num'>{row['n']}</td>"
-            f"<td class='num'>{row['events']}</td>"
-            f"<td class='num'>{_pct(row['observed'])} ({_pct(row['observed_lower'])} to {_pct(row['observed_upper'])})"
-            f"</td><td class='num'>{_pct(row['predicted'])}</td><td class='num'>{_num(row['oe_ratio'])}</td></tr>"
+            f"<tr><td>{escape(row['label'])}</td><td>{escape(months_label(row['horizon']))}</td>"
+            f"<td class='num'>{row['n']}</td><td class='num'>{row['events']}</td>"
+            f"<td class='num'>{percent(row['observed'])} "
+            f"({percent(row['observed_lower'])} to {percent(row['observed_upper'])})</td>"
+            f"<td class='num'>{percent(row['predicted'])}</td><td class='num'>{number(row['oe_ratio'])}</td></tr>"
         )
     return (
         "<table><tr><th>subgroup</th><th>horizon</th><th>patients</th><th>events by horizon</th>"
@@ -240,23 +262,26 @@ STRUCTURAL_BLANKS = {
 }
 
 
-def _missing_table(missing: Mapping[str, float]) -> str:
+def missing_table(missing: Mapping[str, float], names: Mapping[str, str] = RECORD_NAMES) -> str:
+    """Share missing per column, for the columns in ``names`` (shown by their clinical names)."""
     body = "".join(
-        f"<tr><td>{_e(RECORD_NAMES.get(name, name))}</td><td class='num'>{_pct(share)}</td>"
-        f"<td class='note'>{_e(STRUCTURAL_BLANKS.get(name, ''))}</td></tr>"
+        f"<tr><td>{escape(names.get(name, name))}</td><td class='num'>{percent(share)}</td>"
+        f"<td class='note'>{escape(STRUCTURAL_BLANKS.get(name, ''))}</td></tr>"
         for name, share in missing.items()
-        if name in RECORD_NAMES
+        if name in names
     )
     return "<table><tr><th>record column</th><th>missing</th><th></th></tr>" + body + "</table>"
 
 
-def _tripod_table() -> str:
+def tripod_table(items: tuple[tuple[str, str, str, str], ...] = TRIPOD_AI_ITEMS) -> str:
+    """The TRIPOD+AI checklist: item, topic, whether the report covers it, and the section (an in-page link)."""
     body = []
-    for item, topic, status, where in TRIPOD_AI_ITEMS:
-        place = f"<a href='#{where}'>{_e(where)}</a>" if status != "authors" else _e(where)
+    for item, topic, status, where in items:
+        place = f"<a href='#{where}'>{escape(where)}</a>" if status != "authors" else escape(where)
         text = {"covered": "covered", "partly": "partly covered", "authors": "not in this report"}[status]
         body.append(
-            f"<tr><td>{_e(item)}</td><td>{_e(topic)}</td><td class='status-{status}'>{text}</td><td>{place}</td></tr>"
+            f"<tr><td>{escape(item)}</td><td>{escape(topic)}</td><td class='status-{status}'>{text}</td>"
+            f"<td>{place}</td></tr>"
         )
     return "<table><tr><th>item</th><th>topic</th><th>status</th><th>where</th></tr>" + "".join(body) + "</table>"
 
@@ -277,12 +302,12 @@ def _model_section(info: Mapping[str, Any]) -> str:
     if update:
         rows += [
             ("update", f"{update.get('description')} ({update.get('chosen_by')})"),
-            ("baseline hazard multiplier", _num(update.get("baseline_hazard_multiplier", float("nan")))),
-            ("risk-score slope", _num(update.get("risk_score_slope", float("nan")))),
+            ("baseline hazard multiplier", number(update.get("baseline_hazard_multiplier", float("nan")))),
+            ("risk-score slope", number(update.get("risk_score_slope", float("nan")))),
             ("update cohort", f"{(update.get('update_cohort') or {}).get('rows')} patients"),
             ("parent model SHA-256", update.get("parent_payload_sha256") or "not recorded"),
         ]
-    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return "<table>" + body + "</table>"
 
 
@@ -291,27 +316,28 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
     info = result.info
     horizons = list(info["horizons_days"])
     synthetic = (info.get("model") or {}).get("synthetic_training_data")
-    events = ", ".join(f"{n} by {_months(h)}" for h, n in info["events_by_horizon"].items())
+    events = ", ".join(f"{n} by {months_label(h)}" for h, n in info["events_by_horizon"].items())
     summary = result.summary
-    calibration_figures = [(f"calibration_{h}_plot", f"Calibration of EFS at {_months(h)}") for h in horizons]
-    decision_figures = [(f"decision_curve_{h}_plot", f"Decision curve, event by {_months(h)}") for h in horizons]
-    subgroup_figures = [(f"subgroups_{h}_plot", f"Calibration by subgroup, {_months(h)}") for h in horizons]
+    calibration_figures = [(f"calibration_{h}_plot", f"Calibration of EFS at {months_label(h)}") for h in horizons]
+    decision_figures = [(f"decision_curve_{h}_plot", f"Decision curve, event by {months_label(h)}") for h in horizons]
+    subgroup_figures = [(f"subgroups_{h}_plot", f"Calibration by subgroup, {months_label(h)}") for h in horizons]
     membership = summary[summary["measure"] == "membership_c"]
     membership_text = (
-        f"<p>Membership-model C: <b>{_num(float(membership['estimate'].iloc[0]))}</b> "
-        f"({_e(membership['interval'].iloc[0])}). 0.5 means the two populations cannot be told apart by the "
+        f"<p>Membership-model C: <b>{number(float(membership['estimate'].iloc[0]))}</b> "
+        f"({escape(membership['interval'].iloc[0])}). 0.5 means the two populations cannot be told apart by the "
         "model's variables; values near 1 mean they barely overlap, so the evaluation is about transportability "
         "to a different population.</p>"
         if not membership.empty
         else ""
     )
-    notes = "".join(f"<li>{_e(note)}</li>" for note in info.get("notes", []))
+    notes = "".join(f"<li>{escape(note)}</li>" for note in info.get("notes", []))
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>External validation of an EFS model: {_e(info['cohort'])}</title><style>{STYLE}</style></head><body>",
+        f"<title>External validation of an EFS model: {escape(info['cohort'])}</title>",
+        f"<style>{STYLE}</style></head><body>",
         "<h1 id='top'>External validation of a model of event-free survival after CD19 CAR T-cell therapy</h1>",
-        f"<p class='note'>Cohort <b>{_e(info['cohort'])}</b>; created {_e(info['created'])} by carrisk.</p>",
+        f"<p class='note'>Cohort <b>{escape(info['cohort'])}</b>; created {escape(info['created'])} by carrisk.</p>",
         "<div class='warning'><b>Research tool, not for clinical decisions.</b> "
         + ("The model was trained on <b>synthetic</b> patients. " if synthetic else "")
         + "These numbers describe how well the model's predictions agree with the outcomes of this cohort.</div>",
@@ -324,7 +350,7 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
         f"during follow-up ({events}); longest follow-up {info['max_followup_days'] / DAYS_PER_MONTH:.0f} months.</p>",
         "<p>Share of missing values in the record columns (the model imputes them with the training median or "
         "encodes them as 'unknown'):</p>",
-        _missing_table(info.get("missing_share", {})),
+        missing_table(info.get("missing_share", {})),
         "<h2 id='model'>Model and how it was chosen</h2>",
         _model_section(info),
         "<h2 id='discrimination'>Discrimination and overall accuracy</h2>",
@@ -351,23 +377,24 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
                 "e90",
             ],
         ),
-        _figures(figures, [*calibration_figures, ("observed_vs_predicted_plot", "Observed and predicted EFS")]),
+        figures_block(figures, [*calibration_figures, ("observed_vs_predicted_plot", "Observed and predicted EFS")]),
         "<h2 id='decision'>Decision curves</h2>",
         "<p>Would acting on the model do more good than harm? For a threshold probability of an event at which "
         "one would act (for example, plan consolidation), net benefit counts correctly identified patients "
         "with an event minus wrongly identified patients weighted by the odds of the threshold. The model is "
         "useful where its curve lies above both 'treat all' and 'treat none'.</p>",
-        _figures(figures, decision_figures),
+        figures_block(figures, decision_figures),
         "<h2 id='subgroups'>Calibration by blinatumomab group and disease burden</h2>",
         _subgroup_table(result.subgroups),
-        _figures(figures, subgroup_figures, wide=True),
+        figures_block(figures, subgroup_figures, wide=True),
         "<h2 id='casemix'>Case-mix: this cohort against the training patients</h2>",
         membership_text,
         _case_mix_table(result.case_mix),
         "<h2 id='methods'>Methods and limitations</h2>",
         "<ul>"
-        f"<li>Predictions: the model's EFS curve for each patient, read at {', '.join(_months(h) for h in horizons)}; "
-        f"C statistics use the predicted event probability by {_months(horizons[-1])}; Uno's C is truncated at "
+        "<li>Predictions: the model's EFS curve for each patient, read at "
+        f"{', '.join(months_label(h) for h in horizons)}; "
+        f"C statistics use the predicted event probability by {months_label(horizons[-1])}; Uno's C is truncated at "
         f"{info['uno_tau_days']:.0f} days.</li>"
         f"<li>Intervals: 95% percentile intervals over {info['n_bootstrap']} bootstrap resamples of the patients "
         f"({info['n_bootstrap_calibration']} for the calibration band and ICI/E50/E90) with the model held "
@@ -382,7 +409,7 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
         "<h2 id='tripod'>TRIPOD+AI checklist</h2>",
         "<p class='note'>Items of the TRIPOD+AI statement (Collins et al., BMJ 2024;385:e078378) that an external "
         "validation reports, and where this report covers them.</p>",
-        _tripod_table(),
+        tripod_table(),
         "</body></html>",
     ]
     return "\n".join(parts)

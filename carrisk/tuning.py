@@ -229,12 +229,18 @@ def chosen_params(model: Any) -> dict[str, Any]:
     """The hyper-parameters a fitted (possibly tuned) model ended up with.
 
     From the grid search when there is one; otherwise the penalties the final estimator chose itself in ``fit``
-    (``cr_C``, ``post_alpha``, ``alpha``), so that a bundle's manifest records them too.
+    (``cr_C``, ``post_alpha``, ``alpha``), so that a bundle's manifest records them too; for a stack, its weights
+    and each member's penalties (``<member>__alpha``).
     """
     if isinstance(model, GridSearchCV):
         return {k.removeprefix("model__"): jsonable(v) for k, v in model.best_params_.items()}
     estimator = model[-1] if isinstance(model, Pipeline) else model
-    return {name[:-1]: jsonable(getattr(estimator, name)) for name in LEARNED_PENALTIES if hasattr(estimator, name)}
+    chosen = {name[:-1]: jsonable(getattr(estimator, name)) for name in LEARNED_PENALTIES if hasattr(estimator, name)}
+    if hasattr(estimator, "weights_") and hasattr(estimator, "estimators_"):
+        chosen["weights"] = [float(w) for w in estimator.weights_]
+        for (name, _), member in zip(estimator.estimators, estimator.estimators_):
+            chosen |= {f"{name}__{key}": value for key, value in chosen_params(member).items()}
+    return chosen
 
 
 def final_pipeline(model: Any) -> Pipeline:
@@ -258,7 +264,10 @@ def tuning_record(tuned: Any, inner_folds: int, scoring: str = "harrell") -> dic
         return {"method": "out-of-bag", "scoring": tuned.scoring}
     if isinstance(tuned, GridSearchCV):
         return {"method": "inner cross-validation", "folds": inner_folds, "scoring": scoring}
-    self_tuned = _SELF_TUNED.get(type(final_pipeline(tuned)[-1]).__name__)
+    estimator = final_pipeline(tuned)[-1]
+    self_tuned = _SELF_TUNED.get(type(estimator).__name__)
+    if type(estimator).__name__ == "StackedSurvival" and estimator.weights is not None:
+        self_tuned = "fixed weights; members' penalties inside them by CV log-loss / partial-likelihood deviance"
     if self_tuned:
         return {"method": self_tuned, "scoring": "proper scores (log-loss, deviance, Brier)"}
     return {"method": "none: every hyper-parameter was given"}

@@ -211,7 +211,7 @@ class CVResult:
             folds = [f for f in self.folds if f["model"] == name]
             ratio = float(np.mean([f["n_test"] / f["n_train"] for f in folds]))
             summaries = {
-                metric: summarize_cv_metric([f["metrics"].get(metric, np.nan) for f in folds], ratio)
+                metric: summarize_cv_metric([f["metrics"].get(metric, np.nan) for f in folds], ratio, metric=metric)
                 for metric in self.metric_names(name)
             }
             models[name] = {
@@ -265,6 +265,13 @@ class CVResult:
             lines.append(f"{name:<10}" + "".join(f"{c:>22}" for c in cells))
         lines.append(f"[ ]: {MEAN_CI_DESCRIPTION}; the fold spread is in the JSON ('spread').")
         return "\n".join(lines)
+
+    def out_of_fold_predictions(self) -> dict[str, dict[str, np.ndarray]]:
+        """Model -> horizon name -> predicted EFS of shape (repeats, patients), each patient predicted once per
+        repeat by the model of the fold that held the patient out."""
+        return _out_of_fold(
+            self.folds, int(self.data["rows"]), int(self.settings["repeats"]), self.settings["horizons"]
+        )
 
     def calibration_table(self) -> pd.DataFrame:
         """One row per (model, horizon): pooled out-of-fold calibration, mean over repeats (range in the JSON)."""

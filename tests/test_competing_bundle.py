@@ -53,6 +53,13 @@ def test_predict_causes_equals_the_function_on_the_efs_prediction(model, patient
     np.testing.assert_allclose(curves.sum(axis=1), 1.0 - efs_curves, atol=1e-12)
 
 
+def test_manifest_records_the_penalties_the_cause_model_chose(model, tmp_path):
+    manifest = carrisk.read_manifest(save_model(model, tmp_path / "m"))
+    assert manifest["model"]["cause_model"]["alpha"] == "cv"
+    assert manifest["model"]["cause_model"]["alpha_chosen"] == model.cause_model.alpha_
+    assert set(manifest["model"]["cause_model"]["alpha_chosen"]) == set(CAUSES[1:])
+
+
 def test_cause_model_survives_the_bundle_round_trip(model, patients, tmp_path):
     loaded = load_model(save_model(model, tmp_path / "m"))
     pd.testing.assert_frame_equal(loaded.predict_causes(patients), model.predict_causes(patients))

@@ -139,3 +139,17 @@ def test_cli_predict_causes_adds_up_with_efs(tmp_path):
         total = sum(row[f"cif_{cause}_12mo"] for cause in CAUSES)
         assert total == pytest.approx(1 - row["efs_12mo"], abs=1e-9)
         assert set(row["cause_curves"]) == {"days", *CAUSES}
+
+
+def test_penalties_are_chosen_per_cause_by_inner_cross_validation(fitted):
+    assert fitted.alpha == "cv" and set(fitted.alpha_) == set(CAUSES[1:])
+    for cause in ("cd19pos", "cd19neg", "death_in_remission"):
+        scores = fitted.alpha_cv_[cause]
+        assert fitted.alpha_[cause] == fitted.alphas[int(np.argmax(scores))]
+    records = simulate_cohort(n=420, seed=7).records
+    fixed = CauseSpecificModel(alpha=fitted.alpha_["cd19neg"]).fit(records)
+    k = CAUSES.index("cd19neg")
+    np.testing.assert_allclose(fixed.coef_[k], fitted.coef_[k])
+    assert fixed.alpha_cv_ == {} and fixed.manifest()["alpha_candidates"] is None
+    with pytest.raises(ValueError, match="alpha must be a number or 'cv'"):
+        CauseSpecificModel(alpha="auto").fit(records)

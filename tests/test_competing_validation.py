@@ -1,4 +1,4 @@
-"""Cross-validation of the cause-specific model (carrisk.competing.validation) and ``carrisk cv --causes``."""
+"""Cross-validation of competing-risks models (carrisk.competing.validation) and ``carrisk cv --causes``."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from carrisk import simulate_cohort, survival_target
 from carrisk.cli import app
+from carrisk.competing.fine_gray_model import FineGrayModel
+from carrisk.competing.forest import CompetingRiskForest
 from carrisk.competing.metrics import cause_concordance, cif_auc, cif_brier_score
 from carrisk.competing.nonparametric import aalen_johansen
 from carrisk.competing.outcomes import CAUSES, derive_first_event
@@ -50,6 +52,7 @@ def test_each_fold_is_scored_by_a_model_fitted_on_its_training_rows_only(records
     time, code = events["time_days"].to_numpy(), events["cause_code"].to_numpy()
     train, test = outer_splits(code > 0, 3, 1, 4)[1]
     model = CauseSpecificModel().fit(records.iloc[train])
+    assert result.folds[1]["chosen"] == model.alpha_  # penalties chosen inside the training fold
     index = np.searchsorted(model.unique_times_, 365.25, side="right") - 1
     k = CAUSES.index("cd19neg")
     predicted = model.predict_cif(records.iloc[test])[:, index, k]
@@ -85,6 +88,46 @@ def test_cli_cv_causes_writes_the_causes_section(records, tmp_path):
     assert "Cause-specific model, out of fold at 12mo" in result.output
     written = json.loads(out.read_text())
     assert written["causes"]["settings"]["seed"] == 0 and set(written["causes"]["metrics"]) == set(CAUSES)
+    assert written["causes"]["model"] == "CauseSpecificModel" and "other_models" not in written["causes"]
+
+
+@pytest.mark.parametrize("model", [FineGrayModel(), CompetingRiskForest(n_estimators=10)], ids=type)
+def test_fine_gray_and_forest_are_scored_on_the_same_folds_with_the_same_contract(records, result, model):
+    other = cross_validate_causes(records, folds=3, repeats=1, seed=4, model=model)
+    section, reference = other.to_dict(), result.to_dict()
+    assert section["model"] == type(model).__name__
+    assert set(section) == set(reference) and set(section["metrics"]) == set(reference["metrics"])
+    assert set(section["metrics"]["cd19neg"]) == set(reference["metrics"]["cd19neg"])
+    assert all(f["error"] is None for f in section["folds"])
+    # the reference (no covariates) is the same in every model's folds
+    for cause in CAUSES:
+        assert (
+            section["metrics"][cause]["brier_null_12mo"]["folds"]
+            == reference["metrics"][cause]["brier_null_12mo"]["folds"]
+        )
+    events = derive_first_event(records)
+    time, code = events["time_days"].to_numpy(), events["cause_code"].to_numpy()
+    train, test = outer_splits(code > 0, 3, 1, 4)[0]
+    fitted = model.fit(records.iloc[train])
+    index = np.searchsorted(fitted.unique_times_, 365.25, side="right") - 1
+    predicted = fitted.predict_cif(records.iloc[test])[:, index, CAUSES.index("cd19neg")]
+    expected = cif_brier_score(time[test], code[test], predicted, CAUSES.index("cd19neg") + 1, 365.25)
+    assert other.folds[0]["metrics"]["cd19neg"]["brier_12mo"] == pytest.approx(expected)
+
+
+def test_cli_cv_cause_models(records, tmp_path):
+    records.to_csv(tmp_path / "c.csv", index=False)
+    out = tmp_path / "cv.json"
+    args = ["cv", str(tmp_path / "c.csv"), "--models", "coxph", "--folds", "3", "--repeats", "1", "--quiet"]
+    options = ["--causes", "--cause-models", "cause_specific,fine_gray", "--n-jobs", "1", "--json", str(out)]
+    result = CliRunner().invoke(app, [*args, *options, "--calibration-bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    assert "Fine-Gray models, out of fold at 12mo" in result.output
+    written = json.loads(out.read_text())["causes"]
+    assert written["model"] == "CauseSpecificModel"
+    assert written["other_models"]["FineGrayModel"]["params"]["alpha"] == "cv"
+    bad = CliRunner().invoke(app, [*args, "--causes", "--cause-models", "cox"])
+    assert bad.exit_code == 2 and "--cause-models: unknown model 'cox'" in bad.output
 
 
 def test_cli_cv_causes_needs_records_not_a_generic_table(records, tmp_path):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from carrisk.cv_summary import corrected_cv_interval, summarize_cv_metric
+from carrisk.cv_summary import corrected_cv_interval, metric_bounds, summarize_cv_metric
 
 FOLD_C = [0.60, 0.62, 0.65, 0.58, 0.61, 0.63]  # 3 folds x 2 repeats
 
@@ -39,3 +39,19 @@ def test_summary_names_the_fold_spread_and_keeps_ci_as_its_deprecated_alias():
     assert summary["ci"] == summary["spread"]
     assert summary["mean_ci"] == pytest.approx(list(corrected_cv_interval(FOLD_C, 0.5)))
     assert summary["mean"] == pytest.approx(0.615) and summary["n"] == 6 and summary["n_failed"] == 0
+
+
+def test_interval_of_a_measure_in_0_1_is_clipped_to_it_and_says_so():
+    ici = [0.004, 0.060, 0.010, 0.002, 0.050, 0.006]  # small mean, wide spread: the t interval reaches below 0
+    lower, _ = corrected_cv_interval(ici, test_train_ratio=0.5)
+    assert lower < 0
+    summary = summarize_cv_metric(ici, test_train_ratio=0.5, metric="ici_6mo")
+    assert summary["mean_ci"][0] == 0.0
+    assert summary["mean_ci"][1] == pytest.approx(corrected_cv_interval(ici, 0.5)[1])
+    assert summary["mean_ci_clipped"] is True
+    assert metric_bounds("ibs") == metric_bounds("e90_12mo") == (0.0, 1.0)
+    # unbounded measures (calibration slope) and intervals inside the range are left alone
+    slope = summarize_cv_metric([-0.5, 0.1, 0.3, -0.2, 0.0, 0.2], 0.5, metric="calibration_slope_6mo")
+    assert slope["mean_ci"][0] < 0 and slope["mean_ci_clipped"] is False
+    assert summarize_cv_metric(FOLD_C, 0.5, metric="harrell_c")["mean_ci_clipped"] is False
+    assert summarize_cv_metric([0.1, np.nan], 0.5, metric="ibs")["mean_ci_clipped"] is False

@@ -93,10 +93,16 @@ def test_bootstrap_intervals_known_answer():
     lo, hi = bootstrap_interval(refits, design, times, point, method="percentile")
     np.testing.assert_allclose(lo, draws[2], rtol=1e-6)
     np.testing.assert_allclose(hi, draws[78], rtol=1e-6)
-    lo, hi = bootstrap_interval(refits, design, times, point, method="basic")
-    q_lo, q_hi = logit(draws[2]), logit(draws[78])
-    np.testing.assert_allclose(lo, expit(2 * logit(0.6) - q_hi), rtol=1e-6)
-    np.testing.assert_allclose(hi, expit(2 * logit(0.6) - q_lo), rtol=1e-6)
+    lo, hi = bootstrap_interval(refits, design, times, point, method="centred")
+    q_lo, median, q_hi = logit(draws[2]), logit(draws[40]), logit(draws[78])
+    np.testing.assert_allclose(lo, expit(logit(0.6) + q_lo - median), rtol=1e-6)
+    np.testing.assert_allclose(hi, expit(logit(0.6) + q_hi - median), rtol=1e-6)
+    # draws all above the point: the percentile interval misses it, the centred one keeps it inside
+    far = np.full((2, 1), 0.05)
+    lo, hi = bootstrap_interval(refits, design, times, far, method="percentile")
+    assert np.all(lo > far)
+    lo, hi = bootstrap_interval(refits, design, times, far, method="centred")
+    assert np.all(lo < far) and np.all(far < hi)
     with pytest.raises(ValueError, match="method must be"):
         bootstrap_interval(refits, design, times, point, method="bca")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -359,6 +360,76 @@ def test_cox_permutation_fallback_is_additive_and_flagged_approximate(cox_data, 
     assert not sampled.exact
     assert sampled.additivity_error() < ATOL
     np.testing.assert_allclose(sampled.values, exact.values, atol=0.02)
+
+
+def _all_coalitions_shap(contrib_x, contrib_bg, survival):
+    """Reference: every patient's 2^q coalitions against the whole background (the kernel before pruning)."""
+    q = contrib_x.shape[1]
+    masks = np.arange(2**q)
+    in_coalition = ((masks[:, None] >> np.arange(q)) & 1).astype(float)
+    sizes = in_coalition.sum(axis=1).astype(int)
+    bg_part = np.einsum("cq,mqk->cmk", 1.0 - in_coalition, contrib_bg)
+    phi = []
+    for x in contrib_x:
+        value = survival(np.einsum("cq,qk->ck", in_coalition, x)[:, None, :] + bg_part).mean(axis=1)
+        row = []
+        for g in range(q):
+            without = masks[(masks >> g) & 1 == 0]
+            weights = [math.factorial(s) * math.factorial(q - s - 1) / math.factorial(q) for s in sizes[without]]
+            row.append(np.asarray(weights) @ (value[without | (1 << g)] - value[without]))
+        phi.append(row)
+    return np.asarray(phi)
+
+
+def _two_index_survival(eta):
+    """A two-index survival function shaped like the two-part model's: P(CR) times a Cox survival."""
+    log_s0 = np.log(np.array([0.9, 0.7]))
+    return (1 / (1 + np.exp(-eta[..., 0])))[..., None] * np.exp(np.exp(eta[..., 1])[..., None] * log_s0)
+
+
+@pytest.mark.parametrize("block", [1 << 16, 1])
+def test_pruned_index_game_equals_enumerating_every_coalition(monkeypatch, block):
+    # categorical players (few levels: many null players per pair) and continuous ones, two indices, two times
+    rng = np.random.default_rng(3)
+    n, m, q = 7, 25, 6
+    levels = rng.normal(size=(q, 3, 2))
+    contrib_bg = levels[np.arange(q), rng.integers(0, 3, (m, q))]
+    contrib_x = levels[np.arange(q), rng.integers(0, 3, (n, q))]
+    contrib_x[:, 0] = rng.normal(size=(n, 2))  # a continuous player differs from every background patient
+    contrib_x[-1] = contrib_bg[0]  # a patient equal to a background patient (a pair with no differing player)
+    monkeypatch.setattr(explain, "_COALITION_BLOCK", block)
+    fast = explain._exact_index_game_shap(contrib_x, contrib_bg, _two_index_survival)
+    np.testing.assert_allclose(fast, _all_coalitions_shap(contrib_x, contrib_bg, _two_index_survival), atol=1e-14)
+    totals = _two_index_survival(contrib_x.sum(axis=1)) - _two_index_survival(contrib_bg.sum(axis=1)).mean(axis=0)
+    np.testing.assert_allclose(fast.sum(axis=1), totals, atol=1e-14)
+
+
+def test_shipped_two_part_model_reasons_equal_every_coalition_enumeration():
+    from carrisk.bundle import load_model
+    from carrisk.schema import read_records
+    from carrisk.shipped import default_model_path
+
+    model = load_model(default_model_path())
+    explainer = model.explainer()
+    if not isinstance(explainer, CoxExplainer):
+        pytest.skip("the shipped model is not a linear-index model")
+    records = read_records(Path(explain.__file__).parent / "data" / "example_patients.csv").head(3)
+    design = model._design(records)
+    captured = {}
+
+    def spy(contrib_x, contrib_bg, survival):
+        captured["args"] = (contrib_x, contrib_bg, survival)
+        return pruned(contrib_x, contrib_bg, survival)
+
+    pruned = explain._exact_index_game_shap
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(explain, "_exact_index_game_shap", spy)
+        result = explainer.shap_values(design, output="survival", times=[182.625, 365.25])
+    reference = _all_coalitions_shap(*captured["args"])
+    assert reference.shape[1] >= 10  # the shipped model's players: the pruning matters here
+    np.testing.assert_allclose(pruned(*captured["args"]), reference, atol=1e-13)
+    assert result.exact and result.additivity_error() < 1e-12
+    np.testing.assert_allclose(result.predictions, model.estimator.predict_survival_matrix(design, [182.625, 365.25]))
 
 
 # ------------------------------------------------------------------------------------------------ results

@@ -7,6 +7,7 @@ Screenshots are saved to ``artefacts/browser/`` (git-ignored). The server's log 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -84,11 +85,11 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+@contextlib.contextmanager
+def _serving(log: Path, *options: str) -> Iterator[str]:
+    """``carrisk serve`` on a free loopback port (its output in ``log``) until the block ends; yields its URL."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("serve") / "server.log"
-    command = [sys.executable, "-c", "from carrisk.cli import app; app()", "serve", "--port", str(port)]
+    command = [sys.executable, "-c", "from carrisk.cli import app; app()", "serve", "--port", str(port), *options]
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     url = f"http://127.0.0.1:{port}/"
@@ -102,10 +103,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"carrisk serve did not start:\n{log.read_text()}")
                 time.sleep(0.25)
-        yield url, log
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    with _serving(log) as url:
+        yield url, log
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +183,32 @@ def test_server_log_has_requests_but_no_patient_data(server: tuple[str, Path]) -
     text = log.read_text()
     assert '"POST /predict HTTP/1.1" 200' in text  # the access log is on, and it is what we read
     assert "LOGCHECK" not in text
+
+
+def test_page_over_a_generic_model_says_the_calculator_needs_a_clinical_one(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from carrisk import load_public_dataset
+    from carrisk.bundle import save_model
+    from carrisk.features import FeatureSpec
+    from carrisk.predict import fit_efs_model
+    from carrisk.schema import survival_target
+
+    table = load_public_dataset("gbsg2")
+    spec = FeatureSpec.generic(table, "time", "event")
+    generic = fit_efs_model(table, survival_target(table, "time", "event"), "coxnet_cv", spec=spec, n_bootstrap=5)
+    folder = tmp_path_factory.mktemp("generic")
+    save_model(generic, folder / "gbsg2")
+    with _serving(folder / "server.log", "--model", str(folder / "gbsg2")) as url, chromium() as driver:
+        driver.get(url)
+        WebDriverWait(driver, 30).until(lambda d: d.find_element(By.ID, "generic-note").is_displayed())
+        note = driver.find_element(By.ID, "generic-note").text
+        assert "clinical carrisk model" in note and "tgrade" in note and "POST /predict" in note
+        assert not driver.find_element(By.ID, "patient").is_displayed()
+        assert driver.find_element(By.ID, "warning").is_displayed()
+        assert console_errors(driver) == []
+        ARTEFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTEFACTS / "generic_model.png"))

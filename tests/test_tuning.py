@@ -57,3 +57,16 @@ def test_chosen_params_record_the_penalties_a_self_tuning_model_chose(small):
 def test_jsonable_unwraps_numpy_scalars_only():
     assert type(tuning.jsonable(np.float64(0.5))) is float and tuning.jsonable(np.int64(3)) == 3
     assert tuning.jsonable("sqrt") == "sqrt"
+
+
+def test_the_average_records_its_fixed_weights_and_each_members_penalties():
+    cohort = carrisk.simulate_cohort(150, seed=4)
+    average = make_pipeline("average").fit(cohort.records, carrisk.survival_target(cohort.records))
+    cox, two_part = average[-1].estimators_
+    assert tuning.chosen_params(average) == {
+        "weights": [0.5, 0.5],
+        "coxnet_cv__alpha": cox.alpha_,
+        "two_part__cr_C": two_part.cr_C_,
+        "two_part__post_alpha": two_part.post_alpha_,
+    }
+    assert tuning.tuning_record(average, 3)["method"].startswith("fixed weights")

@@ -130,3 +130,15 @@ def test_penalty_weights_scale_standardised_columns_by_name():
     np.testing.assert_allclose(out[:, 2], (frame["x"] - 2.5) / frame["x"].std(ddof=0))
     equal = PenaltyWeights({}).fit(frame).transform(frame)
     np.testing.assert_allclose(np.abs(equal[:, 0]), 1.0)
+
+
+def test_prespecified_weights_leave_the_studys_efs_factors_unshrunk_in_the_default_pipeline():
+    from carrisk import simulate_cohort, survival_target
+
+    cohort = simulate_cohort(120, seed=3)
+    pipeline = make_pipeline("two_part").fit(cohort.records, survival_target(cohort.records))
+    scale = pipeline.named_steps["scale"]
+    weight = dict(zip(scale.feature_names_in_, scale.column_weights_))
+    named = ("blina_status_responder", "blina_status_nonresponder", "disease_burden_high", "cd19_dim_or_partial")
+    assert [weight[c] for c in named] == [10.0] * 4
+    assert weight["kmt2a_rearranged"] == weight["prior_hsct_any"] == 1.0

@@ -20,14 +20,22 @@ def default_model():
     return fit_efs_model(cohort.records, survival_target(cohort.records), seed=0, n_bootstrap=10), cohort
 
 
-def test_fit_efs_model_default_is_the_two_part_model_with_refit_intervals(default_model):
+def test_fit_efs_model_default_is_the_average_model_with_centred_refit_intervals(default_model):
     model, cohort = default_model
-    assert model.model_name == "two_part"
-    assert "1/100" in model.metadata["interval_method"]
+    assert model.model_name == "average"
+    np.testing.assert_allclose(model.pipeline[-1].weights_, [0.5, 0.5])
+    assert "1/10 " in model.metadata["interval_method"]
+    assert model.metadata["interval_bootstrap"] == {"method": "centred", "penalty_divisor": 10.0, "refits": 10}
     assert model.metadata["tuning"]["scoring"].startswith("proper scores")
     pred = model.predict_efs(cohort.records.head(20), top=0)
     assert np.all(pred["efs_6mo_lo"] <= pred["efs_6mo"]) and np.all(pred["efs_6mo"] <= pred["efs_6mo_hi"])
     assert (pred["efs_6mo_hi"] - pred["efs_6mo_lo"]).mean() > 0.01
+    # the centred interval contains the point by construction: predict_efs never has to move it
+    design = model.pipeline[:-1].transform(cohort.records.head(20))
+    times = np.array([182.625])
+    point = model.pipeline[-1].predict_survival_matrix(design, times)
+    lo, hi = model._intervals(design, times, point, None)
+    assert np.all(lo < point) and np.all(point < hi)
 
 
 def test_unknown_blinatumomab_response_is_the_training_share_weighted_average(default_model):

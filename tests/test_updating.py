@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import PoissonRegressor
+from sksurv.nonparametric import kaplan_meier_estimator
 
 import carrisk
 from carrisk.evaluate import calibration_slope, observed_expected
-from carrisk.simulate import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, simulate_cohort, true_survival
+from carrisk.simulate import EXTERNAL_CENTRES, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, simulate_cohort, true_survival
 from carrisk.updating import LEVELS, UpdatedModel, closed_test, update_model
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
@@ -40,15 +41,72 @@ def _truncated(cohort):
     return (event & (time <= TWELVE_MONTHS_DAYS)).astype(float), np.minimum(time, TWELVE_MONTHS_DAYS)
 
 
-def test_recalibration_in_the_large_is_observed_over_expected_events(cohort):
+def _km_event_prob(cohort):
+    """1 - Kaplan-Meier at 12 months, scikit-survival's estimator as the reference."""
+    event = cohort.records["efs_event"].to_numpy(dtype=bool)
+    times, km = kaplan_meier_estimator(event, cohort.records["efs_days"].to_numpy(dtype=float))
+    return 1.0 - km[np.searchsorted(times, TWELVE_MONTHS_DAYS, side="right") - 1]
+
+
+def _mean_event_prob(model, records, days=TWELVE_MONTHS_DAYS):
+    return float(np.mean(1.0 - model.predict_survival(records, [days])[:, 0]))
+
+
+def test_recalibration_in_the_large_matches_the_kaplan_meier_at_the_reference_time(cohort):
     parent = TruthModel(cohort, power=1.5)
     result = update_model(parent, cohort.records, level="recalibration_in_the_large")
-    events, time = _truncated(cohort)
-    surv = np.diag(parent.predict_survival(cohort.records, time))  # each patient at their own time
-    expected = -np.log(np.clip(surv, 1e-6, 1 - 1e-6))
-    # Poisson maximum likelihood with offset log(expected) and an intercept only: exp(a) = sum(d) / sum(E)
-    assert result.model.update["baseline_hazard_multiplier"] == pytest.approx(events.sum() / expected.sum(), rel=1e-6)
+    assert _mean_event_prob(result.model, cohort.records) == pytest.approx(_km_event_prob(cohort), abs=1e-9)
+    assert result.model.update["baseline_estimated_by"].endswith("Kaplan-Meier")
     assert result.model.update["baseline_hazard_multiplier"] == pytest.approx(1 / 1.5, abs=0.12)
+    # the closed test still compares Poisson likelihoods: intercept-only MLE exp(a) = sum(d) / sum(E)
+    events, truncated = _truncated(cohort)
+    expected = -np.log(np.clip(np.diag(parent.predict_survival(cohort.records, truncated)), 1e-6, 1 - 1e-6))
+    rate = events.sum() / expected.sum()
+    loglik = float(np.sum(events * np.log(rate * expected) - rate * expected))
+    table = result.closed_test.set_index("level")
+    assert table.loc["recalibration_in_the_large", "loglik"] == pytest.approx(loglik, rel=1e-9)
+
+
+class ConstantModel:
+    """Everyone's EFS is exp(-rate t): the update's standard error reduces to the Kaplan-Meier's."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+
+    def predict_survival(self, records, times):
+        return np.exp(-self.rate * np.outer(np.ones(len(records)), np.asarray(times, dtype=float)))
+
+
+def test_baseline_standard_error_is_greenwoods_on_the_log_minus_log_scale_for_a_homogeneous_parent(cohort):
+    result = update_model(ConstantModel(0.001), cohort.records, level="recalibration_in_the_large")
+    event = cohort.records["efs_event"].to_numpy(dtype=bool)
+    time = cohort.records["efs_days"].to_numpy(dtype=float)
+    times, km, (lower, _) = kaplan_meier_estimator(event, time, conf_type="log-log")
+    k = np.searchsorted(times, TWELVE_MONTHS_DAYS, side="right") - 1
+    # scikit-survival's log-log interval is km ** exp(+-1.96 sigma): sigma is the SE of log(-log KM)
+    sigma = np.log(np.log(lower[k]) / np.log(km[k])) / 1.959963984540054
+    se = result.coefficients.set_index(["level", "term"]).loc[
+        ("recalibration_in_the_large", "log baseline hazard multiplier (a)"), "se"
+    ]
+    assert se == pytest.approx(sigma, rel=1e-6)
+    # and with one survival for everybody, a is exactly log(-log KM) - log(rate t*)
+    assert result.model.intercept == pytest.approx(np.log(-np.log(km[k])) - np.log(0.001 * TWELVE_MONTHS_DAYS))
+
+
+@pytest.mark.slow
+def test_recalibration_in_the_large_is_unbiased_when_only_the_post_remission_hazard_changes():
+    """The Poisson baseline was biased here (12-month event probability 0.016 too low with 20,000 patients).
+
+    The parent is the truth of the development centre, the new centre has the same patients (the simulator
+    keeps each patient's draws) with a post-remission hazard x 1.8, so the day-28 jump is unchanged: no single
+    cumulative-hazard multiplier is the truth, and the Poisson likelihood averages it over the follow-up.
+    """
+    development = simulate_cohort(20_000, seed=77)
+    centre = simulate_cohort(20_000, seed=77, baseline_hazard_multiplier=1.8)
+    result = update_model(TruthModel(development), centre.records, level="recalibration_in_the_large")
+    true_event_prob = 1.0 - centre.truth["true_efs_12mo"].to_numpy()
+    citl = true_event_prob.mean() - _mean_event_prob(result.model, centre.records)
+    assert abs(citl) < 0.007  # Kaplan-Meier sampling SE at n = 20,000 is about 0.0035
 
 
 def test_recalibration_matches_a_reference_poisson_regression(cohort):
@@ -58,12 +116,14 @@ def test_recalibration_matches_a_reference_poisson_regression(cohort):
     surv = np.diag(parent.predict_survival(cohort.records, time))  # each patient at their own time
     expected = -np.log(np.clip(surv, 1e-6, 1 - 1e-6))
     lp = np.log(-np.log(np.clip(parent.predict_survival(cohort.records, [TWELVE_MONTHS_DAYS])[:, 0], 1e-6, 1 - 1e-6)))
-    # offset Poisson == Poisson rate d/E weighted by E (scikit-learn, unpenalized)
+    # offset Poisson == Poisson rate d/E weighted by E (scikit-learn, unpenalized); the slope is the Poisson one,
+    # the intercept is then matched to the Kaplan-Meier estimate at 12 months
     reference = PoissonRegressor(alpha=0.0, tol=1e-10, max_iter=1000).fit(
         (lp - lp.mean())[:, None], events / expected, sample_weight=expected
     )
-    assert result.model.intercept == pytest.approx(reference.intercept_, abs=1e-4)
     assert result.model.slope_change == pytest.approx(reference.coef_[0], abs=1e-4)
+    assert result.model.intercept == pytest.approx(reference.intercept_, abs=0.1)
+    assert _mean_event_prob(result.model, cohort.records) == pytest.approx(_km_event_prob(cohort), abs=1e-9)
 
 
 def test_closed_test_keeps_the_least_extensive_level_not_worse_than_the_revision():
@@ -150,3 +210,45 @@ def test_recommended_update_fixes_calibration_at_a_centre_with_a_shifted_baselin
             assert abs(km_citl[0] - km_citl[1]) < 0.02
             assert low < truth_slope < high
     assert isinstance(result.closed_test, pd.DataFrame) and result.closed_test["chosen"].sum() == 1
+
+
+@pytest.fixture(scope="module")
+def shipped_updates():
+    parent = carrisk.load_model(DEFAULT_MODEL)
+    centre = simulate_cohort(400, seed=41, **EXTERNAL_CENTRES["shifted"])
+    return parent, centre, {level: update_model(parent, centre.records, level=level).model for level in LEVELS}
+
+
+@pytest.mark.parametrize("level", ["recalibration", "revision"])
+def test_updated_model_explains_its_own_prediction_exactly(shipped_updates, level):
+    parent, centre, models = shipped_updates
+    updated = models[level]
+    patients = centre.records.head(5)
+    for horizon in (SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS):
+        shap = updated.explain(patients, horizon=horizon)
+        prediction = updated.predict_survival(patients, [horizon])[:, 0]
+        np.testing.assert_allclose(shap.predictions, prediction, atol=1e-9)
+        np.testing.assert_allclose(shap.base_values + shap.values.sum(axis=1), prediction, atol=1e-9)
+        assert shap.exact and shap.feature_names == parent.explain(patients, horizon=horizon).feature_names
+    # the reasons of predict_efs are these values, not the parent's
+    table = updated.predict_efs(patients, top=2)
+    shap = updated.explain(patients)
+    for i, reasons in enumerate(table["top_reasons"]):
+        for reason in reasons:
+            assert reason["effect"] == pytest.approx(shap.values[i, shap.feature_names.index(reason["variable"])])
+
+
+def test_the_original_level_explains_like_the_parent(shipped_updates):
+    parent, centre, models = shipped_updates
+    patients = centre.records.head(4)
+    ours, theirs = models["original"].explain(patients), parent.explain(patients)
+    np.testing.assert_allclose(ours.values, theirs.values, atol=1e-9)
+    np.testing.assert_allclose(ours.base_values, theirs.base_values, atol=1e-9)
+
+
+def test_a_parent_without_linear_indices_is_refused_with_a_reason(cohort):
+    updated = update_model(TruthModel(cohort, power=1.2), cohort.records, level="recalibration_in_the_large").model
+    with pytest.raises(ValueError, match="exact SHAP of the update needs"):
+        updated.explain(cohort.records.head(2))
+    with pytest.raises(ValueError, match="output='survival'"):
+        updated.explain(cohort.records.head(2), output="risk")

@@ -31,11 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
+from threadpoolctl import threadpool_limits
 
 CONFIDENCE_LEVEL = 0.95
 
@@ -96,6 +98,191 @@ def _censoring_survival_before(time: np.ndarray, censored: np.ndarray, at: np.nd
     return np.where(index >= 0, survival[np.maximum(index, 0)], 1.0)
 
 
+def _subdistribution_weights(t: np.ndarray, code: np.ndarray, cause: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct failure times of ``cause`` and each patient's weight in the Fine-Gray risk sets (times x patients):
+    1 while at risk (``T >= s``) and, after failing of another cause at ``T_j < s``, ``G(s-) / G(T_j-)`` with ``G``
+    the Kaplan-Meier of the censoring distribution (the dense form of :class:`_RiskSets`, for the variance)."""
+    fail_times = np.unique(t[code == cause])
+    competing = (code != cause) & (code != 0)
+    g_fail = _censoring_survival_before(t, code == 0, fail_times)
+    g_own = _censoring_survival_before(t, code == 0, t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ipcw = np.where(g_own[None, :] > 0, g_fail[:, None] / g_own[None, :], 0.0)
+    weight = (t[None, :] >= fail_times[:, None]) + (competing[None, :] & (t[None, :] < fail_times[:, None])) * ipcw
+    return fail_times, weight
+
+
+@dataclass(frozen=True)
+class RidgeHazardFit:
+    """A ridge-penalised (cause-specific or subdistribution) proportional hazards fit.
+
+    Attributes
+    ----------
+    coef : ndarray
+    fail_times : ndarray
+        Distinct failure times of the cause.
+    baseline_hazard : ndarray
+        Breslow increments of the baseline (cause-specific or subdistribution) cumulative hazard at
+        ``fail_times``: ``d_s / sum_j w_j(s) exp(x_j coef)``.
+    converged : bool
+    """
+
+    coef: np.ndarray
+    fail_times: np.ndarray
+    baseline_hazard: np.ndarray
+    converged: bool
+
+
+def ridge_hazard_fit(
+    time: ArrayLike,
+    cause_code: ArrayLike,
+    x: ArrayLike,
+    cause: int,
+    *,
+    penalty: float,
+    subdistribution: bool,
+    tol: float = 1e-9,
+    max_iter: int = 50,
+) -> RidgeHazardFit:
+    """Maximise ``loglik - penalty / 2 * ||beta||^2`` of the cause-specific Cox or Fine-Gray partial likelihood.
+
+    The penalty is scikit-survival's ``CoxPHSurvivalAnalysis(alpha=penalty, ties="breslow")`` one, whose fit
+    this equals for the cause-specific model (tests); with ``penalty=0`` the Fine-Gray fit is :func:`fine_gray`'s.
+
+    Parameters
+    ----------
+    time, cause_code : array-like
+        Time of the first event or censoring; 0 censored, positive codes the causes.
+    x : array-like, shape (n, p)
+        Numeric design matrix (standardise it: the penalty treats every column alike).
+    cause : int
+    penalty : float
+    subdistribution : bool
+        Fine-Gray (True) or cause-specific Cox (False).
+    tol, max_iter
+        As :func:`fine_gray`.
+
+    Returns
+    -------
+    RidgeHazardFit
+        Without an event of ``cause``: zero coefficients and no failure times.
+    """
+    t = np.asarray(time, dtype=float).reshape(-1)
+    code = np.asarray(cause_code).astype(int).reshape(-1)
+    design = np.asarray(x, dtype=float)
+    fail_times = np.unique(t[code == cause])
+    if not fail_times.size:
+        return RidgeHazardFit(np.zeros(design.shape[1]), fail_times, np.zeros(0), True)
+    sets = _make_risk_sets(t, code, design, cause, subdistribution)
+    with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only contend (8x slower)
+        beta, _, converged = _newton(sets, tol, max_iter, penalty)
+    return RidgeHazardFit(beta, fail_times, sets.d / _risk_sums(beta, sets)[1], converged)
+
+
+def subdistribution_cif(fit: RidgeHazardFit, x: ArrayLike, times: ArrayLike) -> np.ndarray:
+    """Fine-Gray cumulative incidence ``1 - exp(-Lambda_0(t) exp(x beta))`` at ``times``: (rows, times).
+
+    ``Lambda_0`` is the right-continuous Breslow step function of ``fit`` (as ``cmprsk``'s ``predict.crr``; tests).
+    """
+    at = np.asarray(times, dtype=float).reshape(-1)
+    steps = np.concatenate([[0.0], np.cumsum(fit.baseline_hazard)])
+    cumulative = steps[np.searchsorted(fit.fail_times, at, side="right")]
+    linear = np.asarray(x, dtype=float) @ fit.coef
+    return -np.expm1(-cumulative[None, :] * np.exp(linear)[:, None])
+
+
+def partial_log_likelihood(
+    time: ArrayLike, cause_code: ArrayLike, x: ArrayLike, cause: int, coef: ArrayLike, *, subdistribution: bool
+) -> float:
+    """Breslow log partial likelihood (unpenalised) of ``coef`` on the data (cause-specific or Fine-Gray)."""
+    t = np.asarray(time, dtype=float).reshape(-1)
+    code = np.asarray(cause_code).astype(int).reshape(-1)
+    design = np.asarray(x, dtype=float)
+    if not (code == cause).any():
+        return 0.0
+    sets = _make_risk_sets(t, code, design, cause, subdistribution)
+    return _derivatives(np.asarray(coef, dtype=float), sets)[0]
+
+
+def cross_validated_penalty(
+    time: ArrayLike,
+    cause_code: ArrayLike,
+    x: ArrayLike,
+    cause: int,
+    penalties: Sequence[float],
+    *,
+    subdistribution: bool,
+    folds: int = 5,
+    seed: int = 0,
+) -> tuple[float, np.ndarray]:
+    """The ridge penalty with the largest cross-validated partial log-likelihood (Verweij & van Houwelingen).
+
+    For each fold ``f`` of a stratified K-fold split (on the event of ``cause``, seeded), fit on the other folds
+    and add ``l(beta_-f; all) - l(beta_-f; all but f)``, the fold's contribution to the partial likelihood [3]_.
+    Only the data given are used (pass the training data: nothing of a test set leaks in).
+
+    Parameters
+    ----------
+    time, cause_code, x, cause, subdistribution
+        As :func:`ridge_hazard_fit`.
+    penalties : sequence of float
+        Candidates.
+    folds : int, default 5
+        Reduced to the number of events of ``cause`` when there are fewer (at least 2).
+    seed : int, default 0
+
+    Returns
+    -------
+    (float, ndarray)
+        The chosen penalty (the largest among ties; the largest candidate without events of the cause) and the
+        cross-validated log-likelihood of each candidate.
+
+    References
+    ----------
+    .. [3] Verweij PJM, van Houwelingen HC. Cross-validation in survival analysis. Stat Med 1993;12:2305-2314.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    t = np.asarray(time, dtype=float).reshape(-1)
+    code = np.asarray(cause_code).astype(int).reshape(-1)
+    design = np.asarray(x, dtype=float)
+    candidates = np.asarray(penalties, dtype=float)
+    failed = code == cause
+    n_folds = min(folds, int(failed.sum()), int((~failed).sum()))
+    if n_folds < 2:
+        return float(candidates.max()), np.full(candidates.size, np.nan)
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    with threadpool_limits(limits=1, user_api="blas"):
+        score = _cross_validated_scores(
+            t, code, design, cause, candidates, subdistribution, splitter.split(design, failed)
+        )
+    best = np.flatnonzero(score >= score.max() - 1e-12 * max(abs(score.max()), 1.0))
+    return float(candidates[best].max()), score
+
+
+def _cross_validated_scores(
+    t: np.ndarray,
+    code: np.ndarray,
+    design: np.ndarray,
+    cause: int,
+    candidates: np.ndarray,
+    subdistribution: bool,
+    splits: Any,
+) -> np.ndarray:
+    """Sum over the folds of ``l(beta_-f; all) - l(beta_-f; all but f)`` for every candidate penalty."""
+    score = np.zeros(candidates.size)
+    for train, _ in splits:
+        for c, penalty in enumerate(candidates):
+            coef = ridge_hazard_fit(
+                t[train], code[train], design[train], cause, penalty=penalty, subdistribution=subdistribution
+            ).coef
+            score[c] += partial_log_likelihood(t, code, design, cause, coef, subdistribution=subdistribution)
+            score[c] -= partial_log_likelihood(
+                t[train], code[train], design[train], cause, coef, subdistribution=subdistribution
+            )
+    return score
+
+
 def fine_gray(
     time: ArrayLike,
     cause_code: ArrayLike,
@@ -133,13 +320,8 @@ def fine_gray(
     """
     t, code, x, failed = _inputs(time, cause_code, covariates, cause, cause_name)
     competing = (code != cause) & (code != 0)
-    fail_times = np.unique(t[failed])
-    g_fail = _censoring_survival_before(t, code == 0, fail_times)
-    g_own = _censoring_survival_before(t, code == 0, t)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ipcw = np.where(g_own[None, :] > 0, g_fail[:, None] / g_own[None, :], 0.0)
-    weight = (t[None, :] >= fail_times[:, None]) + (competing[None, :] & (t[None, :] < fail_times[:, None])) * ipcw
-    beta, info, converged = _newton(t, failed, x, fail_times, weight, tol, max_iter)
+    beta, info, converged = _newton(_make_risk_sets(t, code, x, cause, True), tol, max_iter)
+    fail_times, weight = _subdistribution_weights(t, code, cause)
     risk = weight * np.exp(x @ beta)[None, :]
     s0 = risk.sum(axis=1)
     xbar = (risk @ x) / s0[:, None]
@@ -207,25 +389,62 @@ def _inputs(
     return t, code, x, failed
 
 
-def _newton(
-    t: np.ndarray,
-    failed: np.ndarray,
-    x: np.ndarray,
-    fail_times: np.ndarray,
-    weight: np.ndarray,
-    tol: float,
-    max_iter: int,
-) -> tuple[np.ndarray, np.ndarray, bool]:
+@dataclass(frozen=True)
+class _RiskSets:
+    """The risk sets of one cause in time order, for sums over them in O(patients x covariates).
+
+    At failure time ``s_u`` patient ``n`` weighs ``1{T_n >= s_u}`` plus, for the subdistribution (Fine-Gray) risk
+    set, ``1{failed of another cause, T_n < s_u} G(s_u-) / G(T_n-)`` -- the weights of
+    :func:`_subdistribution_weights`, which
+    every sum here equals (tests compare with ``cmprsk::crr`` and scikit-survival): suffix sums over patients
+    sorted by time give the first part, prefix sums of ``exp(x beta) / G(T-)`` over competing failures the second.
+    """
+
+    x: np.ndarray  # covariates, patients sorted by time
+    d: np.ndarray  # failures of the cause at each failure time
+    x_failed_sum: np.ndarray  # (failure times, covariates)
+    first_at_risk: np.ndarray  # per failure time: first sorted patient with T >= s_u
+    last_failure: np.ndarray  # per sorted patient: number of failure times <= T_n
+    ipcw: np.ndarray | None  # per sorted patient: 1 / G(T_n-) for competing failures (G > 0), else 0
+    g_fail: np.ndarray | None  # G(s_u-) per failure time
+
+
+def _make_risk_sets(t: np.ndarray, code: np.ndarray, x: np.ndarray, cause: int, subdistribution: bool) -> _RiskSets:
+    order = np.argsort(t, kind="stable")
+    t_sorted, code_sorted = t[order], code[order]
+    failed = code_sorted == cause
+    fail_times = np.unique(t_sorted[failed])
+    index = np.searchsorted(fail_times, t_sorted[failed])
+    x_sorted = x[order]
+    x_failed_sum = np.zeros((fail_times.size, x.shape[1]))
+    np.add.at(x_failed_sum, index, x_sorted[failed])
+    ipcw = g_fail = None
+    if subdistribution:
+        competing = (code_sorted != cause) & (code_sorted != 0)
+        g_own = _censoring_survival_before(t_sorted, code_sorted == 0, t_sorted)
+        with np.errstate(divide="ignore"):
+            ipcw = np.where(competing & (g_own > 0), 1.0 / g_own, 0.0)
+        g_fail = _censoring_survival_before(t_sorted, code_sorted == 0, fail_times)
+    return _RiskSets(
+        x=x_sorted,
+        d=np.bincount(index, minlength=fail_times.size).astype(float),
+        x_failed_sum=x_failed_sum,
+        first_at_risk=np.searchsorted(t_sorted, fail_times, side="left"),
+        last_failure=np.searchsorted(fail_times, t_sorted, side="right"),
+        ipcw=ipcw,
+        g_fail=g_fail,
+    )
+
+
+def _newton(sets: _RiskSets, tol: float, max_iter: int, penalty: float = 0.0) -> tuple[np.ndarray, np.ndarray, bool]:
     """Maximise the weighted Breslow partial likelihood: Newton-Raphson with crr's backtracking and stopping rule.
 
-    Returns the coefficients, the information matrix at them and whether the stopping rule was met.
+    ``penalty`` > 0 maximises ``loglik - penalty / 2 * ||beta||^2`` instead (ridge). Returns the coefficients,
+    the (penalised) information matrix at them and whether the stopping rule was met.
     """
-    d = np.bincount(np.searchsorted(fail_times, t[failed]), minlength=fail_times.size).astype(float)
-    x_failed_sum = np.zeros((fail_times.size, x.shape[1]))
-    np.add.at(x_failed_sum, np.searchsorted(fail_times, t[failed]), x[failed])
-    beta = np.zeros(x.shape[1])
+    beta = np.zeros(sets.x.shape[1])
     for _ in range(max_iter + 1):
-        loglik, score, info = _derivatives(beta, x, weight, d, x_failed_sum)
+        loglik, score, info = _derivatives(beta, sets, penalty)
         if np.max(np.abs(score) * np.maximum(np.abs(beta), 1.0)) < max(abs(loglik), 1.0) * tol:
             return beta, info, True
         try:
@@ -234,27 +453,46 @@ def _newton(
             break
         candidate = beta + step
         for _halving in range(30):
-            if _derivatives(candidate, x, weight, d, x_failed_sum)[0] >= loglik + 1e-4 * score @ step:
+            if _derivatives(candidate, sets, penalty)[0] >= loglik + 1e-4 * score @ step:
                 break
             step = step / 2
             candidate = beta + step
         beta = candidate
-    return beta, _derivatives(beta, x, weight, d, x_failed_sum)[2], False
+    return beta, _derivatives(beta, sets, penalty)[2], False
 
 
-def _derivatives(
-    beta: np.ndarray, x: np.ndarray, weight: np.ndarray, d: np.ndarray, x_failed_sum: np.ndarray
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """Breslow log partial likelihood, score and information of the weighted risk sets."""
-    linear = x @ beta
-    risk = weight * np.exp(linear)[None, :]
-    s0 = risk.sum(axis=1)
-    s1 = risk @ x
+def _risk_sums(beta: np.ndarray, sets: _RiskSets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``exp(x beta)`` (sorted patients), and per failure time ``S0 = sum_n w_un e_n``, ``S1 = sum_n w_un e_n x_n``."""
+    e = np.exp(sets.x @ beta)
+    ex = e[:, None] * sets.x
+    suffix0 = np.append(np.cumsum(e[::-1])[::-1], 0.0)
+    suffix1 = np.vstack([np.cumsum(ex[::-1], axis=0)[::-1], np.zeros((1, ex.shape[1]))])
+    s0, s1 = suffix0[sets.first_at_risk], suffix1[sets.first_at_risk]
+    if sets.ipcw is not None and sets.g_fail is not None:
+        v = e * sets.ipcw
+        prefix0 = np.concatenate([[0.0], np.cumsum(v)])
+        prefix1 = np.vstack([np.zeros((1, ex.shape[1])), np.cumsum(v[:, None] * sets.x, axis=0)])
+        s0 = s0 + sets.g_fail * prefix0[sets.first_at_risk]
+        s1 = s1 + sets.g_fail[:, None] * prefix1[sets.first_at_risk]
+    return e, s0, s1
+
+
+def _derivatives(beta: np.ndarray, sets: _RiskSets, penalty: float = 0.0) -> tuple[float, np.ndarray, np.ndarray]:
+    """Breslow log partial likelihood, score and information of the weighted risk sets (minus a ridge penalty)."""
+    e, s0, s1 = _risk_sums(beta, sets)
+    d = sets.d
     xbar = s1 / s0[:, None]
-    loglik = float(np.sum(x_failed_sum @ beta) - np.sum(d * np.log(s0)))
-    score = x_failed_sum.sum(axis=0) - (d[:, None] * xbar).sum(axis=0)
-    s2 = np.einsum("un,np,nq->pq", risk * (d / s0)[:, None], x, x)
-    info = s2 - (xbar * d[:, None]).T @ xbar
+    loglik = float(np.sum(sets.x_failed_sum @ beta) - np.sum(d * np.log(s0))) - 0.5 * penalty * float(beta @ beta)
+    score = sets.x_failed_sum.sum(axis=0) - (d[:, None] * xbar).sum(axis=0) - penalty * beta
+    # per patient: sum over failure times of w_un e_n d_u / S0_u (then S2 = sum_n that x_n x_n')
+    share = d / s0
+    so_far = np.concatenate([[0.0], np.cumsum(share)])
+    per_patient = e * so_far[sets.last_failure]
+    if sets.ipcw is not None and sets.g_fail is not None:
+        weighted = np.concatenate([[0.0], np.cumsum(sets.g_fail * share)])
+        per_patient += e * sets.ipcw * (weighted[-1] - weighted[sets.last_failure])
+    s2 = (sets.x * per_patient[:, None]).T @ sets.x
+    info = s2 - (xbar * d[:, None]).T @ xbar + penalty * np.eye(beta.size)
     return loglik, score, info
 
 
@@ -278,10 +516,8 @@ def cause_specific_cox(
     -------
     HazardRegression
     """
-    t, _, x, failed = _inputs(time, cause_code, covariates, cause, cause_name)
-    fail_times = np.unique(t[failed])
-    weight = (t[None, :] >= fail_times[:, None]).astype(float)
-    beta, info, converged = _newton(t, failed, x, fail_times, weight, tol, max_iter)
+    t, code, x, failed = _inputs(time, cause_code, covariates, cause, cause_name)
+    beta, info, converged = _newton(_make_risk_sets(t, code, x, cause, False), tol, max_iter)
     try:
         se = np.sqrt(np.diag(np.linalg.inv(info)))
     except np.linalg.LinAlgError:
@@ -309,4 +545,13 @@ def _design(covariates: pd.DataFrame, n: int) -> np.ndarray:
     return x
 
 
-__all__ = ["HazardRegression", "cause_specific_cox", "fine_gray"]
+__all__ = [
+    "HazardRegression",
+    "RidgeHazardFit",
+    "cause_specific_cox",
+    "cross_validated_penalty",
+    "fine_gray",
+    "partial_log_likelihood",
+    "ridge_hazard_fit",
+    "subdistribution_cif",
+]

@@ -1,9 +1,11 @@
-"""Cross-validation of the cause-specific model: how well it predicts *how* patients fail.
+"""Cross-validation of competing-risks models: how well they predict *how* patients fail.
 
 :func:`cross_validate_causes` uses the outer folds of :func:`carrisk.cross_validate` (the same seed gives the same
-splits, stratified on the EFS event). In each fold a :class:`~carrisk.competing.prediction.CauseSpecificModel`
-(fixed penalties, no bootstrap) and the Aalen-Johansen cumulative incidence (no covariates, the reference) are
-fitted on the training rows only and scored on the test rows, for every cause and horizon:
+splits, stratified on the EFS event). In each fold a competing-risks model -- by default the
+:class:`~carrisk.competing.prediction.CauseSpecificModel` (no bootstrap), or :data:`CAUSE_MODELS`' Fine-Gray models
+or competing-risks forest -- and the Aalen-Johansen cumulative incidence (no covariates, the reference) are
+fitted on the training rows only (a model's inner cross-validation of its penalties too) and scored on the test
+rows, for every cause and horizon:
 
 - ``c_<h>``: Wolbers' cause-specific concordance of the predicted incidence at ``h``, events up to ``h``
   (:func:`carrisk.competing.metrics.cause_concordance`);
@@ -13,6 +15,9 @@ fitted on the training rows only and scored on the test rows, for every cause an
 
 What is scored is the cause model's own incidence. ``carrisk predict --causes`` rescales it so that the causes
 add up to ``1 - EFS`` of the EFS model; that combined prediction is not what these folds measure.
+
+Any estimator with ``fit(records)``, ``predict_cif(records)`` (patients x ``unique_times_`` x :data:`CAUSES`) and
+``unique_times_`` can be cross-validated; the penalties it chose in each fold (``alpha_``) are kept per fold.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from carrisk.competing.fine_gray_model import FineGrayModel
+from carrisk.competing.forest import CompetingRiskForest
 from carrisk.competing.metrics import cause_concordance, cif_auc, cif_brier_score
 from carrisk.competing.nonparametric import aalen_johansen
 from carrisk.competing.outcomes import CAUSE_LABELS, CAUSES, derive_first_event
@@ -36,6 +43,18 @@ from carrisk.cv_summary import MEAN_CI_DESCRIPTION, MEAN_CI_METHOD, summarize_cv
 from carrisk.validation import outer_splits
 
 METRICS = ("c", "auc", "brier", "brier_null")
+#: The models ``carrisk cv --causes --cause-models`` can cross-validate, by name.
+CAUSE_MODELS: dict[str, type] = {
+    "cause_specific": CauseSpecificModel,
+    "fine_gray": FineGrayModel,
+    "forest": CompetingRiskForest,
+}
+#: How :meth:`CauseCVResult.to_text` names each model.
+MODEL_LABELS = {
+    "CauseSpecificModel": "Cause-specific model",
+    "FineGrayModel": "Fine-Gray models",
+    "CompetingRiskForest": "Competing-risks forest",
+}
 
 
 @dataclass
@@ -61,12 +80,13 @@ class CauseCVResult:
     def to_dict(self) -> dict[str, Any]:
         """``model``, ``params``, ``events`` (per cause), ``metrics`` (cause -> metric -> summary), ``folds``..."""
         return {
-            "model": "CauseSpecificModel",
+            "model": self.settings["model"],
             "params": self.settings["params"],
             "events": self.events,
             "metrics": self.summary(),
             "folds": [
-                {k: f[k] for k in ("repeat", "fold", "n_train", "n_test", "error", "seconds")} for f in self.folds
+                {k: f[k] for k in ("repeat", "fold", "n_train", "n_test", "chosen", "error", "seconds")}
+                for f in self.folds
             ],
             "settings": self.settings,
         }
@@ -75,7 +95,8 @@ class CauseCVResult:
         """One line per cause: events, and mean [95% CI of the mean] of each metric at ``horizon``."""
         summary = self.summary()
         lines = [
-            f"Cause-specific model, out of fold at {horizon} (mean [95% CI of the mean]); Brier: model vs "
+            f"{MODEL_LABELS.get(self.settings['model'], self.settings['model'])}, out of fold at {horizon} "
+            "(mean [95% CI of the mean]); Brier: model vs "
             "Aalen-Johansen (no covariates)",
             f"{'cause':<24}{'events':>7}  {'concordance':<22}{'AUC':<22}{'Brier':<22}{'Brier AJ':<22}",
         ]
@@ -96,7 +117,7 @@ def _score_fold(
     test: np.ndarray,
     records: pd.DataFrame,
     events: pd.DataFrame,
-    model: CauseSpecificModel,
+    model: Any,
     horizons: Mapping[str, float],
 ) -> dict[str, Any]:
     started = time.perf_counter()
@@ -105,12 +126,13 @@ def _score_fold(
     t_test = events["time_days"].to_numpy(dtype=float)[test]
     code_test = events["cause_code"].to_numpy(dtype=int)[test]
     scores: dict[str, dict[str, float]] = {}
-    error = None
+    error, chosen = None, None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=UserWarning)
             fitted = clone(model).fit(records.iloc[train])
             cif = fitted.predict_cif(records.iloc[test])
+        chosen = getattr(fitted, "alpha_", None)
         reference = aalen_johansen(t_train, code_train, CAUSES).at(list(horizons.values()))
         for k, cause in enumerate(CAUSES):
             scores[cause] = {}
@@ -134,6 +156,7 @@ def _score_fold(
         "n_train": len(train),
         "n_test": len(test),
         "metrics": scores,
+        "chosen": chosen,
         "error": error,
         "seconds": time.perf_counter() - started,
     }
@@ -146,10 +169,10 @@ def cross_validate_causes(
     repeats: int = 3,
     seed: int = 0,
     horizons: Mapping[str, float] = DEFAULT_HORIZONS,
-    model: CauseSpecificModel | None = None,
+    model: Any = None,
     n_jobs: int | None = None,
 ) -> CauseCVResult:
-    """Repeated K-fold cross-validation of the cause-specific model on :func:`carrisk.cross_validate`'s folds.
+    """Repeated K-fold cross-validation of a competing-risks model on :func:`carrisk.cross_validate`'s folds.
 
     Parameters
     ----------
@@ -159,8 +182,9 @@ def cross_validate_causes(
         The outer folds, exactly as :func:`carrisk.cross_validate` draws them (stratified on the EFS event).
     horizons : mapping name -> days
         Default 6 and 12 months.
-    model : CauseSpecificModel, optional
-        Unfitted; default ``CauseSpecificModel()`` (its fixed penalties; no bootstrap in the folds).
+    model : estimator, optional
+        Unfitted, e.g. a value of :data:`CAUSE_MODELS`; default ``CauseSpecificModel()`` (penalties chosen by
+        inner cross-validation within each training fold; no bootstrap in the folds).
     n_jobs : int, optional
         joblib parallelism over the folds.
 
@@ -198,6 +222,7 @@ def cross_validate_causes(
             "repeats": repeats,
             "seed": seed,
             "horizons": dict(horizons),
+            "model": type(model).__name__,
             "params": {k: v for k, v in model.get_params().items() if k != "spec"},
             "splits": "carrisk.validation.outer_splits: the outer folds of the EFS cross-validation (same seed)",
             "scored": "the cause model's own cumulative incidence (not rescaled to an EFS model's 1 - EFS)",
@@ -209,4 +234,4 @@ def cross_validate_causes(
     )
 
 
-__all__ = ["CauseCVResult", "cross_validate_causes"]
+__all__ = ["CAUSE_MODELS", "CauseCVResult", "cross_validate_causes"]

@@ -28,9 +28,18 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, Respo
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, TypeAdapter
 
 from carrisk.predict import DEFAULT_HORIZONS
-from carrisk.schema import RECORD_COLUMNS, SIX_MONTHS_DAYS, TWO_YEARS_DAYS, RecordError, read_records, validate_records
+from carrisk.schema import (
+    ID_COLUMN,
+    RECORD_COLUMNS,
+    SIX_MONTHS_DAYS,
+    TWO_YEARS_DAYS,
+    RecordError,
+    read_records,
+    validate_records,
+)
 from carrisk.serve.limits import BodySizeLimit, RateLimit, SecurityHeaders
 from carrisk.serve.schemas import (
     ErrorMessage,
@@ -41,6 +50,7 @@ from carrisk.serve.schemas import (
     Prediction,
     Problem,
     ProblemReport,
+    generic_record_model,
 )
 
 __all__ = ["RESEARCH_USE_WARNING", "ServeSettings", "create_app"]
@@ -104,20 +114,17 @@ class _Model:
     def predict(self, frame: pd.DataFrame, band: bool, top: int = 3) -> tuple[list[dict[str, Any]], list[str]]:
         def work() -> list[dict[str, Any]]:
             if not band:
-                return _json_records(self.model.predict_efs(frame, top=top))
+                return self.model.predict_efs(frame, top=top).to_dict("records")
             days = self._band_days(frame)
             grid = {f"band_{i}": d for i, d in enumerate(days)}
             table = self.model.predict_efs(frame, horizons=DEFAULT_HORIZONS | grid, top=top)
-            rows = _json_records(
-                table.drop(columns=[f"efs_{name}{end}" for name in grid for end in ("", "_lo", "_hi")])
-            )
-            for row, (_, full) in zip(rows, table.iterrows()):
-                row["band"] = {
-                    "days": days,
-                    "lo": [_number(full[f"efs_{name}_lo"]) for name in grid],
-                    "hi": [_number(full[f"efs_{name}_hi"]) for name in grid],
-                }
-            return rows
+            rows = table.drop(columns=[f"efs_{name}{end}" for name in grid for end in ("", "_lo", "_hi")])
+            lo = table[[f"efs_{name}_lo" for name in grid]].to_numpy(dtype=float).tolist()
+            hi = table[[f"efs_{name}_hi" for name in grid]].to_numpy(dtype=float).tolist()
+            return [
+                {**row, "band": {"days": days, "lo": row_lo, "hi": row_hi}}
+                for row, row_lo, row_hi in zip(rows.to_dict("records"), lo, hi)
+            ]
 
         return self.call(work)
 
@@ -130,9 +137,11 @@ class _Model:
             self.band_days = [float(d) for d in days]
         return self.band_days
 
-    def explain(self, frame: pd.DataFrame, horizon: float) -> tuple[list[dict[str, Any]], list[str]]:
+    def explain(
+        self, frame: pd.DataFrame, horizon: float, check: Callable[[pd.DataFrame], Any]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
         def work() -> list[dict[str, Any]]:
-            validate_records(frame, outcomes="ignore", source="request")
+            check(frame)
             result = self.model.explain(frame, horizon=horizon)
             shown = self.model.display_values(frame)
             base = np.broadcast_to(np.asarray(result.base_values, dtype=float), (len(frame),))
@@ -149,6 +158,46 @@ class _Model:
             ]
 
         return self.call(work)
+
+
+@dataclass(frozen=True)
+class _RecordShape:
+    """What a request record is for this model: its pydantic model, keys, and the record check.
+
+    A clinical model reads carrisk records (:class:`PatientRecord`, checked by the record schema); a generic-mode
+    model reads its own feature columns (:func:`generic_record_model`, checked by the model's feature spec).
+    """
+
+    clinical: bool
+    record: type[BaseModel]
+    columns: tuple[str, ...]
+    allowed: frozenset[str]
+    check: Callable[[pd.DataFrame], Any]
+    id_col: str | None = None
+
+
+def _record_shape(model: Any, description: dict[str, Any]) -> _RecordShape:
+    spec = description.get("feature_spec", {})
+    extra = [str(c).split(":")[0] for c in [*spec.get("numeric", []), *spec.get("categorical", [])]]
+    if description.get("mode", "clinical") == "clinical":
+        return _RecordShape(
+            True,
+            PatientRecord,
+            RECORD_COLUMNS,
+            frozenset(RECORD_COLUMNS) | set(extra),
+            lambda frame: validate_records(frame, outcomes="ignore", source="request"),
+        )
+    features = tuple(str(c) for c in description.get("features", extra))
+    id_col = spec.get("id_col")
+    outcomes = {spec.get("time_col"), spec.get("event_col"), id_col} - {None}
+    return _RecordShape(
+        False,
+        generic_record_model(features),
+        features,
+        frozenset({ID_COLUMN, *features, *outcomes}),
+        lambda frame: model.validate(frame, source="request"),
+        id_col,
+    )
 
 
 def _number(value: Any) -> float | None:
@@ -169,10 +218,6 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, float | np.floating):
         return _number(value)
     return None if value is None else str(value)
-
-
-def _json_records(table: pd.DataFrame) -> list[dict[str, Any]]:
-    return [_json_value(row) for row in table.to_dict("records")]
 
 
 def _problem_value(value: Any) -> Any:
@@ -228,13 +273,14 @@ def _problems_from_validation(errors: Sequence[Any]) -> list[Problem]:
     return list(problems.values())
 
 
-def _every_problem(body: Any, allowed: set[str], found: Sequence[Problem], max_patients: int) -> list[Problem]:
+def _every_problem(body: Any, shape: _RecordShape, found: Sequence[Problem], max_patients: int) -> list[Problem]:
     """``found`` plus every other problem of the posted records: unknown keys and unreadable values.
 
     So that one response lists everything to fix, the record schema also checks the records that failed the
     request's type checks (their missing keys and non-scalar values are read as missing here; those are already
     reported in ``found``).
     """
+    allowed = shape.allowed
     problems = list(found)
     if not isinstance(body, list) or not body or len(body) > max_patients:
         return problems
@@ -253,15 +299,17 @@ def _every_problem(body: Any, allowed: set[str], found: Sequence[Problem], max_p
                         patient_id=None if pid is None else str(pid),
                         field=name,
                         value=None if isinstance(value, dict | list) else _problem_value(value),
-                        expected="no such column in the record schema (see docs/records.md); check the spelling",
+                        expected="no such column in the record schema (see docs/records.md); check the spelling"
+                        if shape.clinical
+                        else "no such column in this model's records (see GET /model: features); check the spelling",
                     )
                 )
         positions.append(index)
         rows.append({c: None if isinstance(v, dict | list) else v for c, v in record.items() if c in allowed})
     if rows:
-        frame = pd.DataFrame(rows, columns=list(dict.fromkeys([*RECORD_COLUMNS, *pd.DataFrame(rows).columns])))
+        frame = pd.DataFrame(rows, columns=list(dict.fromkeys([*shape.columns, *pd.DataFrame(rows).columns])))
         try:
-            validate_records(frame, outcomes="ignore", source="request")
+            shape.check(frame)
         except RecordError as err:
             problems += [p for p in _problems_from_record_error(err, positions) if (p.record, p.field) not in reported]
     for problem in problems:
@@ -319,15 +367,12 @@ def create_app(
     served = _Model(model)
     description = model.manifest()
     manifest = manifest if manifest is not None else description
-    spec = description.get("feature_spec", {})
-    allowed = set(RECORD_COLUMNS) | {
-        str(c).split(":")[0] for c in [*spec.get("numeric", []), *spec.get("categorical", [])]
-    }
+    shape = _record_shape(model, description)
     synthetic = bool(description.get("synthetic_training_data"))
     model_name = str(description.get("model", type(model).__name__))
     pages = {name: _asset(name) for name in ("index.html", "app.js", "style.css")}
     if warm_up:
-        _warm_up(served)
+        _warm_up(served, shape)
 
     app = FastAPI(
         title="carrisk",
@@ -357,30 +402,46 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         found = _problems_from_validation(exc.errors())
-        return _unprocessable(_every_problem(exc.body, allowed, found, settings.max_patients))
+        return _unprocessable(_every_problem(exc.body, shape, found, settings.max_patients))
 
     @app.exception_handler(_Invalid)
     async def invalid_records(request: Request, exc: _Invalid) -> JSONResponse:
         return _unprocessable(exc.problems)
 
-    def frame_of(records: list[PatientRecord]) -> pd.DataFrame:
-        rows = [r.model_dump() for r in records]
-        if any(set(row) - allowed for row in rows):
-            raise _Invalid(_every_problem(rows, allowed, [], settings.max_patients))
-        return pd.DataFrame(rows)
+    def frame_of(records: list[Any]) -> pd.DataFrame:
+        rows = [r.model_dump(by_alias=True) for r in records]
+        if any(set(row) - shape.allowed for row in rows):
+            raise _Invalid(_every_problem(rows, shape, [], settings.max_patients))
+        frame = pd.DataFrame(rows)
+        if not shape.clinical:  # a record without patient_id: its identifier column, else its position
+            named = frame[ID_COLUMN]
+            if shape.id_col in frame.columns:
+                named = named.where(named.notna(), frame[shape.id_col])
+            frame[ID_COLUMN] = named.where(named.notna(), pd.Series(range(len(frame))).astype(str)).astype(str)
+        return frame
 
-    def run(response: Response, work: Callable[[], tuple[list[dict[str, Any]], list[str]]]) -> list[dict[str, Any]]:
+    def run(
+        body: TypeAdapter[Any], work: Callable[[], tuple[list[dict[str, Any]], list[str]]], exclude_unset: bool = False
+    ) -> Response:
+        """The rows ``work`` returns, checked against the response model ``body`` and written by pydantic.
+
+        FastAPI would do the same through ``json.dumps``, several times slower for curves of hundreds of points;
+        pydantic writes a NaN (no interval) as null, as the contract says.
+        """
         try:
             rows, notes = work()
+            content = body.dump_json(body.validate_python(rows), exclude_unset=exclude_unset)
         except RecordError as err:
             raise _Invalid(_problems_from_record_error(err)) from None
         except Exception as err:
             # The message may quote a patient's value: log the type only.
             logger.error("prediction failed: %s", type(err).__name__)
             raise HTTPException(status_code=500, detail="internal error while predicting") from None
-        if notes:
-            response.headers[WARNINGS_HEADER] = json.dumps(notes)[:4000]
-        return rows
+        headers = {WARNINGS_HEADER: json.dumps(notes)[:4000]} if notes else None
+        return Response(content, media_type="application/json", headers=headers)
+
+    predictions: TypeAdapter[Any] = TypeAdapter(list[Prediction])
+    explanations: TypeAdapter[Any] = TypeAdapter(list[Explanation])
 
     errors: dict[int | str, dict[str, Any]] = {
         401: {"model": ErrorMessage},
@@ -389,7 +450,7 @@ def create_app(
         429: {"model": ErrorMessage},
     }
     Records = Annotated[
-        list[PatientRecord],
+        list[shape.record],  # type: ignore[name-defined]
         Body(
             min_length=1,
             max_length=settings.max_patients,
@@ -407,7 +468,6 @@ def create_app(
     )
     def predict(
         records: Records,
-        response: Response,
         band: Annotated[
             bool, Query(description="also return the pointwise 95% interval at each grid time up to 2 years")
         ] = False,
@@ -415,10 +475,10 @@ def create_app(
             int,
             Query(ge=0, le=50, description="clinical variables in top_reasons (0 skips the SHAP computation)"),
         ] = 3,
-    ) -> list[dict[str, Any]]:
+    ) -> Response:
         """The ``carrisk predict --json`` contract, one item per record in input order."""
         frame = frame_of(records)
-        return run(response, lambda: served.predict(frame, band, top))
+        return run(predictions, lambda: served.predict(frame, band, top), exclude_unset=True)
 
     @app.post(
         "/explain",
@@ -429,15 +489,16 @@ def create_app(
     )
     def explain(
         records: Records,
-        response: Response,
         horizon_days: Annotated[float, Query(gt=0, le=36525, description="days from infusion")] = SIX_MONTHS_DAYS,
-    ) -> list[dict[str, Any]]:
+    ) -> Response:
         """The ``carrisk explain --json`` contract: ``base_value + sum(contributions) == prediction``."""
         frame = frame_of(records)
-        return run(response, lambda: served.explain(frame, horizon_days))
+        return run(explanations, lambda: served.explain(frame, horizon_days, shape.check))
 
     info = ModelInfo(
         model=model_name,
+        mode="clinical" if shape.clinical else "generic",
+        features=[str(c) for c in description.get("features", shape.columns)],
         synthetic_training_data=synthetic,
         intended_use=str(description.get("intended_use", "research")),
         warning=f"{RESEARCH_USE_WARNING} {SYNTHETIC_WARNING if synthetic else ''}".strip(),
@@ -476,9 +537,12 @@ def create_app(
     return app
 
 
-def _warm_up(served: _Model) -> None:
-    with resources.as_file(resources.files("carrisk") / "data" / "example_patients.csv") as path:
-        example = read_records(path).head(1)
+def _warm_up(served: _Model, shape: _RecordShape) -> None:
+    if shape.clinical:
+        with resources.as_file(resources.files("carrisk") / "data" / "example_patients.csv") as path:
+            example = read_records(path).head(1)
+    else:  # every feature missing (imputed): enough to build the explainer
+        example = pd.DataFrame([{ID_COLUMN: "warm-up", **dict.fromkeys(shape.columns)}])
     try:
         served.predict(example, band=True)
     except Exception as err:  # a bundle for other records: the first request warms it up instead

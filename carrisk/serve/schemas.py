@@ -8,9 +8,10 @@ a required key whose value may be ``null`` (missing), written with any spelling 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr, WithJsonSchema, create_model
 
 from carrisk.schema import OUTCOME_RULES, PREINFUSION_RULES
 
@@ -86,6 +87,25 @@ class PatientRecord(BaseModel):
     relapse_phenotype: Cell = _cell("relapse_phenotype", optional=True)
     os_days: Cell = _cell("os_days", optional=True)
     death: Cell = _cell("death", optional=True)
+
+
+def generic_record_model(features: Sequence[str]) -> type[BaseModel]:
+    """The request record of a generic-mode model: one required key per feature column (``null``: missing).
+
+    The keys are the model's own column names, whatever they are (each field is named ``column_<i>`` with the
+    column name as its alias). ``patient_id`` is optional: a record without one is named by the model's
+    identifier column, if the record has it, else by its position in the request. Values are checked by the
+    model's own feature spec (:meth:`carrisk.EFSModel.validate`), as ``carrisk predict`` checks a table.
+    """
+    fields: dict[str, Any] = {
+        "patient_id": (StrictStr | StrictInt | None, Field(default=None, description="an identifier (optional)"))
+    }
+    for i, name in enumerate(features):
+        fields[f"column_{i}"] = (
+            Cell,
+            Field(alias=name, description=f"the model's feature column {name!r}: a number, a level or null"),
+        )
+    return create_model("GenericRecord", __config__=ConfigDict(extra="allow"), **fields)
 
 
 class Reason(BaseModel):
@@ -178,6 +198,10 @@ class ModelInfo(BaseModel):
     """What the loaded bundle is: provenance, intended use, the manifest and the model card."""
 
     model: str
+    mode: Literal["clinical", "generic"] = Field(
+        description="clinical: reads carrisk records (the calculator page works); generic: its own feature columns"
+    )
+    features: list[str] = Field(description="the record keys the model reads (besides patient_id)")
     synthetic_training_data: bool
     intended_use: str
     warning: str

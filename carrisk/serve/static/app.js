@@ -253,7 +253,20 @@ async function calculate(event) {
   }
 }
 
+function showGenericNote(info) {
+  // A generic-mode model reads its own columns, not carrisk records: the form cannot feed it.
+  $("patient").hidden = true;
+  $("result").hidden = true;
+  const note = $("generic-note");
+  note.textContent = "This server's model was trained in generic mode on its own columns " +
+    `(${info.features.join(", ")}), not on carrisk records, so this calculator cannot use it: it needs a ` +
+    "clinical carrisk model. The HTTP API serves it: POST /predict (and /explain) with a JSON list of records " +
+    "with those keys (null when missing) and an optional patient_id; the schema is at /openapi.json.";
+  note.hidden = false;
+}
+
 function showProvenance(info) {
+  if (info.mode === "generic") showGenericNote(info);
   $("synthetic-text").textContent = info.synthetic_training_data ? "Model trained on SYNTHETIC data only." : "";
   cutpoints = info.provenance.risk_cutpoints_efs_12mo;
   const p = info.provenance;

@@ -3,16 +3,25 @@
 Two questions, both about CD19-negative relapse by 12 months (365.25 days):
 
 1. **Per patient.** For training cohorts of 420 and 2,000 patients (``simulate_cohort(n, seed=20_000 + r)``),
-   fit :class:`carrisk.competing.prediction.CauseSpecificModel` and the crude alternative -- one Cox model for
-   CD19-negative relapse with every other first event censored (same features and ridge penalty), whose
-   ``1 - exp(-H(t | x))`` ignores the competing causes -- and compare both with each test patient's true
+   fit the competing-risks models and the crude alternative and compare each with every test patient's true
    12-month incidence (``truth["true_cif_cd19neg_12mo"]``, 2,000 test patients, ``simulate_cohort(2000,
-   seed=777_777)``): RMSE, and mean error (prediction - truth) by true blinatumomab group.
+   seed=777_777)``): RMSE, and mean error (prediction - truth) by true blinatumomab group. Methods:
+
+   - ``cause_specific``: :class:`carrisk.competing.prediction.CauseSpecificModel` as shipped, each cause's ridge
+     penalty chosen by inner 5-fold cross-validated partial likelihood on the training cohort;
+   - ``cause_specific_alpha100``: the same with the penalty fixed at 100 (the earlier default, chosen by
+     comparison with the truth);
+   - ``crude_single_cause``: one ridge Cox model for CD19-negative relapse with every other first event censored
+     (same features, penalty chosen by the same inner cross-validation), whose ``1 - exp(-H(t | x))`` ignores the
+     competing causes;
+   - ``fine_gray``: :class:`carrisk.competing.fine_gray_model.FineGrayModel` (ridge, inner-CV penalties);
+   - ``forest``: :class:`carrisk.competing.forest.CompetingRiskForest` (200 trees, composite log-rank splits), at
+     n = 420 only (:data:`FOREST_MAX_N`: at 2,000 a fit takes minutes of CPU on the shared benchmark machine).
 2. **Cohort level.** The Aalen-Johansen 12-month incidence by blinatumomab group in a 20,000-patient cohort
    (seed 999_999) is the reference; in replicate 420-patient cohorts (seed 30_000 + r) we count how often the
    group's pointwise 95% interval contains it. Target: >= 90% in every group.
 
-Writes ``results/competing_truth.json`` (every number, settings, versions, seeds) and
+Writes ``results/competing_truth.json`` (every number, settings, versions, seeds, the penalties chosen) and
 ``results/competing_truth.md``. Default: 10 / 5 model replicates at n = 420 / 2,000 and 200 interval replicates;
 ``--quick``: 2 / 1 and 20.
 """
@@ -22,18 +31,20 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sksurv.linear_model import CoxPHSurvivalAnalysis
-from sksurv.util import Surv
 
 from benchmarks import _common
 from carrisk._io import atomic_write_text
 from carrisk.competing import CAUSES, aalen_johansen, derive_first_event
+from carrisk.competing.fine_gray_model import FineGrayModel
+from carrisk.competing.forest import CompetingRiskForest
 from carrisk.competing.metrics import cause_concordance, cif_brier_score
-from carrisk.competing.prediction import CauseSpecificModel
+from carrisk.competing.prediction import DEFAULT_ALPHAS, CauseSpecificModel
+from carrisk.competing.regression import cross_validated_penalty, ridge_hazard_fit
 from carrisk.features import BlinatumomabStatus
 from carrisk.provenance import package_versions
 from carrisk.simulate import simulate_cohort
@@ -47,19 +58,53 @@ COVERAGE_SEED_BASE, COVERAGE_N = 30_000, 420
 REFERENCE_SEED, REFERENCE_N = 999_999, 20_000
 
 
-def _crude_cif(model: CauseSpecificModel, train_records: Any, test_records: Any) -> np.ndarray:
-    """1 - exp(-H_cd19neg(12 months | x)) from one Cox model with every other first event censored."""
+METHODS = ("cause_specific", "cause_specific_alpha100", "crude_single_cause", "fine_gray", "forest")
+#: Largest training cohort the forest is fitted on.
+FOREST_MAX_N = 420
+
+
+def _crude_cif(model: CauseSpecificModel, train_records: Any, test_records: Any) -> tuple[np.ndarray, float]:
+    """1 - exp(-H_cd19neg(12 months | x)) from one ridge Cox model with every other first event censored.
+
+    Same design as ``model``; the penalty is chosen by the cause model's inner cross-validation (on all training
+    patients, as this model sees them). Returns the predictions and the penalty.
+    """
     events = derive_first_event(train_records)
     design = model.preprocess_.transform(train_records.reset_index(drop=True))
-    failed = (events["cause"] == CAUSE).to_numpy()
-    cox = CoxPHSurvivalAnalysis(alpha=model.alpha, ties="breslow").fit(
-        design, Surv.from_arrays(failed, events["time_days"].to_numpy(dtype=float))
-    )
-    steps = cox.cum_baseline_hazard_
-    index = np.searchsorted(steps.x, HORIZON_DAYS, side="right") - 1
-    baseline = steps.y[index] if index >= 0 else 0.0
+    time = events["time_days"].to_numpy(dtype=float)
+    code = (events["cause"] == CAUSE).to_numpy().astype(int)  # 1 the cause, 0 everything else
+    penalty, _ = cross_validated_penalty(time, code, design, 1, DEFAULT_ALPHAS, subdistribution=False, seed=0)
+    fit = ridge_hazard_fit(time, code, design, 1, penalty=penalty, subdistribution=False)
+    baseline = float(fit.baseline_hazard[fit.fail_times <= HORIZON_DAYS].sum())
     test_design = model.preprocess_.transform(test_records.reset_index(drop=True))
-    return 1.0 - np.exp(-baseline * np.exp(test_design @ cox.coef_))
+    return -np.expm1(-baseline * np.exp(test_design @ fit.coef)), penalty
+
+
+def _at_horizon(model: Any, records: Any) -> np.ndarray:
+    index = np.searchsorted(model.unique_times_, HORIZON_DAYS, side="right") - 1
+    return model.predict_cif(records)[:, index, CAUSES.index(CAUSE)]
+
+
+def _predictions(train: Any, test: Any, forest: bool) -> dict[str, tuple[np.ndarray, Any, float]]:
+    """Method -> (12-month CD19-negative incidence of the test patients, penalties chosen, seconds)."""
+    out: dict[str, tuple[np.ndarray, Any, float]] = {}
+    started = time.perf_counter()
+    model = CauseSpecificModel().fit(train)
+    out["cause_specific"] = (_at_horizon(model, test), model.alpha_, time.perf_counter() - started)
+    started = time.perf_counter()
+    fixed = CauseSpecificModel(alpha=100.0).fit(train)
+    out["cause_specific_alpha100"] = (_at_horizon(fixed, test), fixed.alpha_, time.perf_counter() - started)
+    started = time.perf_counter()
+    crude, penalty = _crude_cif(model, train, test)
+    out["crude_single_cause"] = (crude, {CAUSE: penalty}, time.perf_counter() - started)
+    started = time.perf_counter()
+    fine_gray = FineGrayModel().fit(train)
+    out["fine_gray"] = (_at_horizon(fine_gray, test), fine_gray.alpha_, time.perf_counter() - started)
+    if forest:
+        started = time.perf_counter()
+        fitted = CompetingRiskForest().fit(train)
+        out["forest"] = (_at_horizon(fitted, test), None, time.perf_counter() - started)
+    return out
 
 
 def per_patient(replicates: dict[int, int]) -> list[dict[str, Any]]:
@@ -74,13 +119,8 @@ def per_patient(replicates: dict[int, int]) -> list[dict[str, Any]]:
         for r in range(count):
             seed = TRAIN_SEED_BASE + 1000 * (n // 1000) + r
             train = simulate_cohort(n=n, seed=seed).records
-            started = time.perf_counter()
-            model = CauseSpecificModel().fit(train)
-            cif = model.predict_cif(test.records)
-            index = np.searchsorted(model.unique_times_, HORIZON_DAYS, side="right") - 1
-            predictions = {"cause_specific": cif[:, index, CAUSES.index(CAUSE)]}
-            predictions["crude_single_cause"] = _crude_cif(model, train, test.records)
-            for method, prediction in predictions.items():
+            predictions = _predictions(train, test.records, forest=n <= FOREST_MAX_N)
+            for method, (prediction, chosen, seconds) in predictions.items():
                 error = prediction - truth
                 rows.append(
                     {
@@ -95,10 +135,14 @@ def per_patient(replicates: dict[int, int]) -> list[dict[str, Any]]:
                         "brier_12mo": cif_brier_score(observed_time, observed_code, prediction, code, HORIZON_DAYS),
                         "mean_error": float(error.mean()),
                         **{f"mean_error_{g}": float(error[group == g].mean()) for g in GROUPS},
-                        "seconds": time.perf_counter() - started,
+                        "penalties": chosen,
+                        "seconds": seconds,
                     }
                 )
-            _common.log(f"n={n} replicate {r}: " + ", ".join(f"{r_['method']} {r_['rmse']:.4f}" for r_ in rows[-2:]))
+            _common.log(
+                f"n={n} replicate {r}: "
+                + ", ".join(f"{row['method']} {row['rmse']:.4f}" for row in rows[-len(predictions) :])
+            )
     return rows
 
 
@@ -153,13 +197,16 @@ def summary_markdown(payload: dict[str, Any]) -> str:
         f"## Per patient ({TEST_N} test patients, seed {TEST_SEED}; mean over training replicates)",
         "",
         "| n train | method | replicates | RMSE vs truth | mean error | naive | responder | nonresponder "
-        "| Wolbers C | Brier 12 mo |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Wolbers C | Brier 12 mo | CD19-neg. penalty chosen (times) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = payload["per_patient"]
     for n in sorted({r["n_train"] for r in rows}):
-        for method in ("cause_specific", "crude_single_cause"):
+        for method in METHODS:
             chosen = [r for r in rows if r["n_train"] == n and r["method"] == method]
+            if not chosen:
+                continue
+            penalties = Counter(r["penalties"][CAUSE] for r in chosen if r["penalties"])
             mean = {
                 key: np.mean([r[key] for r in chosen])
                 for key in ("rmse", "mean_error", *(f"mean_error_{g}" for g in GROUPS), "wolbers_c", "brier_12mo")
@@ -167,13 +214,18 @@ def summary_markdown(payload: dict[str, Any]) -> str:
             lines.append(
                 f"| {n} | {method} | {len(chosen)} | {mean['rmse']:.4f} | {mean['mean_error']:+.4f} | "
                 + " | ".join(f"{mean[f'mean_error_{g}']:+.4f}" for g in GROUPS)
-                + f" | {mean['wolbers_c']:.3f} | {mean['brier_12mo']:.4f} |"
+                + f" | {mean['wolbers_c']:.3f} | {mean['brier_12mo']:.4f} | "
+                + (", ".join(f"{p:g} ({c})" for p, c in sorted(penalties.items())) or "-")
+                + " |"
             )
     coverage = payload["cohort_coverage"]
     lines += [
         "",
-        "Mean error = prediction - truth (by true blinatumomab group). `crude_single_cause`: one Cox model for "
-        "CD19-negative relapse with the other first events censored, 1 - exp(-H). Wolbers C (cause-specific "
+        "Mean error = prediction - truth (by true blinatumomab group). `cause_specific`: penalties by inner "
+        "cross-validation (shipped); `cause_specific_alpha100`: penalty fixed at 100; `crude_single_cause`: one "
+        "ridge Cox model for CD19-negative relapse with the other first events censored, 1 - exp(-H), penalty by "
+        "inner cross-validation; `fine_gray`: ridge Fine-Gray per cause; `forest`: competing-risks forest. "
+        "Wolbers C (cause-specific "
         "concordance, events by 12 months) and the IPCW Brier score at 12 months use the test patients' observed "
         "outcomes (carrisk.competing.metrics).",
         "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 
@@ -111,3 +112,18 @@ def test_estimator_api_and_bad_parameters(cohort):
         CompetingRiskForest(splitrule="gini").fit(cohort)
     with pytest.raises(ValueError, match="split_cause"):
         CompetingRiskForest(split_cause="relapse").fit(cohort)
+
+
+def test_forest_shares_split_an_efs_prediction_and_add_up_to_it(forest, cohort):
+    from carrisk.competing.prediction import predict_causes
+
+    patients = cohort.iloc[:6]
+    days = np.array([20.0, 28.0, 100.0, 200.0, 365.25, 700.0])
+    efs = np.array([1.0, 0.9, 0.8, 0.7, 0.6, 0.5])
+    prediction = pd.DataFrame(
+        {"patient_id": patients["patient_id"], "curve": [{"days": days.tolist(), "efs": efs.tolist()}] * 6}
+    )
+    table = predict_causes(prediction, forest, patients)
+    total = table[[f"cif_{c}_12mo" for c in CAUSES]].sum(axis=1)
+    np.testing.assert_allclose(total, 0.4, atol=1e-12)
+    assert "cif_cd19neg_12mo_lo" not in table  # no bootstrap refits, no interval

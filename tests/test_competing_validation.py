@@ -91,7 +91,7 @@ def test_cli_cv_causes_writes_the_causes_section(records, tmp_path):
     assert written["causes"]["model"] == "CauseSpecificModel" and "other_models" not in written["causes"]
 
 
-@pytest.mark.parametrize("model", [FineGrayModel(), CompetingRiskForest(n_estimators=10)], ids=type)
+@pytest.mark.parametrize("model", [FineGrayModel(alpha=30.0), CompetingRiskForest(n_estimators=10)], ids=type)
 def test_fine_gray_and_forest_are_scored_on_the_same_folds_with_the_same_contract(records, result, model):
     other = cross_validate_causes(records, folds=3, repeats=1, seed=4, model=model)
     section, reference = other.to_dict(), result.to_dict()

@@ -118,13 +118,13 @@ def _tables(draw: st.DrawFn) -> pd.DataFrame:
     return table
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(table=_tables(), rule_set=st.sampled_from(sorted(RULE_SETS)))
 def test_fast_path_agrees_with_pandera_on_generated_tables(table: pd.DataFrame, rule_set: str) -> None:
     _agree(table, RULE_SETS[rule_set])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     cells=st.lists(
         st.tuples(st.one_of(_CELLS, st.sampled_from(["3.5", "-2", "1e3", "inf"])), st.one_of(_CELLS, st.just("b"))),

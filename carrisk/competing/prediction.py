@@ -24,6 +24,7 @@ fail, not that of the EFS model's ``1 - EFS`` (its own interval is in ``predict_
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -168,12 +169,13 @@ class CauseSpecificModel(BaseEstimator):
 
     def manifest(self) -> dict[str, Any]:
         """What a bundle manifest records about this model: its settings and the penalties it chose."""
+        tuned = self.alpha == "cv"  # models saved before the penalties were tuned have no alphas/inner_folds
         return {
             "model": type(self).__name__,
             "alpha": self.alpha,
             "alpha_chosen": dict(getattr(self, "alpha_", {})),
-            "alpha_candidates": list(self.alphas) if self.alpha == "cv" else None,
-            "inner_folds": self.inner_folds if self.alpha == "cv" else None,
+            "alpha_candidates": list(self.alphas) if tuned else None,
+            "inner_folds": self.inner_folds if tuned else None,
             "C": self.C,
             "n_bootstrap": self.n_bootstrap,
             "random_state": self.random_state,
@@ -227,7 +229,11 @@ class CauseSpecificModel(BaseEstimator):
         design = self.preprocess_.transform(records.reset_index(drop=True))
         return self._cif_from(design @ self.coef_.T, self.intercept_, self.baseline_)
 
-    def _bootstrap_cif(self, design: np.ndarray) -> np.ndarray:
+    def bootstrap_cif(self, records: pd.DataFrame) -> np.ndarray:
+        """:meth:`predict_cif` of each bootstrap refit: (refits, n, grid, causes); empty without refits."""
+        design = self.preprocess_.transform(records.reset_index(drop=True))
+        if not self.bootstrap_:
+            return np.zeros((0, len(design), self.unique_times_.size, len(self.causes_)))
         return np.stack([self._cif_from(design @ c.T, b0, h) for c, b0, h in self.bootstrap_])
 
     def explain_cif(self, records: pd.DataFrame, cause: str = "cd19neg", horizon: float = TWELVE_MONTHS_DAYS) -> Any:
@@ -321,9 +327,10 @@ def coalition_shap(contrib_x: np.ndarray, contrib_bg: np.ndarray, value: Any) ->
 
 def predict_causes(
     efs_prediction: pd.DataFrame,
-    cause_model: CauseSpecificModel,
+    cause_model: Any,
     records: pd.DataFrame,
     horizons: Mapping[str, float] | Sequence[float] = DEFAULT_HORIZONS,
+    mixture: tuple[pd.DataFrame, Any] | None = None,
 ) -> pd.DataFrame:
     """Cumulative incidence of each cause per patient, adding up to ``1 - EFS`` of an EFS model's prediction.
 
@@ -331,11 +338,16 @@ def predict_causes(
     ----------
     efs_prediction : DataFrame
         Output of ``EFSModel.predict_efs(records)`` (its ``curve`` column: ``days`` and ``efs``), same rows.
-    cause_model : CauseSpecificModel
-        Fitted.
+    cause_model : CauseSpecificModel or CompetingRiskForest
+        Fitted; any model with ``predict_cif(records)`` (patients x ``unique_times_`` x ``causes_``) decides the
+        shares (intervals only from a model with ``bootstrap_cif``, i.e. a bootstrapped cause-specific model).
     records : DataFrame
         The patients, same rows and order as ``efs_prediction``.
     horizons : mapping name -> days, or days
+    mixture : (expanded records, weights), optional
+        :func:`carrisk.unseen.marginalisation_plan` of ``records``: a patient whose unknown level the EFS model
+        marginalised gets the same mixture of the cause model's incidences (``weights @ cif(expanded)``) instead
+        of the cause model scoring the unseen level as its reference level.
 
     Returns
     -------
@@ -350,20 +362,23 @@ def predict_causes(
         raise ValueError(f"efs_prediction has {len(efs_prediction)} rows but records has {len(frame)}.")
     days = np.asarray(efs_prediction["curve"].iloc[0]["days"], dtype=float) if len(frame) else np.zeros(0)
     efs = np.array([c["efs"] for c in efs_prediction["curve"]], dtype=float).reshape(len(frame), days.size)
-    design = cause_model.preprocess_.transform(frame)
-    point = _split(
-        efs,
-        days,
-        cause_model._cif_from(design @ cause_model.coef_.T, cause_model.intercept_, cause_model.baseline_),
-        cause_model.unique_times_,
-    )
+    expanded, weights = mixture if mixture is not None else (frame, None)
+
+    def mixed(cif: np.ndarray) -> np.ndarray:  # (len(expanded), times, causes) -> (n, times, causes)
+        if weights is None:
+            return cif
+        return np.asarray(weights @ cif.reshape(cif.shape[0], -1)).reshape(len(frame), *cif.shape[1:])
+
+    with warnings.catch_warnings():  # an unseen level is marginalised above, or noted in the EFS assumptions
+        warnings.filterwarnings("ignore", message=r".*were not seen in training", category=UserWarning)
+        cause_cif = mixed(cause_model.predict_cif(expanded))
+        refits = cause_model.bootstrap_cif(expanded) if hasattr(cause_model, "bootstrap_cif") else []
+    point = _split(efs, days, cause_cif, cause_model.unique_times_)
     out = pd.DataFrame({ID_COLUMN: efs_prediction[ID_COLUMN].to_numpy()})
     index = np.searchsorted(days, np.array(list(named.values())), side="right") - 1
     bands = None
-    if cause_model.bootstrap_:
-        replicates = np.stack(
-            [_split(efs, days, cif, cause_model.unique_times_) for cif in cause_model._bootstrap_cif(design)]
-        )
+    if len(refits):
+        replicates = np.stack([_split(efs, days, mixed(cif), cause_model.unique_times_) for cif in refits])
         bands = np.percentile(replicates, [2.5, 97.5], axis=0)
     for h, (name, _) in enumerate(named.items()):
         i = index[h]

@@ -110,6 +110,8 @@ def machine() -> dict[str, Any]:
         "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "total_memory_gb": round(psutil.virtual_memory().total / 1e9, 2),
         "python": platform.python_version(),
+        # other work on a shared machine inflates wall times: the 1-minute load average when the part started
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
 
 

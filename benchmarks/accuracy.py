@@ -8,6 +8,8 @@ on the same survival grid for every model. A model that fails on a fold is recor
 
 from __future__ import annotations
 
+import argparse
+import tempfile
 import time
 import traceback
 import warnings
@@ -386,3 +388,43 @@ def run(
     result["complete"] = True
     _common.write_json(path, result)
     return result
+
+
+def refresh(names: tuple[str, ...], out_dir: Path = _common.RESULTS_DIR) -> dict[str, Any]:
+    """Re-run the full-mode accuracy part for some datasets only and replace their entries in ``accuracy.json``.
+
+    The other datasets keep their entries (and the file's header its date); ``refreshed`` records each replaced
+    entry's date, machine (with its load) and this command, so that the file says which rows are from which run.
+    """
+    unknown = sorted(set(names) - set(DATASETS))
+    if unknown:
+        raise SystemExit(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
+    path = out_dir / "accuracy.json"
+    previous = _common.read_json(path)
+    if previous is None or previous.get("mode") != _common.FULL.mode:
+        raise SystemExit(f"{path} holds no full-mode run to refresh; run `python -m benchmarks --only accuracy`")
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = run(_common.FULL, Path(scratch), datasets=names)
+    command = f"python -m benchmarks.accuracy --refresh {','.join(names)}"
+    for name in names:
+        previous["datasets"][name] = fresh["datasets"][name]
+        previous.setdefault("refreshed", {})[name] = {
+            "date": fresh["date"],
+            "machine": fresh["machine"],
+            "versions": fresh["versions"],
+            "command": command,
+        }
+    previous["datasets"] = {n: previous["datasets"][n] for n in DATASETS if n in previous["datasets"]}
+    _common.write_json(path, previous)
+    return previous
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.accuracy", description=refresh.__doc__.splitlines()[0])
+    parser.add_argument("--refresh", required=True, help=f"comma-separated datasets: {','.join(DATASETS)}")
+    args = parser.parse_args(argv)
+    refresh(tuple(n.strip() for n in args.refresh.split(",") if n.strip()))
+
+
+if __name__ == "__main__":
+    main()

@@ -252,6 +252,7 @@ def main() -> None:
             "cpus_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
             "cores_used": N_CORES,
             "numba_threads": numba.get_num_threads(),
+            "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         },
         "versions": {
             name: version(name)

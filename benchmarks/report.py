@@ -65,7 +65,9 @@ def _provenance(block: dict[str, Any]) -> str:
     m = block["machine"]
     return (
         f"*Mode `{block['mode']}`, run {block['date']}; {m['processor']}, {m['cpu_count']} CPUs, "
-        f"{m['total_memory_gb']} GB RAM; {m['platform']}; scikit-survival {block['versions'].get('scikit-survival')}, "
+        f"{m['total_memory_gb']} GB RAM"
+        + (f", load average {m['load_average_1min']:g} at the start" if m.get("load_average_1min") is not None else "")
+        + f"; {m['platform']}; scikit-survival {block['versions'].get('scikit-survival')}, "
         f"scikit-learn {block['versions'].get('scikit-learn')}, lifelines {block['versions'].get('lifelines')}, "
         f"xgboost {block['versions'].get('xgboost')}"
         + (f", R: {block['versions']['R']}" if "R" in block["versions"] else "")
@@ -654,7 +656,9 @@ def readme_block(
     if acc and acc.get("datasets"):
         lines += [
             f"Harrell's C, nested {acc['settings']['folds']}-fold x {acc['settings']['repeats']} on identical folds "
-            f"(mean over the test folds; `accuracy.json`, {acc['mode']} mode, {acc['date'][:10]}):",
+            f"(mean over the test folds; `accuracy.json`, {acc['mode']} mode, {acc['date'][:10]}"
+            + "".join(f"; {name} row {r['date'][:10]}" for name, r in acc.get("refreshed", {}).items())
+            + "):",
             "",
         ]
         rows = []

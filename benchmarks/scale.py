@@ -188,10 +188,12 @@ def _exponent(rows: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
 def run(settings: _common.Settings, out_dir: Path = _common.RESULTS_DIR, sizes: tuple[int, ...] | None = None,
         runs: int | None = None, name: str | None = None, n_features: int = 10,
         n_trees: int = N_TREES, impls: tuple[str, ...] = IMPLS) -> dict[str, Any]:  # fmt: skip
-    """Sweep the sizes; engines at one size run back to back, in the same load conditions."""
+    """Sweep the sizes; engines at one size run back to back, in the same load conditions. The JSON is rewritten
+    after every size, so an interrupted sweep keeps the sizes it finished."""
     mode = settings.mode
     sizes = sizes or SIZES[mode]
     results: dict[str, dict[int, dict[str, Any]]] = {impl: {} for impl in IMPLS}
+    payload: dict[str, Any] = {}
     for n in sizes:
         for impl in impls:
             if impl == "sksurv" and n > MAX_SKSURV_ROWS[mode]:
@@ -199,17 +201,26 @@ def run(settings: _common.Settings, out_dir: Path = _common.RESULTS_DIR, sizes: 
             repeat = runs or (1 if mode == "full" and n >= SINGLE_RUN_FROM[impl] else RUNS[mode])
             _common.log(f"scale: {impl} at {n} rows x {repeat}")
             results[impl][n] = _median([_run(impl, n, n_features, n_trees) for _ in range(repeat)])
-    ratios = {}
-    for n in sizes:
+        payload = _payload(settings, results, runs, n_features, n_trees)
+        _common.write_json(out_dir / f"{name or ('scale' if mode == 'full' else 'scale_quick')}.json", payload)
+    return payload
+
+
+def _payload(settings: _common.Settings, results: dict[str, dict[int, dict[str, Any]]], runs: int | None,
+             n_features: int, n_trees: int) -> dict[str, Any]:  # fmt: skip
+    ratios: dict[int, dict[str, float]] = {}
+    for n in sorted({n for rows in results.values() for n in rows}):
         ref, hist, peer = (results[i].get(n, {}) for i in IMPLS)
         if "fit_seconds" in ref and "fit_seconds" in hist:
             ratios[n] = {
                 "speedup_hist_vs_sksurv": ref["fit_seconds"] / hist["fit_seconds"],
+                "speedup_hist_vs_sksurv_cpu": ref["fit_cpu_seconds"] / hist["fit_cpu_seconds"],
                 "c_hist_minus_sksurv": hist["c_harrell"] - ref["c_harrell"],
             }
         if "fit_seconds" in peer and "fit_seconds" in hist:
             ratios.setdefault(n, {})["hist_time_over_comprisk"] = hist["fit_seconds"] / peer["fit_seconds"]
-    payload = _common.header("scale", settings, {"forest": SEED, "train": SEED + 1, "test": TEST_SEED}) | {
+            ratios[n]["hist_cpu_over_comprisk"] = hist["fit_cpu_seconds"] / peer["fit_cpu_seconds"]
+    return _common.header("scale", settings, {"forest": SEED, "train": SEED + 1, "test": TEST_SEED}) | {
         "settings": {
             "trees": n_trees,
             "min_samples_leaf": MIN_SAMPLES_LEAF,
@@ -219,12 +230,10 @@ def run(settings: _common.Settings, out_dir: Path = _common.RESULTS_DIR, sizes: 
             "test_rows": TEST_ROWS,
             "runs": runs or "3, 1 from SINGLE_RUN_FROM rows",
         },
-        "results": {impl: {str(n): r for n, r in rows.items()} for impl, rows in results.items()},
+        "results": {impl: {str(n): r for n, r in sorted(rows.items())} for impl, rows in results.items()},
         "ratios": {str(n): r for n, r in ratios.items()},
         "scaling_exponent": {impl: _exponent(rows) for impl, rows in results.items()},
     }
-    _common.write_json(out_dir / f"{name or ('scale' if mode == 'full' else 'scale_quick')}.json", payload)
-    return payload
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,7 +7,9 @@
 grid time are computed for ``M`` held-out patients. Numba kernels are compiled (or loaded from the cache) on a
 small forest first, outside the timings. Wall and CPU seconds (all threads) and the load average are recorded for
 every step, since the machine may be shared; additivity (base value + SHAP values = the forest's prediction) is
-checked on every patient and time.
+checked on every patient and time. ``--compare-reference M`` also explains the first M patients with the per-leaf
+polynomial algorithm carrisk used before (``tests/_treeshap_reference.py``) and records both times and the largest
+difference (``scale_shap_reference.json``; e.g. ``--rows 20000 --patients 200 --compare-reference 200``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import os
 import resource
 import time
 from typing import Any
+
+import numpy as np
 
 from benchmarks import _common
 from benchmarks.scale import MIN_SAMPLES_LEAF, N_JOBS, SEED, TEST_SEED, synthetic_table
@@ -36,8 +40,10 @@ def _timed(step: str, log: dict[str, Any], fn: Any) -> Any:
     return out
 
 
-def run(rows: int = 100_000, n_features: int = 20, patients: int = 10_000, n_trees: int = 100) -> dict[str, Any]:
-    """Fit, convert, explain; returns the JSON payload (also written to ``results/scale_shap.json``)."""
+def run(rows: int = 100_000, n_features: int = 20, patients: int = 10_000, n_trees: int = 100,
+        compare_reference: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Fit, convert, explain; returns the JSON payload (written to ``results/scale_shap.json``, or with
+    ``compare_reference`` to ``results/scale_shap_reference.json``)."""
     from sksurv.util import Surv
 
     from carrisk.explain import ForestExplainer
@@ -69,7 +75,20 @@ def run(rows: int = 100_000, n_features: int = 20, patients: int = 10_000, n_tre
         "shap_over_target": steps["shap"]["seconds"] / 60.0,
         "shap_cpu_over_two_cores_over_target": steps["shap"]["cpu_seconds"] / N_JOBS / 60.0,
     }  # fmt: skip
-    _common.write_json(_common.RESULTS_DIR / "scale_shap.json", payload)
+    if compare_reference:
+        from tests._treeshap_reference import reference_path_dependent_shap
+
+        rows_ref = X_test[:compare_reference]
+        ours = _timed("tree_walk_subset", steps, lambda: explainer.shap_values(rows_ref, output="survival"))
+        ref = _timed("reference_subset", steps, lambda: reference_path_dependent_shap(explainer, rows_ref, "survival"))
+        payload["reference"] = {
+            "patients": compare_reference,
+            "max_abs_difference": float(np.max(np.abs(ours.values - ref))),
+            "cpu_ratio_reference_over_tree_walk": steps["reference_subset"]["cpu_seconds"]
+            / steps["tree_walk_subset"]["cpu_seconds"],
+        }
+    name = "scale_shap_reference.json" if compare_reference else "scale_shap.json"
+    _common.write_json(_common.RESULTS_DIR / name, payload)
     return payload
 
 
@@ -80,9 +99,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--compare-reference", type=int, default=0, metavar="M")
     args = parser.parse_args(argv)
-    payload = run(args.rows, args.features, args.patients, args.trees)
-    print(json.dumps({k: payload[k] for k in ("forest", "steps", "additivity_error", "peak_rss_bytes")}, indent=1))
+    payload = run(args.rows, args.features, args.patients, args.trees, args.compare_reference)
+    keys = ("forest", "steps", "additivity_error", "peak_rss_bytes", "reference")
+    print(json.dumps({k: payload[k] for k in keys if k in payload}, indent=1))
 
 
 if __name__ == "__main__":

@@ -663,7 +663,7 @@ def predict(
             write_rows(_scalar_columns(fitted.empty_predictions()))
         for chunk in fitted.iter_predictions(frame, top=top):
             if cause_model is not None:
-                chunk = _with_causes(chunk, cause_model, frame)
+                chunk = _with_causes(chunk, fitted, cause_model, frame)
             typer.echo(format_predictions(chunk))
             if cause_model is not None:
                 typer.echo(format_causes(chunk))
@@ -708,11 +708,9 @@ def _cause_model(fitted: Any, cause_training: Path | None) -> Any:
         raise CliError(str(err), EXIT_USAGE) from None
 
 
-def _with_causes(chunk: pd.DataFrame, cause_model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+def _with_causes(chunk: pd.DataFrame, fitted: Any, cause_model: Any, frame: pd.DataFrame) -> pd.DataFrame:
     """A chunk of EFS predictions plus each cause's incidence, adding up to 1 - EFS."""
-    from carrisk.competing.prediction import predict_causes
-
-    incidences = predict_causes(chunk, cause_model, frame.loc[chunk.index])
+    incidences = fitted.split_by_cause(chunk, frame.loc[chunk.index], cause_model)
     incidences.index = chunk.index
     return chunk.join(incidences.drop(columns=["patient_id", *[c for c in incidences if c.startswith("efs_")]]))
 

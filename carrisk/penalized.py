@@ -176,6 +176,9 @@ class CoxnetCV(SurvivalAnalysisMixin, BaseEstimator):
     ) -> CoxnetCV:
         self.alphas_ = alphas
         self.alpha_ = float(alphas[best])
+        # the path's largest penalty zeroes every coefficient (more shrinkage changes nothing); its smallest is an
+        # edge beyond which cross-validation might have preferred less shrinkage
+        self.alpha_at_edge_ = self.alpha is None and best == len(alphas) - 1
         self.coef_ = np.asarray(coef, dtype=float).copy()
         self.baseline_ = breslow_baseline(X @ self.coef_, event, time)
         self.unique_times_ = np.asarray(self.baseline_.unique_times_, dtype=float)

@@ -426,8 +426,6 @@ class EFSModel:
         ValueError
             If this model carries no cause-specific model.
         """
-        from carrisk.competing.prediction import predict_causes
-
         if self.cause_model is None:
             raise ValueError(
                 "this model carries no cause-specific model (trained without the outcome columns, in generic mode, "
@@ -438,7 +436,28 @@ class EFSModel:
         efs = pd.concat(list(self.iter_predictions(frame, horizons, top=0))) if len(frame) else None
         if efs is None:
             efs = self.empty_predictions(horizons)
-        return predict_causes(efs, self.cause_model, frame, horizons)
+        return self.split_by_cause(efs, frame, horizons=horizons)
+
+    def split_by_cause(
+        self,
+        efs_prediction: pd.DataFrame,
+        records: pd.DataFrame,
+        cause_model: Any = None,
+        horizons: Mapping[str, float] | Sequence[float] = DEFAULT_HORIZONS,
+    ) -> pd.DataFrame:
+        """:func:`carrisk.predict_causes` of this model's ``efs_prediction`` for ``records`` (same rows).
+
+        A patient whose unknown level the EFS prediction marginalised gets the same mixture of the cause model's
+        incidences. ``cause_model`` defaults to the stored :attr:`cause_model`.
+        """
+        from carrisk.competing.prediction import predict_causes
+
+        frame = records.reset_index(drop=True)
+        expanded, weights, _ = marginalisation_plan(
+            frame, self.features.categorize(frame), getattr(self, "level_counts", None)
+        )
+        model = self.cause_model if cause_model is None else cause_model
+        return predict_causes(efs_prediction, model, frame, horizons, mixture=(expanded, weights))
 
     def validate(self, records: Any, *, source: str = "records") -> pd.DataFrame:
         """Check records against what this model reads; raise :class:`RecordError` listing every problem.

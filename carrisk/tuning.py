@@ -258,6 +258,22 @@ _SELF_TUNED = {
 }
 
 
+def penalties_at_grid_edge(estimator: Any) -> list[str]:
+    """Names of the self-chosen penalties that sit at an edge of their search grid (the optimum may lie beyond).
+
+    ``cr_C`` (two-part CR logistic, after its grid's downward extension), ``post_alpha`` (its post-CR Cox part) and
+    ``alpha`` (:class:`carrisk.penalized.CoxnetCV`, the path's smallest penalty); a stack's members as
+    ``<member>__<name>``. Models fitted before these flags existed report none.
+    """
+    edges = [name for name in ("cr_C", "alpha") if getattr(estimator, f"{name}_at_edge_", False)]
+    if getattr(getattr(estimator, "post_model_", None), "alpha_at_edge_", False):
+        edges.append("post_alpha")
+    if hasattr(estimator, "estimators_") and hasattr(estimator, "estimators"):
+        for (name, _), member in zip(estimator.estimators, estimator.estimators_):
+            edges += [f"{name}__{edge}" for edge in penalties_at_grid_edge(member)]
+    return edges
+
+
 def tuning_record(tuned: Any, inner_folds: int, scoring: str = "harrell") -> dict[str, Any]:
     """How the hyper-parameters of a fitted (possibly tuned) model were chosen, for the model's metadata."""
     if isinstance(tuned, OutOfBagSearch):
@@ -269,7 +285,11 @@ def tuning_record(tuned: Any, inner_folds: int, scoring: str = "harrell") -> dic
     if type(estimator).__name__ == "StackedSurvival" and estimator.weights is not None:
         self_tuned = "fixed weights; members' penalties inside them by CV log-loss / partial-likelihood deviance"
     if self_tuned:
-        return {"method": self_tuned, "scoring": "proper scores (log-loss, deviance, Brier)"}
+        return {
+            "method": self_tuned,
+            "scoring": "proper scores (log-loss, deviance, Brier)",
+            "at_grid_edge": penalties_at_grid_edge(estimator),
+        }
     return {"method": "none: every hyper-parameter was given"}
 
 

@@ -32,10 +32,12 @@ from carrisk.models import CurveRiskMixin, check_survival_target
 from carrisk.penalized import CoxnetCV
 from carrisk.schema import TWELVE_MONTHS_DAYS
 
-__all__ = ["RESPONSE_DAY", "TwoPartSurvival"]
+__all__ = ["CR_C_FLOOR", "RESPONSE_DAY", "TwoPartSurvival"]
 
 #: Day of the response assessment after infusion (the study's day-28 marrow).
 RESPONSE_DAY = 28.0
+#: Smallest inverse penalty the CR part's grid extends down to when cross-validation keeps asking for more shrinkage.
+CR_C_FLOOR = 1e-9
 
 
 class TwoPartSurvival(CurveRiskMixin, SurvivalAnalysisMixin, BaseEstimator):
@@ -47,7 +49,9 @@ class TwoPartSurvival(CurveRiskMixin, SurvivalAnalysisMixin, BaseEstimator):
         Day of the response assessment; EFS events up to this day are non-response.
     cr_Cs : int
         Number of inverse penalties tried for the logistic part, log-spaced on [1e-3, 100]
-        (``LogisticRegressionCV``, Newton-Cholesky solver, scored by log-loss).
+        (``LogisticRegressionCV``, Newton-Cholesky solver, scored by log-loss). While the choice is the grid's
+        smallest C (cross-validation wants more shrinkage than the grid allows), the grid is extended downwards
+        by two decades at the same spacing, down to ``CR_C_FLOOR``.
     l1_ratio : float
         Elastic-net mixing of the Cox part (see :class:`carrisk.penalized.CoxnetCV`).
     cv : int
@@ -64,6 +68,9 @@ class TwoPartSurvival(CurveRiskMixin, SurvivalAnalysisMixin, BaseEstimator):
     ----------
     cr_model_ : LogisticRegressionCV
         The CR part; ``cr_coef_`` and ``cr_intercept_`` its coefficients (log-odds of CR).
+    cr_C_ : float
+        The CR part's inverse penalty; ``cr_Cs_`` the grid it was chosen from (None when ``cr_C`` was fixed) and
+        ``cr_C_at_edge_`` whether it is the grid's first or last value (the optimum may lie beyond).
     post_model_ : CoxnetCV
         The post-CR part; ``post_coef_`` its log hazard ratios.
     unique_times_ : ndarray
@@ -107,20 +114,14 @@ class TwoPartSurvival(CurveRiskMixin, SurvivalAnalysisMixin, BaseEstimator):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if self.cr_C is None:
-                self.cr_model_ = LogisticRegressionCV(
-                    Cs=np.logspace(-3, 2, self.cr_Cs),
-                    cv=folds,
-                    scoring="neg_log_loss",
-                    solver="newton-cholesky",
-                    max_iter=200,
-                    random_state=self.random_state,
-                ).fit(X[known], cr)
-                self.cr_C_ = float(self.cr_model_.C_[0])
+                self._fit_cr_cv(X[known], cr, folds)
             else:
                 self.cr_model_ = LogisticRegression(C=self.cr_C, solver="newton-cholesky", max_iter=200).fit(
                     X[known], cr
                 )
                 self.cr_C_ = float(self.cr_C)
+                self.cr_Cs_: np.ndarray | None = None
+                self.cr_C_at_edge_ = False
         self.cr_coef_ = self.cr_model_.coef_[0].copy()
         self.cr_intercept_ = float(self.cr_model_.intercept_[0])
         self.post_model_ = CoxnetCV(
@@ -132,6 +133,28 @@ class TwoPartSurvival(CurveRiskMixin, SurvivalAnalysisMixin, BaseEstimator):
         self.unique_times_ = np.unique(np.concatenate([[self.response_day], self.post_model_.unique_times_]))
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _fit_cr_cv(self, X: np.ndarray, cr: np.ndarray, folds: int) -> None:
+        """Choose the CR part's C by CV log-loss, extending the grid downwards while the choice is its smallest C."""
+        grid = np.logspace(-3, 2, self.cr_Cs)
+        per_decade = max(1, round((len(grid) - 1) / 5))
+        while True:
+            self.cr_model_ = LogisticRegressionCV(
+                Cs=grid,
+                cv=folds,
+                scoring="neg_log_loss",
+                solver="newton-cholesky",
+                max_iter=200,
+                random_state=self.random_state,
+            ).fit(X, cr)
+            self.cr_C_ = float(self.cr_model_.C_[0])
+            if self.cr_C_ > grid[0] or grid[0] <= CR_C_FLOOR:
+                break
+            lowest = max(grid[0] / 100, CR_C_FLOOR)
+            points = max(1, round(per_decade * np.log10(grid[0] / lowest)))
+            grid = np.concatenate([np.geomspace(lowest, grid[0], points + 1)[:-1], grid])
+        self.cr_Cs_ = grid
+        self.cr_C_at_edge_ = bool(self.cr_C_ in (grid[0], grid[-1]))
 
     # ----- the linear-index interface used by the SHAP explainer and the ensemble -----
     @property

@@ -353,6 +353,16 @@ class UpdatedModel:
         """The parent's identifier of each record."""
         return np.asarray(self.parent.patient_ids(frame))
 
+    def split_by_cause(
+        self,
+        efs_prediction: pd.DataFrame,
+        records: pd.DataFrame,
+        cause_model: Any,
+        horizons: Mapping[str, float] | Sequence[float] = DEFAULT_HORIZONS,
+    ) -> pd.DataFrame:
+        """The updated EFS split between the causes by ``cause_model`` (as the parent's ``split_by_cause``)."""
+        return self.parent.split_by_cause(efs_prediction, records, cause_model, horizons)
+
     @property
     def cause_model(self) -> None:
         """None: the parent's cause-specific model describes the parent's EFS, not the updated one."""

@@ -16,6 +16,7 @@ from carrisk.competing.outcomes import CAUSES
 from carrisk.competing.prediction import CauseSpecificModel
 from carrisk.features import FeatureSpec
 from carrisk.schema import RecordError
+from carrisk.unseen import marginalisation_plan
 
 FOREST = {"n_estimators": 20, "min_samples_leaf": 15, "max_times": 30, "grid": {}}
 
@@ -43,7 +44,10 @@ def test_training_on_records_fits_and_stores_the_cause_model(model):
 
 def test_predict_causes_equals_the_function_on_the_efs_prediction(model, patients):
     table = model.predict_causes(patients)
-    expected = carrisk.predict_causes(model.predict_efs(patients, top=0), model.cause_model, patients)
+    plan = marginalisation_plan(patients, model.features.categorize(patients), model.level_counts)
+    expected = carrisk.predict_causes(
+        model.predict_efs(patients, top=0), model.cause_model, patients, mixture=(plan[0], plan[1])
+    )
     pd.testing.assert_frame_equal(table, expected)
     for horizon in ("6mo", "12mo"):
         total = table[[f"cif_{c}_{horizon}" for c in CAUSES]].sum(axis=1)

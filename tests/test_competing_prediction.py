@@ -153,3 +153,32 @@ def test_penalties_are_chosen_per_cause_by_inner_cross_validation(fitted):
     assert fixed.alpha_cv_ == {} and fixed.manifest()["alpha_candidates"] is None
     with pytest.raises(ValueError, match="alpha must be a number or 'cv'"):
         CauseSpecificModel(alpha="auto").fit(records)
+
+
+def test_a_marginalised_patient_gets_the_same_mixture_of_cause_incidences(fitted, patients):
+    """An unseen 'exposed, response unknown' patient: the cause shares mix responder and nonresponder, not naive."""
+    from carrisk.features import ClinicalFeatures
+    from carrisk.unseen import marginalisation_plan
+
+    records = patients.head(3).copy()
+    records["blina_exposed"] = "yes"
+    records["blina_response"] = np.nan  # exposed, response not known
+    counts = {"blina_status": {"naive": 300, "responder": 60, "nonresponder": 30}}
+    expanded, weights, assumptions = marginalisation_plan(
+        records, ClinicalFeatures().fit(records).categorize(records), counts
+    )
+    assert all("responder 67%" in a and "nonresponder 33%" in a for a in assumptions)
+    mixed = np.asarray(weights @ fitted.predict_cif(expanded).reshape(len(expanded), -1)).reshape(3, -1, len(CAUSES))
+    days = fitted.unique_times_
+    own = pd.DataFrame(
+        {
+            "patient_id": records["patient_id"].to_numpy(),
+            "curve": [{"days": days.tolist(), "efs": (1.0 - c.sum(axis=1)).tolist()} for c in mixed],
+        }
+    )
+    table = predict_causes(own, fitted, records, horizons={"12mo": 365.25}, mixture=(expanded, weights))
+    index = np.searchsorted(days, 365.25, side="right") - 1
+    for k, cause in enumerate(CAUSES):
+        np.testing.assert_allclose(table[f"cif_{cause}_12mo"], mixed[:, index, k], atol=1e-12)
+    as_naive = predict_causes(own, fitted, records, horizons={"12mo": 365.25})  # the old behaviour
+    assert not np.allclose(as_naive["cif_cd19neg_12mo"], table["cif_cd19neg_12mo"], atol=1e-4)

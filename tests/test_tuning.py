@@ -69,4 +69,20 @@ def test_the_average_records_its_fixed_weights_and_each_members_penalties():
         "two_part__cr_C": two_part.cr_C_,
         "two_part__post_alpha": two_part.post_alpha_,
     }
-    assert tuning.tuning_record(average, 3)["method"].startswith("fixed weights")
+    record = tuning.tuning_record(average, 3)
+    assert record["method"].startswith("fixed weights")
+    assert set(record["at_grid_edge"]) <= {"coxnet_cv__alpha", "two_part__cr_C", "two_part__post_alpha"}
+
+
+def test_penalties_at_the_edge_of_their_grid_are_named():
+    cohort = carrisk.simulate_cohort(150, seed=4)
+    y = carrisk.survival_target(cohort.records)
+    cox = make_pipeline("coxnet_cv", alpha_min_ratio=0.9, n_alphas=2).fit(cohort.records, y)[-1]
+    assert cox.alpha_ == cox.alphas_[-1] and cox.alpha_at_edge_  # a two-point path: CV takes the smaller penalty
+    assert not make_pipeline("coxnet_cv", alpha=cox.alpha_).fit(cohort.records, y)[-1].alpha_at_edge_
+    two_part = make_pipeline("two_part").fit(cohort.records, y)[-1]
+    two_part.cr_C_at_edge_ = True
+    two_part.post_model_.alpha_at_edge_ = True
+    assert tuning.penalties_at_grid_edge(two_part) == ["cr_C", "post_alpha"]
+    del two_part.cr_C_at_edge_  # a bundle pickled before the flags existed
+    assert tuning.penalties_at_grid_edge(two_part) == ["post_alpha"]

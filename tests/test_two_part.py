@@ -142,3 +142,28 @@ def test_prespecified_weights_leave_the_studys_efs_factors_unshrunk_in_the_defau
     named = ("blina_status_responder", "blina_status_nonresponder", "disease_burden_high", "cd19_dim_or_partial")
     assert [weight[c] for c in named] == [10.0] * 4
     assert weight["kmt2a_rearranged"] == weight["prior_hsct_any"] == 1.0
+
+
+def test_cr_penalty_grid_extends_past_its_old_edge_when_cv_wants_more_shrinkage():
+    # Columns scaled by 300 make the same ridge shrinkage need a C 300**2 times smaller: the CV optimum of the
+    # unscaled problem (interior) moves far below the first grid's smallest C, 1e-3.
+    X, y, _ = _two_part_data(n=600, seed=3)
+    noise = np.random.default_rng(3).normal(size=(len(X), 6))
+    design = np.column_stack([X, noise])
+    unscaled = TwoPartSurvival().fit(design, y)
+    scaled = TwoPartSurvival().fit(design * 300.0, y)
+    assert scaled.cr_C_ < 1e-3 and unscaled.cr_C_ > 1e-3
+    assert not scaled.cr_C_at_edge_ and not unscaled.cr_C_at_edge_
+    assert scaled.cr_Cs_[0] < scaled.cr_C_ < scaled.cr_Cs_[-1]
+    # the same shrinkage: the refitted probabilities agree, to the grid's resolution
+    np.testing.assert_allclose(
+        scaled.predict_cr_probability(design * 300.0), unscaled.predict_cr_probability(design), atol=0.02
+    )
+
+
+def test_cr_penalty_at_the_floor_is_recorded_as_an_edge():
+    X, y, _ = _two_part_data(n=300, seed=4)
+    noise = np.random.default_rng(4).normal(size=(len(X), 4)) * 1e6  # pure noise: CV wants C -> 0
+    model = TwoPartSurvival().fit(noise, y)
+    assert model.cr_C_ == pytest.approx(1e-9) and model.cr_C_at_edge_
+    assert TwoPartSurvival(cr_C=0.5).fit(X, y).cr_C_at_edge_ is False

@@ -24,6 +24,7 @@ fail, not that of the EFS model's ``1 - EFS`` (its own interval is in ``predict_
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -329,6 +330,7 @@ def predict_causes(
     cause_model: Any,
     records: pd.DataFrame,
     horizons: Mapping[str, float] | Sequence[float] = DEFAULT_HORIZONS,
+    mixture: tuple[pd.DataFrame, Any] | None = None,
 ) -> pd.DataFrame:
     """Cumulative incidence of each cause per patient, adding up to ``1 - EFS`` of an EFS model's prediction.
 
@@ -342,6 +344,10 @@ def predict_causes(
     records : DataFrame
         The patients, same rows and order as ``efs_prediction``.
     horizons : mapping name -> days, or days
+    mixture : (expanded records, weights), optional
+        :func:`carrisk.unseen.marginalisation_plan` of ``records``: a patient whose unknown level the EFS model
+        marginalised gets the same mixture of the cause model's incidences (``weights @ cif(expanded)``) instead
+        of the cause model scoring the unseen level as its reference level.
 
     Returns
     -------
@@ -356,13 +362,23 @@ def predict_causes(
         raise ValueError(f"efs_prediction has {len(efs_prediction)} rows but records has {len(frame)}.")
     days = np.asarray(efs_prediction["curve"].iloc[0]["days"], dtype=float) if len(frame) else np.zeros(0)
     efs = np.array([c["efs"] for c in efs_prediction["curve"]], dtype=float).reshape(len(frame), days.size)
-    point = _split(efs, days, cause_model.predict_cif(frame), cause_model.unique_times_)
+    expanded, weights = mixture if mixture is not None else (frame, None)
+
+    def mixed(cif: np.ndarray) -> np.ndarray:  # (len(expanded), times, causes) -> (n, times, causes)
+        if weights is None:
+            return cif
+        return np.asarray(weights @ cif.reshape(cif.shape[0], -1)).reshape(len(frame), *cif.shape[1:])
+
+    with warnings.catch_warnings():  # an unseen level is marginalised above, or noted in the EFS assumptions
+        warnings.filterwarnings("ignore", message=r".*were not seen in training", category=UserWarning)
+        cause_cif = mixed(cause_model.predict_cif(expanded))
+        refits = cause_model.bootstrap_cif(expanded) if hasattr(cause_model, "bootstrap_cif") else []
+    point = _split(efs, days, cause_cif, cause_model.unique_times_)
     out = pd.DataFrame({ID_COLUMN: efs_prediction[ID_COLUMN].to_numpy()})
     index = np.searchsorted(days, np.array(list(named.values())), side="right") - 1
     bands = None
-    refits = cause_model.bootstrap_cif(frame) if hasattr(cause_model, "bootstrap_cif") else []
     if len(refits):
-        replicates = np.stack([_split(efs, days, cif, cause_model.unique_times_) for cif in refits])
+        replicates = np.stack([_split(efs, days, mixed(cif), cause_model.unique_times_) for cif in refits])
         bands = np.percentile(replicates, [2.5, 97.5], axis=0)
     for h, (name, _) in enumerate(named.items()):
         i = index[h]

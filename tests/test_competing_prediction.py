@@ -182,3 +182,40 @@ def test_a_marginalised_patient_gets_the_same_mixture_of_cause_incidences(fitted
         np.testing.assert_allclose(table[f"cif_{cause}_12mo"], mixed[:, index, k], atol=1e-12)
     as_naive = predict_causes(own, fitted, records, horizons={"12mo": 365.25})  # the old behaviour
     assert not np.allclose(as_naive["cif_cd19neg_12mo"], table["cif_cd19neg_12mo"], atol=1e-4)
+
+
+def test_no_cr_incidence_follows_the_recorded_times_of_no_cr():
+    """'No CR by day 28' accrues as its recorded times do (early deaths before day 28), not all at the first time."""
+    from carrisk.competing.outcomes import derive_first_event
+
+    records = simulate_cohort(n=300, seed=5).records
+    model = CauseSpecificModel(alpha=100.0).fit(records)
+    events = derive_first_event(records)
+    no_cr_times = np.sort(events.loc[events["cause_code"] == 1, "time_days"].to_numpy(dtype=float))
+    assert no_cr_times[0] < no_cr_times[-1] <= 28.0  # early deaths and day-28 assessments
+    expected = np.searchsorted(no_cr_times, model.unique_times_, side="right") / no_cr_times.size
+    cif = model.predict_cif(records.head(5))[:, :, 0]
+    np.testing.assert_allclose(cif / cif[:, -1:], np.broadcast_to(expected, cif.shape), atol=1e-12)
+
+
+def test_an_efs_step_where_the_cause_model_has_none_goes_to_the_causes_still_to_come():
+    from carrisk.competing.prediction import _split
+
+    cause_times = np.array([28.0, 100.0])
+    # cause 0 ("no CR") all at day 28; cause 1 at day 100 only
+    cause_cif = np.array([[[0.2, 0.0], [0.2, 0.3]]])
+    days = np.array([28.0, 60.0, 100.0])
+    efs = np.array([[0.8, 0.7, 0.5]])
+    split = _split(efs, days, cause_cif, cause_times)[0]
+    np.testing.assert_allclose(split[:, 0], [0.2, 0.2, 0.2])  # the day-60 failure is not a "no CR"
+    np.testing.assert_allclose(split[:, 1], [0.0, 0.1, 0.3])
+
+
+def test_cause_intervals_stay_within_one_minus_efs(fitted, patients):
+    efs_prediction = fake_efs_prediction(patients)
+    table = predict_causes(efs_prediction, fitted, patients)
+    for horizon in ("6mo", "12mo"):
+        for cause in CAUSES:
+            low, point, high = (table[f"cif_{cause}_{horizon}{s}"] for s in ("_lo", "", "_hi"))
+            assert (low >= 0).all() and (low <= point + 1e-12).all() and (point <= high + 1e-12).all()
+            assert (high <= 1.0 - table[f"efs_{horizon}"] + 1e-12).all()

@@ -17,9 +17,11 @@ increments over the same step (or, where it has none, of its incidences so far).
 ``1 - EFS(t)`` of the EFS model at every grid time, to floating-point error, and each stays non-decreasing
 wherever the EFS curve is non-increasing.
 
-Intervals: ``n_bootstrap`` refits of the cause model on bootstrap resamples (seeded) give percentile
-intervals of each cause's share applied to the same EFS curve. They cover the uncertainty of *how* patients
-fail, not that of the EFS model's ``1 - EFS`` (its own interval is in ``predict_efs``).
+Intervals: ``n_bootstrap`` refits of the cause model on bootstrap resamples (seeded), each splitting the same EFS
+curve; the 2.5-97.5% spread of the refits about their median is moved onto the point estimate (a centred
+interval, as for EFS: penalised refits are centred away from the full-data fit) and kept within ``[0, 1 - EFS]``.
+They cover the uncertainty of *how* patients fail, not that of the EFS model's ``1 - EFS`` (its own interval is
+in ``predict_efs``); their per-patient coverage of the true incidence has not been measured.
 """
 
 from __future__ import annotations
@@ -194,6 +196,9 @@ class CauseSpecificModel(BaseEstimator):
             coef[0], intercept = logistic.coef_[0], float(logistic.intercept_[0])
         else:
             intercept = 40.0 if no_cr.all() else -40.0
+        if no_cr.any():  # when "no CR" is recorded: the distribution of its times (day 28, earlier if death)
+            reached = np.searchsorted(np.sort(time[no_cr]), grid, side="right") / no_cr.sum()
+            baseline[0] = np.diff(reached, prepend=0.0)
         in_cr = ~no_cr
         for k, cause in enumerate(AFTER_CR_CAUSES, start=1):
             failed = in_cr & (code == k + 1)
@@ -209,8 +214,14 @@ class CauseSpecificModel(BaseEstimator):
         return coef, intercept, baseline
 
     def _cif_from(self, lp: np.ndarray, intercept: float, baseline: np.ndarray) -> np.ndarray:
-        """Cumulative incidence on the grid from linear predictors ``lp`` (..., causes): (..., grid, causes)."""
+        """Cumulative incidence on the grid from linear predictors ``lp`` (..., causes): (..., grid, causes).
+
+        "No CR by day 28" is ``P(no CR | x) * F(t)``, ``F`` the distribution of the times no CR was recorded
+        (``baseline[0]`` holds its increments; a model saved before it was stored has zeros there, and its
+        incidence of no CR is reached at the first grid time, as it was then).
+        """
         p_no_cr = 1.0 / (1.0 + np.exp(-(lp[..., 0] + intercept)))
+        timing = np.cumsum(baseline[0]) if baseline[0].sum() > 0 else np.ones(baseline.shape[1])
         hazard = np.exp(lp[..., 1:])[..., None, :] * baseline[1:].T  # (..., grid, causes after CR)
         total = hazard.sum(axis=-1)
         survival = np.exp(-np.cumsum(total, axis=-1))
@@ -218,7 +229,7 @@ class CauseSpecificModel(BaseEstimator):
         with np.errstate(invalid="ignore", divide="ignore"):
             leave = np.where(total > 0, before * -np.expm1(-total) / total, 0.0)
         after_cr = (1.0 - p_no_cr)[..., None, None] * np.cumsum(leave[..., None] * hazard, axis=-2)
-        no_cr = np.broadcast_to(p_no_cr[..., None, None], (*after_cr.shape[:-1], 1))
+        no_cr = p_no_cr[..., None, None] * timing[:, None]
         return np.concatenate([no_cr, after_cr], axis=-1)
 
     def predict_cif(self, records: pd.DataFrame) -> np.ndarray:
@@ -379,16 +390,19 @@ def predict_causes(
     bands = None
     if len(refits):
         replicates = np.stack([_split(efs, days, mixed(cif), cause_model.unique_times_) for cif in refits])
-        bands = np.percentile(replicates, [2.5, 97.5], axis=0)
+        # centred on the point (as the EFS interval): the refits' spread about their median, moved onto the point,
+        # kept within [0, 1 - EFS]; the refits' own centre is offset from the full-data fit (penalised refits)
+        spread = np.percentile(replicates - np.median(replicates, axis=0), [2.5, 97.5], axis=0)
+        ceiling = (1.0 - efs)[:, :, None]
+        bands = (np.clip(point + spread[0], 0.0, point), np.clip(point + spread[1], point, ceiling))
     for h, (name, _) in enumerate(named.items()):
         i = index[h]
         out[f"efs_{name}"] = efs[:, i] if i >= 0 else 1.0
         for k, cause in enumerate(cause_model.causes_):
             out[f"cif_{cause}_{name}"] = point[:, i, k] if i >= 0 else 0.0
             if bands is not None:
-                # a percentile band from few refits may miss the point estimate: widen it to include it
-                out[f"cif_{cause}_{name}_lo"] = np.minimum(bands[0][:, i, k], point[:, i, k]) if i >= 0 else 0.0
-                out[f"cif_{cause}_{name}_hi"] = np.maximum(bands[1][:, i, k], point[:, i, k]) if i >= 0 else 0.0
+                out[f"cif_{cause}_{name}_lo"] = bands[0][:, i, k] if i >= 0 else 0.0
+                out[f"cif_{cause}_{name}_hi"] = bands[1][:, i, k] if i >= 0 else 0.0
     out["cause_curves"] = [
         {"days": days.tolist(), **{cause: point[r, :, k].tolist() for k, cause in enumerate(cause_model.causes_)}}
         for r in range(len(frame))
@@ -430,18 +444,29 @@ def cause_model_for(
 
 
 def _split(efs: np.ndarray, days: np.ndarray, cause_cif: np.ndarray, cause_times: np.ndarray) -> np.ndarray:
-    """Split each step of ``1 - efs`` (n, grid) between the causes in the cause model's proportions."""
+    """Split each step of ``1 - efs`` (n, grid) between the causes in the cause model's proportions.
+
+    Where the cause model has no step in an EFS step (a time its fit saw no event at, e.g. in a bootstrap
+    resample) the step is split like the cause model's remaining incidence after it (the kinds of failure still to
+    come: no longer "no CR" after day 28), and only past the last of those like the incidence so far.
+    """
     index = np.searchsorted(cause_times, days, side="right") - 1
     on_grid = np.where(index[None, :, None] >= 0, cause_cif[:, np.maximum(index, 0), :], 0.0)  # (n, grid, K)
     step = np.diff(on_grid, axis=1, prepend=0.0)
     step_total = step.sum(axis=2, keepdims=True)
+    still_to_come = cause_cif[:, -1:, :] - on_grid if cause_cif.shape[1] else np.zeros_like(on_grid)
+    to_come_total = still_to_come.sum(axis=2, keepdims=True)
     so_far_total = on_grid.sum(axis=2, keepdims=True)
     n_causes = on_grid.shape[2]
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(
             step_total > 1e-15,
             step / step_total,
-            np.where(so_far_total > 0, on_grid / so_far_total, 1.0 / n_causes),
+            np.where(
+                to_come_total > 1e-15,
+                still_to_come / to_come_total,
+                np.where(so_far_total > 0, on_grid / so_far_total, 1.0 / n_causes),
+            ),
         )
     failed = 1.0 - efs
     failed_step = np.diff(failed, axis=1, prepend=0.0)
@@ -456,7 +481,7 @@ def format_causes(table: pd.DataFrame, horizon: str = "12mo") -> str:
         for cause in CAUSES:
             value = row[f"cif_{cause}_{horizon}"]
             band = (
-                f" ({row[f'cif_{cause}_{horizon}_lo']:.0%}-{row[f'cif_{cause}_{horizon}_hi']:.0%})"
+                f" ({row[f'cif_{cause}_{horizon}_lo']:.1%}-{row[f'cif_{cause}_{horizon}_hi']:.1%})"
                 if f"cif_{cause}_{horizon}_lo" in row
                 else ""
             )

@@ -219,3 +219,19 @@ def test_cause_intervals_stay_within_one_minus_efs(fitted, patients):
             low, point, high = (table[f"cif_{cause}_{horizon}{s}"] for s in ("_lo", "", "_hi"))
             assert (low >= 0).all() and (low <= point + 1e-12).all() and (point <= high + 1e-12).all()
             assert (high <= 1.0 - table[f"efs_{horizon}"] + 1e-12).all()
+
+
+def test_cause_intervals_carry_the_efs_interval(fitted, patients):
+    """With the EFS model's interval given, a cause's band is its share's band times the range of 1 - EFS."""
+    efs_prediction = fake_efs_prediction(patients)
+    bare = predict_causes(efs_prediction, fitted, patients, horizons={"12mo": 365.25})
+    failed = 1.0 - bare["efs_12mo"].to_numpy()
+    widened = efs_prediction.assign(efs_12mo_lo=bare["efs_12mo"] - 0.1, efs_12mo_hi=bare["efs_12mo"] + 0.05)
+    table = predict_causes(widened, fitted, patients, horizons={"12mo": 365.25})
+    for cause in CAUSES:
+        share_low = bare[f"cif_{cause}_12mo_lo"].to_numpy() / failed
+        share_high = bare[f"cif_{cause}_12mo_hi"].to_numpy() / failed
+        np.testing.assert_allclose(table[f"cif_{cause}_12mo_lo"], share_low * (failed - 0.05), atol=1e-12)
+        np.testing.assert_allclose(table[f"cif_{cause}_12mo_hi"], share_high * (failed + 0.1), atol=1e-12)
+        assert (table[f"cif_{cause}_12mo_lo"] <= table[f"cif_{cause}_12mo"] + 1e-12).all()
+        assert (table[f"cif_{cause}_12mo"] <= table[f"cif_{cause}_12mo_hi"] + 1e-12).all()

@@ -20,8 +20,12 @@ wherever the EFS curve is non-increasing.
 Intervals: ``n_bootstrap`` refits of the cause model on bootstrap resamples (seeded), each splitting the same EFS
 curve; the 2.5-97.5% spread of the refits about their median is moved onto the point estimate (a centred
 interval, as for EFS: penalised refits are centred away from the full-data fit) and kept within ``[0, 1 - EFS]``.
-They cover the uncertainty of *how* patients fail, not that of the EFS model's ``1 - EFS`` (its own interval is
-in ``predict_efs``); their per-patient coverage of the true incidence has not been measured.
+When the EFS prediction carries its own interval at a horizon (``efs_<h>_lo``/``_hi``, as ``predict_efs`` gives),
+the cause's interval is the share's band times the EFS interval's range of ``1 - EFS``, so it carries the EFS
+model's uncertainty too. Measured against the simulator's truth (``python -m benchmarks.cause_interval_coverage``,
+5 training cohorts of n = 420): the 95% intervals of the 12-month incidences cover the truth for 72% of patients
+(CD19-negative relapse), 90% (CD19-positive), 43% (lineage switch), 71% (no CR), 76% (death in remission): they
+are too narrow for the rarer causes, and are reported as such.
 """
 
 from __future__ import annotations
@@ -401,8 +405,18 @@ def predict_causes(
         for k, cause in enumerate(cause_model.causes_):
             out[f"cif_{cause}_{name}"] = point[:, i, k] if i >= 0 else 0.0
             if bands is not None:
-                out[f"cif_{cause}_{name}_lo"] = bands[0][:, i, k] if i >= 0 else 0.0
-                out[f"cif_{cause}_{name}_hi"] = bands[1][:, i, k] if i >= 0 else 0.0
+                low, high = (bands[0][:, i, k], bands[1][:, i, k]) if i >= 0 else (np.zeros(len(frame)),) * 2
+                if f"efs_{name}_lo" in efs_prediction and i >= 0:
+                    # the EFS model's own uncertainty too: the share's band times the EFS interval's failure range
+                    failed = 1.0 - efs[:, i]
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        share_low = np.where(failed > 0, low / failed, 0.0)
+                        share_high = np.where(failed > 0, high / failed, 0.0)
+                    most = 1.0 - efs_prediction[f"efs_{name}_lo"].to_numpy(dtype=float)
+                    low = share_low * (1.0 - efs_prediction[f"efs_{name}_hi"].to_numpy(dtype=float))
+                    high = np.where(failed > 0, share_high * most, high)
+                out[f"cif_{cause}_{name}_lo"] = low
+                out[f"cif_{cause}_{name}_hi"] = high
     out["cause_curves"] = [
         {"days": days.tolist(), **{cause: point[r, :, k].tolist() for k, cause in enumerate(cause_model.causes_)}}
         for r in range(len(frame))

@@ -2,6 +2,7 @@
 
     python -m benchmarks.interval_coverage            # 100 replicate training cohorts (about 10 minutes)
     python -m benchmarks.interval_coverage --quick    # 10 replicates
+    python -m benchmarks.interval_coverage --engine hist   # the same forest grown by the histogram engine
 
 Each replicate draws a new training cohort from the calibrated generator (``simulate_cohort(420, seed=10_000 +
 r)``), fits the forest that shipped before the two-part default (600-tree forest, time grid 40, leaf size and
@@ -44,17 +45,17 @@ TRAIN_SEED_BASE = 10_000
 FOREST = {"n_estimators": 600, "max_times": 40, "min_samples_leaf": 15, "max_features": "sqrt"}
 
 
-def shipped_configuration() -> dict[str, Any]:
-    """The forest's settings and hyper-parameters, fixed for every replicate."""
-    return dict(FOREST)
+def shipped_configuration(engine: str = "sksurv") -> dict[str, Any]:
+    """The forest's settings and hyper-parameters, fixed for every replicate (``engine``: sksurv or hist)."""
+    return {**FOREST, "engine": engine}
 
 
 HORIZONS = {"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS}
 
 
-def run(replicates: int) -> dict[str, Any]:
+def run(replicates: int, engine: str = "sksurv") -> dict[str, Any]:
     """Fit ``replicates`` forests and return the coverage summary."""
-    shipped = shipped_configuration()
+    shipped = shipped_configuration(engine)
     test_cohort = simulate_cohort(N_TEST, seed=TEST_SEED)
     test = test_cohort.records.drop(columns=[c for c in OUTCOME_COLUMNS if c in test_cohort.records])
     truth = true_survival(test_cohort, list(HORIZONS.values()))  # (N_TEST, 2)
@@ -142,7 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.interval_coverage", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10 replicates instead of 100")
     parser.add_argument("--out", type=Path, default=_common.RESULTS_DIR)
+    parser.add_argument("--engine", choices=("sksurv", "hist"), default="sksurv", help="forest engine")
     args = parser.parse_args(argv)
+    stem = "interval_coverage" if args.engine == "sksurv" else f"interval_coverage_{args.engine}"
     replicates = 10 if args.quick else 100
     result = {
         "part": "interval_coverage",
@@ -151,9 +154,9 @@ def main(argv: list[str] | None = None) -> None:
         "machine": _common.machine(),
         "versions": _common.package_versions(),
         "seeds": {"train": f"{TRAIN_SEED_BASE} + r", "forest": "r", "test": TEST_SEED},
-    } | run(replicates)
-    _common.write_json(args.out / "interval_coverage.json", result)
-    atomic_write_text(args.out / "interval_coverage.md", markdown(result))
+    } | run(replicates, args.engine)
+    _common.write_json(args.out / f"{stem}.json", result)
+    atomic_write_text(args.out / f"{stem}.md", markdown(result))
     print(markdown(result))
 
 

@@ -117,34 +117,13 @@ def decision_curve(
         model. The bands cover the net benefit's sampling variation in a cohort like this one, with the model
         held fixed.
     """
-    event = np.asarray(event, dtype=bool)
-    time = np.asarray(time, dtype=float)
     event_prob = np.asarray(event_prob, dtype=float)
-    thresholds = [float(t) for t in thresholds]
-    if any(not 0.0 <= t < 1.0 for t in thresholds):
-        raise ValueError(f"thresholds must lie in [0, 1), got {thresholds}")
-    everyone = np.ones_like(event_prob)
-    table = pd.DataFrame(
-        {
-            "threshold": thresholds,
-            "net_benefit_model": net_benefit(event, time, event_prob, horizon, thresholds),
-            "net_benefit_all": net_benefit(event, time, everyone, horizon, thresholds),
-            "net_benefit_none": 0.0,
-            "treated_share": [float((event_prob >= t).mean()) for t in thresholds],
-        }
+    if event_prob.ndim != 1:
+        raise ValueError(f"event_prob must be one prediction per patient, got shape {event_prob.shape}")
+    # one repeat of the pooled curve: the same net benefits, bands and treated share
+    return pooled_decision_curve(
+        event, time, event_prob[None, :], horizon, thresholds, n_bootstrap=n_bootstrap, seed=seed
     )
-    if n_bootstrap > 0:
-        rng = np.random.default_rng(seed)
-        draws_model = np.empty((n_bootstrap, len(thresholds)))
-        draws_all = np.empty((n_bootstrap, len(thresholds)))
-        for b in range(n_bootstrap):
-            index = rng.integers(0, event.size, event.size)
-            draws_model[b] = net_benefit(event[index], time[index], event_prob[index], horizon, thresholds)
-            draws_all[b] = net_benefit(event[index], time[index], everyone, horizon, thresholds)
-        for name, draws in (("net_benefit_model", draws_model), ("net_benefit_all", draws_all)):
-            table[f"{name}_lower"] = np.nanquantile(draws, 0.025, axis=0)
-            table[f"{name}_upper"] = np.nanquantile(draws, 0.975, axis=0)
-    return table
 
 
 def pooled_decision_curve(

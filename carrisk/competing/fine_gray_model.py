@@ -18,14 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from carrisk.competing.outcomes import CAUSES, derive_first_event
-from carrisk.competing.prediction import DEFAULT_ALPHAS
+from carrisk.competing.prediction import DEFAULT_ALPHAS, cause_design
 from carrisk.competing.regression import cross_validated_penalty, ridge_hazard_fit
-from carrisk.features import ClinicalFeatures, FeatureSpec
+from carrisk.features import FeatureSpec
 
 
 class FineGrayModel(BaseEstimator):
@@ -81,13 +78,7 @@ class FineGrayModel(BaseEstimator):
             raise ValueError(f"alpha must be a number or 'cv', got {self.alpha!r}")
         records = records.reset_index(drop=True)
         events = derive_first_event(records)
-        self.preprocess_ = Pipeline(
-            [
-                ("features", ClinicalFeatures(self.spec)),
-                ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                ("scale", StandardScaler()),
-            ]
-        ).fit(records)
+        self.preprocess_ = cause_design(self.spec).fit(records)
         design = self.preprocess_.transform(records)
         time = events["time_days"].to_numpy(dtype=float)
         code = events["cause_code"].to_numpy(dtype=int)

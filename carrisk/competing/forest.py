@@ -42,11 +42,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.impute import SimpleImputer
-from sklearn.pipeline import Pipeline
 
 from carrisk.competing.outcomes import CAUSES, derive_first_event
-from carrisk.features import ClinicalFeatures, FeatureSpec
+from carrisk.competing.prediction import cause_design
+from carrisk.features import FeatureSpec
 from carrisk.hist_forest import MAX_GRID_TIMES, _convert_tree, _replay_inbag, _require_comprisk, resolve_max_features
 from carrisk.schema import TWELVE_MONTHS_DAYS
 
@@ -230,12 +229,7 @@ class CompetingRiskForest(BaseEstimator):
         split_code = CAUSES.index(self.split_cause) + 1
         if self.splitrule == "logrank" and split_code not in seen:
             raise ValueError(f"no first event of split_cause {self.split_cause!r} in the training records")
-        self.preprocess_ = Pipeline(
-            [
-                ("features", ClinicalFeatures(self.spec)),
-                ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-            ]
-        ).fit(records)
+        self.preprocess_ = cause_design(self.spec, scale=False).fit(records)
         design = np.asarray(self.preprocess_.transform(records), dtype=np.float32).astype(np.float64)
         self.causes_ = CAUSES
         self.feature_groups_ = dict(self.preprocess_.named_steps["features"].feature_groups_)

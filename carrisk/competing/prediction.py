@@ -55,6 +55,15 @@ AFTER_CR_CAUSES = CAUSES[1:]
 DEFAULT_ALPHAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
 
 
+def cause_design(spec: FeatureSpec | None, *, scale: bool = True) -> Pipeline:
+    """The competing-risks models' design: clinical features, median imputation, and standardisation if ``scale``."""
+    steps: list[tuple[str, Any]] = [
+        ("features", ClinicalFeatures(spec)),
+        ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
+    ]
+    return Pipeline([*steps, ("scale", StandardScaler())] if scale else steps)
+
+
 class CauseSpecificModel(BaseEstimator):
     """Logistic no-CR model plus ridge cause-specific Cox models after CR; see the module docstring.
 
@@ -123,13 +132,7 @@ class CauseSpecificModel(BaseEstimator):
         """
         records = records.reset_index(drop=True)
         events = derive_first_event(records)
-        self.preprocess_ = Pipeline(
-            [
-                ("features", ClinicalFeatures(self.spec)),
-                ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
-                ("scale", StandardScaler()),
-            ]
-        ).fit(records)
+        self.preprocess_ = cause_design(self.spec).fit(records)
         design = self.preprocess_.transform(records)
         time = events["time_days"].to_numpy(dtype=float)
         code = events["cause_code"].to_numpy(dtype=int)
@@ -504,4 +507,4 @@ def format_causes(table: pd.DataFrame, horizon: str = "12mo") -> str:
     return "\n".join(lines)
 
 
-__all__ = ["CauseSpecificModel", "cause_model_for", "coalition_shap", "format_causes", "predict_causes"]
+__all__ = ["CauseSpecificModel", "cause_design", "cause_model_for", "coalition_shap", "format_causes", "predict_causes"]

@@ -41,7 +41,7 @@ MAX_GRID_TIMES = 65_535
 SPLIT_TIMES = 10
 
 
-def _require_comprisk() -> Any:
+def require_comprisk() -> Any:
     try:
         import comprisk
     except ImportError as err:  # pragma: no cover - the scale extra is installed in development
@@ -128,7 +128,7 @@ class _ConvertedTree:
     low_memory: bool = False
 
 
-def _convert_tree(flat: Any, edges: list[np.ndarray]) -> _ConvertedTree:
+def convert_tree(flat: Any, edges: list[np.ndarray]) -> _ConvertedTree:
     """Turn one comprisk ``FlatTree`` (binned splits, leaf counts) into scikit-learn tree arrays."""
     left = np.asarray(flat.left_children, dtype=np.int64).copy()
     right = np.asarray(flat.right_children, dtype=np.int64).copy()
@@ -171,7 +171,7 @@ def _convert_tree(flat: Any, edges: list[np.ndarray]) -> _ConvertedTree:
     return _ConvertedTree(arrays)
 
 
-def _replay_inbag(model: Any, n_samples: int) -> np.ndarray:
+def replay_inbag(model: Any, n_samples: int) -> np.ndarray:
     """Bootstrap counts (n_samples x n_trees) of a comprisk forest fitted with ``samptype="swr"``, replayed from its
     seed the way ``CompetingRiskForest._build_ensemble`` draws them; checked against the stored out-of-bag rows."""
     rng = np.random.RandomState(model.random_state)
@@ -184,7 +184,7 @@ def _replay_inbag(model: Any, n_samples: int) -> np.ndarray:
         oob = np.asarray(model.oob_indices_[b])
         if not np.array_equal(np.flatnonzero(counts[:, b] == 0), np.sort(oob)):
             raise RuntimeError(
-                f"comprisk {_require_comprisk().__version__} draws its bootstrap samples differently from what "
+                f"comprisk {require_comprisk().__version__} draws its bootstrap samples differently from what "
                 "carrisk replays; in-bag counts (and intervals) are unavailable for engine='hist'."
             )
     return counts
@@ -214,8 +214,8 @@ class HistForest:
         self.unique_times_ = np.asarray(model.unique_times_, dtype=np.float64)
         self.is_event_time_ = np.ones(self.unique_times_.size, dtype=bool)
         self.n_features_in_ = int(model.n_features_in_)
-        self.estimators_ = [_convert_tree(tree, model.bin_edges_) for tree in model.trees_]
-        self.inbag_counts_ = _replay_inbag(model, n_samples)
+        self.estimators_ = [convert_tree(tree, model.bin_edges_) for tree in model.trees_]
+        self.inbag_counts_ = replay_inbag(model, n_samples)
         self.oob_prediction_ = np.asarray(model.predict_oob_risk()) if oob else None
 
     @classmethod
@@ -237,7 +237,7 @@ class HistForest:
         """Fit comprisk's histogram forest with scikit-survival's defaults (bootstrap of n rows, unlimited depth,
         ``min_samples_split=6``), exhaustive split search over the bins (``nsplit=0``) and the split statistic on
         :data:`SPLIT_TIMES` coarse time bins (leaves keep the full grid)."""
-        comprisk = _require_comprisk()
+        comprisk = require_comprisk()
         X32 = np.asarray(X, dtype=np.float32).astype(np.float64)
         n, p = X32.shape
         n_grid = int(np.unique(time[event]).size)

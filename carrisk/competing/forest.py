@@ -14,7 +14,7 @@ multiplicity (tests). The forest's incidence is the mean of the trees' leaf inci
 ``1 - S`` of the forest (the mean of the leaves' Kaplan-Meier curves) at every time: the forest is its own EFS
 model, consistent by construction.
 
-The fitted trees are converted (with :func:`carrisk.hist_forest._convert_tree`) to the arrays a scikit-learn tree
+The fitted trees are converted (with :func:`carrisk.hist_forest.convert_tree`) to the arrays a scikit-learn tree
 exposes, plus sparse per-cause leaf counts: only numpy arrays are kept, so a fitted forest is saved and loaded like
 every carrisk model (``carrisk._safe_load`` allow-list; comprisk is needed to fit, not to predict or explain), and
 :meth:`CompetingRiskForest.explain_cif` runs carrisk's exact TreeSHAP (:class:`carrisk.explain.ForestExplainer`,
@@ -46,7 +46,7 @@ from sklearn.base import BaseEstimator
 from carrisk.competing.outcomes import CAUSES, derive_first_event
 from carrisk.competing.prediction import cause_design
 from carrisk.features import FeatureSpec
-from carrisk.hist_forest import MAX_GRID_TIMES, _convert_tree, _replay_inbag, _require_comprisk, resolve_max_features
+from carrisk.hist_forest import MAX_GRID_TIMES, convert_tree, replay_inbag, require_comprisk, resolve_max_features
 from carrisk.schema import TWELVE_MONTHS_DAYS
 
 SPLIT_RULES = ("logrankCR", "logrank")
@@ -105,9 +105,9 @@ class _CauseTreeArrays:
 
 
 def _convert(flat: Any, edges: list[np.ndarray], n_causes: int, columns: np.ndarray) -> _CauseTreeArrays:
-    """Structure from :func:`carrisk.hist_forest._convert_tree`; leaf counts of every cause from comprisk's tree,
+    """Structure from :func:`carrisk.hist_forest.convert_tree`; leaf counts of every cause from comprisk's tree,
     whose cause ``j`` is carrisk's cause ``columns[j]`` (comprisk numbers the causes seen in training 1, 2, ...)."""
-    structure = _convert_tree(flat, edges).tree_
+    structure = convert_tree(flat, edges).tree_
     at_risk = np.asarray(flat.leaf_at_risk, dtype=np.int64)
     counts = np.asarray(flat.leaf_event_counts, dtype=np.int64)  # (leaves, causes seen in training, times)
     events = np.zeros((at_risk.shape[0], at_risk.shape[1], n_causes), dtype=np.int64)
@@ -218,7 +218,7 @@ class CompetingRiskForest(BaseEstimator):
             raise ValueError(f"splitrule must be one of {', '.join(SPLIT_RULES)}, got {self.splitrule!r}")
         if self.split_cause not in CAUSES:
             raise ValueError(f"split_cause must be one of {', '.join(CAUSES)}, got {self.split_cause!r}")
-        comprisk = _require_comprisk()
+        comprisk = require_comprisk()
         records = records.reset_index(drop=True)
         events = derive_first_event(records)
         time = events["time_days"].to_numpy(dtype=float)
@@ -256,7 +256,7 @@ class CompetingRiskForest(BaseEstimator):
         self.unique_times_ = np.asarray(model.unique_times_, dtype=np.float64)
         self.n_censored_before_grid_ = int(((code == 0) & (time < self.unique_times_[0])).sum())
         self.estimators_ = [_convert(tree, model.bin_edges_, len(CAUSES), seen - 1) for tree in model.trees_]
-        self.inbag_counts_ = _replay_inbag(model, design.shape[0])
+        self.inbag_counts_ = replay_inbag(model, design.shape[0])
         self.n_features_in_ = design.shape[1]
         self.background_ = design[
             np.random.default_rng(self.random_state).permutation(len(design))[: self.n_background]

@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError, ConvergenceWarning
-from sksurv.nonparametric import kaplan_meier_estimator
 
 from carrisk._io import atomic_write
 from carrisk.features import BlinatumomabStatus, DiseaseBurden
 from carrisk.models import check_survival_target
+from carrisk.nonparametric import kaplan_meier_at
 
 PROBABILITY_CLIP = 1e-6
 CALIBRATION_KNOT_QUANTILES = (0.10, 0.50, 0.90)
@@ -51,7 +51,6 @@ __all__ = [
     "calibration_curve",
     "calibration_curve_band",
     "calibration_in_the_large",
-    "kaplan_meier_at",
     "plot_calibration",
     "pooled_calibration",
     "subgroup_calibration",
@@ -249,40 +248,6 @@ def calibration_curve(
     _, grid_cll = _cloglog_event_prob(1.0 - grid_event_prob)
     observed = _calibrated_event_prob(spline_fit, knots, grid_cll, horizon)
     return pd.DataFrame({"predicted": grid_event_prob, "observed": observed})
-
-
-def kaplan_meier_at(event: np.ndarray, time: np.ndarray, horizon: float) -> tuple[float, float, float]:
-    """Kaplan-Meier EFS at ``horizon`` with its 95% confidence interval (Greenwood variance, log-log scale).
-
-    Uses ``sksurv.nonparametric.kaplan_meier_estimator(..., conf_type="log-log")``.
-
-    Parameters
-    ----------
-    event, time : arrays, shape (n,)
-        Observed outcome.
-    horizon : float
-        Time at which the step function is read.
-
-    Returns
-    -------
-    (estimate, lower, upper)
-        1 with a degenerate interval before the first event; 0 with NaN bounds (the log-log interval is not
-        defined at 0) once every patient has had the event; NaN when the longest follow-up is a censoring
-        before ``horizon`` (the estimate is not defined there).
-    """
-    event = np.asarray(event, dtype=bool)
-    time = np.asarray(time, dtype=float)
-    if time.size == 0:
-        return (np.nan, np.nan, np.nan)
-    times, surv, conf = kaplan_meier_estimator(event, time, conf_type="log-log")
-    if time.max() < horizon and surv[-1] > 0:  # the last patient was censored before the horizon
-        return (np.nan, np.nan, np.nan)
-    index = int(np.searchsorted(times, horizon, side="right")) - 1
-    if index < 0:
-        return (1.0, 1.0, 1.0)
-    if surv[index] == 0:  # the log-log interval is not defined at 0
-        return (0.0, np.nan, np.nan)
-    return (float(surv[index]), float(conf[0, index]), float(conf[1, index]))
 
 
 def calibration_in_the_large(

@@ -80,9 +80,9 @@ import pandas as pd
 from scipy import optimize, stats
 
 from carrisk import explain as shap_explain
-from carrisk.calibration import kaplan_meier_at
 from carrisk.evaluate import cohort_outcome
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS
+from carrisk.nonparametric import kaplan_meier_at
 from carrisk.predict import DEFAULT_HORIZONS, top_reasons
 from carrisk.schema import ID_COLUMN, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, read_records
 from carrisk.unseen import marginalisation_plan

@@ -203,3 +203,13 @@ def test_records_read_back_from_a_simulated_csv_are_the_same_cells(tmp_path):
     assert result.exit_code == 0
     back = read_records(tmp_path / "c.csv")
     assert len(back) == 40 and np.all(back.columns == simulate_cohort(n=40, seed=4).records.columns)
+
+
+def test_causes_for_a_bundle_without_a_cause_model_or_its_cohort_is_a_one_line_usage_error(
+    tmp_path, bundle, example_records
+):
+    example_records.to_csv(tmp_path / "patients.csv", index=False)
+    result = _run("predict", tmp_path / "patients.csv", "--model", bundle, "--causes")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("carrisk: error: this model carries no cause-specific model")
+    assert result.output.count("\n") == 1

@@ -63,8 +63,11 @@ def test_evaluate_reads_a_generic_bundles_outcome_columns(generic):
 def test_outcome_columns_named_differently_need_time_col_and_event_col(generic):
     args = ("--model", generic / "model", "--n-bootstrap", "5", "--n-bootstrap-calibration", "2", "--no-report")
     missing = _run("evaluate", generic / "renamed.csv", "--out", generic / "e2", *args)
-    assert missing.exit_code != 0
-    assert "no outcome column 'time'" in missing.output and "--time-col" in missing.output
+    not_updated = _run("update", generic / "renamed.csv", "--model", generic / "model", "--out", generic / "u2")
+    for refused in (missing, not_updated):  # one line and the invalid-records exit code, no traceback
+        assert refused.exit_code == 1, refused.output
+        assert refused.output.startswith("carrisk: error: ") and refused.output.count("\n") == 1
+        assert "no outcome column 'time'" in refused.output and "--time-col" in refused.output
     named = _run(
         "evaluate",
         generic / "renamed.csv",

@@ -83,7 +83,14 @@ from carrisk.schema import (
 )
 from carrisk.target import make_target
 
-__all__ = ["ExternalValidation", "calibration_slope", "cohort_outcome", "evaluate_model", "observed_expected"]
+__all__ = [
+    "ExternalValidation",
+    "calibration_slope",
+    "cohort_outcome",
+    "evaluate_model",
+    "observed_expected",
+    "outcome_words",
+]
 
 PROBABILITY_CLIP = 1e-6
 MIN_SUBGROUP_SIZE = 10
@@ -117,6 +124,30 @@ LEVEL_LABELS = {
     "high": "high (>= 5 % blasts, CNS3 or extramedullary disease)",
     "low": "low",
 }
+
+
+def outcome_words(info: Mapping[str, Any]) -> dict[str, str]:
+    """Words for the outcome of an evaluation: EFS for a carrisk-records model, the event column for a generic one.
+
+    Keys: ``events`` (plural, for counts), ``event`` (one event, defined), ``survival`` (the predicted curve),
+    ``survival_axis`` (its axis label) and ``origin`` (time zero).
+    """
+    if not info.get("generic"):
+        return {
+            "events": "EFS events",
+            "event": "EFS event (relapse, no remission by day 28, or death)",
+            "survival": "EFS",
+            "survival_axis": "event-free survival",
+            "origin": "infusion",
+        }
+    column = (info.get("outcome_columns") or {}).get("event", "event")
+    return {
+        "events": f"events (column {column!r})",
+        "event": f"event (column {column!r})",
+        "survival": "survival",
+        "survival_axis": "probability of no event",
+        "origin": "time zero",
+    }
 
 
 def _horizon_label(name: str) -> str:
@@ -533,7 +564,7 @@ def evaluate_model(
                 "evaluate at shorter horizons"
             )
     if not event.any():
-        raise ValueError(f"{source} has no EFS event; nothing can be evaluated")
+        raise ValueError(f"{source} has no event in {outcome_columns[1]!r}; nothing can be evaluated")
     names, days = list(named), list(named.values())
     surv = np.asarray(model.predict_survival(records, days), dtype=float)
     y_sk = _sk_target(event, time)
@@ -636,6 +667,7 @@ def evaluate_model(
         "max_followup_days": float(time.max()),
         "missing_share": {column: float(records[column].isna().mean()) for column in covariates if column in records},
         "outcome_columns": {"time": outcome_columns[0], "event": outcome_columns[1]},
+        "generic": bool(spec is not None and not spec.clinical),
         "horizons_days": named,
         "uno_tau_days": tau,
         "c_risk_score": f"predicted event probability by {names[-1]}",

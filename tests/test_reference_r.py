@@ -8,6 +8,7 @@ the bootstrap index sets both sides use; CI has no R.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -106,3 +107,87 @@ def test_indices_must_be_row_numbers_of_the_records():
         bootstrap_optimism(records, y, "coxph", spec=spec, indices=np.zeros((2, 5), dtype=int))
     with pytest.raises(ValueError, match=r"0-based row numbers in \[0, 685\]"):
         bootstrap_optimism(records, y, "coxph", spec=spec, indices=boot_indices()[:1] + 1)
+
+
+# --- evaluate's AUC, Brier score and IPA against riskRegression::Score -------------------------------------------
+
+
+class _StoredRisks:
+    """A 'model' whose predictions are the stored risks (linear between the stored times, 1 at time 0)."""
+
+    def __init__(self, spec: FeatureSpec, records: pd.DataFrame) -> None:
+        from carrisk.features import ClinicalFeatures
+
+        self.features = ClinicalFeatures(spec).fit(records)
+        self.risk = pd.read_csv(REFERENCE / "gbsg2_predicted_risk.csv").to_numpy(dtype=float)
+        self.times = np.r_[0.0, score_reference()["time"].to_numpy(dtype=float)]
+
+    def predict_survival(self, records: pd.DataFrame, times: Any) -> np.ndarray:
+        surv = np.c_[np.ones(len(records)), 1.0 - self.risk[records.index]]
+        return np.array([np.interp(np.asarray(times, dtype=float), self.times, row) for row in surv])
+
+
+def score_reference() -> pd.DataFrame:
+    return pd.read_csv(REFERENCE / "riskregression_score.csv")
+
+
+def _censoring_survival(time: np.ndarray, event: np.ndarray, at: np.ndarray, just_before: bool) -> np.ndarray:
+    """Reverse Kaplan-Meier G (events leave the risk set before tied censorings) at ``at`` or just before it."""
+    grid = np.unique(time)
+    at_risk = np.array([(time >= t).sum() - ((time == t) & event).sum() for t in grid])
+    censored = np.array([((time == t) & ~event).sum() for t in grid])
+    survival = np.cumprod(1.0 - censored / at_risk)
+    position = np.searchsorted(grid, at, side="left" if just_before else "right") - 1
+    return np.where(position >= 0, survival[np.clip(position, 0, None)], 1.0)
+
+
+def _ipcw_brier_and_auc(
+    time: np.ndarray, event: np.ndarray, risk: np.ndarray, horizon: float, just_before: bool
+) -> tuple[float, float]:
+    """Brier score and cumulative/dynamic AUC with cases weighted by 1/G(T) or 1/G(T-)."""
+    case, control = event & (time <= horizon), time > horizon
+    case_weight = np.where(case, 1.0 / _censoring_survival(time, event, time, just_before), 0.0)
+    control_weight = 1.0 / _censoring_survival(time, event, np.array([horizon]), just_before=False)[0]
+    brier = float(np.mean(case_weight * (1.0 - risk) ** 2 + np.where(control, control_weight * risk**2, 0.0)))
+    ordered = (risk[case][:, None] > risk[control][None, :]) + 0.5 * (risk[case][:, None] == risk[control][None, :])
+    auc = float(case_weight[case] @ ordered.sum(axis=1) / (case_weight[case].sum() * control.sum()))
+    return brier, auc
+
+
+@pytest.fixture(scope="module")
+def evaluation() -> Any:
+    from carrisk.evaluate import evaluate_model
+
+    data = pd.read_csv(REFERENCE / "gbsg2.csv")
+    _, _, spec = gbsg2()
+    horizons = {f"h{k}": float(t) for k, t in enumerate(score_reference()["time"])}
+    return evaluate_model(_StoredRisks(spec, data), data, horizons=horizons, n_bootstrap=2, n_bootstrap_calibration=2)
+
+
+def test_evaluate_auc_brier_and_ipa_agree_with_riskregression_score(evaluation):
+    """Within 5e-5 on GBSG2, whose 38 event times each coincide with a censoring time (see the next test)."""
+    for k, row in score_reference().iterrows():
+        horizon = f"h{k}"
+        assert evaluation.value("auc", horizon) == pytest.approx(row["auc"], abs=2e-5)
+        assert evaluation.value("brier", horizon) == pytest.approx(row["brier"], abs=5e-5)
+        assert evaluation.value("brier_null", horizon) == pytest.approx(row["brier_null"], abs=5e-5)
+        assert evaluation.value("ipa", horizon) == pytest.approx(row["ipa"], abs=2e-5)
+
+
+def test_the_difference_is_the_censoring_weight_of_an_event_tied_with_a_censoring():
+    """riskRegression weights an event at T by 1/G(T-), scikit-survival (and so carrisk) by 1/G(T); both agree
+    on everything else (the reverse Kaplan-Meier, the controls' weight 1/G(t), ties in the risks)."""
+    data = pd.read_csv(REFERENCE / "gbsg2.csv")
+    time, event = data["time"].to_numpy(dtype=float), data["cens"].to_numpy(dtype=bool)
+    risk = pd.read_csv(REFERENCE / "gbsg2_predicted_risk.csv").to_numpy(dtype=float)
+    y = make_target(event, time)
+    from carrisk.metrics import brier_at, time_dependent_auc
+
+    for k, row in score_reference().iterrows():
+        horizon = float(row["time"])
+        brier, auc = _ipcw_brier_and_auc(time, event, risk[:, k], horizon, just_before=True)
+        assert brier == pytest.approx(row["brier"], abs=1e-12) and auc == pytest.approx(row["auc"], abs=1e-12)
+        brier, auc = _ipcw_brier_and_auc(time, event, risk[:, k], horizon, just_before=False)
+        assert brier == pytest.approx(brier_at(y, y, 1.0 - risk[:, k], horizon), abs=1e-12)
+        assert auc == pytest.approx(time_dependent_auc(y, y, risk[:, k], horizon), abs=1e-12)
+        assert abs(brier - row["brier"]) > 1e-6  # the tie convention matters on these data

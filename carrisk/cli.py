@@ -918,7 +918,7 @@ def evaluate(
     """External validation of a saved model on a cohort with outcomes: discrimination, calibration, decisions.
 
     A generic-mode model reads the outcome from the columns it was trained with (or --time-col/--event-col)."""
-    from carrisk.evaluate import evaluate_model
+    from carrisk.evaluate import evaluate_model, outcome_words
 
     fitted = _model(model, allow_version_mismatch)
     records = _read(cohort)
@@ -937,7 +937,7 @@ def evaluate(
         typer.echo("note: this model was trained on SYNTHETIC data; not for clinical decisions", err=True)
     for note in result.info["notes"]:
         typer.echo(f"note: {note}", err=True)
-    typer.echo(f"{cohort}: {result.info['n']} patients, {result.info['events']} EFS events")
+    typer.echo(f"{cohort}: {result.info['n']} patients, {result.info['events']} {outcome_words(result.info)['events']}")
     typer.echo(result.to_text())
     paths = result.write(out)
     if report:

@@ -759,6 +759,92 @@ def _train_plots(
     return figures, subgroups
 
 
+def _rerun_commands(model: Any, source: str) -> tuple[str, str]:
+    """The ``carrisk train --internal-bootstrap`` and ``carrisk cv`` commands that compute the honest estimates."""
+    spec = getattr(getattr(model, "features", None), "spec", None)
+    outcome = (
+        f" --time-col {spec.time_col} --event-col {spec.event_col}" if spec is not None and not spec.clinical else ""
+    )
+    data = f"{source}{outcome}"
+    return (
+        f"carrisk train {data} --model {model.model_name} --out BUNDLE --report train.html --internal-bootstrap 200",
+        f"carrisk cv {data} --models {model.model_name} --out cv/",
+    )
+
+
+def _honest_estimates(
+    model: Any,
+    apparent: Mapping[str, Any],
+    internal: InternalValidation | None,
+    cv_metrics: Mapping[str, Any],
+    source: str,
+) -> str:
+    """Apparent, optimism-corrected and cross-validated C and calibration slope side by side, saying what is missing."""
+    bootstrap_command, cv_command = _rerun_commands(model, source)
+    horizon = "12mo" if "12mo" in apparent else next(iter(apparent), "")
+    shown = apparent.get(horizon)
+    rows = [
+        (
+            f"apparent: the training patients themselves ({months_label(horizon)})",
+            number(shown["harrell_c"]) if shown else "-",
+            number(shown["slope"][0]) if shown else "-",
+            "optimistic: the model is scored on the patients it was fitted to",
+        )
+    ]
+    if internal is not None:
+        summary = internal.summary.set_index("measure")
+        months = internal.settings["horizon_days"] / DAYS_PER_MONTH
+        rows.append(
+            (
+                f"optimism-corrected ({months:.0f} months)",
+                f"<b>{number(summary.loc['harrell_c', 'corrected'])}</b>",
+                f"<b>{number(summary.loc['calibration_slope', 'corrected'])}</b>",
+                f"{internal.settings['n_bootstrap']} bootstrap refits of the whole tuned pipeline "
+                "(Harrell, Lee &amp; Mark 1996; see Internal validation)",
+            )
+        )
+    else:
+        rows.append(
+            (
+                "optimism-corrected",
+                "not computed",
+                "not computed",
+                f"computed by <code>{escape(bootstrap_command)}</code>",
+            )
+        )
+    harrell = cv_metrics.get("harrell_c")
+    if isinstance(harrell, Mapping) and "mean_ci" in harrell:
+        rows.append(
+            (
+                "cross-validated (recorded with the model)",
+                f"<b>{number(harrell['mean'])}</b> "
+                f"({number(harrell['mean_ci'][0])} to {number(harrell['mean_ci'][1])})",
+                "-",
+                "mean over folds of the nested cross-validation, Nadeau-Bengio 95% CI",
+            )
+        )
+    else:
+        rows.append(
+            (
+                "cross-validated",
+                "not recorded",
+                "-",
+                f"computed by <code>{escape(cv_command)}</code> (nested cross-validation, fold spread)",
+            )
+        )
+    body = "".join(
+        f"<tr><td>{escape(label)}</td><td class='num'>{c}</td><td class='num'>{slope}</td><td>{how}</td></tr>"
+        for label, c, slope, how in rows
+    )
+    return (
+        "<p>How well will the model rank and calibrate in new patients from the same population? The apparent "
+        "figures flatter it; the optimism-corrected and cross-validated ones are the honest estimates.</p>"
+        "<table><tr><th>estimate</th><th>Harrell's C</th><th>calibration slope</th><th>how</th></tr>"
+        + body
+        + "</table>"
+    )
+
+
 def train_report_html(
     model: Any,
     records: pd.DataFrame,
@@ -808,9 +894,7 @@ def train_report_html(
         "<p>Cross-validated performance recorded with the model (mean and Nadeau-Bengio 95% CI):</p><table>"
         "<tr><th>measure</th><th>mean</th><th>95% CI of the mean</th></tr>" + cv_rows + "</table>"
         if cv_rows
-        else "<p class='note'>No cross-validated figures are recorded with this model: run <code>carrisk cv</code> "
-        "on the same data for the honest estimate of discrimination (its report has the fold spread and "
-        "Nadeau-Bengio intervals).</p>"
+        else ""
     )
     calibration_keys = [(f"calibration_{h}", f"Calibration at {months_label(h)}") for h in horizons]
     decision_keys = [(f"decision_{h}", f"Decision curve, event by {months_label(h)}") for h in horizons]
@@ -840,6 +924,7 @@ def train_report_html(
         "<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in model_rows) + "</table>",
         "<h2 id='discrimination'>Discrimination</h2>",
         "<p>Does the model rank patients correctly? 0.5 is chance, 1 perfect.</p>",
+        _honest_estimates(model, apparent, internal, cv_metrics, source),
         cv_text,
         "<h2 id='calibration'>Calibration on the training patients (apparent)</h2>",
         "<p>Apparent figures: the model scored on the patients it was fitted to, so they flatter it. Observed is "
@@ -865,7 +950,8 @@ def train_report_html(
         "<ul>"
         "<li>Training: hyper-parameters tuned on all the patients as recorded above, then the model refitted on "
         "all of them.</li>"
-        "<li>Predictions: the model's EFS curve for each training patient, read at "
+        f"<li>Predictions: the model's {'EFS' if features is None else 'survival'} curve for each training patient, "
+        "read at "
         f"{', '.join(months_label(h) for h in horizons)}; Harrell's C uses the predicted event probability by "
         "that horizon.</li>"
         "<li>Calibration curve: Cox model of the outcome on a restricted cubic spline of log(-log S) (Austin, "

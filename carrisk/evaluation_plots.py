@@ -1,6 +1,7 @@
 """Plots of an external validation (:class:`carrisk.evaluate.ExternalValidation`), written as PNG files.
 
-Every plot uses clinical wording (EFS, event probability by 6 or 12 months) and is saved atomically.
+Every plot uses clinical wording (EFS, event probability by 6 or 12 months; for a generic-mode model, survival and
+the event) and is saved atomically.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from carrisk.evaluate import save_figure
+from carrisk.evaluate import outcome_words, save_figure
 from carrisk.units import DAYS_PER_MONTH
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def plot_calibration(result: ExternalValidation, horizon: str, path: Path) -> Pa
     top.set_xlim(0, upper)
     top.set_ylim(0, upper)
     top.set_ylabel(f"observed probability of an event by {_months(horizon)}")
-    top.set_title(f"Calibration of EFS at {_months(horizon)}")
+    top.set_title(f"Calibration of {outcome_words(result.info)['survival']} at {_months(horizon)}")
     top.legend(loc="upper left", fontsize=8)
     bottom.hist(predicted, bins=30, range=(0, upper), color="tab:grey")
     bottom.set_xlabel(f"predicted probability of an event by {_months(horizon)}")
@@ -74,6 +75,7 @@ def plot_decision_curve(result: ExternalValidation, horizon: str, path: Path) ->
 def plot_observed_vs_predicted(result: ExternalValidation, path: Path) -> Path:
     """Kaplan-Meier EFS of the cohort (with its 95% interval) against the mean predicted EFS over follow-up."""
     table = result.observed_vs_predicted
+    words = outcome_words(result.info)
     figure, axes = plt.subplots(figsize=(6, 4.2))
     months = table["days"] / DAYS_PER_MONTH
     axes.fill_between(months, table["observed_lower"], table["observed_upper"], step="post", color="black",
@@ -81,9 +83,9 @@ def plot_observed_vs_predicted(result: ExternalValidation, path: Path) -> Path:
     axes.step(months, table["observed"], where="post", color="black", label="observed (Kaplan-Meier, 95% CI)")
     axes.plot(months, table["predicted"], color="tab:blue", linewidth=2, label="mean predicted")
     axes.set_ylim(0, 1.02)
-    axes.set_xlabel("months from infusion")
-    axes.set_ylabel("event-free survival")
-    axes.set_title("Observed and predicted EFS in this cohort")
+    axes.set_xlabel(f"months from {words['origin']}")
+    axes.set_ylabel(words["survival_axis"])
+    axes.set_title(f"Observed and predicted {words['survival']} in this cohort")
     axes.legend(fontsize=8)
     return save_figure(figure, path)
 

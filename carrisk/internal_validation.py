@@ -147,6 +147,8 @@ def bootstrap_optimism(
     spec: Any = None,
     grid: Mapping[str, Sequence[Any]] | None = None,
     inner_folds: int = 3,
+    indices: Sequence[Sequence[int]] | np.ndarray | None = None,
+    curve: bool = True,
     **params: Any,
 ) -> InternalValidation:
     """Optimism-corrected C, calibration slope, calibration-in-the-large and calibration curve from bootstrap refits.
@@ -163,6 +165,12 @@ def bootstrap_optimism(
         Seeds the resampling and every fit (recorded).
     horizon : float, default 365.25
         Days at which the predicted event probability is scored.
+    indices : array of int, shape (n_resamples, n), optional
+        The bootstrap resamples as 0-based row numbers, one row per refit, instead of drawing ``n_bootstrap`` of
+        them (to replay another program's resamples, e.g. R rms ``validate``'s; ``n_bootstrap`` is then ignored).
+    curve : bool, default True
+        Also correct the smoothed calibration curve (two spline Cox fits per refit); False leaves
+        ``calibration_curve`` empty.
     spec, grid, inner_folds, **params
         As for :func:`carrisk.tuning.tuned_model`.
 
@@ -172,6 +180,9 @@ def bootstrap_optimism(
     """
     records = records.reset_index(drop=True)
     check_survival_target(y)
+    resamples = None if indices is None else _checked_indices(indices, len(records))
+    if resamples is not None:
+        n_bootstrap = len(resamples)
 
     def fit(rows: pd.DataFrame, target: np.ndarray) -> Any:
         with warnings.catch_warnings():
@@ -184,11 +195,13 @@ def bootstrap_optimism(
     apparent = _scores(event, time, final_efs, horizon)
     low, high = np.quantile(1.0 - final_efs, [0.01, 0.99])
     curve_grid = np.linspace(low, high, CURVE_POINTS)
-    apparent_curve = _observed_on_grid(event, time, final_efs, horizon, curve_grid)
+    apparent_curve = (
+        _observed_on_grid(event, time, final_efs, horizon, curve_grid) if curve else np.full(CURVE_POINTS, np.nan)
+    )
     rng = np.random.default_rng(seed)
     rows, curve_optimism = [], []
     for b in range(n_bootstrap):
-        index = rng.integers(0, len(records), len(records))
+        index = resamples[b] if resamples is not None else rng.integers(0, len(records), len(records))
         sample, target = records.iloc[index].reset_index(drop=True), y[index]
         try:
             pipeline = fit(sample, target)
@@ -200,10 +213,11 @@ def bootstrap_optimism(
         rows.append(
             {"refit": b, **{f"{m}_apparent": own[m] for m in MEASURES}, **{f"{m}_test": test[m] for m in MEASURES}}
         )
-        curve_optimism.append(
-            _observed_on_grid(event[index], time[index], own_efs, horizon, curve_grid)
-            - _observed_on_grid(event, time, test_efs, horizon, curve_grid)
-        )
+        if curve:
+            curve_optimism.append(
+                _observed_on_grid(event[index], time[index], own_efs, horizon, curve_grid)
+                - _observed_on_grid(event, time, test_efs, horizon, curve_grid)
+            )
     refits = pd.DataFrame(rows)
     summary = []
     for measure in MEASURES:
@@ -222,10 +236,32 @@ def bootstrap_optimism(
                 "n_bootstrap": used,
             }
         )
-    settings = {"model": model, "n_bootstrap": n_bootstrap, "seed": seed, "horizon_days": horizon}
+    settings = {
+        "model": model,
+        "n_bootstrap": n_bootstrap,
+        "seed": seed,
+        "horizon_days": horizon,
+        "resamples": "given (indices)" if resamples is not None else "drawn (numpy default_rng(seed))",
+    }
     return InternalValidation(
         pd.DataFrame(summary), refits, settings, _corrected_curve(curve_grid, apparent_curve, curve_optimism)
     )
+
+
+def _checked_indices(indices: Sequence[Sequence[int]] | np.ndarray, n: int) -> np.ndarray:
+    """``indices`` as an (n_resamples, n) integer array of 0-based row numbers, or a one-line ValueError."""
+    resamples = np.asarray(indices)
+    if resamples.ndim != 2 or resamples.shape[1] != n or not np.issubdtype(resamples.dtype, np.integer):
+        raise ValueError(
+            f"indices must be an integer array with one row per resample and {n} columns (one per patient), "
+            f"got shape {resamples.shape} and dtype {resamples.dtype}"
+        )
+    if resamples.size and (resamples.min() < 0 or resamples.max() >= n):
+        raise ValueError(
+            f"indices must be 0-based row numbers in [0, {n - 1}], got values from {resamples.min()} to "
+            f"{resamples.max()}"
+        )
+    return resamples
 
 
 def _corrected_curve(grid: np.ndarray, apparent: np.ndarray, optimism: Sequence[np.ndarray]) -> pd.DataFrame:

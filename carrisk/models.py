@@ -351,14 +351,18 @@ class _ReferenceModel(SurvivalAnalysisMixin, BaseEstimator):
 
 
 class CoxPH(_ReferenceModel):
-    """Unpenalised Cox model (scikit-survival ``CoxPHSurvivalAnalysis``; a tiny ridge ``alpha`` for stability)."""
+    """Unpenalised Cox model (scikit-survival ``CoxPHSurvivalAnalysis``; a tiny ridge ``alpha`` for stability).
 
-    def __init__(self, alpha: float = 1e-4) -> None:
+    ``ties`` is the partial likelihood's handling of tied event times (``"breslow"`` or ``"efron"``, R's default).
+    """
+
+    def __init__(self, alpha: float = 1e-4, ties: str = "breslow") -> None:
         self.alpha = alpha
+        self.ties = ties
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> CoxPH:
         event, time = check_survival_target(y)
-        self.model_ = CoxPHSurvivalAnalysis(alpha=self.alpha, ties="breslow").fit(
+        self.model_ = CoxPHSurvivalAnalysis(alpha=self.alpha, ties=self.ties).fit(
             np.asarray(X, dtype=float), Surv.from_arrays(event, time)
         )
         self.coef_ = self.model_.coef_

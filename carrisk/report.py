@@ -313,12 +313,16 @@ def _model_section(info: Mapping[str, Any]) -> str:
 
 def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Path]) -> str:
     """The report as one HTML string; ``figures`` maps plot names (as ``ExternalValidation.plot`` returns) to PNGs."""
+    from carrisk.evaluate import outcome_words
+
     info = result.info
     horizons = list(info["horizons_days"])
     synthetic = (info.get("model") or {}).get("synthetic_training_data")
     events = ", ".join(f"{n} by {months_label(h)}" for h, n in info["events_by_horizon"].items())
     summary = result.summary
-    calibration_figures = [(f"calibration_{h}_plot", f"Calibration of EFS at {months_label(h)}") for h in horizons]
+    words = outcome_words(info)
+    survival = words["survival"]
+    calibration_figures = [(f"calibration_{h}_plot", f"Calibration at {months_label(h)}") for h in horizons]
     decision_figures = [(f"decision_curve_{h}_plot", f"Decision curve, event by {months_label(h)}") for h in horizons]
     subgroup_figures = [(f"subgroups_{h}_plot", f"Calibration by subgroup, {months_label(h)}") for h in horizons]
     membership = summary[summary["measure"] == "membership_c"]
@@ -334,9 +338,16 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>External validation of an EFS model: {escape(info['cohort'])}</title>",
+        f"<title>External validation of {'a survival' if info.get('generic') else 'an EFS'} model: "
+        f"{escape(info['cohort'])}</title>",
         f"<style>{STYLE}</style></head><body>",
-        "<h1 id='top'>External validation of a model of event-free survival after CD19 CAR T-cell therapy</h1>",
+        "<h1 id='top'>External validation of "
+        + (
+            "a survival model"
+            if info.get("generic")
+            else "a model of event-free survival after CD19 CAR T-cell therapy"
+        )
+        + "</h1>",
         f"<p class='note'>Cohort <b>{escape(info['cohort'])}</b>; created {escape(info['created'])} by carrisk.</p>",
         "<div class='warning'><b>Research tool, not for clinical decisions.</b> "
         + ("The model was trained on <b>synthetic</b> patients. " if synthetic else "")
@@ -346,7 +357,7 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
         "<a href='#subgroups'>Subgroups</a><a href='#casemix'>Case-mix</a><a href='#methods'>Methods</a>"
         "<a href='#tripod'>TRIPOD+AI</a></nav>",
         "<h2 id='data'>Data</h2>",
-        f"<p>{info['n']} patients, {info['events']} with an EFS event (relapse, no remission by day 28, or death) "
+        f"<p>{info['n']} patients, {info['events']} with an {escape(words['event'])} "
         f"during follow-up ({events}); longest follow-up {info['max_followup_days'] / DAYS_PER_MONTH:.0f} months.</p>",
         "<p>Share of missing values in the record columns (the model imputes them with the training median or "
         "encodes them as 'unknown'):</p>",
@@ -356,7 +367,7 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
         "<h2 id='discrimination'>Discrimination and overall accuracy</h2>",
         "<p>Does the model rank patients correctly? 0.5 is chance, 1 perfect. The Brier score is the mean squared "
         "error of the predicted probability (lower is better); the index of prediction accuracy (IPA) is the "
-        "improvement in Brier score over giving every patient the cohort's average EFS (0 = no better).</p>",
+        f"improvement in Brier score over giving every patient the cohort's average {survival} (0 = no better).</p>",
         _measure_table(summary, ["harrell_c", "uno_c", "auc", "brier", "brier_null", "ipa"]),
         "<h2 id='calibration'>Calibration</h2>",
         "<p>Do predicted probabilities match what happened? Calibration-in-the-large compares the observed "
@@ -377,22 +388,28 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
                 "e90",
             ],
         ),
-        figures_block(figures, [*calibration_figures, ("observed_vs_predicted_plot", "Observed and predicted EFS")]),
+        figures_block(
+            figures, [*calibration_figures, ("observed_vs_predicted_plot", f"Observed and predicted {survival}")]
+        ),
         "<h2 id='decision'>Decision curves</h2>",
         "<p>Would acting on the model do more good than harm? For a threshold probability of an event at which "
         "one would act (for example, plan consolidation), net benefit counts correctly identified patients "
         "with an event minus wrongly identified patients weighted by the odds of the threshold. The model is "
         "useful where its curve lies above both 'treat all' and 'treat none'.</p>",
         figures_block(figures, decision_figures),
-        "<h2 id='subgroups'>Calibration by blinatumomab group and disease burden</h2>",
-        _subgroup_table(result.subgroups),
+        "<h2 id='subgroups'>"
+        + ("Calibration by subgroup" if info.get("generic") else "Calibration by blinatumomab group and disease burden")
+        + "</h2>",
+        "<p class='note'>A generic-mode model has no predefined subgroups.</p>"
+        if info.get("generic") and result.subgroups.empty
+        else _subgroup_table(result.subgroups),
         figures_block(figures, subgroup_figures, wide=True),
         "<h2 id='casemix'>Case-mix: this cohort against the training patients</h2>",
         membership_text,
         _case_mix_table(result.case_mix),
         "<h2 id='methods'>Methods and limitations</h2>",
         "<ul>"
-        "<li>Predictions: the model's EFS curve for each patient, read at "
+        f"<li>Predictions: the model's {survival} curve for each patient, read at "
         f"{', '.join(months_label(h) for h in horizons)}; "
         f"C statistics use the predicted event probability by {months_label(horizons[-1])}; Uno's C is truncated at "
         f"{info['uno_tau_days']:.0f} days.</li>"

@@ -8,6 +8,7 @@ import re
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A small synthetic cohort cross-validated from the command line and trained through the Python API (the
     command line's ``train --report`` fits the slow cause-specific model too; its test is marked slow)."""
     out = tmp_path_factory.mktemp("development")
@@ -47,7 +48,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         internal = bootstrap_optimism(cohort, y, "coxph", n_bootstrap=2)
     write_train_report(model, out / "train.html", cohort, y, internal=internal, source="cohort.csv",
                        bundle="models/mine", n_bootstrap=10)  # fmt: skip
-    return {"cv": out / "cv" / "report.html", "train": out / "train.html"}
+    return {"cv": out / "cv" / "report.html", "train": out / "train.html", "internal": internal}
 
 
 @pytest.mark.parametrize("kind", ["cv", "train"])
@@ -85,6 +86,23 @@ def test_train_report_labels_apparent_figures_and_names_its_bundle(reports):
     assert "Calibration on the training patients (apparent)" in readable
     assert "models/mine" in readable
     assert readable.count("data:image/png;base64,") >= 6  # 2 calibration, 2 decision, subgroups, internal
+
+
+def test_train_report_puts_apparent_corrected_and_cross_validated_discrimination_side_by_side(reports):
+    """Optimism-corrected C and slope where computed; where a figure was not computed, the command that computes it."""
+    readable = html.unescape(reports["train"].read_text())
+    internal = reports["internal"].summary.set_index("measure")
+    corrected_c, corrected_slope = (
+        internal.loc["harrell_c", "corrected"],
+        internal.loc["calibration_slope", "corrected"],
+    )
+    assert (
+        f"<td>optimism-corrected (12 months)</td><td class='num'><b>{corrected_c:.2f}</b></td>"
+        f"<td class='num'><b>{corrected_slope:.2f}</b></td><td>2 bootstrap refits of the whole tuned pipeline"
+    ) in readable
+    assert "<td>apparent: the training patients themselves (12 months)</td>" in readable
+    assert "<td>cross-validated</td><td class='num'>not recorded</td>" in readable
+    assert "<code>carrisk cv cohort.csv --models coxph --out cv/</code>" in readable
 
 
 @pytest.mark.slow
@@ -172,3 +190,9 @@ def test_generic_table_report_speaks_of_a_survival_model_and_its_own_columns(tmp
     assert "CAR T-cell" not in readable and "EFS event" not in readable
     assert "trained on synthetic patients" not in readable.replace("<b>", "").replace("</b>", "")
     assert "<td>marker</td>" in readable and "Prior blinatumomab" not in readable
+    assert "EFS" not in readable
+    assert (
+        "<td>optimism-corrected</td><td class='num'>not computed</td><td class='num'>not computed</td><td>computed by "
+        "<code>carrisk train data --time-col os_time --event-col died --model coxph --out BUNDLE --report train.html "
+        "--internal-bootstrap 200</code>"
+    ) in readable

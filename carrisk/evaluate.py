@@ -339,12 +339,15 @@ def _resampled_measures(
         values["uno_c"] = float("nan")
     for k, (name, horizon) in enumerate(zip(names, horizons)):
         km = kaplan_meier_at(event, time, horizon)
-        try:
+        try:  # undefined in a resample with no event by the horizon (small cohorts, early horizons)
             values[f"auc_{name}"] = time_dependent_auc(y, y, 1.0 - surv[:, k], horizon)
+        except ValueError:
+            values[f"auc_{name}"] = float("nan")
+        try:
             brier = brier_at(y, y, surv[:, k], horizon)
             brier_null = brier_at(y, y, np.full(event.size, km), horizon)
         except ValueError:
-            brier = brier_null = values[f"auc_{name}"] = float("nan")
+            brier = brier_null = float("nan")
         values[f"brier_{name}"] = brier
         values[f"brier_null_{name}"] = brier_null
         values[f"ipa_{name}"] = 1.0 - brier / brier_null if brier_null > 0 else float("nan")

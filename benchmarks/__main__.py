@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -41,39 +42,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+#: The module of benchmarks/ that runs each part; imported only when its part runs.
+PART_MODULES = {part: part for part in _common.PARTS} | {"explain": "explain_speed"}
+
+
 def _run_part(part: str, settings: _common.Settings, out: Path) -> None:
-    if part == "accuracy":
-        from benchmarks import accuracy
-
-        accuracy.run(settings, out)
-    elif part == "nested_cv":
-        from benchmarks import nested_cv
-
-        nested_cv.run(settings, out)
-    elif part == "speed":
-        from benchmarks import speed
-
-        speed.run(settings, out)
-    elif part == "explain":
-        from benchmarks import explain_speed
-
-        explain_speed.run(settings, out)
-    elif part == "latency":
-        from benchmarks import latency
-
-        latency.run(settings, out)
-    elif part == "truth":
-        from benchmarks import truth
-
-        truth.run(settings, out)
-    elif part == "scale":
-        from benchmarks import scale
-
-        scale.run(settings, out)
-    elif part == "cv_coverage":
-        from benchmarks import cv_coverage
-
-        cv_coverage.run(settings, out)
+    importlib.import_module(f"benchmarks.{PART_MODULES[part]}").run(settings, out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,11 +30,12 @@ import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
 from lifelines.exceptions import ConvergenceError, ConvergenceWarning
-from sksurv.nonparametric import kaplan_meier_estimator
 
 from carrisk._io import atomic_write
 from carrisk.features import BlinatumomabStatus, DiseaseBurden
 from carrisk.models import check_survival_target
+from carrisk.nonparametric import kaplan_meier_at
+from carrisk.target import check_per_patient
 
 PROBABILITY_CLIP = 1e-6
 CALIBRATION_KNOT_QUANTILES = (0.10, 0.50, 0.90)
@@ -51,20 +52,10 @@ __all__ = [
     "calibration_curve",
     "calibration_curve_band",
     "calibration_in_the_large",
-    "kaplan_meier_at",
     "plot_calibration",
     "pooled_calibration",
     "subgroup_calibration",
 ]
-
-
-def _as_1d(values: Any, name: str, n: int) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    if array.ndim != 1 or array.shape[0] != n:
-        raise ValueError(f"{name} must be a 1-D array with one value per patient ({n}), got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values at rows {np.flatnonzero(~np.isfinite(array))}")
-    return array
 
 
 class _CalibrationFitError(RuntimeError):
@@ -113,7 +104,7 @@ def _validate_calibration_inputs(
     n = event.shape[0]
     if event.ndim != 1 or time.shape != (n,):
         raise ValueError(f"event and time must be 1-D arrays of equal length, got {event.shape} and {time.shape}")
-    surv_prob = _as_1d(surv_prob, "surv_prob", n)
+    surv_prob = check_per_patient(surv_prob, "surv_prob", n)
     if not np.any(event & (time <= horizon)):
         raise ValueError(f"no event at or before horizon={horizon}; calibration at this horizon is undefined")
     return event, time, surv_prob
@@ -245,44 +236,10 @@ def calibration_curve(
         low, high = np.quantile(pred_event_prob, [0.01, 0.99])
         grid_event_prob = np.linspace(low, high, n_points)
     else:
-        grid_event_prob = _as_1d(grid, "grid", np.size(grid))
+        grid_event_prob = check_per_patient(grid, "grid", np.size(grid))
     _, grid_cll = _cloglog_event_prob(1.0 - grid_event_prob)
     observed = _calibrated_event_prob(spline_fit, knots, grid_cll, horizon)
     return pd.DataFrame({"predicted": grid_event_prob, "observed": observed})
-
-
-def kaplan_meier_at(event: np.ndarray, time: np.ndarray, horizon: float) -> tuple[float, float, float]:
-    """Kaplan-Meier EFS at ``horizon`` with its 95% confidence interval (Greenwood variance, log-log scale).
-
-    Uses ``sksurv.nonparametric.kaplan_meier_estimator(..., conf_type="log-log")``.
-
-    Parameters
-    ----------
-    event, time : arrays, shape (n,)
-        Observed outcome.
-    horizon : float
-        Time at which the step function is read.
-
-    Returns
-    -------
-    (estimate, lower, upper)
-        1 with a degenerate interval before the first event; 0 with NaN bounds (the log-log interval is not
-        defined at 0) once every patient has had the event; NaN when the longest follow-up is a censoring
-        before ``horizon`` (the estimate is not defined there).
-    """
-    event = np.asarray(event, dtype=bool)
-    time = np.asarray(time, dtype=float)
-    if time.size == 0:
-        return (np.nan, np.nan, np.nan)
-    times, surv, conf = kaplan_meier_estimator(event, time, conf_type="log-log")
-    if time.max() < horizon and surv[-1] > 0:  # the last patient was censored before the horizon
-        return (np.nan, np.nan, np.nan)
-    index = int(np.searchsorted(times, horizon, side="right")) - 1
-    if index < 0:
-        return (1.0, 1.0, 1.0)
-    if surv[index] == 0:  # the log-log interval is not defined at 0
-        return (0.0, np.nan, np.nan)
-    return (float(surv[index]), float(conf[0, index]), float(conf[1, index]))
 
 
 def calibration_in_the_large(
@@ -308,7 +265,7 @@ def calibration_in_the_large(
         probability (1 = calibrated in the large, > 1 = more events than predicted).
     """
     event = np.asarray(event, dtype=bool)
-    surv_prob = _as_1d(surv_prob, "surv_prob", event.shape[0])
+    surv_prob = check_per_patient(surv_prob, "surv_prob", event.shape[0])
     observed, lower, upper = kaplan_meier_at(event, time, horizon)
     predicted = float(surv_prob.mean())
     expected_events = 1.0 - predicted

@@ -43,6 +43,20 @@ class CliError(Exception):
         self.code = code
 
 
+@contextlib.contextmanager
+def _value_errors_exit(code: int, prefix: str = "") -> Iterator[None]:
+    """A ``ValueError`` from the API inside the block becomes a one-line :class:`CliError` with exit ``code``.
+
+    A :class:`RecordError` (also a ``ValueError``) passes through: the command group lists its problems.
+    """
+    try:
+        yield
+    except RecordError:
+        raise
+    except ValueError as err:
+        raise CliError(f"{prefix}{err}", code) from None
+
+
 def _say_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
     text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
     kind = "" if category is UserWarning else f"{category.__name__}: "
@@ -435,17 +449,13 @@ def _cv_causes(loaded: Any, folds: int, repeats: int, seed: int, n_jobs: int, na
             + (f" (missing: {', '.join(missing)})" if missing else f", not {loaded.mode} mode"),
             EXIT_USAGE,
         )
-    try:
+    with _value_errors_exit(EXIT_INVALID_RECORDS, "--causes: "):
         return [
             cross_validate_causes(
                 loaded.records, folds=folds, repeats=repeats, seed=seed, n_jobs=n_jobs, model=CAUSE_MODELS[name]()
             )
             for name in dict.fromkeys(chosen)
         ]
-    except RecordError:
-        raise
-    except ValueError as err:
-        raise CliError(f"--causes: {err}", EXIT_INVALID_RECORDS) from None
 
 
 @app.command()
@@ -700,12 +710,8 @@ def _cause_model(fitted: Any, cause_training: Path | None) -> Any:
     training = _read(cause_training) if cause_training is not None else None
     if training is None and fitted.metadata.get("build", {}).get("cohort", {}).get("generator"):
         typer.echo("carrisk: note: this bundle carries no cause model; refitting it (retrain to store one)", err=True)
-    try:
+    with _value_errors_exit(EXIT_USAGE):
         return cause_model_for(fitted, training)
-    except RecordError:
-        raise
-    except ValueError as err:
-        raise CliError(str(err), EXIT_USAGE) from None
 
 
 def _with_causes(chunk: pd.DataFrame, fitted: Any, cause_model: Any, frame: pd.DataFrame) -> pd.DataFrame:
@@ -916,7 +922,7 @@ def evaluate(
 
     fitted = _model(model, allow_version_mismatch)
     records = _read(cohort)
-    try:
+    with _value_errors_exit(EXIT_INVALID_RECORDS):
         result = evaluate_model(
             fitted,
             records,
@@ -927,10 +933,6 @@ def evaluate(
             time_col=time_col,
             event_col=event_col,
         )
-    except RecordError:
-        raise
-    except ValueError as err:
-        raise CliError(str(err), EXIT_INVALID_RECORDS) from None
     if fitted.metadata.get("synthetic_training_data"):
         typer.echo("note: this model was trained on SYNTHETIC data; not for clinical decisions", err=True)
     for note in result.info["notes"]:
@@ -977,7 +979,7 @@ def update(
 
     fitted = _model(model, allow_version_mismatch)
     records = _read(cohort)
-    try:
+    with _value_errors_exit(EXIT_INVALID_RECORDS):
         result = update_model(
             fitted,
             records,
@@ -988,10 +990,6 @@ def update(
             time_col=time_col,
             event_col=event_col,
         )
-    except RecordError:
-        raise
-    except ValueError as err:
-        raise CliError(str(err), EXIT_INVALID_RECORDS) from None
     typer.echo(result.to_text())
     outcome = result.model.update["update_cohort"]["outcome_columns"]
     y = survival_target(records, outcome["time"], outcome["event"])

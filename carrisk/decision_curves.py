@@ -28,27 +28,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["DEFAULT_THRESHOLDS", "decision_curve", "kaplan_meier_at", "net_benefit", "pooled_decision_curve"]
+from carrisk.nonparametric import kaplan_meier_survival_at
+
+#: The point estimate under the name ``carrisk.internal_validation`` imports from here; new code imports
+#: :func:`carrisk.nonparametric.kaplan_meier_survival_at`.
+kaplan_meier_at = kaplan_meier_survival_at
+
+__all__ = ["DEFAULT_THRESHOLDS", "decision_curve", "net_benefit", "pooled_decision_curve"]
 
 DEFAULT_THRESHOLDS = tuple(np.round(np.arange(0.01, 0.96, 0.01), 2))
-
-
-def kaplan_meier_at(event: np.ndarray, time: np.ndarray, horizon: float) -> float:
-    """Kaplan-Meier survival at ``horizon``: the product of ``1 - d_j / n_j`` over event times ``t_j <= horizon``.
-
-    Returns NaN when nobody is followed up to ``horizon`` (the largest time is below it), unless the estimate
-    has already reached 0 (everybody had an event), where it stays 0; ``dcurves`` returns NaN there too.
-    """
-    time = np.asarray(time, dtype=float)
-    event = np.asarray(event, dtype=bool)
-    if time.size == 0:
-        return float("nan")
-    event_times, deaths = np.unique(time[event & (time <= horizon)], return_counts=True)
-    at_risk = time.size - np.searchsorted(np.sort(time), event_times, side="left")
-    survival = float(np.prod(1.0 - deaths / at_risk))
-    if time.max() < horizon and survival > 0.0:
-        return float("nan")
-    return survival
 
 
 def net_benefit(
@@ -83,7 +71,7 @@ def net_benefit(
         if share == 0:
             out[k] = 0.0
             continue
-        survival = kaplan_meier_at(event[treated], time[treated], horizon)
+        survival = kaplan_meier_survival_at(event[treated], time[treated], horizon)
         out[k] = (1.0 - survival) * share - survival * share * threshold / (1.0 - threshold)
     return out
 

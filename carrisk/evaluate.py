@@ -63,7 +63,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from carrisk._io import atomic_write, atomic_write_text, write_csv
 from carrisk.calibration import calibration_at, calibration_curve_band
 from carrisk.casemix import case_mix_differences, case_mix_summary
-from carrisk.decision_curves import decision_curve, kaplan_meier_at
+from carrisk.decision_curves import decision_curve
 from carrisk.metrics import (
     DEFAULT_HORIZONS_DAYS,
     brier_at,
@@ -72,6 +72,7 @@ from carrisk.metrics import (
     time_dependent_auc,
     uno_c,
 )
+from carrisk.nonparametric import kaplan_meier_survival_at
 from carrisk.schema import (
     EVENT_COLUMN,
     ID_COLUMN,
@@ -281,7 +282,7 @@ def observed_expected(
         Observed event probability ``1 - KM(horizon)``, mean predicted event probability ``mean(1 - S_i)``
         and their ratio.
     """
-    observed = 1.0 - kaplan_meier_at(event, time, horizon)
+    observed = 1.0 - kaplan_meier_survival_at(event, time, horizon)
     predicted = float(np.mean(1.0 - np.asarray(surv_prob, dtype=float)))
     return observed, predicted, observed / predicted if predicted > 0 else float("nan")
 
@@ -338,7 +339,7 @@ def _resampled_measures(
     except ValueError:
         values["uno_c"] = float("nan")
     for k, (name, horizon) in enumerate(zip(names, horizons)):
-        km = kaplan_meier_at(event, time, horizon)
+        km = kaplan_meier_survival_at(event, time, horizon)
         try:  # undefined in a resample with no event by the horizon (small cohorts, early horizons)
             values[f"auc_{name}"] = time_dependent_auc(y, y, 1.0 - surv[:, k], horizon)
         except ValueError:
@@ -381,7 +382,7 @@ def _subgroup_calibration(
                 continue
             km = KaplanMeierFitter().fit(time[mask], event[mask])
             for k, (name, horizon) in enumerate(named.items()):
-                survival = kaplan_meier_at(event[mask], time[mask], horizon)
+                survival = kaplan_meier_survival_at(event[mask], time[mask], horizon)
                 if not np.isfinite(survival):
                     continue
                 observed = 1.0 - survival

@@ -42,7 +42,7 @@ from sksurv.metrics import (
 from sksurv.nonparametric import CensoringDistributionEstimator
 
 from carrisk.calibration import calibration_at, calibration_curve
-from carrisk.target import make_target, target_arrays
+from carrisk.target import check_per_patient, make_target, target_arrays
 from carrisk.units import HORIZONS_DAYS, TWO_YEARS_DAYS
 
 DEFAULT_HORIZONS_DAYS: Mapping[str, float] = HORIZONS_DAYS
@@ -60,16 +60,6 @@ __all__ = [
     "time_dependent_auc",
     "uno_c",
 ]
-
-
-def _as_1d(values: np.ndarray, name: str, n: int) -> np.ndarray:
-    """Return ``values`` as a finite 1-D float array of length ``n``."""
-    array = np.asarray(values, dtype=float)
-    if array.ndim != 1 or array.shape[0] != n:
-        raise ValueError(f"{name} must be a 1-D array with one value per test patient ({n}), got {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or infinite values at rows {np.flatnonzero(~np.isfinite(array))}")
-    return array
 
 
 def _ipcw_targets(y_train: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +124,7 @@ def harrell_c(event: np.ndarray, time: np.ndarray, risk: np.ndarray) -> float:
     n = event.shape[0]
     if event.ndim != 1 or time.shape != (n,):
         raise ValueError(f"event and time must be 1-D arrays of equal length, got {event.shape} and {time.shape}")
-    risk = _as_1d(risk, "risk", n)
+    risk = check_per_patient(risk, "risk", n, patients="test patient")
     if not np.all(np.isfinite(time)):
         raise ValueError(f"time contains NaN or infinite values at rows {np.flatnonzero(~np.isfinite(time))}")
     if not event.any():
@@ -223,7 +213,7 @@ def uno_c(y_train: np.ndarray, y_test: np.ndarray, risk: np.ndarray, tau: float 
         If there is no test event before tau.
     """
     sk_train, sk_test = _ipcw_targets(y_train, y_test)
-    risk = _as_1d(risk, "risk", sk_test.shape[0])
+    risk = check_per_patient(risk, "risk", sk_test.shape[0], patients="test patient")
     if tau is None:
         tau = choose_tau(y_train, y_test)
     if not np.any(sk_test["event"] & (sk_test["time"] < tau)):
@@ -258,7 +248,7 @@ def time_dependent_auc(y_train: np.ndarray, y_test: np.ndarray, risk: np.ndarray
         If no test patient has an event by ``time`` or none is followed beyond it (the AUC is 0/0 there).
     """
     sk_train, sk_test = _ipcw_targets(y_train, y_test)
-    risk = _as_1d(risk, "risk", sk_test.shape[0])
+    risk = check_per_patient(risk, "risk", sk_test.shape[0], patients="test patient")
     cases = int(np.sum(sk_test["event"] & (sk_test["time"] <= time)))
     controls = int(np.sum(sk_test["time"] > time))
     if not (cases and controls):
@@ -290,7 +280,7 @@ def brier_at(y_train: np.ndarray, y_test: np.ndarray, surv_prob: np.ndarray, tim
         Brier score at ``time`` (0 is perfect).
     """
     sk_train, sk_test = _ipcw_targets(y_train, y_test)
-    surv_prob = _as_1d(surv_prob, "surv_prob", sk_test.shape[0])
+    surv_prob = check_per_patient(surv_prob, "surv_prob", sk_test.shape[0], patients="test patient")
     _, scores = brier_score(sk_train, sk_test, surv_prob, [time])
     return float(scores[0])
 

@@ -76,6 +76,33 @@ def horizon_names(horizons: Mapping[str, float] | Sequence[float]) -> dict[str, 
     return {f"{round(float(d) / DAYS_PER_MONTH)}mo": float(d) for d in horizons}
 
 
+def risk_groups(efs_12mo: np.ndarray, cutpoints: np.ndarray | Sequence[float]) -> np.ndarray:
+    """Risk group of each patient: "low" at or above the upper cutpoint of predicted 12-month EFS, "high" below
+    the lower one, "intermediate" between (the cutpoints are the training tertiles)."""
+    lower, upper = cutpoints
+    return np.where(efs_12mo >= upper, "low", np.where(efs_12mo < lower, "high", "intermediate"))
+
+
+def predictions_table(
+    model: Any,
+    records: Any,
+    horizons: Mapping[str, float] | Sequence[float],
+    *,
+    skip_invalid: bool,
+    **options: Any,
+) -> pd.DataFrame:
+    """The ``predict_efs`` table of any model with ``valid_rows``, ``iter_predictions`` and ``empty_predictions``.
+
+    The chunks of :meth:`EFSModel.iter_predictions` (``options`` go to it) concatenated, or the empty table when no
+    row is valid; the problems of the rows left out are in ``attrs["rejected"]``.
+    """
+    frame, rejected = model.valid_rows(records, skip_invalid=skip_invalid)
+    chunks = list(model.iter_predictions(frame, horizons, **options))
+    out = pd.concat(chunks) if chunks else model.empty_predictions(horizons)
+    out.attrs["rejected"] = rejected.to_dict("records")
+    return out
+
+
 @dataclass
 class _CoxBootstrap:
     """Bootstrap refits of a Cox model: coefficients and baseline survival on a common grid."""
@@ -257,8 +284,7 @@ class EFSModel:
 
     def risk_group(self, efs_12mo: np.ndarray) -> np.ndarray:
         """Risk group from predicted 12-month EFS and the training tertiles."""
-        lower, upper = self.risk_cutpoints
-        return np.where(efs_12mo >= upper, "low", np.where(efs_12mo < lower, "high", "intermediate"))
+        return risk_groups(efs_12mo, self.risk_cutpoints)
 
     def explainer(self) -> Any:
         """The SHAP explainer of the final estimator (built once, on first use)."""
@@ -386,13 +412,15 @@ class EFSModel:
             seen in fewer than 10 training patients is marginalised over the known levels, see
             :mod:`carrisk.unseen`), ``curve`` (dict with ``days`` and ``efs``).
         """
-        frame, rejected = self.valid_rows(records, skip_invalid=skip_invalid)
-        chunks = list(
-            self.iter_predictions(frame, horizons, top=top, explain_horizon=explain_horizon, chunk_rows=chunk_rows)
+        return predictions_table(
+            self,
+            records,
+            horizons,
+            skip_invalid=skip_invalid,
+            top=top,
+            explain_horizon=explain_horizon,
+            chunk_rows=chunk_rows,
         )
-        out = pd.concat(chunks) if chunks else self.empty_predictions(horizons)
-        out.attrs["rejected"] = rejected.to_dict("records")
-        return out
 
     def predict_causes(
         self,

@@ -971,14 +971,21 @@ def true_survival(cohort: SimulatedCohort, times: ArrayLike) -> np.ndarray:
         exp(-sum_k H_k(t))`` from day 28 on, computed exactly from the piecewise-exponential cause-specific
         hazards (no censoring).
     """
+    t, cr_prob, rel_hazard, edges, rates = _true_hazards(cohort, times)
+    return _survival_from(cr_prob, rel_hazard, edges, rates, t, _non_evaluable(cohort.params))
+
+
+def _true_hazards(
+    cohort: SimulatedCohort, times: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Checked ``times`` and what the truth is computed from: (t, CR probability, relative hazards, edges, rates)."""
     t = np.asarray(times, dtype=float).reshape(-1)
     if np.any(t < 0) or not np.all(np.isfinite(t)):
         raise ValueError("times must be finite days from infusion (>= 0).")
     truth = cohort.truth
     edges, rates = _baseline_rates(cohort.params)
     rel_hazard = np.exp(truth[[f"true_lp_{cause}" for cause in CAUSES]].to_numpy(dtype=float))
-    cr_prob = truth["true_cr_prob"].to_numpy(dtype=float)
-    return _survival_from(cr_prob, rel_hazard, edges, rates, t, _non_evaluable(cohort.params))
+    return t, truth["true_cr_prob"].to_numpy(dtype=float), rel_hazard, edges, rates
 
 
 #: Recorded first-event causes whose true cumulative incidence the truth table holds (names of
@@ -1008,13 +1015,8 @@ def true_cause_incidence(cohort: SimulatedCohort, times: ArrayLike) -> np.ndarra
     numpy.ndarray
         ``(n_patients, n_times, len(TRUE_CIF_CAUSES))``.
     """
-    t = np.asarray(times, dtype=float).reshape(-1)
-    if np.any(t < 0) or not np.all(np.isfinite(t)):
-        raise ValueError("times must be finite days from infusion (>= 0).")
-    truth = cohort.truth
-    edges, rates = _baseline_rates(cohort.params)
-    rel_hazard = np.exp(truth[[f"true_lp_{cause}" for cause in CAUSES]].to_numpy(dtype=float))
-    return _cause_incidence(cohort.params, truth["true_cr_prob"].to_numpy(dtype=float), rel_hazard, edges, rates, t)
+    t, cr_prob, rel_hazard, edges, rates = _true_hazards(cohort, times)
+    return _cause_incidence(cohort.params, cr_prob, rel_hazard, edges, rates, t)
 
 
 def _cause_incidence(

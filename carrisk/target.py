@@ -8,9 +8,10 @@ and one floating-point field (the follow-up time), under any names and in either
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sksurv.util import Surv
 
-__all__ = ["check_survival_target", "make_target", "target_arrays"]
+__all__ = ["check_per_patient", "check_survival_target", "make_target", "target_arrays"]
 
 
 def _event_time_fields(y: np.ndarray) -> tuple[str, str]:
@@ -74,6 +75,33 @@ def check_survival_target(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if np.ptp(time) == 0:
         raise ValueError("every survival time is the same: the time ordering carries no information")
     return event, time
+
+
+def check_per_patient(values: ArrayLike, name: str, n: int, *, patients: str = "patient") -> np.ndarray:
+    """Return ``values`` (predictions, risk scores) as a finite 1-D float array with one value per patient.
+
+    Parameters
+    ----------
+    values : array-like
+        One number per patient.
+    name : str
+        The argument's name, for the message.
+    n : int
+        Number of patients (the target's length).
+    patients : str, default "patient"
+        Who the values are for, for the message (e.g. "test patient").
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is not 1-D of length ``n``, or holds NaN or infinite values (their rows are listed).
+    """
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or array.shape[0] != n:
+        raise ValueError(f"{name} must be a 1-D array with one value per {patients} ({n}), got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} contains NaN or infinite values at rows {np.flatnonzero(~np.isfinite(array))}")
+    return array
 
 
 def make_target(event: np.ndarray, time: np.ndarray) -> np.ndarray:

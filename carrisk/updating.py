@@ -80,10 +80,10 @@ import pandas as pd
 from scipy import optimize, stats
 
 from carrisk import explain as shap_explain
-from carrisk.calibration import kaplan_meier_at
 from carrisk.evaluate import cohort_outcome
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS
-from carrisk.predict import DEFAULT_HORIZONS, top_reasons
+from carrisk.nonparametric import kaplan_meier_at
+from carrisk.predict import DEFAULT_HORIZONS, predictions_table, risk_groups, top_reasons
 from carrisk.schema import ID_COLUMN, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, read_records
 from carrisk.unseen import marginalisation_plan
 
@@ -494,9 +494,7 @@ class UpdatedModel:
                 for curve, m in zip(table["curve"], multiplier)
             ]
             if "efs_12mo" in table:
-                lower, upper = self.risk_cutpoints
-                efs_12 = table["efs_12mo"].to_numpy()
-                table["risk_group"] = np.where(efs_12 >= upper, "low", np.where(efs_12 < lower, "high", "intermediate"))
+                table["risk_group"] = risk_groups(table["efs_12mo"].to_numpy(), self.risk_cutpoints)
             if top and len(rows) and self._index_model() is not None:
                 shap_result = self.explain(rows, horizon=explain_horizon)
                 table["top_reasons"] = top_reasons(shap_result, self.display_values(rows), top)
@@ -516,11 +514,9 @@ class UpdatedModel:
         **kwargs: Any,
     ) -> pd.DataFrame:
         """The parent's :meth:`~carrisk.EFSModel.predict_efs` table, updated (see :meth:`iter_predictions`)."""
-        frame, rejected = self.valid_rows(records, skip_invalid=skip_invalid)
-        chunks = list(self.iter_predictions(frame, horizons, top=top, explain_horizon=explain_horizon, **kwargs))
-        out = pd.concat(chunks) if chunks else self.empty_predictions(horizons)
-        out.attrs["rejected"] = rejected.to_dict("records")
-        return out
+        return predictions_table(
+            self, records, horizons, skip_invalid=skip_invalid, top=top, explain_horizon=explain_horizon, **kwargs
+        )
 
 
 @dataclass

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from lifelines import KaplanMeierFitter
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.util import Surv
 
@@ -11,7 +10,6 @@ from carrisk import simulate_cohort, survival_target, true_survival
 from carrisk.calibration import (
     breslow_cox,
     calibration_in_the_large,
-    kaplan_meier_at,
     plot_calibration,
     pooled_calibration,
     subgroup_calibration,
@@ -86,24 +84,6 @@ def test_breslow_cox_equals_scikit_survival_and_ignores_stacked_copies(cohort):
     assert np.exp(-baseline) == pytest.approx(at_horizon, rel=1e-6)
     stacked, _ = breslow_cox(np.tile(event, 3), np.tile(time, 3), np.tile(X, (3, 1)), SIX_MONTHS_DAYS)
     np.testing.assert_allclose(stacked, coef, rtol=1e-8)
-
-
-def test_kaplan_meier_at_matches_lifelines():
-    rng = np.random.default_rng(4)
-    time = np.round(rng.exponential(300, 200))
-    event = rng.random(200) < 0.7
-    estimate, lower, upper = kaplan_meier_at(event, time, 250.0)
-    reference = KaplanMeierFitter().fit(time, event)
-    assert estimate == pytest.approx(float(reference.survival_function_at_times(250.0).iloc[0]))
-    ci = reference.confidence_interval_survival_function_
-    row = ci[ci.index <= 250.0].iloc[-1]
-    assert (lower, upper) == pytest.approx((row.iloc[0], row.iloc[1]), abs=1e-6)
-    last_censored = event.copy()
-    last_censored[np.argmax(time)] = False
-    assert np.isnan(kaplan_meier_at(last_censored, time, time.max() + 1)[0])
-    everyone = kaplan_meier_at(np.ones(3, dtype=bool), np.array([1.0, 2.0, 3.0]), 10.0)
-    assert everyone[0] == 0.0 and np.isnan(everyone[1:]).all()
-    assert kaplan_meier_at(event, time + 10, 5.0) == (1.0, 1.0, 1.0)
 
 
 def test_calibration_in_the_large_by_hand_without_censoring():

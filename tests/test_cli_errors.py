@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from _cli import run_cli
 from typer.testing import CliRunner
 
 import carrisk
@@ -34,12 +35,6 @@ def bundle(tmp_path_factory):
     return save_model(model, tmp_path_factory.mktemp("m") / "model")
 
 
-def _run(*args):
-    result = runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200", "NO_COLOR": "1"})
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
 @pytest.mark.parametrize(
     "args",
     [
@@ -61,16 +56,16 @@ def _run(*args):
     ],
 )
 def test_bad_options_are_usage_errors_with_exit_code_2(args):
-    result = _run(*args)
+    result = run_cli(*args)
     assert result.exit_code == 2, result.output
     assert "Invalid value" in result.output or "error" in result.output.lower()
 
 
 def test_help_lists_choices_and_the_exit_codes():
-    assert "Exit codes" in _run("--help").output
-    assert all(w in _run("validate", "--help").output for w in ("required", "optional", "ignore"))
-    assert all(w in _run("train", "--help").output for w in ("rsf", "coxnet", "coxph", "gbsa"))
-    simulate_help = _run("simulate", "--help").output
+    assert "Exit codes" in run_cli("--help").output
+    assert all(w in run_cli("validate", "--help").output for w in ("required", "optional", "ignore"))
+    assert all(w in run_cli("train", "--help").output for w in ("rsf", "coxnet", "coxph", "gbsa"))
+    simulate_help = run_cli("simulate", "--help").output
     assert "fold" not in simulate_help.lower() and "same cohort" in simulate_help
 
 
@@ -78,13 +73,13 @@ def test_an_unreadable_or_junk_file_is_exit_2_in_one_line(tmp_path):
     junk = tmp_path / "junk.csv"
     junk.write_bytes(b"y" * 200_000)
     for args in (["validate", tmp_path / "missing.csv"], ["validate", junk], ["predict", junk]):
-        result = _run(*args)
+        result = run_cli(*args)
         assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
         assert result.output.startswith("carrisk: error:")
 
 
 def test_a_missing_model_bundle_is_exit_2(tmp_path):
-    result = _run("predict", "carrisk/data/example_patients.csv", "--model", tmp_path / "nope")
+    result = run_cli("predict", "carrisk/data/example_patients.csv", "--model", tmp_path / "nope")
     assert result.exit_code == 2 and result.output.startswith("carrisk: error:")
 
 
@@ -93,7 +88,7 @@ def test_unexpected_errors_are_one_line_with_a_debug_hint(monkeypatch, tmp_path)
         raise RuntimeError("something inside broke")
 
     monkeypatch.setattr(carrisk.simulate, "simulate_cohort", broken)
-    result = _run("simulate", "--n", "5", "--out", tmp_path / "c.csv")
+    result = run_cli("simulate", "--n", "5", "--out", tmp_path / "c.csv")
     assert result.exit_code == 3
     assert "RuntimeError: something inside broke" in result.output and "--debug" in result.output
     debug = runner.invoke(app, ["--debug", "simulate", "--n", "5", "--out", str(tmp_path / "c.csv")])
@@ -109,7 +104,7 @@ def test_warnings_reach_the_user_as_one_line_each(monkeypatch, tmp_path):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(carrisk.simulate, "simulate_cohort", noisy)
-    result = _run("simulate", "--n", "5", "--out", tmp_path / "c.csv")
+    result = run_cli("simulate", "--n", "5", "--out", tmp_path / "c.csv")
     assert result.exit_code == 0
     lines = [line for line in result.output.splitlines() if not line.startswith("wrote")]
     assert lines == ["carrisk: warning: cd19: level(s) ['x'] were not seen in training"]
@@ -120,10 +115,10 @@ def test_predict_rejects_infinite_numbers_that_used_to_crash_it(tmp_path, bundle
     bad.loc[1, "months_since_last_hsct"] = "inf"
     bad.loc[5, "age_years"] = "-Infinity"
     bad.to_csv(tmp_path / "bad.csv", index=False)
-    result = _run("predict", tmp_path / "bad.csv", "--model", bundle)
+    result = run_cli("predict", tmp_path / "bad.csv", "--model", bundle)
     assert result.exit_code == 1
     assert "column 'months_since_last_hsct': got 'inf'" in result.output and "got '-Infinity'" in result.output
-    skipped = _run("predict", tmp_path / "bad.csv", "--model", bundle, "--skip-invalid", "--out", tmp_path / "p.csv")
+    skipped = run_cli("predict", tmp_path / "bad.csv", "--model", bundle, "--skip-invalid", "--out", tmp_path / "p.csv")
     assert skipped.exit_code == 0, skipped.output
     assert len(pd.read_csv(tmp_path / "p.csv")) == len(bad) - 2
 
@@ -132,7 +127,7 @@ def test_skip_invalid_with_every_row_invalid_writes_rejected_and_empty_predictio
     bad = example_records.assign(sex="Q")
     bad.to_csv(tmp_path / "bad.csv", index=False)
     out = tmp_path / "p.csv"
-    result = _run(
+    result = run_cli(
         "predict",
         tmp_path / "bad.csv",
         "--model",
@@ -158,7 +153,7 @@ def test_predictions_and_rejected_rows_are_safe_in_a_spreadsheet(tmp_path, bundl
     records.loc[0, "sex"] = "=cmd|' /C calc'!A0"  # invalid: goes to the rejected file
     records.to_csv(tmp_path / "f.csv", index=False)
     out = tmp_path / "p.csv"
-    result = _run("predict", tmp_path / "f.csv", "--model", bundle, "--skip-invalid", "--out", out)
+    result = run_cli("predict", tmp_path / "f.csv", "--model", bundle, "--skip-invalid", "--out", out)
     assert result.exit_code == 0, result.output
     for path in (out, tmp_path / "p.rejected.csv"):
         with open(path, newline="", encoding="utf-8") as handle:
@@ -176,7 +171,7 @@ def test_explain_keeps_plot_files_inside_the_output_directory(tmp_path, bundle, 
     records["patient_id"] = ["a/../../escaped", "../b"]
     records.to_csv(tmp_path / "e.csv", index=False)
     out = tmp_path / "deep" / "plots"
-    result = _run("explain", tmp_path / "e.csv", "--model", bundle, "--out", out)
+    result = run_cli("explain", tmp_path / "e.csv", "--model", bundle, "--out", out)
     assert result.exit_code == 0, result.output
     written = sorted(p.name for p in tmp_path.rglob("*.png"))
     assert all(p.parent == out for p in tmp_path.rglob("*.png"))
@@ -185,7 +180,7 @@ def test_explain_keeps_plot_files_inside_the_output_directory(tmp_path, bundle, 
 
 def test_features_out_writes_the_file_and_prints_a_summary(tmp_path, example_records):
     out = tmp_path / "x.csv"
-    result = _run("features", "carrisk/data/example_patients.csv", "--out", out)
+    result = run_cli("features", "carrisk/data/example_patients.csv", "--out", out)
     assert result.exit_code == 0
     assert "transposed" not in result.output and len(result.output.splitlines()) == 1
     design = pd.read_csv(out)
@@ -199,7 +194,17 @@ def test_simulated_records_without_messy_spellings_pass_validation():
 
 
 def test_records_read_back_from_a_simulated_csv_are_the_same_cells(tmp_path):
-    result = _run("simulate", "--n", "40", "--seed", "4", "--out", tmp_path / "c.csv")
+    result = run_cli("simulate", "--n", "40", "--seed", "4", "--out", tmp_path / "c.csv")
     assert result.exit_code == 0
     back = read_records(tmp_path / "c.csv")
     assert len(back) == 40 and np.all(back.columns == simulate_cohort(n=40, seed=4).records.columns)
+
+
+def test_causes_for_a_bundle_without_a_cause_model_or_its_cohort_is_a_one_line_usage_error(
+    tmp_path, bundle, example_records
+):
+    example_records.to_csv(tmp_path / "patients.csv", index=False)
+    result = run_cli("predict", tmp_path / "patients.csv", "--model", bundle, "--causes")
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("carrisk: error: this model carries no cause-specific model")
+    assert result.output.count("\n") == 1

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from lifelines import KaplanMeierFitter
 
-from carrisk.decision_curves import decision_curve, kaplan_meier_at, net_benefit
+from carrisk.decision_curves import decision_curve, net_benefit
 from carrisk.simulate import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, simulate_cohort
 
 
@@ -19,16 +18,6 @@ def _cohort(n: int = 300, seed: int = 4) -> tuple[np.ndarray, np.ndarray, np.nda
     rng = np.random.default_rng(seed)
     prob = np.clip(1 - cohort.truth["true_efs_12mo"].to_numpy() + rng.normal(0, 0.08, n), 0.0, 1.0)
     return event, time, prob
-
-
-def test_kaplan_meier_at_matches_lifelines_with_ties():
-    event, time, _ = _cohort()
-    time = np.round(time / 30) * 30  # many tied times
-    km = KaplanMeierFitter().fit(time, event)
-    for horizon in (SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, 600.0):
-        assert kaplan_meier_at(event, time, horizon) == pytest.approx(
-            float(km.survival_function_at_times(horizon).iloc[0]), abs=1e-12
-        )
 
 
 @pytest.mark.parametrize("horizon", [SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS])
@@ -76,7 +65,6 @@ def test_perfect_knowledge_has_the_event_rate_as_net_benefit_and_bands_cover_the
 def test_nobody_followed_to_the_horizon_gives_nan_and_nobody_treated_gives_zero():
     event = np.array([1, 0, 0], dtype=bool)
     time = np.array([10.0, 20.0, 30.0])
-    assert np.isnan(kaplan_meier_at(event, time, 100.0))
     assert net_benefit(event, time, np.array([0.1, 0.1, 0.1]), 25.0, [0.5])[0] == 0.0
     with pytest.raises(ValueError, match="thresholds must lie in"):
         decision_curve(event, time, np.zeros(3), 25.0, [1.0])

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _truth_model import TruthModel
 from lifelines import KaplanMeierFitter
 from sksurv.metrics import brier_score, concordance_index_censored
 from sksurv.util import Surv
@@ -25,19 +26,6 @@ from carrisk.simulate import (
 )
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
-
-
-class TruthModel:
-    """A 'model' predicting each simulated patient's true EFS (perfectly calibrated by construction)."""
-
-    def __init__(self, cohort, power: float = 1.0) -> None:
-        self.cohort = cohort
-        self.power = power
-        self.row_of = {pid: i for i, pid in enumerate(cohort.records["patient_id"])}
-
-    def predict_survival(self, records, times):
-        rows = [self.row_of[pid] for pid in records["patient_id"]]
-        return true_survival(self.cohort, np.asarray(times, dtype=float))[rows] ** self.power
 
 
 @pytest.fixture(scope="module")

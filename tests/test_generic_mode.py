@@ -5,21 +5,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
+from _cli import run_cli
 
 import carrisk
-from carrisk.cli import app
 from carrisk.datasets import load_survival_data
 from carrisk.features import FeatureSpec, looks_like_outcome
 from carrisk.schema import RecordError
-
-runner = CliRunner()
-
-
-def _run(*args):
-    result = runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +23,7 @@ def cohort_csv(tmp_path_factory):
 def test_a_misspelled_record_column_is_an_error_not_a_switch_to_generic_mode(tmp_path, cohort_csv):
     table = pd.read_csv(cohort_csv, dtype=str).rename(columns={"cd19_expression": "cd19_expresion"})
     table.to_csv(tmp_path / "typo.csv", index=False)
-    result = _run("cv", tmp_path / "typo.csv", "--models", "coxph", "--folds", "2", "--repeats", "1", "--quiet")
+    result = run_cli("cv", tmp_path / "typo.csv", "--models", "coxph", "--folds", "2", "--repeats", "1", "--quiet")
     assert result.exit_code == 1, result.output
     assert "'cd19_expression'" in result.output and "did you mean the column 'cd19_expresion'" in result.output
     assert "generic" not in result.output and "harrell" not in result.output
@@ -86,14 +77,14 @@ def test_cv_json_and_bundle_manifest_record_the_mode_and_exact_features(tmp_path
     table = carrisk.load_public_dataset("gbsg2").sample(200, random_state=0)
     table.to_csv(tmp_path / "g.csv", index=False)
     args = ["--time-col", "time", "--event-col", "event", "--features", "age,pnodes,tgrade"]
-    result = _run(
+    result = run_cli(
         "cv", tmp_path / "g.csv", "--models", "coxph", "--folds", "2", "--repeats", "1", "--quiet", "--n-jobs", "1",
         "--json", tmp_path / "cv.json", *args,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     spec = json.loads((tmp_path / "cv.json").read_text())["data"]["feature_spec"]
     assert spec["mode"] == "generic" and spec["features"] == ["age", "pnodes", "tgrade"]
-    result = _run("train", tmp_path / "g.csv", "--model", "coxph", "--out", tmp_path / "m", *args)
+    result = run_cli("train", tmp_path / "g.csv", "--model", "coxph", "--out", tmp_path / "m", *args)
     assert result.exit_code == 0, result.output
     manifest = carrisk.read_manifest(tmp_path / "m")["model"]
     assert manifest["mode"] == "generic" and manifest["features"] == ["age", "pnodes", "tgrade"]
@@ -105,7 +96,7 @@ def generic_bundle(tmp_path_factory):
     table = carrisk.load_public_dataset("gbsg2")
     table.iloc[:500].to_csv(root / "train.csv", index=False)
     table.iloc[500:].drop(columns=["time", "event"]).to_csv(root / "new.csv", index=False)
-    result = _run(
+    result = run_cli(
         "train", root / "train.csv", "--time-col", "time", "--event-col", "event", "--model", "coxph",
         "--out", root / "m",
     )  # fmt: skip
@@ -115,7 +106,7 @@ def generic_bundle(tmp_path_factory):
 
 def test_a_generic_mode_bundle_predicts_new_rows_with_its_own_feature_spec(generic_bundle):
     root = generic_bundle
-    result = _run("predict", root / "new.csv", "--model", root / "m", "--out", root / "p.csv")
+    result = run_cli("predict", root / "new.csv", "--model", root / "m", "--out", root / "p.csv")
     assert result.exit_code == 0, result.output
     predicted = pd.read_csv(root / "p.csv")
     new = pd.read_csv(root / "new.csv")
@@ -143,7 +134,7 @@ def test_generic_mode_prediction_validates_columns_numbers_and_levels(generic_bu
     kept = model.predict_efs(bad, skip_invalid=True)
     assert len(kept) == 2
     bad.to_csv(root / "bad.csv", index=False)
-    assert _run("predict", root / "bad.csv", "--model", root / "m").exit_code == 1
+    assert run_cli("predict", root / "bad.csv", "--model", root / "m").exit_code == 1
 
 
 def test_clinical_records_give_the_clinical_spec_and_record_it():

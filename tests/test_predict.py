@@ -222,3 +222,12 @@ def test_metadata_records_how_the_hyper_parameters_were_chosen(cohort, forest_mo
     )
     assert tuned.metadata["tuning"] == {"method": "out-of-bag", "scoring": "harrell"}
     assert tuned.params["min_samples_leaf"] in (10, 30)
+
+
+def test_risk_groups_cut_predicted_12_month_efs_at_the_tertiles_low_inclusive_above():
+    from carrisk.predict import risk_groups
+
+    efs_12mo = np.array([0.2, 0.4, 0.5, 0.59, 0.6, 0.9])
+    np.testing.assert_array_equal(
+        risk_groups(efs_12mo, (0.4, 0.6)), ["high", "intermediate", "intermediate", "intermediate", "low", "low"]
+    )

@@ -22,6 +22,7 @@ from carrisk.simulate import (
     load_simulation_params,
     oracle_concordance,
     simulate_cohort,
+    true_cause_incidence,
     true_survival,
 )
 
@@ -379,3 +380,12 @@ def test_cr_logodds_shift_moves_the_cr_logit_only():
 def test_bad_centre_options_are_refused_with_a_clear_message(options, message):
     with pytest.raises(ValueError, match=message):
         simulate_cohort(10, seed=0, **options)
+
+
+@pytest.mark.parametrize("truth_at", [true_survival, true_cause_incidence])
+@pytest.mark.parametrize("times", [[-1.0], [np.nan], [30.0, np.inf]])
+def test_the_truth_is_asked_at_finite_non_negative_days_only(truth_at, times):
+    cohort = simulate_cohort(n=5, seed=1)
+    with pytest.raises(ValueError, match=re.escape("times must be finite days from infusion (>= 0).")):
+        truth_at(cohort, times)
+    assert truth_at(cohort, [0.0, 30.0]).shape[:2] == (5, 2)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from carrisk import metrics, models
-from carrisk.target import check_survival_target, make_target, target_arrays
+from carrisk.calibration import calibration_in_the_large
+from carrisk.target import check_per_patient, check_survival_target, make_target, target_arrays
 
 
 def test_fields_are_found_by_type_whatever_their_names_and_order():
@@ -45,3 +46,17 @@ def test_models_and_metrics_use_the_same_rules():
     assert models.target_arrays is target_arrays and models.check_survival_target is check_survival_target
     reordered = np.array([(5.0, True), (3.0, False), (4.0, True)], dtype=[("days", "f8"), ("died", "?")])
     assert metrics.harrell_c(*target_arrays(reordered), np.array([0.1, 0.5, 0.2])) == pytest.approx(1.0)
+
+
+def test_per_patient_values_are_one_finite_number_per_patient_and_the_message_names_the_rows():
+    np.testing.assert_array_equal(check_per_patient([1, 2.5], "risk", 2), [1.0, 2.5])
+    with pytest.raises(ValueError, match=r"^risk must be a 1-D array with one value per test patient \(3\), got shape"):
+        check_per_patient([0.1, 0.2], "risk", 3, patients="test patient")
+    with pytest.raises(ValueError, match=r"one value per patient \(2\), got shape \(1, 2\)"):
+        check_per_patient([[0.1, 0.2]], "surv_prob", 2)
+    with pytest.raises(ValueError, match=r"surv_prob contains NaN or infinite values at rows \[1 3\]"):
+        check_per_patient([0.1, np.nan, 0.3, np.inf], "surv_prob", 4)
+    with pytest.raises(ValueError, match=r"^surv_prob must be a 1-D array with one value per patient \(3\)"):
+        calibration_in_the_large([True, False, True], [1.0, 2.0, 3.0], [0.5, 0.5], 2.0)
+    with pytest.raises(ValueError, match=r"^risk must be a 1-D array with one value per test patient \(3\)"):
+        metrics.harrell_c(np.array([True, False, True]), np.array([1.0, 2.0, 3.0]), [0.5, 0.5])

@@ -7,27 +7,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _truth_model import TruthModel
 from sklearn.linear_model import PoissonRegressor
 from sksurv.nonparametric import kaplan_meier_estimator
 
 import carrisk
 from carrisk.evaluate import calibration_slope, observed_expected
-from carrisk.simulate import EXTERNAL_CENTRES, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, simulate_cohort, true_survival
+from carrisk.simulate import EXTERNAL_CENTRES, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, simulate_cohort
 from carrisk.updating import LEVELS, UpdatedModel, closed_test, update_model
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
-
-
-class TruthModel:
-    """Predicts each simulated patient's true EFS raised to ``power`` (power > 1: too pessimistic)."""
-
-    def __init__(self, cohort, power: float = 1.0) -> None:
-        self.cohort, self.power = cohort, power
-        self.row_of = {pid: i for i, pid in enumerate(cohort.records["patient_id"])}
-
-    def predict_survival(self, records, times):
-        rows = [self.row_of[pid] for pid in records["patient_id"]]
-        return true_survival(self.cohort, np.asarray(times, dtype=float))[rows] ** self.power
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from _cli import run_cli
 from sksurv.nonparametric import kaplan_meier_estimator
-from typer.testing import CliRunner
 
 import carrisk
-from carrisk.cli import app
 from carrisk.evaluate import evaluate_model
 from carrisk.updating import UpdatedModel, update_model
-
-runner = CliRunner()
-
-
-def _run(*args):
-    result = runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +24,7 @@ def generic(tmp_path_factory):
     table.iloc[450:].to_csv(root / "centre.csv", index=False)
     table.iloc[450:456].to_csv(root / "few.csv", index=False)
     table.iloc[450:].rename(columns={"time": "days", "event": "status"}).to_csv(root / "renamed.csv", index=False)
-    result = _run(
+    result = run_cli(
         "train", root / "train.csv", "--time-col", "time", "--event-col", "event", "--model", "coxph",
         "--out", root / "model",
     )  # fmt: skip
@@ -43,7 +34,7 @@ def generic(tmp_path_factory):
 
 def test_evaluate_reads_a_generic_bundles_outcome_columns(generic):
     out = generic / "evaluation"
-    result = _run(
+    result = run_cli(
         "evaluate", generic / "centre.csv", "--model", generic / "model", "--out", out, "--n-bootstrap", "5",
         "--n-bootstrap-calibration", "2", "--no-report",
     )  # fmt: skip
@@ -65,7 +56,7 @@ def test_evaluate_speaks_of_the_event_column_and_warns_of_nothing(generic):
     in 236 patients, few early) made sksurv's AUC divide 0 by 0 (RuntimeWarning); that resample's AUC is now
     left out of the interval like any undefined measure."""
     out = generic / "worded"
-    result = _run(
+    result = run_cli(
         "evaluate", generic / "centre.csv", "--model", generic / "model", "--out", out, "--n-bootstrap", "5",
         "--n-bootstrap-calibration", "2",
     )  # fmt: skip
@@ -82,10 +73,13 @@ def test_evaluate_speaks_of_the_event_column_and_warns_of_nothing(generic):
 
 def test_outcome_columns_named_differently_need_time_col_and_event_col(generic):
     args = ("--model", generic / "model", "--n-bootstrap", "5", "--n-bootstrap-calibration", "2", "--no-report")
-    missing = _run("evaluate", generic / "renamed.csv", "--out", generic / "e2", *args)
-    assert missing.exit_code != 0
-    assert "no outcome column 'time'" in missing.output and "--time-col" in missing.output
-    named = _run(
+    missing = run_cli("evaluate", generic / "renamed.csv", "--out", generic / "e2", *args)
+    not_updated = run_cli("update", generic / "renamed.csv", "--model", generic / "model", "--out", generic / "u2")
+    for refused in (missing, not_updated):  # one line and the invalid-records exit code, no traceback
+        assert refused.exit_code == 1, refused.output
+        assert refused.output.startswith("carrisk: error: ") and refused.output.count("\n") == 1
+        assert "no outcome column 'time'" in refused.output and "--time-col" in refused.output
+    named = run_cli(
         "evaluate",
         generic / "renamed.csv",
         "--out",
@@ -98,13 +92,13 @@ def test_outcome_columns_named_differently_need_time_col_and_event_col(generic):
     )
     assert named.exit_code == 0, named.output
     # a clinical model has fixed outcome columns: naming others is refused, not ignored
-    clinical = _run("evaluate", generic / "centre.csv", "--out", generic / "e3", "--time-col", "days")
+    clinical = run_cli("evaluate", generic / "centre.csv", "--out", generic / "e3", "--time-col", "days")
     assert clinical.exit_code != 0 and "generic-mode" in clinical.output
 
 
 def test_update_writes_a_generic_bundle_that_predicts_and_explains_the_updated_efs(generic):
     out = generic / "updated"
-    result = _run(
+    result = run_cli(
         "update", generic / "renamed.csv", "--model", generic / "model", "--out", out, "--level",
         "recalibration", "--time-col", "days", "--event-col", "status", "--reference-days", "1825",
     )  # fmt: skip
@@ -115,7 +109,7 @@ def test_update_writes_a_generic_bundle_that_predicts_and_explains_the_updated_e
     updated = carrisk.load_model(out)
     assert isinstance(updated, UpdatedModel)
     patients = pd.read_csv(generic / "centre.csv").drop(columns=["time", "event"]).head(6)
-    predicted = _run("predict", generic / "few.csv", "--model", out, "--out", generic / "p.csv")
+    predicted = run_cli("predict", generic / "few.csv", "--model", out, "--out", generic / "p.csv")
     assert predicted.exit_code == 0, predicted.output
     table = pd.read_csv(generic / "p.csv")
     np.testing.assert_allclose(table["efs_12mo"], updated.predict_survival(patients, [365.25])[:, 0], rtol=1e-9)
@@ -123,7 +117,7 @@ def test_update_writes_a_generic_bundle_that_predicts_and_explains_the_updated_e
     np.testing.assert_allclose(
         shap.base_values + shap.values.sum(axis=1), updated.predict_survival(patients, [365.25])[:, 0], atol=1e-9
     )
-    explained = _run("explain", generic / "few.csv", "--model", out, "--out", generic / "explanations")
+    explained = run_cli("explain", generic / "few.csv", "--model", out, "--out", generic / "explanations")
     assert explained.exit_code == 0, explained.output
 
 

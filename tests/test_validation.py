@@ -13,11 +13,11 @@ from sksurv.util import Surv
 from typer.testing import CliRunner
 
 from carrisk import simulate_cohort, survival_target
-from carrisk.calibration import kaplan_meier_at
 from carrisk.cli import app
 from carrisk.datasets import load_public_dataset, load_survival_data
 from carrisk.intervals import inbag_counts
 from carrisk.models import make_pipeline
+from carrisk.nonparametric import kaplan_meier_at
 from carrisk.schema import SIX_MONTHS_DAYS
 from carrisk.tuning import StratifiedGridSearch, tuned_model
 from carrisk.validation import cross_validate, dataset_tau

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from carrisk.competing.outcomes import CAUSES, derive_first_event
-from carrisk.competing.prediction import DEFAULT_ALPHAS, cause_design
+from carrisk.competing.outcomes import CAUSES
+from carrisk.competing.prediction import DEFAULT_ALPHAS, cause_training_data
 from carrisk.competing.regression import cross_validated_penalty, ridge_hazard_fit
 from carrisk.features import FeatureSpec
 
@@ -76,12 +76,7 @@ class FineGrayModel(BaseEstimator):
         """
         if isinstance(self.alpha, str) and self.alpha != "cv":
             raise ValueError(f"alpha must be a number or 'cv', got {self.alpha!r}")
-        records = records.reset_index(drop=True)
-        events = derive_first_event(records)
-        self.preprocess_ = cause_design(self.spec).fit(records)
-        design = self.preprocess_.transform(records)
-        time = events["time_days"].to_numpy(dtype=float)
-        code = events["cause_code"].to_numpy(dtype=int)
+        self.preprocess_, design, time, code = cause_training_data(self.spec, records)
         self.causes_ = CAUSES
         self.unique_times_ = np.unique(time[code > 0])
         self.coef_ = np.zeros((len(CAUSES), design.shape[1]))

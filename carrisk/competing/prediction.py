@@ -64,6 +64,26 @@ def cause_design(spec: FeatureSpec | None, *, scale: bool = True) -> Pipeline:
     return Pipeline([*steps, ("scale", StandardScaler())] if scale else steps)
 
 
+def cause_training_data(
+    spec: FeatureSpec | None, records: pd.DataFrame
+) -> tuple[Pipeline, np.ndarray, np.ndarray, np.ndarray]:
+    """What a competing-risks model fits on: (fitted :func:`cause_design`, design matrix, time, cause code).
+
+    The first-event time (days) and cause code come from :func:`carrisk.competing.derive_first_event`.
+
+    Raises
+    ------
+    carrisk.schema.RecordError
+        If the records or their outcome columns are invalid or contradictory.
+    """
+    records = records.reset_index(drop=True)
+    events = derive_first_event(records)
+    preprocess = cause_design(spec).fit(records)
+    time = events["time_days"].to_numpy(dtype=float)
+    code = events["cause_code"].to_numpy(dtype=int)
+    return preprocess, preprocess.transform(records), time, code
+
+
 class CauseSpecificModel(BaseEstimator):
     """Logistic no-CR model plus ridge cause-specific Cox models after CR; see the module docstring.
 
@@ -130,12 +150,7 @@ class CauseSpecificModel(BaseEstimator):
         carrisk.schema.RecordError
             If the records or their outcome columns are invalid or contradictory.
         """
-        records = records.reset_index(drop=True)
-        events = derive_first_event(records)
-        self.preprocess_ = cause_design(self.spec).fit(records)
-        design = self.preprocess_.transform(records)
-        time = events["time_days"].to_numpy(dtype=float)
-        code = events["cause_code"].to_numpy(dtype=int)
+        self.preprocess_, design, time, code = cause_training_data(self.spec, records)
         self.causes_ = CAUSES
         self.feature_groups_ = dict(self.preprocess_.named_steps["features"].feature_groups_)
         self.feature_names_ = list(self.preprocess_.named_steps["features"].get_feature_names_out())
@@ -507,4 +522,12 @@ def format_causes(table: pd.DataFrame, horizon: str = "12mo") -> str:
     return "\n".join(lines)
 
 
-__all__ = ["CauseSpecificModel", "cause_design", "cause_model_for", "coalition_shap", "format_causes", "predict_causes"]
+__all__ = [
+    "CauseSpecificModel",
+    "cause_design",
+    "cause_model_for",
+    "cause_training_data",
+    "coalition_shap",
+    "format_causes",
+    "predict_causes",
+]

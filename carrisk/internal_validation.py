@@ -18,6 +18,9 @@ that refit's optimism at each grid point; the mean over refits is subtracted fro
 model. rms smooths with hare instead of a spline Cox model and reads survival rather than event probabilities;
 the resampling and the subtraction are the same.
 
+With the same resamples (``indices``) and an unpenalised Cox model with Efron's ties, C and the calibration slope
+equal rms ``validate.cph``'s to 1e-9 (``tests/test_reference_r.py``; README, "Cross-checked against R rms").
+
 The corrected figures estimate how the model fitted on all the data would perform in new patients from the same
 population; the benchmark ``python -m benchmarks.internal_validation`` checks on the simulator that they are
 closer to that truth than the apparent ones.

@@ -241,9 +241,21 @@ def time_dependent_auc(y_train: np.ndarray, y_test: np.ndarray, risk: np.ndarray
     -------
     float
         AUC(time).
+
+    Raises
+    ------
+    ValueError
+        If no test patient has an event by ``time`` or none is followed beyond it (the AUC is 0/0 there).
     """
     sk_train, sk_test = _ipcw_targets(y_train, y_test)
     risk = check_per_patient(risk, "risk", sk_test.shape[0], patients="test patient")
+    cases = int(np.sum(sk_test["event"] & (sk_test["time"] <= time)))
+    controls = int(np.sum(sk_test["time"] > time))
+    if not (cases and controls):
+        raise ValueError(
+            f"time-dependent AUC at {time:g} is undefined: {cases} patients with an event by then and {controls} "
+            "followed beyond it; it needs at least one of each"
+        )
     auc, _ = cumulative_dynamic_auc(sk_train, sk_test, risk, [time])
     return float(auc[0])
 

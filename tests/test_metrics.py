@@ -321,3 +321,14 @@ def test_summarize_known_answer_and_failed_folds():
     assert summary["n_failed"] == 1
     assert summary["folds"][:3] == [0.6, 0.7, 0.8]
     assert np.isnan(summary["folds"][3])
+
+
+def test_time_dependent_auc_without_a_case_or_a_control_is_an_error_not_a_nan():
+    """sksurv returns NaN with a RuntimeWarning (0/0); the AUC is undefined, so say why."""
+    from carrisk.target import make_target
+
+    y = make_target(np.array([False, True, True, False]), np.array([50.0, 300.0, 400.0, 500.0]))
+    with pytest.raises(ValueError, match="0 patients with an event by then and 4 followed beyond it"):
+        time_dependent_auc(y, y, np.array([0.1, 0.4, 0.3, 0.2]), 40.0)
+    with pytest.raises(ValueError, match="2 patients with an event by then and 0 followed beyond it"):
+        time_dependent_auc(y, y, np.array([0.1, 0.4, 0.3, 0.2]), 500.0)

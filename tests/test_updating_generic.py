@@ -51,6 +51,26 @@ def test_evaluate_reads_a_generic_bundles_outcome_columns(generic):
     assert summary.loc[("harrell_c", np.nan), "estimate"] == pytest.approx(direct.summary.iloc[0]["estimate"])
 
 
+def test_evaluate_speaks_of_the_event_column_and_warns_of_nothing(generic):
+    """A generic table's outcome is not EFS; and a bootstrap resample without an event by 6 months (90 events
+    in 236 patients, few early) made sksurv's AUC divide 0 by 0 (RuntimeWarning); that resample's AUC is now
+    left out of the interval like any undefined measure."""
+    out = generic / "worded"
+    result = run_cli(
+        "evaluate", generic / "centre.csv", "--model", generic / "model", "--out", out, "--n-bootstrap", "5",
+        "--n-bootstrap-calibration", "2",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "236 patients, 90 events (column 'event')" in result.output
+    assert "EFS" not in result.output and "warning" not in result.output.lower()
+    summary = pd.read_csv(out / "summary.csv").set_index(["measure", "horizon"])
+    assert summary.loc[("auc", "6mo"), "interval"] == "bootstrap percentile (4 resamples)"
+    assert summary.loc[("brier", "6mo"), "interval"] == "bootstrap percentile (5 resamples)"
+    report = (out / "report.html").read_text()
+    assert "External validation of a survival model" in report and "with an event (column &#x27;event&#x27;)" in report
+    assert "EFS" not in report and "CAR T-cell" not in report and "blinatumomab" not in report
+
+
 def test_outcome_columns_named_differently_need_time_col_and_event_col(generic):
     args = ("--model", generic / "model", "--n-bootstrap", "5", "--n-bootstrap-calibration", "2", "--no-report")
     missing = run_cli("evaluate", generic / "renamed.csv", "--out", generic / "e2", *args)

@@ -252,3 +252,20 @@ def test_a_parent_without_linear_indices_is_refused_with_a_reason(cohort):
         updated.explain(cohort.records.head(2))
     with pytest.raises(ValueError, match="output='survival'"):
         updated.explain(cohort.records.head(2), output="risk")
+
+
+def test_risk_score_slope_is_the_updated_scores_slope_on_the_parents_at_every_level(shipped_updates):
+    """The reported slope is that of log H_updated(t*) on log H_parent(t*) over the update cohort.
+
+    For the revision, ``1 + c`` alone means nothing (the parent's risk score is nearly a linear function of the
+    design columns, so ``c`` and ``g`` trade off: 1 + c was -4 on one centre), and it was what the manifest,
+    ``to_text`` and the evaluation report showed.
+    """
+    parent, centre, models = shipped_updates
+    lp_parent = np.log(-np.log(parent.predict_survival(centre.records, [TWELVE_MONTHS_DAYS])[:, 0]))
+    for level, model in models.items():
+        lp_updated = np.log(-np.log(model.predict_survival(centre.records, [TWELVE_MONTHS_DAYS])[:, 0]))
+        expected = np.polyfit(lp_parent, lp_updated, 1)[0]
+        assert model.update["risk_score_slope"] == pytest.approx(expected, abs=1e-6), level
+        if level != "revision":
+            assert model.update["risk_score_slope"] == pytest.approx(1 + model.slope_change, abs=1e-6)

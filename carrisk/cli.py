@@ -467,13 +467,21 @@ def simulate(
     out: Annotated[Path, typer.Option(help="Records CSV to write.")] = Path("cohort.csv"),
     truth: Annotated[Path | None, typer.Option(help="Also write each patient's true risk and EFS here.")] = None,
     centre: Annotated[
-        str | None, typer.Option(help="A simulated external centre preset: 'shifted' (case-mix and baseline).")
+        str | None,
+        typer.Option(
+            help="A simulated external centre preset: 'baseline_and_effects' (baseline hazard x 1.8, every effect "
+            "x 0.7) or 'shifted' (case-mix and baseline)."
+        ),
     ] = None,
     baseline_hazard_multiplier: Annotated[
         float | None, typer.Option(help="Multiply the post-remission baseline hazard (overrides the preset).")
     ] = None,
     cr_logodds_shift: Annotated[
         float | None, typer.Option(help="Add to the log-odds of day-28 CR (overrides the preset).")
+    ] = None,
+    effect_scale: Annotated[
+        float | None,
+        typer.Option(help="Multiply every log hazard ratio and CR log odds ratio (overrides the preset)."),
     ] = None,
     blina_exposed: Annotated[float | None, typer.Option(help="Share with prior blinatumomab.")] = None,
     high_burden_odds_ratio: Annotated[
@@ -493,6 +501,7 @@ def simulate(
     for key, value in (
         ("baseline_hazard_multiplier", baseline_hazard_multiplier),
         ("cr_logodds_shift", cr_logodds_shift),
+        ("effect_scale", effect_scale),
     ):
         if value is not None:
             options[key] = value

@@ -559,9 +559,14 @@ class SimulatedCohort:
     seed: int
 
 
-#: A simulated external centre for demonstrations and tests: more blinatumomab exposure and high-burden
-#: disease, mostly commercial tisagenlecleucel, a worse post-remission baseline and fewer remissions.
+#: Simulated external centres for demonstrations and tests. ``shifted``: more blinatumomab exposure and
+#: high-burden disease, mostly commercial tisagenlecleucel, a worse post-remission baseline and fewer
+#: remissions (its effects are the default centre's, so a model's calibration slope stays near 1 there).
+#: ``baseline_and_effects``: the post-remission baseline hazard x 1.8 and every effect x 0.7, as at a centre
+#: with another product or population; a model from the default centre is off in the large *and* in its slope
+#: there (about 0.6), the case for a recalibration or revision (benchmarks/external_validation.py).
 EXTERNAL_CENTRES: dict[str, dict[str, Any]] = {
+    "baseline_and_effects": {"baseline_hazard_multiplier": 1.8, "effect_scale": 0.7},
     "shifted": {
         "case_mix": {
             "blina_exposed": 0.35,
@@ -570,7 +575,7 @@ EXTERNAL_CENTRES: dict[str, dict[str, Any]] = {
         },
         "baseline_hazard_multiplier": 1.6,
         "cr_logodds_shift": -0.5,
-    }
+    },
 }
 _CASE_MIX_KEYS = ("blina_exposed", "high_burden_odds_ratio", "product")
 
@@ -581,8 +586,9 @@ def centre_params(
     case_mix: Mapping[str, Any] | None = None,
     baseline_hazard_multiplier: float = 1.0,
     cr_logodds_shift: float = 0.0,
+    effect_scale: float = 1.0,
 ) -> dict[str, Any]:
-    """Parameters of a different centre: another case-mix, post-remission baseline hazard and CR rate.
+    """Parameters of a different centre: another case-mix, post-remission baseline hazard, CR rate and effects.
 
     Parameters
     ----------
@@ -596,6 +602,10 @@ def centre_params(
         Added as ``log(multiplier)`` to every ``hazard_log_rate_<cause>``.
     cr_logodds_shift : float, default 0.0
         Added to ``cr_intercept``.
+    effect_scale : float, default 1.0
+        Multiplies every log hazard ratio (``loghr_*``) and day-28 CR log odds ratio (``cr_logor_*``): below 1
+        the predictors matter less at this centre (a model from the default centre has a calibration slope
+        below 1 there). The baselines are not re-centred, so the centre's mean risk moves too.
 
     Returns
     -------
@@ -642,6 +652,12 @@ def centre_params(
         raise ValueError(f"cr_logodds_shift must be a finite number, got {cr_logodds_shift!r}")
     if cr_logodds_shift != 0.0:
         p["cr_intercept"] = p["cr_intercept"] + float(cr_logodds_shift)
+    scale = float(effect_scale)
+    if not (np.isfinite(scale) and scale >= 0.0):
+        raise ValueError(f"effect_scale must be a non-negative number, got {effect_scale!r}")
+    if scale != 1.0:
+        for name in [name for name in p if name.startswith(("loghr_", "cr_logor_"))]:
+            p[name] = scale * float(p[name])
     return p
 
 
@@ -660,6 +676,7 @@ def simulate_cohort(
     case_mix: Mapping[str, Any] | None = None,
     baseline_hazard_multiplier: float = 1.0,
     cr_logodds_shift: float = 0.0,
+    effect_scale: float = 1.0,
     **overrides: Any,
 ) -> SimulatedCohort:
     """Simulate a cohort of CD19-CAR recipients in the carrisk record schema, with the true EFS behind it.
@@ -689,6 +706,8 @@ def simulate_cohort(
         Multiplies the baseline hazard of every post-CR cause (> 1: a worse centre).
     cr_logodds_shift : float, default 0.0
         Added to the log-odds of day-28 CR for every patient (< 0: fewer remissions).
+    effect_scale : float, default 1.0
+        Multiplies every log hazard ratio and CR log odds ratio (< 1: the predictors matter less there).
     **overrides
         Individual parameters to replace by name, e.g. ``cr_intercept=2.0``.
 
@@ -720,6 +739,7 @@ def simulate_cohort(
         case_mix=case_mix,
         baseline_hazard_multiplier=baseline_hazard_multiplier,
         cr_logodds_shift=cr_logodds_shift,
+        effect_scale=effect_scale,
     )
     patient_rng, messy_rng, early_rng = np.random.default_rng(seed).spawn(3)
     draws = _draw_latent(n, patient_rng)

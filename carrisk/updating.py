@@ -24,7 +24,10 @@ with the levels of Steyerberg's hierarchy [1]_ [2]_:
    standard errors of the shrunken ``c`` and ``g`` are the unshrunken fit's times ``s`` (an approximation
    that ignores the recalibration's own uncertainty). For a Cox parent ``lp`` is itself a linear function of
    ``z``, so only the revision's combined change ``c lp + g'z`` is determined, not ``c`` and ``g`` apart
-   (their standard errors are then very large and mean nothing on their own).
+   (their standard errors are then very large and mean nothing on their own). The ``risk_score_slope`` the
+   update records for every level is therefore the least-squares slope of the updated risk score
+   ``log H(t* | x)`` on the parent's ``lp(x)`` over the update cohort: ``1 + c`` below the revision, and for
+   the revision the slope that its whole change ``c lp + g'z`` gives.
 
 Because ``H_p`` is known, the log-likelihood of the updated model in ``(a, c, g)`` is that of a Poisson model
 of the event indicator ``d_i`` with offset ``log H_p(t_i | x_i)`` (the follow-up truncated at ``t*``; the
@@ -549,7 +552,7 @@ class UpdateResult:
         model = self.model
         lines.append(
             f"Chosen: {LEVEL_LABELS[model.level]}; baseline hazard multiplier exp(a) = {np.exp(model.intercept):.3f}, "
-            f"risk-score slope 1 + c = {1 + model.slope_change:.3f}"
+            f"slope of the updated risk score on the original's = {model.update['risk_score_slope']:.3f}"
         )
         return "\n".join(lines)
 
@@ -680,6 +683,17 @@ def update_model(
             coefficient_rows.append({"level": name, "term": terms[k], "estimate": float(estimate), "se": float(se[k])})
     coefficients = pd.DataFrame(coefficient_rows, columns=["level", "term", "estimate", "se"])
 
+    # The slope of the updated risk score log H(t*) = lp + a + shift on the parent's lp over the update cohort:
+    # 1 + c below the revision; for the revision, c alone is not interpretable (c and g trade off), the whole
+    # change c lp + g'z is.
+    lp_variance = float(np.var(lp_centred))
+    risk_score_slopes = {"original": 1.0}
+    for name in LEVELS[1:]:
+        coef = fits[name].coef
+        shift = covariates["revision"][:, 1 : coef.size] @ coef[1:] if coef.size > 1 else np.zeros(event.size)
+        cross = float(np.mean(shift * lp_centred))
+        risk_score_slopes[name] = 1.0 + cross / lp_variance if lp_variance > 0 else float("nan")
+
     manifest = getattr(model, "manifest_", None) or {}
     parent_hash = (manifest.get("payload") or {}).get("sha256")
     candidates: dict[str, UpdatedModel] = {}
@@ -696,7 +710,7 @@ def update_model(
             "reference_days": reference_days,
             "baseline_hazard_multiplier": float(np.exp(intercept)),
             "baseline_estimated_by": intercept_method if name != "original" else None,
-            "risk_score_slope": 1.0 + slope_change,
+            "risk_score_slope": risk_score_slopes[name],
             "lp_centre": lp_centre,
             "revision_shrinkage": shrinkage if name == "revision" else None,
             "coefficients": coefficients[coefficients["level"] == name].to_dict("records"),

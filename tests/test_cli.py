@@ -1,5 +1,6 @@
 """The command line as a user runs it: simulate, reproduce, train, version."""
 
+import io
 import json
 
 import pandas as pd
@@ -90,6 +91,23 @@ def test_external_centre_evaluate_and_update_from_the_command_line(tmp_path):
     assert "Harrell's C" in result.output
     assert (out / "report.html").stat().st_size > 10_000 and (out / "summary.csv").exists()
     assert json.loads((out / "evaluation.json").read_text())["info"]["model"]["update"]["level"]
+
+
+def test_simulate_centre_presets_and_effect_scale_from_the_command_line(tmp_path):
+    from carrisk.simulate import EXTERNAL_CENTRES
+
+    preset, scaled = tmp_path / "preset.csv", tmp_path / "scaled.csv"
+    args = ["simulate", "--n", "40", "--seed", "6"]
+    assert runner.invoke(app, [*args, "--centre", "baseline_and_effects", "--out", str(preset)]).exit_code == 0
+    expected = carrisk.simulate_cohort(40, seed=6, **EXTERNAL_CENTRES["baseline_and_effects"]).records
+    pd.testing.assert_frame_equal(pd.read_csv(preset), pd.read_csv(io.StringIO(expected.to_csv(index=False))))
+    preset_args = [*args, "--centre", "baseline_and_effects"]
+    result = runner.invoke(app, [*preset_args, "--effect-scale", "1", "--out", str(scaled)])
+    assert result.exit_code == 0, result.output
+    expected = carrisk.simulate_cohort(40, seed=6, baseline_hazard_multiplier=1.8).records
+    pd.testing.assert_frame_equal(pd.read_csv(scaled), pd.read_csv(io.StringIO(expected.to_csv(index=False))))
+    result = runner.invoke(app, [*args, "--effect-scale", "-1", "--out", str(scaled)])
+    assert result.exit_code == 2 and "effect_scale must be a non-negative" in result.output
 
 
 def test_evaluate_and_update_refuse_bad_input_in_one_clear_line(tmp_path):

@@ -14,6 +14,8 @@ import pytest
 from lifelines import KaplanMeierFitter
 
 from carrisk.simulate import (
+    CAUSES,
+    EXTERNAL_CENTRES,
     RECORD_COLUMNS,
     SIX_MONTHS_DAYS,
     TWELVE_MONTHS_DAYS,
@@ -330,8 +332,6 @@ def test_default_cohort_is_byte_identical_to_before_the_centre_options():
 
 
 def test_shifted_centre_has_its_case_mix_and_a_worse_true_efs():
-    from carrisk.simulate import EXTERNAL_CENTRES
-
     default = simulate_cohort(4000, seed=11, messy=False)
     shifted = simulate_cohort(4000, seed=11, messy=False, **EXTERNAL_CENTRES["shifted"])
     assert shifted.records["blina_exposed"].mean() == pytest.approx(0.35, abs=0.025)
@@ -367,9 +367,26 @@ def test_cr_logodds_shift_moves_the_cr_logit_only():
     np.testing.assert_allclose(shifted.truth["true_lp_cd19pos"], base.truth["true_lp_cd19pos"])
 
 
+def test_effect_scale_multiplies_every_linear_predictor_and_nothing_else():
+    base = simulate_cohort(200, seed=2, messy=False)
+    weaker = simulate_cohort(200, seed=2, messy=False, effect_scale=0.7)
+    # same patients; every log hazard ratio and CR log odds ratio x 0.7, so each linear predictor (the
+    # intercepts aside) is 0.7 times the default centre's, and the baselines are untouched
+    pd.testing.assert_frame_equal(base.records.iloc[:, :17], weaker.records.iloc[:, :17])
+    for column in ["true_lp_cr", *(f"true_lp_{cause}" for cause in CAUSES)]:
+        offset = base.params["cr_intercept"] if column == "true_lp_cr" else 0.0
+        np.testing.assert_allclose(weaker.truth[column] - offset, 0.7 * (base.truth[column] - offset), atol=1e-12)
+    assert all(weaker.params[k] == base.params[k] for k in base.params if k.startswith("hazard_log_rate_"))
+    assert weaker.truth["true_efs_12mo"].std() < base.truth["true_efs_12mo"].std()
+    preset = simulate_cohort(200, seed=2, messy=False, **EXTERNAL_CENTRES["baseline_and_effects"])
+    assert preset.params["loghr_high_burden_cd19neg"] == pytest.approx(0.7 * base.params["loghr_high_burden_cd19neg"])
+    assert preset.params["hazard_log_rate_death"] == pytest.approx(base.params["hazard_log_rate_death"] + np.log(1.8))
+
+
 @pytest.mark.parametrize(
     "options, message",
     [
+        ({"effect_scale": -0.5}, "effect_scale must be a non-negative"),
         ({"case_mix": {"burden": 2}}, "unknown case_mix key"),
         ({"case_mix": {"blina_exposed": 1.5}}, "blina_exposed must be a probability"),
         ({"case_mix": {"product": {"axicel": 1.0}}}, "case_mix product"),

@@ -4,12 +4,14 @@
 60 s on 2 cores). One process: a histogram forest (``SurvivalForest(engine="hist")``, the settings of
 :mod:`benchmarks.scale`) is fitted on :func:`benchmarks.scale.synthetic_table`, converted once by
 :class:`carrisk.explain.ForestExplainer`, and the path-dependent SHAP values of the survival probability at every
-grid time are computed for ``M`` held-out patients. Numba kernels are compiled (or loaded from the cache) on a
-small forest first, outside the timings. Wall and CPU seconds (all threads) and the load average are recorded for
-every step, since the machine may be shared; additivity (base value + SHAP values = the forest's prediction) is
-checked on every patient and time. ``--compare-reference M`` also explains the first M patients with the per-leaf
-polynomial algorithm carrisk used before (``tests/_treeshap_reference.py``) and records both times and the largest
-difference (``scale_shap_reference.json``; e.g. ``--rows 20000 --patients 200 --compare-reference 200``).
+grid time are computed for ``M`` held-out patients, ``--repeats`` times (default 3; ``steps.shap`` holds the medians
+over the runs, the first of which also computes the leaf values' steps). Numba kernels are compiled (or loaded from
+the cache) on a small forest first, outside the timings. Wall and CPU seconds (all threads) and the load average are
+recorded for every step, since the machine may be shared; additivity (base value + SHAP values = the forest's
+prediction) is checked on every patient and time. ``--compare-reference M`` also explains the first M patients with
+the per-leaf polynomial algorithm carrisk used before (``tests/_treeshap_reference.py``) and records both times and
+the largest difference (``scale_shap_reference.json``; e.g. ``--rows 20000 --patients 200 --compare-reference
+200``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import time
 from typing import Any
 
@@ -41,7 +44,7 @@ def _timed(step: str, log: dict[str, Any], fn: Any) -> Any:
 
 
 def run(rows: int = 100_000, n_features: int = 20, patients: int = 10_000, n_trees: int = 100,
-        compare_reference: int = 0) -> dict[str, Any]:  # fmt: skip
+        compare_reference: int = 0, repeats: int = 3) -> dict[str, Any]:  # fmt: skip
     """Fit, convert, explain; returns the JSON payload (written to ``results/scale_shap.json``, or with
     ``compare_reference`` to ``results/scale_shap_reference.json``)."""
     from sksurv.util import Surv
@@ -60,10 +63,15 @@ def run(rows: int = 100_000, n_features: int = 20, patients: int = 10_000, n_tre
                             random_state=SEED, engine="hist")  # fmt: skip
     _timed("fit", steps, lambda: forest.fit(X, y))
     explainer = _timed("convert", steps, lambda: ForestExplainer(forest.forest_))
-    result = _timed("shap", steps, lambda: explainer.shap_values(X_test, output="survival"))
+    runs: list[dict[str, Any]] = []
+    for _ in range(repeats):  # the same explainer: leaf values and their steps are computed in the first run only
+        result = _timed("shap", steps, lambda: explainer.shap_values(X_test, output="survival"))
+        runs.append(steps.pop("shap"))
+    steps["shap_runs"] = runs
+    steps["shap"] = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
     flat = explainer._flat
     payload = _common.header("scale_shap", _common.FULL, {"forest": SEED, "train": SEED + 1, "test": TEST_SEED}) | {
-        "settings": {"rows": rows, "features": n_features, "patients": patients, "trees": n_trees,
+        "settings": {"rows": rows, "features": n_features, "patients": patients, "trees": n_trees, "repeats": repeats,
                      "min_samples_leaf": MIN_SAMPLES_LEAF, "threads": N_JOBS, "output": "survival, every grid time"},
         "forest": {"leaves": int(flat.leaf_ptr.size - 1), "grid_times": int(explainer.unique_times.size),
                    "max_distinct_features_on_a_path": int(flat.max_path_features)},
@@ -100,8 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--trees", type=int, default=100)
     parser.add_argument("--compare-reference", type=int, default=0, metavar="M")
+    parser.add_argument("--repeats", type=int, default=3, help="SHAP runs on the fitted forest; the median is reported")
     args = parser.parse_args(argv)
-    payload = run(args.rows, args.features, args.patients, args.trees, args.compare_reference)
+    payload = run(args.rows, args.features, args.patients, args.trees, args.compare_reference, args.repeats)
     keys = ("forest", "steps", "additivity_error", "peak_rss_bytes", "reference")
     print(json.dumps({k: payload[k] for k in keys if k in payload}, indent=1))
 

@@ -35,9 +35,12 @@ indicator "x reaches this leaf", and SHAP values are linear in the leaf values.
   of cover ratios). By Owen's multilinear extension its Shapley values are
   :math:`v (o_i - z_i) \\int_0^1 \\prod_{j \\ne i} (t o_j + (1 - t) z_j)\\,dt`, a polynomial of degree < m in
   t integrated exactly by Gauss-Legendre quadrature on :math:`\\lceil m/2 \\rceil` nodes (as in Linear TreeSHAP [4]_).
-  A numba kernel walks every tree once per block of up to 64 patients, keeping the product at the quadrature
-  nodes along the path (a repeated feature replaces its factor), so each leaf costs :math:`O(m \\lceil m/2
-  \\rceil)` per patient; every failed condition (:math:`o_i = 0`) gets the same weight. Leaf values enter as
+  A numba kernel walks every tree once per block of up to 128 patients, keeping the product at the quadrature
+  nodes along the path (a repeated feature replaces its factor by one of three precomputed ratios, as o is 0 or
+  1). Each node uses the rule that is exact for the longest path below it (:math:`\\lceil m/2 \\rceil` points for
+  the largest m of its leaves), so a leaf costs :math:`O(m \\lceil m/2 \\rceil)` per patient with its own m, not
+  the forest's longest path; where the rule shrinks, the product is recomputed from the path's factors. Every
+  failed condition (:math:`o_i = 0`) gets the same weight. Leaf values enter as
   sparse steps along the output columns (a leaf's Kaplan-Meier curve changes only at its own event times), so
   the whole curve costs the leaf's number of steps, not the number of grid times, and the SHAP curve is the
   cumulative sum of the steps' contributions. This is what ``shap.TreeExplainer`` computes on the same trees
@@ -100,7 +103,7 @@ FeaturePerturbation = Literal["tree_path_dependent", "interventional"]
 #: Memory budget for one block of per-record Shapley weights (patients x records, float64).
 _WEIGHT_BLOCK_BYTES = 128 * 2**20
 #: Patients walked through the trees together by the path-dependent kernel (at most; see _SHAP_BLOCK_BYTES).
-_SHAP_BLOCK_ROWS = 64
+_SHAP_BLOCK_ROWS = 128
 #: Memory budget of one block's SHAP accumulator (features x outputs x patients, float64) per thread.
 _SHAP_BLOCK_BYTES = 4 * 2**20
 #: Largest number of distinct features on one root-to-leaf path (bit masks are int64).
@@ -416,23 +419,24 @@ def _max_depth(roots, left, right):
 
 @numba.njit(parallel=True, cache=True)
 def _path_dependent_increments(
-    X, roots, left, right, feature, threshold, nan_left, cover, node_leaf, inc_ptr, inc_col, inc_val, t_nodes,
-    t_weights, max_depth, block, out
+    X, roots, left, right, feature, threshold, nan_left, cover, node_leaf, node_order, inc_ptr, inc_col, inc_val,
+    gl_nodes, gl_weights, max_depth, block, out
 ):  # fmt: skip
     # Arrays are laid out with the block's patients innermost, so the arithmetic runs in SIMD lanes over patients.
+    # poly[d] holds prod_j (t o_j + (1 - t) z_j) at the nodes of the Gauss-Legendre rule of the node at depth d,
+    # whose number of points node_order[node] suffices for every leaf below it.
     n, p = X.shape
-    n_q = t_nodes.shape[0]
+    q_max = gl_nodes.shape[0]
     n_out = out.shape[2]
-    fail_scale = t_weights / (1.0 - t_nodes)
     for blk in numba.prange((n + block - 1) // block):
         s0 = blk * block
         nb = min(block, n - s0)
-        satisfied = np.ones((p, nb))  # 1.0 if the patient meets every condition of the path on feature j
-        zero = np.ones(p)  # product of the path's cover ratios on feature j
+        satisfied = np.ones((p, nb))
+        zero = np.ones(p)
         on_path = np.zeros(p, dtype=np.bool_)
         path = np.empty(p, dtype=np.int64)
         n_path = 0
-        poly = np.ones((max_depth + 1, n_q, nb))  # prod_j (t o_j + (1 - t) z_j) at the quadrature nodes t
+        poly = np.ones((max_depth + 1, q_max, nb))
         undo_feature = np.empty(max_depth + 1, dtype=np.int64)
         undo_zero = np.empty(max_depth + 1)
         undo_satisfied = np.empty((max_depth + 1, nb))
@@ -443,15 +447,16 @@ def _path_dependent_increments(
         goes = np.empty(nb)
         w_fail = np.empty(nb)
         w_open = np.empty((p, nb))
+        coef = np.empty(q_max)
         acc = np.zeros((p, n_out, nb))
-        depth = 0  # changes of the current path are recorded at depths 1..depth
+        depth = 0
         for t in range(roots.shape[0]):
             top = 1
             stack_node[0], stack_depth[0], stack_parent[0] = roots[t], 0, -1
             while top > 0:
                 top -= 1
                 node, d, parent = stack_node[top], stack_depth[top], stack_parent[top]
-                while depth >= d and depth > 0:  # leave the subtree of the previous branch
+                while depth >= d and depth > 0:
                     j = undo_feature[depth]
                     zero[j] = undo_zero[depth]
                     satisfied[j, :] = undo_satisfied[depth, :]
@@ -459,6 +464,7 @@ def _path_dependent_increments(
                         on_path[j] = False
                         n_path -= 1
                     depth -= 1
+                n_q = node_order[node]
                 if parent >= 0:
                     j = feature[parent]
                     went_left = left[parent] == node
@@ -470,17 +476,27 @@ def _path_dependent_increments(
                         x = X[s0 + b, j]
                         goes_left = nan_left[parent] if np.isnan(x) else x <= threshold[parent]
                         goes[b] = 1.0 if goes_left == went_left else 0.0
-                    for q in range(n_q):
-                        tq, sq = t_nodes[q], 1.0 - t_nodes[q]
-                        if on_path[j]:
-                            for b in range(nb):
-                                o_old = satisfied[j, b]
-                                a_old = tq * o_old + sq * z_old
-                                a_new = tq * (o_old * goes[b]) + sq * z_new
-                                poly[d, q, b] = poly[d - 1, q, b] * (a_new / a_old)
-                        else:
-                            for b in range(nb):
-                                poly[d, q, b] = poly[d - 1, q, b] * (tq * goes[b] + sq * z_new)
+                    same_rule = n_q == node_order[parent]
+                    if same_rule:
+                        for q in range(n_q):
+                            tq = gl_nodes[n_q - 1, q]
+                            sq = 1.0 - tq
+                            if on_path[j]:
+                                # o_old and goes are 0 or 1: the factor's ratio takes one of three values
+                                r_failed = z_new / z_old
+                                r_stays = (tq + sq * z_new) / (tq + sq * z_old)
+                                r_fails = sq * z_new / (tq + sq * z_old)
+                                for b in range(nb):
+                                    if satisfied[j, b] == 0.0:
+                                        r = r_failed
+                                    elif goes[b] == 1.0:
+                                        r = r_stays
+                                    else:
+                                        r = r_fails
+                                    poly[d, q, b] = poly[d - 1, q, b] * r
+                            else:
+                                for b in range(nb):
+                                    poly[d, q, b] = poly[d - 1, q, b] * (tq * goes[b] + sq * z_new)
                     for b in range(nb):
                         satisfied[j, b] *= goes[b]
                     zero[j] = z_new
@@ -489,6 +505,17 @@ def _path_dependent_increments(
                         path[n_path] = j
                         n_path += 1
                     depth = d
+                    if not same_rule:  # fewer points suffice below: the product afresh on the shorter rule
+                        for q in range(n_q):
+                            tq = gl_nodes[n_q - 1, q]
+                            sq = 1.0 - tq
+                            for b in range(nb):
+                                poly[d, q, b] = 1.0
+                            for k in range(n_path):
+                                jk = path[k]
+                                zk = sq * zero[jk]
+                                for b in range(nb):
+                                    poly[d, q, b] *= tq * satisfied[jk, b] + zk
                 if left[node] >= 0:
                     stack_node[top], stack_depth[top], stack_parent[top] = right[node], d + 1, node
                     stack_node[top + 1], stack_depth[top + 1], stack_parent[top + 1] = left[node], d + 1, node
@@ -498,22 +525,33 @@ def _path_dependent_increments(
                 lo, hi = inc_ptr[leaf], inc_ptr[leaf + 1]
                 if hi == lo or n_path == 0:
                     continue
-                # Owen: phi_i = (o_i - z_i) int_0^1 prod_{j != i} (t o_j + (1 - t) z_j) dt, exact by Gauss-Legendre;
-                # every failed condition (o_i = 0) gets the same weight
+                # Owen: phi_i = (o_i - z_i) int_0^1 prod_{j != i} (t o_j + (1 - t) z_j) dt, a polynomial of degree
+                # < n_path integrated exactly on the leaf's ceil(n_path / 2) points; every failed condition (o_i = 0)
+                # gets the same weight
                 for b in range(nb):
                     w_fail[b] = 0.0
                 for q in range(n_q):
+                    c = gl_weights[n_q - 1, q] / (1.0 - gl_nodes[n_q - 1, q])
                     for b in range(nb):
-                        w_fail[b] -= poly[d, q, b] * fail_scale[q]
+                        w_fail[b] -= poly[d, q, b] * c
                 for k in range(n_path):
                     j = path[k]
                     z = zero[j]
+                    for q in range(n_q):
+                        tq = gl_nodes[n_q - 1, q]
+                        coef[q] = (1.0 - z) * gl_weights[n_q - 1, q] / (tq + (1.0 - tq) * z)
                     for b in range(nb):
                         w_open[k, b] = 0.0
-                    for q in range(n_q):
-                        c = (1.0 - z) * t_weights[q] / (t_nodes[q] + (1.0 - t_nodes[q]) * z)
+                    q = 0
+                    while q + 1 < n_q:
+                        c0, c1 = coef[q], coef[q + 1]
                         for b in range(nb):
-                            w_open[k, b] += poly[d, q, b] * c
+                            w_open[k, b] += poly[d, q, b] * c0 + poly[d, q + 1, b] * c1
+                        q += 2
+                    if q < n_q:
+                        c0 = coef[q]
+                        for b in range(nb):
+                            w_open[k, b] += poly[d, q, b] * c0
                     for b in range(nb):
                         if satisfied[j, b] == 0.0:
                             w_open[k, b] = w_fail[b]
@@ -600,94 +638,179 @@ class _FlatForest:
     col_rec: np.ndarray  # inverse permutation of rec_col
     feature_ptr: np.ndarray  # (p + 1,) weight columns of feature f are feature_ptr[f]:feature_ptr[f + 1]
     max_path_features: int
+    node_order: np.ndarray  # (n_nodes,) Gauss-Legendre points the path-dependent kernel uses at each node
+
+
+@numba.njit(cache=True)
+def _leaf_records(roots, left, right, feature, threshold, nan_left, cover, n_features, leaf_ptr, fill, out):
+    # Depth-first (left first) walk of every tree carrying, per feature on the path, the interval (lo, hi], whether
+    # a missing value follows the path and the product of cover ratios. Without ``fill`` it writes each leaf's number
+    # of distinct path features to leaf_ptr[leaf + 1]; with ``fill`` (leaf_ptr then cumulative) it writes the leaves
+    # and their records, in order of first appearance on the path, into the arrays of ``out``.
+    node_leaf, leaf_tree, leaf_node, leaf_prob, rec_feature, rec_lo, rec_hi, rec_nan_ok, rec_zero, rec_leaf = out
+    lo = np.full(n_features, -np.inf)
+    hi = np.full(n_features, np.inf)
+    nan_ok = np.ones(n_features, dtype=np.bool_)
+    zero = np.ones(n_features)
+    on_path = np.zeros(n_features, dtype=np.bool_)
+    path = np.empty(n_features, dtype=np.int64)
+    size = left.size + 2
+    stack_node = np.empty(size, dtype=np.int64)
+    stack_depth = np.empty(size, dtype=np.int64)
+    stack_parent = np.empty(size, dtype=np.int64)
+    undo_feature = np.empty(size, dtype=np.int64)
+    undo_lo = np.empty(size)
+    undo_hi = np.empty(size)
+    undo_nan = np.empty(size, dtype=np.bool_)
+    undo_zero = np.empty(size)
+    undo_new = np.empty(size, dtype=np.bool_)
+    n_path = 0
+    depth = 0
+    leaf = 0
+    for t in range(roots.shape[0]):
+        root = roots[t]
+        top = 1
+        stack_node[0], stack_depth[0], stack_parent[0] = root, 0, -1
+        while top > 0:
+            top -= 1
+            node, d, parent = stack_node[top], stack_depth[top], stack_parent[top]
+            while depth >= d and depth > 0:  # leave the subtree of the previous branch
+                j = undo_feature[depth]
+                lo[j], hi[j], nan_ok[j], zero[j] = undo_lo[depth], undo_hi[depth], undo_nan[depth], undo_zero[depth]
+                if undo_new[depth]:
+                    on_path[j] = False
+                    n_path -= 1
+                depth -= 1
+            if parent >= 0:
+                j = feature[parent]
+                is_left = left[parent] == node
+                undo_feature[d], undo_lo[d], undo_hi[d] = j, lo[j], hi[j]
+                undo_nan[d], undo_zero[d], undo_new[d] = nan_ok[j], zero[j], not on_path[j]
+                if is_left:
+                    hi[j] = min(hi[j], threshold[parent])
+                else:
+                    lo[j] = max(lo[j], threshold[parent])
+                nan_ok[j] = nan_ok[j] and nan_left[parent] == is_left
+                zero[j] *= cover[node] / cover[parent]
+                if not on_path[j]:
+                    on_path[j] = True
+                    path[n_path] = j
+                    n_path += 1
+                depth = d
+            if left[node] >= 0:
+                stack_node[top], stack_depth[top], stack_parent[top] = right[node], d + 1, node
+                stack_node[top + 1], stack_depth[top + 1], stack_parent[top + 1] = left[node], d + 1, node
+                top += 2
+                continue
+            if fill:
+                node_leaf[node] = leaf
+                leaf_tree[leaf] = t
+                leaf_node[leaf] = node - root
+                leaf_prob[leaf] = cover[node] / cover[root]
+                start = leaf_ptr[leaf]
+                for k in range(n_path):
+                    j = path[k]
+                    r = start + k
+                    rec_feature[r], rec_lo[r], rec_hi[r] = j, lo[j], hi[j]
+                    rec_nan_ok[r], rec_zero[r], rec_leaf[r] = nan_ok[j], zero[j], leaf
+            else:
+                leaf_ptr[leaf + 1] = n_path
+            leaf += 1
+
+
+@numba.njit(cache=True)
+def _node_orders(left, right, node_leaf, leaf_ptr):
+    # Gauss-Legendre points needed below each node: ceil(m / 2) for the largest number m of distinct features on
+    # the path to any leaf of its subtree (at least 1).
+    order = np.ones(left.size, dtype=np.int64)
+    for node in range(left.size - 1, -1, -1):  # children have larger ids than their parent
+        if left[node] < 0:
+            leaf = node_leaf[node]
+            order[node] = max(1, (leaf_ptr[leaf + 1] - leaf_ptr[leaf] + 1) // 2)
+        else:
+            order[node] = max(order[left[node]], order[right[node]])
+    return order
+
+
+def _gauss_legendre_rules(max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights of the 1..max_points-point Gauss-Legendre rules on [0, 1], row q - 1 holding the q-point
+    rule (zero-padded); the q-point rule integrates polynomials of degree < 2q exactly."""
+    nodes, weights = np.zeros((max_points, max_points)), np.zeros((max_points, max_points))
+    for q in range(1, max_points + 1):
+        t, w = np.polynomial.legendre.leggauss(q)
+        nodes[q - 1, :q], weights[q - 1, :q] = (t + 1.0) / 2.0, w / 2.0
+    return nodes, weights
 
 
 def _flatten_forest(trees: Sequence[Any], n_features: int) -> _FlatForest:
-    roots, lefts, rights, features, thresholds, nan_lefts, covers, node_leafs = ([] for _ in range(8))
-    leaf_tree, leaf_node, leaf_prob, leaf_ptr = [], [], [], [0]
-    rec_feature, rec_lo, rec_hi, rec_nan_ok, rec_zero, rec_leaf = ([] for _ in range(6))
+    roots, lefts, rights, features, thresholds, nan_lefts, covers = ([] for _ in range(7))
     offset = 0
-    n_leaves = 0
-    for t, tree in enumerate(trees):
+    for tree in trees:
         tree_ = tree.tree_
         left = tree_.children_left.astype(np.int64)
         right = tree_.children_right.astype(np.int64)
-        feature = tree_.feature.astype(np.int64)
-        threshold = tree_.threshold.astype(np.float64)
-        nan_left = np.asarray(getattr(tree_, "missing_go_to_left", np.zeros(tree_.node_count)), dtype=bool)
-        cover = tree_.weighted_n_node_samples.astype(np.float64)
-        node_leaf = np.full(tree_.node_count, -1, dtype=np.int64)
-        # depth-first walk carrying, per feature on the path: [lo, hi, nan follows path, zero fraction]
-        stack: list[tuple[int, dict[int, tuple[float, float, bool, float]]]] = [(0, {})]
-        while stack:
-            node, constraints = stack.pop()
-            if left[node] < 0:
-                node_leaf[node] = n_leaves
-                leaf_tree.append(t)
-                leaf_node.append(node)
-                leaf_prob.append(cover[node] / cover[0])
-                for f in sorted(constraints):
-                    lo, hi, nan_ok, zero = constraints[f]
-                    rec_feature.append(f)
-                    rec_lo.append(lo)
-                    rec_hi.append(hi)
-                    rec_nan_ok.append(nan_ok)
-                    rec_zero.append(zero)
-                    rec_leaf.append(n_leaves)
-                leaf_ptr.append(len(rec_feature))
-                n_leaves += 1
-                continue
-            f, thr = int(feature[node]), threshold[node]
-            lo, hi, nan_ok, zero = constraints.get(f, (-np.inf, np.inf, True, 1.0))
-            for child, is_left in ((right[node], False), (left[node], True)):
-                ratio = cover[child] / cover[node]
-                new_lo, new_hi = (lo, min(hi, thr)) if is_left else (max(lo, thr), hi)
-                new_nan_ok = nan_ok and bool(nan_left[node]) == is_left
-                stack.append((int(child), {**constraints, f: (new_lo, new_hi, new_nan_ok, zero * ratio)}))
+        internal = np.flatnonzero(left >= 0)
+        if np.any(left[internal] <= internal) or np.any(right[internal] <= internal):
+            raise ValueError("tree nodes are not numbered parent-before-children; cannot explain this forest")
         roots.append(offset)
         lefts.append(np.where(left >= 0, left + offset, -1))
         rights.append(np.where(right >= 0, right + offset, -1))
-        features.append(np.where(left >= 0, feature, 0))
-        thresholds.append(threshold)
-        nan_lefts.append(nan_left)
-        covers.append(cover)
-        node_leafs.append(node_leaf)
+        features.append(np.where(left >= 0, tree_.feature.astype(np.int64), 0))
+        thresholds.append(tree_.threshold.astype(np.float64))
+        nan_lefts.append(np.asarray(getattr(tree_, "missing_go_to_left", np.zeros(tree_.node_count)), dtype=bool))
+        covers.append(tree_.weighted_n_node_samples.astype(np.float64))
         offset += tree_.node_count
-
-    rec_feature_arr = np.asarray(rec_feature, dtype=np.int64)
-    order = np.argsort(rec_feature_arr, kind="stable")
-    rec_col = np.empty_like(order)
-    rec_col[order] = np.arange(order.size)
-    leaf_ptr_arr = np.asarray(leaf_ptr, dtype=np.int64)
-    max_m = int(np.diff(leaf_ptr_arr).max(initial=0))
+    roots_arr = np.asarray(roots, dtype=np.int64)
+    left, right, feature = np.concatenate(lefts), np.concatenate(rights), np.concatenate(features)
+    threshold, nan_left, cover = np.concatenate(thresholds), np.concatenate(nan_lefts), np.concatenate(covers)
+    n_leaves = int(np.count_nonzero(left < 0))
+    walk = (roots_arr, left, right, feature, threshold, nan_left, cover, n_features)
+    leaf_ptr = np.zeros(n_leaves + 1, dtype=np.int64)
+    empty_int, empty_float, empty_bool = np.empty(0, np.int64), np.empty(0), np.empty(0, np.bool_)
+    counts_only = (empty_int, empty_int, empty_int, empty_float, empty_int, empty_float, empty_float, empty_bool,
+                   empty_float, empty_int)  # fmt: skip
+    _leaf_records(*walk, leaf_ptr, False, counts_only)
+    max_m = int(leaf_ptr.max(initial=0))
     if max_m > _MAX_PATH_FEATURES:
         raise ValueError(
             f"A tree path splits on {max_m} distinct features; at most {_MAX_PATH_FEATURES} are supported. "
             "Limit max_depth of the forest."
         )
+    np.cumsum(leaf_ptr, out=leaf_ptr)
+    n_records = int(leaf_ptr[-1])
+    node_leaf = np.full(left.size, -1, dtype=np.int64)
+    leaves = (np.empty(n_leaves, np.int64), np.empty(n_leaves, np.int64), np.empty(n_leaves))
+    records = (np.empty(n_records, np.int64), np.empty(n_records), np.empty(n_records), np.empty(n_records, np.bool_),
+               np.empty(n_records), np.empty(n_records, np.int64))  # fmt: skip
+    _leaf_records(*walk, leaf_ptr, True, (node_leaf, *leaves, *records))
+    rec_feature = records[0]
+    order = np.argsort(rec_feature, kind="stable")
+    rec_col = np.empty_like(order)
+    rec_col[order] = np.arange(order.size)
     return _FlatForest(
-        roots=np.asarray(roots, dtype=np.int64),
-        left=np.concatenate(lefts),
-        right=np.concatenate(rights),
-        feature=np.concatenate(features),
-        threshold=np.concatenate(thresholds),
-        nan_left=np.concatenate(nan_lefts),
-        cover=np.concatenate(covers),
-        node_leaf=np.concatenate(node_leafs),
-        leaf_tree=np.asarray(leaf_tree, dtype=np.int64),
-        leaf_node=np.asarray(leaf_node, dtype=np.int64),
-        leaf_prob=np.asarray(leaf_prob, dtype=np.float64),
-        leaf_ptr=leaf_ptr_arr,
-        rec_feature=rec_feature_arr,
-        rec_lo=np.asarray(rec_lo, dtype=np.float64),
-        rec_hi=np.asarray(rec_hi, dtype=np.float64),
-        rec_nan_ok=np.asarray(rec_nan_ok, dtype=np.bool_),
-        rec_zero=np.asarray(rec_zero, dtype=np.float64),
-        rec_leaf=np.asarray(rec_leaf, dtype=np.int64),
+        roots=roots_arr,
+        left=left,
+        right=right,
+        feature=feature,
+        threshold=threshold,
+        nan_left=nan_left,
+        cover=cover,
+        node_leaf=node_leaf,
+        leaf_tree=leaves[0],
+        leaf_node=leaves[1],
+        leaf_prob=leaves[2],
+        leaf_ptr=leaf_ptr,
+        rec_feature=rec_feature,
+        rec_lo=records[1],
+        rec_hi=records[2],
+        rec_nan_ok=records[3],
+        rec_zero=records[4],
+        rec_leaf=records[5],
         rec_col=rec_col,
         col_rec=order,
-        feature_ptr=np.searchsorted(rec_feature_arr[order], np.arange(n_features + 1)),
+        feature_ptr=np.searchsorted(rec_feature[order], np.arange(n_features + 1)),
         max_path_features=max_m,
+        node_order=_node_orders(left, right, node_leaf, leaf_ptr),
     )
 
 
@@ -837,7 +960,8 @@ class ForestExplainer:
                     values[leaves, 0] = node_values[:, self.is_event_time, 0].sum(axis=1)
             else:
                 values[leaves] = node_values[:, columns, 0 if output == "cumulative_hazard" else 1]
-        return values / len(self.trees)
+        values /= len(self.trees)
+        return values
 
     def apply(self, X: Any) -> np.ndarray:
         """Leaf reached by each row in each tree, as indices into :meth:`leaf_values` rows (n x n_trees)."""
@@ -926,13 +1050,12 @@ class ForestExplainer:
         if "_max_depth" not in self.__dict__:
             self._max_depth = int(_max_depth(flat.roots, flat.left, flat.right))
         inc_ptr, inc_col, inc_val = self._increments(values)
-        n_nodes = max(1, -(-flat.max_path_features // 2))
-        t_nodes, t_weights = np.polynomial.legendre.leggauss(n_nodes)
+        gl_nodes, gl_weights = _gauss_legendre_rules(int(flat.node_order.max(initial=1)))
         out = np.empty((X.shape[0], self.n_features, values.shape[1]))
         block = int(np.clip(_SHAP_BLOCK_BYTES // (8 * self.n_features * values.shape[1]), 8, _SHAP_BLOCK_ROWS))
         _path_dependent_increments(
             X, flat.roots, flat.left, flat.right, flat.feature, flat.threshold, flat.nan_left, flat.cover,
-            flat.node_leaf, inc_ptr, inc_col, inc_val, (t_nodes + 1.0) / 2.0, t_weights / 2.0, self._max_depth,
+            flat.node_leaf, flat.node_order, inc_ptr, inc_col, inc_val, gl_nodes, gl_weights, self._max_depth,
             block, out,
         )  # fmt: skip
         return np.cumsum(out, axis=2, out=out)

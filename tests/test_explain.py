@@ -200,6 +200,30 @@ def test_missing_values_follow_the_trees_default_direction():
     assert path_dependent.additivity_error() < ATOL
 
 
+def test_tree_walk_with_fewer_quadrature_points_on_short_paths_equals_per_leaf_reference():
+    from tests._treeshap_reference import reference_path_dependent_shap
+
+    X, y = _synthetic(300, 8, seed=11)
+    forest = RandomSurvivalForest(n_estimators=4, min_samples_leaf=2, max_features=3, random_state=2).fit(X, y)
+    explainer = ForestExplainer(forest)
+    flat = explainer._flat
+    m = np.diff(flat.leaf_ptr)
+    leaf_order = flat.node_order[flat.left < 0][np.argsort(flat.node_leaf[flat.left < 0])]
+    np.testing.assert_array_equal(leaf_order, np.maximum(1, (m + 1) // 2))  # each leaf: ceil(m / 2) points
+    internal = np.flatnonzero(flat.left >= 0)
+    np.testing.assert_array_equal(
+        flat.node_order[internal],
+        np.maximum(flat.node_order[flat.left[internal]], flat.node_order[flat.right[internal]]),
+    )
+    assert np.unique(leaf_order).size >= 3  # the rule changes along paths, so the product is recomputed
+    rows = X[:30]
+    for output in ("risk", "survival"):
+        ours = explainer.shap_values(rows, output=output)
+        reference = reference_path_dependent_shap(explainer, rows, output)
+        np.testing.assert_allclose(ours.values, reference.reshape(ours.values.shape), rtol=0, atol=1e-12)
+        assert ours.additivity_error() < 1e-12
+
+
 def test_tree_walk_equals_per_leaf_reference_with_missing_values_and_repeated_splits():
     from tests._treeshap_reference import reference_path_dependent_shap
 

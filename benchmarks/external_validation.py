@@ -21,7 +21,9 @@ Scenarios (each a different way for a centre to differ from the development data
 * ``weaker_effects``: every log hazard ratio and remission log odds ratio of the simulator x 0.6 (the predictors
   matter less there: slope < 1, and the mean risk moves too);
 * ``shifted``: the ``shifted`` preset (more blinatumomab exposure and high burden, mostly tisagenlecleucel,
-  baseline x 1.6, remission log-odds - 0.5).
+  baseline x 1.6, remission log-odds - 0.5);
+* ``baseline_and_effects``: the ``baseline_and_effects`` preset (post-remission baseline hazard x 1.8 and every
+  effect x 0.7: off in the large *and* in the slope, the centre of the README's demonstration).
 
 Writes ``results/external_validation.json`` and ``results/external_validation.md``.
 """
@@ -64,6 +66,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "baseline": {"baseline_hazard_multiplier": 1.8},
     "weaker_effects": weaker_effects(EFFECT_SCALE),
     "shifted": EXTERNAL_CENTRES["shifted"],
+    "baseline_and_effects": EXTERNAL_CENTRES["baseline_and_effects"],
 }
 
 

@@ -1034,12 +1034,21 @@ def samplesize_development(
     timepoint: Annotated[float, typer.Option(help="Time of interest for the event risk (same unit).")],
     meanfup: Annotated[float, typer.Option(help="Anticipated mean follow-up (same unit).")],
     shrinkage: Annotated[float, typer.Option(help="Target expected shrinkage.")] = 0.9,
+    rounding: Annotated[
+        str,
+        typer.Option(
+            help="'published': pmsampsize 1.0.2-1.1.0's intermediate rounding (the published worked examples); "
+            "'current': none, as pmsampsize >= 1.1.1 (criterion 2 can differ by a few per cent)."
+        ),
+    ] = "published",
 ) -> None:
     """Minimum sample size to develop a survival prediction model (criteria of pmsampsize, type survival)."""
     from carrisk.samplesize import development_sample_size
 
     try:
-        result = development_sample_size(csrsquared, parameters, rate, timepoint, meanfup, shrinkage=shrinkage)
+        result = development_sample_size(
+            csrsquared, parameters, rate, timepoint, meanfup, shrinkage=shrinkage, rounding=rounding
+        )
     except ValueError as err:
         raise CliError(str(err), EXIT_USAGE) from None
     typer.echo(result.to_text())

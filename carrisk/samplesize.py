@@ -3,8 +3,11 @@
 Development (Riley et al. 2019, 2020 [1]_ [2]_): the minimum number of patients so that (1) the expected uniform
 shrinkage of the predictor effects is small (>= ``shrinkage``, 0.9), (2) the apparent and adjusted Nagelkerke
 R-squared differ by at most 0.05, and (3) the overall event risk by ``timepoint`` is estimated precisely; computed
-exactly as the R package ``pmsampsize`` (version 1.1) does for ``type="s"``, including its intermediate rounding,
-so the numbers agree with the package's documented examples.
+exactly as the R package ``pmsampsize`` does for ``type="s"``. By default (``rounding="published"``) with the
+intermediate rounding of versions 1.0.2-1.1.0 (2019-2021; the maximum R-squared to 2 decimals and criterion 2's
+shrinkage to 3), with which Riley et al. computed their published worked examples; ``rounding="current"`` drops
+that rounding, as ``pmsampsize`` 1.1.1 and later (2021-) do. The two differ only in criterion 2 (e.g. 875 vs 866
+patients in the package's test 3.1), and so in the final size only where criterion 2 decides it.
 
 External validation (Riley et al. 2021 [3]_, as ``pmvalsampsize`` for a binary outcome): the minimum number of
 patients for a precise observed/expected ratio (criterion 1) and C statistic (criterion 3), and for the
@@ -62,6 +65,7 @@ def development_sample_size(
     meanfup: float,
     *,
     shrinkage: float = 0.9,
+    rounding: str = "published",
 ) -> SampleSize:
     """Minimum sample size to develop a survival prediction model (Riley et al. 2019/2020; ``pmsampsize``).
 
@@ -79,6 +83,10 @@ def development_sample_size(
         Anticipated mean follow-up, same unit.
     shrinkage : float, default 0.9
         Target expected uniform shrinkage.
+    rounding : {"published", "current"}, default "published"
+        "published": round the maximum R-squared to 2 decimals and criterion 2's shrinkage to 3, as
+        ``pmsampsize`` 1.0.2-1.1.0 did (the version of the published worked examples); "current": no intermediate
+        rounding, as ``pmsampsize`` >= 1.1.1.
 
     Returns
     -------
@@ -96,17 +104,24 @@ def development_sample_size(
             "need 0 < csrsquared < 1, parameters >= 1 and positive rate, timepoint and meanfup; got "
             f"csrsquared={csrsquared}, parameters={parameters}, rate={rate}, timepoint={timepoint}, meanfup={meanfup}"
         )
+    if rounding not in ("published", "current"):
+        raise ValueError(f"rounding must be 'published' or 'current', got {rounding!r}")
+    published = rounding == "published"
     n_reference = 10000  # pmsampsize's arbitrary reference size for the maximum R-squared
     events_reference = math.ceil(rate * meanfup * n_reference)
     ln_l_null = events_reference * math.log(events_reference / n_reference) - events_reference
-    max_r2 = round(1 - math.exp(2 * ln_l_null / n_reference), 2)
+    max_r2 = 1 - math.exp(2 * ln_l_null / n_reference)
+    if published:
+        max_r2 = round(max_r2, 2)
     if max_r2 < csrsquared or csrsquared >= shrinkage:
         raise ValueError(
             f"csrsquared {csrsquared} is larger than the maximum possible Cox-Snell R-squared ({max_r2}) for an event "
             f"rate of this size (Riley et al. 2019, equation 23), or not below the target shrinkage {shrinkage}"
         )
     n1 = _shrinkage_n(parameters, csrsquared, shrinkage)
-    shrinkage_2 = round(csrsquared / (csrsquared + 0.05 * max_r2), 3)
+    shrinkage_2 = csrsquared / (csrsquared + 0.05 * max_r2)
+    if published:
+        shrinkage_2 = round(shrinkage_2, 3)
     n2 = _shrinkage_n(parameters, csrsquared, shrinkage_2)
     n3 = max(n1, n2)
     person_time = round(meanfup * n3, 1)
@@ -128,11 +143,12 @@ def development_sample_size(
                 "final",
             ],
             "sample_size": [n1, n2, n3, final],
-            "shrinkage": [shrinkage, shrinkage_2, shrinkage_final, shrinkage_final],
+            "shrinkage": [round(value, 3) for value in (shrinkage, shrinkage_2, shrinkage_final, shrinkage_final)],
             "events_per_parameter": [epp(n1), epp(n2), epp(n3), epp(final)],
         }
     )
     details = {
+        "rounding": rounding,
         "max_r2": max_r2,
         "events": final * rate * meanfup,
         "risk_at_timepoint": round(risk, 3),

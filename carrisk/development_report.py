@@ -44,15 +44,22 @@ from carrisk.internal_validation import InternalValidation
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS, harrell_c
 from carrisk.models import check_survival_target
 from carrisk.report import (
+    MODEL_LABELS,
     RECORD_NAMES,
+    SCORING_LABELS,
     STYLE,
+    created_text,
     escape,
     figures_block,
     missing_table,
+    model_label,
     months_label,
     number,
+    parameters_text,
     percent,
+    short_model_label,
     tripod_table,
+    tuning_text,
 )
 from carrisk.units import DAYS_PER_MONTH
 from carrisk.validation import CVResult
@@ -67,29 +74,6 @@ __all__ = [
     "write_train_report",
 ]
 
-#: Readable names of the models.
-MODEL_LABELS = {
-    "two_part": "Two-part model (day-28 remission, then event-free survival in remission)",
-    "coxnet_cv": "Elastic-net Cox model (penalty chosen by internal cross-validation)",
-    "stacked": "Stacked ensemble of survival models",
-    "rsf": "Random survival forest",
-    "coxnet": "Elastic-net Cox model",
-    "coxph": "Cox proportional hazards model",
-    "gbsa": "Gradient-boosted survival model",
-}
-#: Readable names of the hyper-parameters (``model__`` prefixes are dropped first).
-PARAMETER_LABELS = {
-    "alpha_ratio": "penalty, as a fraction of the smallest penalty that removes every variable",
-    "l1_ratio": "lasso share of the elastic-net penalty",
-    "alpha": "penalty",
-    "cr_C": "remission model: inverse penalty (C)",
-    "post_alpha": "model after remission: penalty",
-    "min_samples_leaf": "fewest patients in a leaf",
-    "max_features": "variables tried at each split",
-    "n_estimators": "trees",
-    "max_depth": "deepest tree",
-    "learning_rate": "learning rate",
-}
 #: What the cross-validation reports, in the order shown: (metric, label, digits or "pct").
 DISCRIMINATION_METRICS = (
     ("harrell_c", "Harrell's C", 2),
@@ -141,46 +125,11 @@ _SUBJECT = {
 }
 
 
-def _tuning_record(tuning: Mapping[str, Any]) -> str:
-    """A bundle's tuning record as words: its method, then the other entries."""
-    if not tuning:
-        return "not recorded"
-    return "; ".join(str(value) if key == "method" else f"{key}: {value}" for key, value in tuning.items())
-
-
-def _model_label(name: str) -> str:
-    return MODEL_LABELS.get(name, name)
-
-
-def _short_label(name: str) -> str:
-    return _model_label(name).split(" (")[0]
-
-
-#: Readable names of the tuning criteria.
-SCORING_LABELS = {
-    "harrell": "Harrell's C",
-    "uno": "Uno's C",
-    "ibs": "integrated Brier score",
-    "deviance": "Cox partial likelihood (deviance)",
-}
-
-
 def _observed_with_interval(km: float, km_lo: float, km_hi: float) -> str:
     """Observed event probability 1 - KM with its 95% CI (the CI is omitted where it is undefined)."""
     if not (np.isfinite(km_lo) and np.isfinite(km_hi)):
         return percent(1 - km)
     return f"{percent(1 - km)} ({percent(1 - km_hi)} to {percent(1 - km_lo)})"
-
-
-def _parameters(params: Mapping[str, Any] | None) -> str:
-    if not params:
-        return "none tuned"
-    shown = []
-    for key, value in params.items():
-        name = str(key).removeprefix("model__")
-        text = number(value, 3) if isinstance(value, float) else str(value)
-        shown.append(f"{PARAMETER_LABELS.get(name, name)} = {text}")
-    return "; ".join(shown)
 
 
 def _format(value: float, digits: int | str) -> str:
@@ -245,7 +194,7 @@ def _internal_section(internal: Mapping[str, InternalValidation], figures: Mappi
         for row in result.summary.to_dict("records"):
             label, digits = INTERNAL_LABELS.get(row["measure"], (row["measure"], 2))
             rows.append(
-                f"<tr><td>{escape(_short_label(name))}</td><td>{escape(label)}</td>"
+                f"<tr><td>{escape(short_model_label(name))}</td><td>{escape(label)}</td>"
                 f"<td class='num'>{_format(row['apparent'], digits)}</td>"
                 f"<td class='num'>{_format(row['optimism'], digits)}</td>"
                 f"<td class='num'><b>{_format(row['corrected'], digits)}</b></td>"
@@ -253,7 +202,7 @@ def _internal_section(internal: Mapping[str, InternalValidation], figures: Mappi
             )
     first = next(iter(internal.values()))
     horizon = first.settings["horizon_days"]
-    keys = [(f"internal_{name}", f"Optimism-corrected calibration, {_short_label(name)}") for name in internal]
+    keys = [(f"internal_{name}", f"Optimism-corrected calibration, {short_model_label(name)}") for name in internal]
     return [
         "<h2 id='internal'>Internal validation (bootstrap optimism correction)</h2>",
         f"<p>The whole tuned pipeline was refitted on {first.settings['n_bootstrap']} bootstrap resamples of the "
@@ -370,7 +319,7 @@ def _subgroup_table(tables: Mapping[str, pd.DataFrame]) -> str:
             for h in horizons
         )
         body.append(
-            f"<tr><td>{escape(_short_label(str(model)))}</td><td>{escape(label)}</td>"
+            f"<tr><td>{escape(short_model_label(str(model)))}</td><td>{escape(label)}</td>"
             f"<td class='num'>{int(rows['n'].iloc[0])}</td>{cells}</tr>"
         )
     return (
@@ -405,7 +354,7 @@ def _discrimination_table(result: CVResult) -> str:
             low, high = summary["mean_ci"]
             spread_low, spread_high = summary["spread"]
             body.append(
-                f"<tr><td>{escape(_short_label(name))}</td><td>{escape(label)}</td>"
+                f"<tr><td>{escape(short_model_label(name))}</td><td>{escape(label)}</td>"
                 f"<td class='num'>{_format(summary['mean'], digits)}</td>"
                 f"<td class='num'>{_format(low, digits)} to {_format(high, digits)}</td>"
                 f"<td class='num'>{_format(spread_low, digits)} to {_format(spread_high, digits)}</td></tr>"
@@ -443,7 +392,7 @@ def _plot_fold_spread(result: CVResult, path: Path) -> Path:
             label="mean, 95% CI (Nadeau-Bengio)" if k == 0 else None,
         )
     axes.axvline(0.5, color="black", linewidth=0.8, linestyle=":")
-    axes.set_yticks(range(len(models)), [_short_label(n) for n in reversed(list(models))])
+    axes.set_yticks(range(len(models)), [short_model_label(n) for n in reversed(list(models))])
     axes.set_ylim(-0.6, len(models) - 0.4)
     axes.set_xlabel("Harrell's C of the predicted 12-month event probability (0.5 = chance)")
     axes.set_title("Discrimination in each outer fold")
@@ -458,7 +407,7 @@ def _calibration_table(result: CVResult) -> str:
     body = []
     for row in table.to_dict("records"):
         body.append(
-            f"<tr><td>{escape(_short_label(row['model']))}</td><td>{escape(months_label(row['horizon']))}</td>"
+            f"<tr><td>{escape(short_model_label(row['model']))}</td><td>{escape(months_label(row['horizon']))}</td>"
             f"<td class='num'>{percent(1 - row['observed_efs'])}</td>"
             f"<td class='num'>{percent(1 - row['predicted_efs'])}</td>"
             f"<td class='num'>{number(row['oe_ratio'])}</td><td class='num'>{number(row['slope'])}</td>"
@@ -487,24 +436,24 @@ def _cv_plots(
         if by_horizon:
             figures[f"calibration_{name}"] = out / f"calibration_{name}.png"
             readable = {months_label(h): calibration for h, calibration in by_horizon.items()}
-            plot_calibration(readable, figures[f"calibration_{name}"], f"{_short_label(name)},")
+            plot_calibration(readable, figures[f"calibration_{name}"], f"{short_model_label(name)},")
     oof = result.out_of_fold_predictions()
     horizons = {h: days for h, days in result.settings["horizons"].items() if np.any(event & (time <= days))}
     decision: dict[str, dict[str, pd.DataFrame]] = {h: {} for h in horizons}
     for h, days in horizons.items():
         for name in result.models:
-            decision[h][_short_label(name)] = pooled_decision_curve(
+            decision[h][short_model_label(name)] = pooled_decision_curve(
                 event, time, 1.0 - oof[name][h], days, n_bootstrap=n_bootstrap, seed=seed
             )
         figures[f"decision_{h}"] = _plot_decision_curves(decision[h], h, out / f"decision_curve_{h}.png")
     for name, table in result.subgroups.items():
         if len(table):
             last = table["horizon"].iloc[-1]
-            title = f"{_short_label(name)}: calibration by subgroup, {months_label(last)}"
+            title = f"{short_model_label(name)}: calibration by subgroup, {months_label(last)}"
             figures[f"subgroups_{name}"] = _plot_subgroups(table, last, out / f"subgroups_{name}.png", title)
     for name, iv in internal.items():
         figures[f"internal_{name}"] = plot_internal_calibration(
-            iv, out / f"internal_{name}.png", f"{_short_label(name)}: optimism-corrected calibration"
+            iv, out / f"internal_{name}.png", f"{short_model_label(name)}: optimism-corrected calibration"
         )
     return figures, decision
 
@@ -526,21 +475,24 @@ def cv_report_html(
     features = spec.get("features") if spec.get("mode") == "generic" else None
     models = result.to_dict()["models"]
     model_rows = "".join(
-        f"<tr><td>{escape(_model_label(name))}</td><td>{escape(_tuning_text(settings, name))}</td>"
-        f"<td>{escape(_parameters(block['params']['most_chosen']))}</td></tr>"
+        f"<tr><td>{escape(model_label(name))}</td><td>{escape(_tuning_text(settings, name))}</td>"
+        f"<td>{escape(parameters_text(block['params']['most_chosen']))}</td></tr>"
         for name, block in models.items()
     )
     repeats, folds = settings["repeats"], settings["folds"]
     horizons = settings["horizons"]
     calibration_keys = [
-        (f"calibration_{name}", f"Pooled out-of-fold calibration, {_short_label(name)}") for name in result.models
+        (f"calibration_{name}", f"Pooled out-of-fold calibration, {short_model_label(name)}") for name in result.models
     ]
     decision_keys = [(f"decision_{h}", f"Decision curve, event by {months_label(h)}") for h in horizons]
-    subgroup_keys = [(f"subgroups_{name}", f"Calibration by subgroup, {_short_label(name)}") for name in result.models]
+    subgroup_keys = [
+        (f"subgroups_{name}", f"Calibration by subgroup, {short_model_label(name)}") for name in result.models
+    ]
     parts = _page(
         f"Cross-validation of {_SUBJECT[features is None][1]}: {source}",
         f"Development of {_SUBJECT[features is None][1]}: nested cross-validation",
-        f"Data <b>{escape(source)}</b>; created {escape(result.created)} by carrisk; seed {result.seeds['outer_cv']}.",
+        f"Data <b>{escape(source)}</b>; created {escape(created_text(result.created))} by carrisk; "
+        f"seed {result.seeds['outer_cv']}.",
         synthetic,
         "These numbers estimate how well each modelling procedure, tuning included, predicts for new patients "
         "from the same population.",
@@ -596,7 +548,7 @@ def cv_report_html(
         "<ul>"
         f"<li>Predictions: each model's EFS curve, read at {', '.join(months_label(h) for h in horizons)}; C "
         "statistics use the predicted event probability by 12 months (the model's risk score); Uno's C is "
-        f"truncated at {settings['uno_tau']:.0f} days.</li>"
+        f"truncated at {settings['uno_tau'] / DAYS_PER_MONTH:.0f} months ({settings['uno_tau']:,.0f} days).</li>"
         "<li>Interval of a cross-validated mean: Nadeau-Bengio corrected repeated-CV t interval (Bouckaert &amp; "
         "Frank 2004). Calibration bands: 95% bootstrap percentile bands over "
         f"{settings['calibration']['bootstrap']} resamples of patients; decision-curve bands likewise.</li>"
@@ -866,9 +818,9 @@ def train_report_html(
     seeds = metadata.get("seeds") or {}
     manifest = getattr(model, "manifest_", None) or {}
     model_rows = [
-        ("model", _model_label(model.model_name)),
-        ("how the hyper-parameters were chosen", _tuning_record(tuning)),
-        ("hyper-parameters", _parameters(model.params)),
+        ("model", model_label(model.model_name)),
+        ("how the hyper-parameters were chosen", tuning_text(tuning)),
+        ("hyper-parameters", parameters_text(model.params)),
         ("intervals of each prediction", metadata.get("interval_method", "not recorded")),
         ("seeds", ", ".join(f"{k} {v}" for k, v in seeds.items()) or "not recorded"),
         ("trained on synthetic data", "yes" if synthetic else "no"),
@@ -902,7 +854,8 @@ def train_report_html(
     parts = _page(
         f"Training report of {_SUBJECT[features is None][0]}: {source}",
         f"Development of {_SUBJECT[features is None][0]}: the trained model",
-        f"Data <b>{escape(source)}</b>; created {datetime.now(UTC).isoformat(timespec='seconds')} by carrisk.",
+        f"Data <b>{escape(source)}</b>; created "
+        f"{escape(created_text(datetime.now(UTC).isoformat(timespec='seconds')))} by carrisk.",
         synthetic,
         "Figures computed on the training patients themselves are apparent (optimistic); the optimism-corrected "
         "and cross-validated figures estimate performance in new patients.",

@@ -14,6 +14,7 @@ import html
 import os
 import tempfile
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,18 +29,28 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLINICAL_NAMES",
+    "LEVEL_NAMES",
+    "MODEL_LABELS",
+    "PARAMETER_LABELS",
     "RECORD_NAMES",
+    "SCORING_LABELS",
     "STYLE",
     "TRIPOD_AI_ITEMS",
+    "count",
+    "created_text",
     "escape",
     "evaluation_report_html",
     "figures_block",
     "image_figure",
     "missing_table",
+    "model_label",
     "months_label",
     "number",
+    "parameters_text",
     "percent",
+    "short_model_label",
     "tripod_table",
+    "tuning_text",
     "write_evaluation_report",
 ]
 
@@ -79,6 +90,154 @@ RECORD_NAMES = {
     "down_syndrome": "Down syndrome",
     "prior_inotuzumab": "Prior inotuzumab",
 }
+
+#: Clinical names of the levels of categorical variables (as in the calculator), for the case-mix table.
+LEVEL_NAMES = {
+    "exposed_unknown": "exposed, response unknown",
+    "chop_penn": "CHOP/Penn (CTL119, huCART19)",
+    "nci_cd28": "NCI CD19-28z",
+    "scri_plat02": "SCRI PLAT-02",
+    "dim_or_partial": "dim or partial",
+    "low_mrd_positive": "low, MRD-positive",
+    "low_mrd_unknown": "low (M1), MRD unknown",
+    "undetectable": "MRD-negative",
+    "not_rearranged": "not rearranged",
+    "not_tested": "not tested",
+    "F": "female",
+    "M": "male",
+    "0": "no",
+    "0.0": "no",
+    "False": "no",
+    "1": "yes",
+    "1.0": "yes",
+    "True": "yes",
+}
+
+#: Readable names of the models.
+MODEL_LABELS = {
+    "average": "Average of the elastic-net Cox model and the two-part model (fixed equal weights)",
+    "two_part": "Two-part model (day-28 remission, then event-free survival in remission)",
+    "coxnet_cv": "Elastic-net Cox model (penalty chosen by internal cross-validation)",
+    "stacked": "Stacked ensemble of survival models",
+    "rsf": "Random survival forest",
+    "coxnet": "Elastic-net Cox model",
+    "coxph": "Cox proportional hazards model",
+    "gbsa": "Gradient-boosted survival model",
+}
+#: Readable names of the hyper-parameters (``model__`` prefixes are dropped first; a member's name precedes ``__``).
+PARAMETER_LABELS = {
+    "alpha_ratio": "penalty, as a fraction of the smallest penalty that removes every variable",
+    "l1_ratio": "lasso share of the elastic-net penalty",
+    "alpha": "penalty",
+    "cr_C": "remission model: inverse penalty (C)",
+    "post_alpha": "model after remission: penalty",
+    "min_samples_leaf": "fewest patients in a leaf",
+    "max_features": "variables tried at each split",
+    "n_estimators": "trees",
+    "max_depth": "deepest tree",
+    "learning_rate": "learning rate",
+    "weights": "weights of the member models",
+}
+#: Readable names of the tuning criteria.
+SCORING_LABELS = {
+    "harrell": "Harrell's C",
+    "uno": "Uno's C",
+    "ibs": "integrated Brier score",
+    "deviance": "Cox partial likelihood (deviance)",
+}
+#: Readable names of the entries of a bundle's tuning record (other than ``method``).
+_TUNING_KEYS = {
+    "folds": "inner folds",
+    "at_grid_edge": "penalties left at the edge of their search grid",
+}
+#: Section titles, for the "where" column of the TRIPOD+AI table.
+SECTION_TITLES = {
+    "top": "Title",
+    "data": "Data",
+    "model": "Model",
+    "discrimination": "Discrimination",
+    "calibration": "Calibration",
+    "decision": "Decision curves",
+    "subgroups": "Subgroups",
+    "casemix": "Case-mix",
+    "internal": "Internal validation",
+    "methods": "Methods",
+}
+
+
+def model_label(name: str) -> str:
+    """A model's readable name ("average" -> "Average of the elastic-net Cox model and ..."); unknown names as given."""
+    return MODEL_LABELS.get(name, name)
+
+
+def short_model_label(name: str) -> str:
+    """A model's readable name without its parenthesised detail ("Elastic-net Cox model")."""
+    return model_label(name).split(" (")[0]
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "none"}[value]
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.3g}"
+    if isinstance(value, list | tuple):
+        return " / ".join(_value_text(item) for item in value)
+    return str(value)
+
+
+def _parameter_label(key: str) -> str:
+    name = str(key).removeprefix("model__")
+    member, _, own = name.rpartition("__")
+    label = PARAMETER_LABELS.get(own, own)
+    return f"{short_model_label(member)}: {label}" if member else label
+
+
+def parameters_text(params: Mapping[str, Any] | None) -> str:
+    """Hyper-parameters in words, numbers to 3 significant digits ("Elastic-net Cox model: penalty = 1.19")."""
+    if not params:
+        return "none tuned"
+    return "; ".join(f"{_parameter_label(key)} = {_value_text(value)}" for key, value in params.items())
+
+
+def tuning_text(tuning: Mapping[str, Any] | None) -> str:
+    """A bundle's tuning record in words: its method, then the other entries ("penalties left at ...: none")."""
+    if not tuning:
+        return "not recorded"
+    parts = []
+    for key, value in tuning.items():
+        if key == "method":
+            parts.append(str(value))
+            continue
+        if key == "at_grid_edge":
+            value = ", ".join(_parameter_label(name) for name in value) or "none"
+        elif key == "scoring":
+            parts.append(f"scored by {SCORING_LABELS.get(str(value), value)}")
+            continue
+        else:
+            value = _value_text(value)
+        parts.append(f"{_TUNING_KEYS.get(key, str(key).replace('_', ' '))}: {value}")
+    return "; ".join(parts)
+
+
+def created_text(created: str) -> str:
+    """An ISO timestamp as a date a reader takes in at once ("7 December 2026, 05:08 UTC"); other text as given."""
+    try:
+        moment = datetime.fromisoformat(str(created))
+    except ValueError:
+        return str(created)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    zone = " UTC" if moment.tzinfo is not None else ""
+    return f"{moment.day} {moment:%B %Y, %H:%M}{zone}"
+
+
+def count(value: Any) -> str:
+    """A count with thousands separators ("1,000")."""
+    try:
+        return f"{int(value):,}"
+    except (TypeError, ValueError):
+        return str(value)
+
 
 #: (item, topic, status, section id or explanation).
 TRIPOD_AI_ITEMS = (
@@ -221,7 +380,8 @@ def _case_mix_table(case_mix: pd.DataFrame | None) -> str:
         numeric_mean = row["level"] == "mean"
         fmt = (lambda v: number(v, 1)) if numeric_mean else percent
         flag = " class='flag'" if abs(row["standardized_difference"]) > 0.1 else ""
-        level = "mean" if numeric_mean else ("missing" if row["level"] == "missing" else row["level"].replace("_", " "))
+        raw = str(row["level"])
+        level = raw if raw in ("mean", "missing") else LEVEL_NAMES.get(raw, raw.replace("_", " "))
         body.append(
             f"<tr{flag}><td>{escape(CLINICAL_NAMES.get(row['variable'], row['variable']))}</td><td>{escape(level)}</td>"
             f"<td class='num'>{fmt(row['training'])}</td><td class='num'>{fmt(row['new'])}</td>"
@@ -277,7 +437,8 @@ def tripod_table(items: tuple[tuple[str, str, str, str], ...] = TRIPOD_AI_ITEMS)
     """The TRIPOD+AI checklist: item, topic, whether the report covers it, and the section (an in-page link)."""
     body = []
     for item, topic, status, where in items:
-        place = f"<a href='#{where}'>{escape(where)}</a>" if status != "authors" else escape(where)
+        title = SECTION_TITLES.get(where, where.capitalize())
+        place = f"<a href='#{where}'>{escape(title)}</a>" if status != "authors" else escape(where)
         text = {"covered": "covered", "partly": "partly covered", "authors": "not in this report"}[status]
         body.append(
             f"<tr><td>{escape(item)}</td><td>{escape(topic)}</td><td class='status-{status}'>{text}</td>"
@@ -286,29 +447,67 @@ def tripod_table(items: tuple[tuple[str, str, str, str], ...] = TRIPOD_AI_ITEMS)
     return "<table><tr><th>item</th><th>topic</th><th>status</th><th>where</th></tr>" + "".join(body) + "</table>"
 
 
+def _days_text(days: float) -> str:
+    """A time in days as months with the days in brackets ("34 months (1,034 days)")."""
+    return f"{days / DAYS_PER_MONTH:.0f} months ({days:,.0f} days)"
+
+
+def _p_value(value: Any) -> str:
+    if value is None or not np.isfinite(value):
+        return "-"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def _closed_test_table(rows: list[Mapping[str, Any]]) -> str:
+    """The closed test of the update: each level against the revision, and which one was chosen."""
+    body = "".join(
+        f"<tr><td>{escape(row.get('label', row.get('level')))}</td>"
+        f"<td class='num'>{number(float(row.get('lr_statistic', float('nan'))), 1)}</td>"
+        f"<td class='num'>{row.get('df', '-')}</td><td class='num'>{_p_value(row.get('p_value'))}</td>"
+        f"<td>{'<b>chosen</b>' if row.get('chosen') else ''}</td></tr>"
+        for row in rows
+    )
+    return (
+        "<p class='note'>Closed test (Vergouwe et al. 2017): each level of updating against the most extensive "
+        "one (revision) by a likelihood-ratio test; the least extensive level not significantly worse is chosen."
+        "</p><table><tr><th>level of updating</th><th>likelihood ratio against revision</th><th>df</th>"
+        "<th>p-value</th><th></th></tr>" + body + "</table>"
+    )
+
+
 def _model_section(info: Mapping[str, Any]) -> str:
     model = info.get("model", {}) or {}
     tuning = model.get("tuning") or {}
     params = model.get("hyperparameters") or {}
+    update = model.get("update")
+    name = str(model.get("model"))
+    if update and name.endswith(")") and " (" in name:
+        name = name.split(" (")[0]  # "average (revision)": the update is described below
     rows = [
-        ("model", model.get("model")),
-        ("hyper-parameters", ", ".join(f"{k} = {v}" for k, v in params.items()) or "-"),
-        ("how they were chosen", ", ".join(f"{k}: {v}" for k, v in tuning.items()) or "not recorded"),
-        ("training patients (events)", f"{model.get('training_rows')} ({model.get('training_events')})"),
+        ("model", model_label(name)),
+        ("hyper-parameters", parameters_text(params)),
+        ("how they were chosen", tuning_text(tuning)),
+        ("training patients (events)", f"{count(model.get('training_rows'))} ({count(model.get('training_events'))})"),
         ("trained on synthetic data", "yes" if model.get("synthetic_training_data") else "no / not recorded"),
         ("model file SHA-256", model.get("payload_sha256") or "not recorded"),
     ]
-    update = model.get("update")
+    closed_test = ""
     if update:
+        cohort = update.get("update_cohort") or {}
         rows += [
-            ("update", f"{update.get('description')} ({update.get('chosen_by')})"),
+            ("updated at a new centre", f"{update.get('description')}, chosen by {update.get('chosen_by')}"),
             ("baseline hazard multiplier", number(update.get("baseline_hazard_multiplier", float("nan")))),
-            ("risk-score slope", number(update.get("risk_score_slope", float("nan")))),
-            ("update cohort", f"{(update.get('update_cohort') or {}).get('rows')} patients"),
+            (
+                "slope of the updated risk score on the original's",
+                number(update.get("risk_score_slope", float("nan"))),
+            ),
+            ("update cohort", f"{count(cohort.get('rows'))} patients"),
             ("parent model SHA-256", update.get("parent_payload_sha256") or "not recorded"),
         ]
+        if update.get("closed_test"):
+            closed_test = _closed_test_table(update["closed_test"])
     body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
-    return "<table>" + body + "</table>"
+    return "<table>" + body + "</table>" + closed_test
 
 
 def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Path]) -> str:
@@ -348,7 +547,8 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
             else "a model of event-free survival after CD19 CAR T-cell therapy"
         )
         + "</h1>",
-        f"<p class='note'>Cohort <b>{escape(info['cohort'])}</b>; created {escape(info['created'])} by carrisk.</p>",
+        f"<p class='note'>Cohort <b>{escape(info['cohort'])}</b>; created {escape(created_text(info['created']))} by "
+        "carrisk.</p>",
         "<div class='warning'><b>Research tool, not for clinical decisions.</b> "
         + ("The model was trained on <b>synthetic</b> patients. " if synthetic else "")
         + "These numbers describe how well the model's predictions agree with the outcomes of this cohort.</div>",
@@ -357,7 +557,7 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
         "<a href='#subgroups'>Subgroups</a><a href='#casemix'>Case-mix</a><a href='#methods'>Methods</a>"
         "<a href='#tripod'>TRIPOD+AI</a></nav>",
         "<h2 id='data'>Data</h2>",
-        f"<p>{info['n']} patients, {info['events']} with an {escape(words['event'])} "
+        f"<p>{count(info['n'])} patients, {count(info['events'])} with an {escape(words['event'])} "
         f"during follow-up ({events}); longest follow-up {info['max_followup_days'] / DAYS_PER_MONTH:.0f} months.</p>",
         "<p>Share of missing values in the record columns (the model imputes them with the training median or "
         "encodes them as 'unknown'):</p>",
@@ -412,7 +612,7 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
         f"<li>Predictions: the model's {survival} curve for each patient, read at "
         f"{', '.join(months_label(h) for h in horizons)}; "
         f"C statistics use the predicted event probability by {months_label(horizons[-1])}; Uno's C is truncated at "
-        f"{info['uno_tau_days']:.0f} days.</li>"
+        f"{_days_text(info['uno_tau_days'])}.</li>"
         f"<li>Intervals: 95% percentile intervals over {info['n_bootstrap']} bootstrap resamples of the patients "
         f"({info['n_bootstrap_calibration']} for the calibration band and ICI/E50/E90) with the model held "
         "fixed; they describe the sampling variation of the measure in a cohort like this one, not the "

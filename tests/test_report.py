@@ -67,3 +67,72 @@ def test_report_renders_in_a_headless_browser_with_every_plot_visible(report_pat
         (ARTIFACTS / "evaluation_report_timing.txt").write_text(
             f"load {elapsed:.2f} s, size {report_path.stat().st_size / 1e6:.2f} MB\n"
         )
+
+
+def test_model_section_of_an_updated_model_reads_in_clinical_words():
+    from carrisk.report import _model_section
+
+    info = {
+        "model": {
+            "model": "average (revision)",
+            "hyperparameters": {
+                "coxnet_cv__alpha": 1.1921987297426233,
+                "two_part__cr_C": 0.0005623413251903491,
+                "weights": [0.5, 0.5],
+            },
+            "tuning": {"method": "fixed weights", "scoring": "harrell", "at_grid_edge": ["two_part__cr_C"]},
+            "training_rows": 4200,
+            "training_events": 2310,
+            "update": {
+                "description": "revision (recalibration plus every predictor's effect re-estimated)",
+                "chosen_by": "closed test (Vergouwe et al. 2017)",
+                "baseline_hazard_multiplier": 1.2895,
+                "risk_score_slope": 0.611,
+                "update_cohort": {"rows": 2000},
+                "closed_test": [
+                    {"label": "original model", "lr_statistic": 162.78, "df": 24, "p_value": 1.3e-22, "chosen": False},
+                    {"label": "revision", "lr_statistic": 0.0, "df": 0, "p_value": float("nan"), "chosen": True},
+                ],
+            },
+        }
+    }
+    text = html.unescape(_model_section(info))
+    expected = [
+        "Average of the elastic-net Cox model and the two-part model",
+        "Elastic-net Cox model: penalty = 1.19",
+        "Two-part model: remission model: inverse penalty (C) = 0.000562",
+        "weights of the member models = 0.5 / 0.5",
+        "scored by Harrell's C",
+        "penalties left at the edge of their search grid: Two-part model: remission model",
+        "4,200 (2,310)",
+        "2,000 patients",
+        "< 0.001",
+        "<b>chosen</b>",
+        "162.8",
+    ]
+    for phrase in expected:
+        assert phrase in text, phrase
+    for code in ("coxnet_cv__", "at_grid_edge", "1.1921987", "average (revision)", "[0.5, 0.5]"):
+        assert code not in text, code
+
+
+def test_case_mix_levels_and_dates_read_in_clinical_words():
+    import pandas as pd
+
+    from carrisk.report import _case_mix_table, created_text
+
+    table = pd.DataFrame(
+        [
+            ("car_product", "chop_penn", 0.25, 0.26, 0.02),
+            ("disease_burden", "low_mrd_positive", 0.24, 0.26, 0.04),
+            ("down_syndrome", "1.0", 0.02, 0.04, 0.09),
+            ("sex", "F", 0.43, 0.44, 0.02),
+        ],
+        columns=["variable", "level", "training", "new", "standardized_difference"],
+    )
+    text = html.unescape(_case_mix_table(table))
+    for phrase in ("CHOP/Penn", "low, MRD-positive", "<td>yes</td>", "<td>female</td>"):
+        assert phrase in text, phrase
+    assert "chop penn" not in text and "1.0<" not in text
+    assert created_text("2026-12-07T05:08:52+00:00") == "7 December 2026, 05:08 UTC"
+    assert created_text("not a date") == "not a date"

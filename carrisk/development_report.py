@@ -44,6 +44,7 @@ from carrisk.internal_validation import InternalValidation
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS, harrell_c
 from carrisk.models import check_survival_target
 from carrisk.report import (
+    LEVEL_NAMES,
     MODEL_LABELS,
     RECORD_NAMES,
     SCORING_LABELS,
@@ -265,6 +266,18 @@ def _plot_decision_curves(curves: Mapping[str, pd.DataFrame], horizon: str, path
     return save_figure(figure, path)
 
 
+#: Clinical names of the subgroup variables of :func:`carrisk.calibration.subgroup_calibration`.
+_SUBGROUP_NAMES = {"blinatumomab": "Prior blinatumomab", "disease burden": "Disease burden"}
+
+
+def _subgroup_label(variable: str, group: Any) -> str:
+    """A subgroup in clinical words ("Prior blinatumomab: exposed, response unknown")."""
+    if variable == "all":
+        return "all patients"
+    level = LEVEL_NAMES.get(str(group), str(group).replace("_", " "))
+    return f"{_SUBGROUP_NAMES.get(variable, variable)}: {level}"
+
+
 def _plot_subgroups(table: pd.DataFrame, horizon: str, path: Path, title: str) -> Path:
     """Observed (Kaplan-Meier, 95% CI) and mean predicted event probability by blinatumomab group and burden."""
     rows_table = table[(table["horizon"] == horizon) & (table["variable"] != "blinatumomab x burden")]
@@ -285,10 +298,8 @@ def _plot_subgroups(table: pd.DataFrame, horizon: str, path: Path, title: str) -
     axes.scatter(
         1.0 - rows_table["predicted_efs"], rows, marker="D", color="tab:blue", zorder=3, label="mean predicted"
     )
-    labels = [
-        f"{'all patients' if v == 'all' else v + ': ' + str(g)} (n={n})"
-        for v, g, n in zip(rows_table["variable"], rows_table["group"], rows_table["n"])
-    ]
+    groups = zip(rows_table["variable"], rows_table["group"], rows_table["n"])
+    labels = [f"{_subgroup_label(variable, group)} (n={n})" for variable, group, n in groups]
     axes.set_yticks(rows, labels, fontsize=10)
     axes.set_xlim(-0.02, 1.02)
     axes.set_xlabel(f"probability of an event by {months_label(horizon)}")
@@ -312,7 +323,7 @@ def _subgroup_table(tables: Mapping[str, pd.DataFrame]) -> str:
     body = []
     for (model, variable, group), rows in table.groupby(["model", "variable", "group"], sort=False):
         by_horizon = rows.set_index("horizon")
-        label = "all patients" if variable == "all" else f"{variable}: {group}"
+        label = _subgroup_label(variable, group)
         cells = "".join(
             f"<td class='num'>{_observed_with_interval(*by_horizon.loc[h, ['km_efs', 'km_lo', 'km_hi']])}</td>"
             f"<td class='num'>{percent(1 - by_horizon.loc[h, 'predicted_efs'])}</td>"

@@ -62,10 +62,10 @@ def test_report_is_self_contained_readable_and_small(reports, kind):
         assert target in anchors, target
     readable = html.unescape(text)
     for phrase in ("Research tool, not for clinical decisions", "synthetic", "Harrell's C", "TRIPOD+AI",
-                   "Optimism-corrected", "Prior blinatumomab", "blinatumomab: naive", "disease burden: high",
+                   "Optimism-corrected", "Prior blinatumomab", "Prior blinatumomab: naive", "Disease burden: high",
                    "Cox proportional hazards model"):  # fmt: skip
         assert phrase in readable, phrase
-    for code_name in ("blina_status", "harrell_c", "6mo", "12mo", "alpha_ratio", "nan"):
+    for code_name in ("blina_status", "harrell_c", "6mo", "12mo", "alpha_ratio", "nan", "exposed_unknown", "_mrd_"):
         assert code_name not in re.sub(r"data:image/png;base64,[^']*", "", text), code_name
     assert text.count("<td class='status-") == len(TRIPOD_AI_DEVELOPMENT_ITEMS)
     assert reports[kind].stat().st_size < 5_000_000

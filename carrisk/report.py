@@ -290,14 +290,25 @@ def escape(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _no_negative_zero(text: str) -> str:
+    """ "-0.0" as "0.0": a value that rounds to zero has no sign."""
+    return text[1:] if text.startswith("-") and not text.strip("-0.%") else text
+
+
+def _signed_points(value: float) -> str:
+    """A difference of probabilities in percentage points with its sign ("+7.6"; "0.0" when it rounds to zero)."""
+    text = f"{100 * value:+.1f}"
+    return "0.0" if float(text) == 0 else text
+
+
 def percent(value: float) -> str:
-    """A probability as a percentage with one decimal ("-" when missing)."""
-    return "-" if value is None or not np.isfinite(value) else f"{100 * value:.1f}%"
+    """A probability as a percentage with one decimal ("-" when missing; never "-0.0%")."""
+    return "-" if value is None or not np.isfinite(value) else _no_negative_zero(f"{100 * value:.1f}%")
 
 
 def number(value: float, digits: int = 2) -> str:
-    """A number with ``digits`` decimals ("-" when missing)."""
-    return "-" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+    """A number with ``digits`` decimals ("-" when missing; never "-0.00")."""
+    return "-" if value is None or not np.isfinite(value) else _no_negative_zero(f"{value:.{digits}f}")
 
 
 #: How each measure is shown: formatter of a value.
@@ -310,7 +321,7 @@ _FORMAT = {
     "ipa": percent,
     "observed_event_prob": percent,
     "predicted_event_prob": percent,
-    "citl": lambda v: "-" if not np.isfinite(v) else f"{100 * v:+.1f} points",
+    "citl": lambda v: "-" if not np.isfinite(v) else f"{_signed_points(v)} points",
     "oe_ratio": number,
     "calibration_slope": number,
     "ici": percent,

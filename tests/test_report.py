@@ -136,3 +136,11 @@ def test_case_mix_levels_and_dates_read_in_clinical_words():
     assert "chop penn" not in text and "1.0<" not in text
     assert created_text("2026-12-07T05:08:52+00:00") == "7 December 2026, 05:08 UTC"
     assert created_text("not a date") == "not a date"
+
+
+def test_numbers_that_round_to_zero_have_no_sign():
+    from carrisk.report import _FORMAT, number, percent
+
+    assert percent(-0.0001) == "0.0%" and percent(-0.001) == "-0.1%"
+    assert number(-0.001) == "0.00" and number(-0.006) == "-0.01"
+    assert _FORMAT["citl"](-0.0001) == "0.0 points" and _FORMAT["citl"](0.076) == "+7.6 points"

@@ -208,7 +208,12 @@ def bootstrap_optimism(
         sample, target = records.iloc[index].reset_index(drop=True), y[index]
         try:
             pipeline = fit(sample, target)
-            own_efs, test_efs = _predicted_efs(pipeline, sample, horizon), _predicted_efs(pipeline, records, horizon)
+            own_efs = _predicted_efs(pipeline, sample, horizon)
+            with warnings.catch_warnings():
+                # A resample can miss a rare level (e.g. 2 of 420 patients); the refit then scores the original
+                # patients with that level as its reference, as it would any new patient: expected, not news.
+                warnings.filterwarnings("ignore", message=r".*were not seen in training", category=UserWarning)
+                test_efs = _predicted_efs(pipeline, records, horizon)
             own = _scores(event[index], time[index], own_efs, horizon)
             test = _scores(event, time, test_efs, horizon)
         except (ValueError, ArithmeticError, np.linalg.LinAlgError):

@@ -122,3 +122,16 @@ def test_corrected_curve_equals_a_by_hand_replay_of_the_refits():
     np.testing.assert_allclose(curve["apparent"], observed(y, final, grid), atol=1e-9)
     np.testing.assert_allclose(curve["optimism"], np.mean(optimism, axis=0), atol=1e-9)
     np.testing.assert_allclose(curve["corrected"], observed(y, final, grid) - np.mean(optimism, axis=0), atol=1e-9)
+
+
+def test_a_resample_that_misses_a_rare_level_does_not_warn():
+    """A refit whose resample lacks a level seen in 1 patient scores the original data silently (expected)."""
+    cohort = carrisk.simulate_cohort(150, seed=11, messy=False)
+    records = cohort.records.copy()
+    records.loc[0, "cd19_expression"] = None  # one 'unknown' CD19: most resamples of 150 miss it at least once
+    y = carrisk.survival_target(records)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = bootstrap_optimism(records, y, "coxph", n_bootstrap=4, seed=1, curve=False)
+    assert result.summary["n_bootstrap"].min() > 0
+    assert not [w for w in caught if "were not seen in training" in str(w.message)]

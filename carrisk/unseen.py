@@ -18,14 +18,20 @@ The output names what was assumed (``assumptions`` column of :meth:`carrisk.EFSM
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
-__all__ = ["MIN_LEVEL_PATIENTS", "level_counts", "marginalisation_plan", "reference_level_notes"]
+__all__ = [
+    "MIN_LEVEL_PATIENTS",
+    "level_counts",
+    "marginalisation_plan",
+    "marginalised",
+    "reference_level_notes",
+]
 
 #: A level seen in fewer training patients than this is marginalised like an unseen one.
 MIN_LEVEL_PATIENTS = 10
@@ -141,6 +147,40 @@ def marginalisation_plan(
     expanded = pd.concat([records, pd.DataFrame(extra)], ignore_index=True) if extra else records
     weights = sparse.csr_matrix((share, (owner, column)), shape=(n, len(expanded)))
     return expanded, weights, assumptions
+
+
+def marginalised(
+    records: pd.DataFrame,
+    features: Any,
+    counts: Mapping[str, Mapping[str, int]] | None,
+    predict: Callable[[pd.DataFrame], np.ndarray],
+) -> np.ndarray:
+    """``predict`` of each record with its rare or unseen unknown levels marginalised, as ``predict_efs`` does.
+
+    Parameters
+    ----------
+    records : DataFrame
+        The patients' records.
+    features : ClinicalFeatures
+        The fitted feature step (its ``categorize`` gives the canonical levels).
+    counts : mapping or None
+        Training patients per level (:func:`level_counts` of the *training* records; None leaves every record
+        as it is).
+    predict : callable
+        Records -> per-record predictions of shape (n,) or (n, k), e.g. survival probabilities at fixed times.
+
+    Returns
+    -------
+    ndarray
+        ``weights @ predict(expanded)`` with the plan of :func:`marginalisation_plan`: the mixture over the
+        known levels for an affected patient, its own prediction for every other one.
+    """
+    frame = records.reset_index(drop=True)
+    expanded, weights, _ = marginalisation_plan(frame, features.categorize(frame), counts)
+    # only the rows that carry weight are predicted: an affected patient's own row (weight 0) would make the
+    # encoder warn that its unknown level is scored as the reference level, which is not what happens
+    used = np.flatnonzero(np.asarray(abs(weights).sum(axis=0)).ravel() > 0)
+    return np.asarray(weights[:, used] @ np.asarray(predict(expanded.iloc[used]), dtype=float))
 
 
 def _set(record: pd.Series, variable: str, level: str) -> pd.Series:

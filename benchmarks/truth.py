@@ -46,7 +46,7 @@ from carrisk.schema import OUTCOME_COLUMNS, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 from carrisk.simulate import oracle_concordance
 from carrisk.tuning import final_pipeline, tuned_model
 from carrisk.two_part import RESPONSE_DAY
-from carrisk.unseen import level_counts, marginalisation_plan
+from carrisk.unseen import level_counts, marginalisation_plan, mixture_interval
 
 TRAIN_SEED_BASE = 20_000
 TEST_SEED = 777_777
@@ -225,7 +225,7 @@ def fit_replicate(
             if divisor not in refits:
                 refits[divisor] = bootstrap_refits(pipeline[-1], train_design, y, n_bootstrap, r, divisor)
             lo, hi = bootstrap_interval(refits[divisor], design, times, expanded_point, method=method)
-            lo, hi = np.asarray(weights @ lo), np.asarray(weights @ hi)
+            lo, hi = mixture_interval(weights, lo, hi)
             # the reported interval always contains the point prediction (as predict_efs does; the centred
             # interval does by construction, the share it had to be moved is recorded)
             out[name][f"{variant}_moved"] = np.array(np.mean((lo > point) | (hi < point)))

@@ -30,8 +30,13 @@ __all__ = [
     "level_counts",
     "marginalisation_plan",
     "marginalised",
+    "mixture_interval",
     "reference_level_notes",
 ]
+
+#: A candidate level weighing less than this is left out of a marginalised patient's interval (see
+#: :func:`mixture_interval`).
+INTERVAL_MIN_WEIGHT = 0.025
 
 #: A level seen in fewer training patients than this is marginalised like an unseen one.
 MIN_LEVEL_PATIENTS = 10
@@ -181,6 +186,40 @@ def marginalised(
     # encoder warn that its unknown level is scored as the reference level, which is not what happens
     used = np.flatnonzero(np.asarray(abs(weights).sum(axis=0)).ravel() > 0)
     return np.asarray(weights[:, used] @ np.asarray(predict(expanded.iloc[used]), dtype=float))
+
+
+def mixture_interval(
+    weights: sparse.csr_matrix, lo: np.ndarray, hi: np.ndarray, min_weight: float = INTERVAL_MIN_WEIGHT
+) -> tuple[np.ndarray, np.ndarray]:
+    """95% intervals of the patients of a marginalisation plan from the intervals of its expanded rows.
+
+    A patient with one row keeps that row's interval. For a marginalised patient the true EFS is that of one of
+    its candidate levels, not their average: the interval spans the intervals of every candidate weighing at
+    least ``min_weight`` (2.5 %: a rarer level can be left out at the 95 % level). Averaging the bounds instead
+    (``weights @ lo``) gives an interval around the mixture that excludes the true EFS whenever the levels differ
+    much; in the truth benchmark it covered the true EFS of 51 % of such patients.
+
+    Parameters
+    ----------
+    weights : sparse (n, m) matrix
+        Patients' weights over the expanded rows (:func:`marginalisation_plan`).
+    lo, hi : (m,) or (m, k) arrays
+        The expanded rows' interval bounds.
+
+    Returns
+    -------
+    lo, hi : (n,) or (n, k) arrays
+    """
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    csr = sparse.csr_matrix(weights)
+    out_lo = np.empty((csr.shape[0], *lo.shape[1:]))
+    out_hi = np.empty_like(out_lo)
+    for i in range(csr.shape[0]):
+        row = slice(csr.indptr[i], csr.indptr[i + 1])
+        columns, shares = csr.indices[row], csr.data[row]
+        kept = columns[shares >= min(min_weight, shares.max())]
+        out_lo[i], out_hi[i] = lo[kept].min(axis=0), hi[kept].max(axis=0)
+    return out_lo, out_hi
 
 
 def _set(record: pd.Series, variable: str, level: str) -> pd.Series:

@@ -187,3 +187,35 @@ def test_cross_validation_scores_the_marginalised_prediction():
         by_hand.append(fitted[-1].predict_survival_matrix(fitted[:-1].transform(variant), np.array([182.625]))[:, 0])
     mixture = share * by_hand[0] + (1 - share) * by_hand[1]
     np.testing.assert_allclose(result["predicted_efs"]["6mo"][:5], mixture, rtol=1e-10)
+
+
+def test_a_marginalised_patients_interval_spans_the_intervals_of_its_candidate_levels(default_model):
+    """The true EFS is that of one candidate level, not their average: the interval must reach both."""
+    model, cohort = default_model
+    if model.level_counts["blina_status"].get("exposed_unknown", 0) >= 10:
+        pytest.skip("this cohort has enough 'exposed_unknown' patients to model the level itself")
+    record = _unknown_response_records(cohort).iloc[[0]]
+    record[["cd19_expression", "kmt2a_status"]] = ["bright", "not rearranged"]
+    out = model.predict_efs(record, top=0)
+    variants = []
+    for response in ("CR", "NR"):
+        variant = record.copy()
+        variant["blina_response"] = response
+        variants.append(model.predict_efs(variant, top=0))
+    for h in ("6mo", "12mo"):
+        assert out[f"efs_{h}_lo"][0] == pytest.approx(min(v[f"efs_{h}_lo"][0] for v in variants), rel=1e-12)
+        assert out[f"efs_{h}_hi"][0] == pytest.approx(max(v[f"efs_{h}_hi"][0] for v in variants), rel=1e-12)
+        assert out[f"efs_{h}_lo"][0] < out[f"efs_{h}"][0] < out[f"efs_{h}_hi"][0]
+
+
+def test_mixture_interval_leaves_out_candidates_under_the_weight_floor():
+    from scipy import sparse
+
+    from carrisk.unseen import mixture_interval
+
+    # patient 0 is one row; patient 1 mixes rows 1-3, row 3 with weight 0.01 (< 2.5 %)
+    weights = sparse.csr_matrix(np.array([[1.0, 0, 0, 0], [0, 0.6, 0.39, 0.01]]))
+    lo, hi = np.array([0.2, 0.5, 0.3, 0.0]), np.array([0.4, 0.7, 0.45, 0.1])
+    out_lo, out_hi = mixture_interval(weights, lo, hi)
+    np.testing.assert_array_equal(out_lo, [0.2, 0.3])
+    np.testing.assert_array_equal(out_hi, [0.4, 0.7])

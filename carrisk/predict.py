@@ -56,7 +56,13 @@ from carrisk.provenance import data_fingerprint, package_versions
 from carrisk.schema import ID_COLUMN, RecordError, read_records, validate_feature_table, validate_records
 from carrisk.tuning import chosen_params, final_pipeline, tuned_model, tuning_record
 from carrisk.units import DAYS_PER_MONTH, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
-from carrisk.unseen import level_counts, marginalisation_plan, reference_level_notes
+from carrisk.unseen import (
+    level_counts,
+    marginalisation_plan,
+    marginalised,
+    mixture_interval,
+    reference_level_notes,
+)
 
 DEFAULT_HORIZONS: dict[str, float] = dict(DEFAULT_HORIZONS_DAYS)
 Z_95 = 1.959963984540054
@@ -278,9 +284,13 @@ class EFSModel:
         The model's curves read as right-continuous steps (1 before the first grid time); no intervals or
         reasons, so this is the cheap path used by evaluation and model updating.
         """
-        design = self._design(_as_records(records))
-        curves = self._curves(design, self._leaves(design))
-        return step_survival(self.time_grid, curves, np.asarray(times, dtype=float))
+        times = np.asarray(times, dtype=float)
+
+        def survival(frame: pd.DataFrame) -> np.ndarray:
+            design = self._design(frame)
+            return step_survival(self.time_grid, self._curves(design, self._leaves(design)), times)
+
+        return marginalised(_as_records(records), self.features, getattr(self, "level_counts", None), survival)
 
     def risk_group(self, efs_12mo: np.ndarray) -> np.ndarray:
         """Risk group from predicted 12-month EFS and the training tertiles."""
@@ -577,7 +587,8 @@ class EFSModel:
         curves = self._curves(design, leaves)
         point = step_survival(grid, curves, times)
         lo, hi = self._intervals(design, times, point, leaves)
-        curves, point, lo, hi = (np.asarray(weights @ a) for a in (curves, point, lo, hi))
+        curves, point = np.asarray(weights @ curves), np.asarray(weights @ point)
+        lo, hi = mixture_interval(weights, lo, hi)  # a marginalised patient's spans its candidate levels
         out = pd.DataFrame({ID_COLUMN: self.patient_ids(frame)})
         for j, name in enumerate(named):
             out[f"efs_{name}"] = point[:, j]

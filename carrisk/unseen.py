@@ -18,14 +18,25 @@ The output names what was assumed (``assumptions`` column of :meth:`carrisk.EFSM
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
-__all__ = ["MIN_LEVEL_PATIENTS", "level_counts", "marginalisation_plan", "reference_level_notes"]
+__all__ = [
+    "MIN_LEVEL_PATIENTS",
+    "level_counts",
+    "marginalisation_plan",
+    "marginalised",
+    "mixture_interval",
+    "reference_level_notes",
+]
+
+#: A candidate level weighing less than this is left out of a marginalised patient's interval (see
+#: :func:`mixture_interval`).
+INTERVAL_MIN_WEIGHT = 0.025
 
 #: A level seen in fewer training patients than this is marginalised like an unseen one.
 MIN_LEVEL_PATIENTS = 10
@@ -141,6 +152,74 @@ def marginalisation_plan(
     expanded = pd.concat([records, pd.DataFrame(extra)], ignore_index=True) if extra else records
     weights = sparse.csr_matrix((share, (owner, column)), shape=(n, len(expanded)))
     return expanded, weights, assumptions
+
+
+def marginalised(
+    records: pd.DataFrame,
+    features: Any,
+    counts: Mapping[str, Mapping[str, int]] | None,
+    predict: Callable[[pd.DataFrame], np.ndarray],
+) -> np.ndarray:
+    """``predict`` of each record with its rare or unseen unknown levels marginalised, as ``predict_efs`` does.
+
+    Parameters
+    ----------
+    records : DataFrame
+        The patients' records.
+    features : ClinicalFeatures
+        The fitted feature step (its ``categorize`` gives the canonical levels).
+    counts : mapping or None
+        Training patients per level (:func:`level_counts` of the *training* records; None leaves every record
+        as it is).
+    predict : callable
+        Records -> per-record predictions of shape (n,) or (n, k), e.g. survival probabilities at fixed times.
+
+    Returns
+    -------
+    ndarray
+        ``weights @ predict(expanded)`` with the plan of :func:`marginalisation_plan`: the mixture over the
+        known levels for an affected patient, its own prediction for every other one.
+    """
+    frame = records.reset_index(drop=True)
+    expanded, weights, _ = marginalisation_plan(frame, features.categorize(frame), counts)
+    # only the rows that carry weight are predicted: an affected patient's own row (weight 0) would make the
+    # encoder warn that its unknown level is scored as the reference level, which is not what happens
+    used = np.flatnonzero(np.asarray(abs(weights).sum(axis=0)).ravel() > 0)
+    return np.asarray(weights[:, used] @ np.asarray(predict(expanded.iloc[used]), dtype=float))
+
+
+def mixture_interval(
+    weights: sparse.csr_matrix, lo: np.ndarray, hi: np.ndarray, min_weight: float = INTERVAL_MIN_WEIGHT
+) -> tuple[np.ndarray, np.ndarray]:
+    """95% intervals of the patients of a marginalisation plan from the intervals of its expanded rows.
+
+    A patient with one row keeps that row's interval. For a marginalised patient the true EFS is that of one of
+    its candidate levels, not their average: the interval spans the intervals of every candidate weighing at
+    least ``min_weight`` (2.5 %: a rarer level can be left out at the 95 % level). Averaging the bounds instead
+    (``weights @ lo``) gives an interval around the mixture that excludes the true EFS whenever the levels differ
+    much; in the truth benchmark it covered the true EFS of 51 % of such patients.
+
+    Parameters
+    ----------
+    weights : sparse (n, m) matrix
+        Patients' weights over the expanded rows (:func:`marginalisation_plan`).
+    lo, hi : (m,) or (m, k) arrays
+        The expanded rows' interval bounds.
+
+    Returns
+    -------
+    lo, hi : (n,) or (n, k) arrays
+    """
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    csr = sparse.csr_matrix(weights)
+    out_lo = np.empty((csr.shape[0], *lo.shape[1:]))
+    out_hi = np.empty_like(out_lo)
+    for i in range(csr.shape[0]):
+        row = slice(csr.indptr[i], csr.indptr[i + 1])
+        columns, shares = csr.indices[row], csr.data[row]
+        kept = columns[shares >= min(min_weight, shares.max())]
+        out_lo[i], out_hi[i] = lo[kept].min(axis=0), hi[kept].max(axis=0)
+    return out_lo, out_hi
 
 
 def _set(record: pd.Series, variable: str, level: str) -> pd.Series:

@@ -80,7 +80,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize, sparse, stats
 
 from carrisk import explain as shap_explain
 from carrisk.evaluate import cohort_outcome
@@ -88,7 +88,7 @@ from carrisk.metrics import DEFAULT_HORIZONS_DAYS
 from carrisk.nonparametric import kaplan_meier_at
 from carrisk.predict import DEFAULT_HORIZONS, predictions_table, risk_groups, top_reasons
 from carrisk.schema import ID_COLUMN, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, read_records
-from carrisk.unseen import marginalisation_plan
+from carrisk.unseen import marginalisation_plan, mixture_interval
 
 __all__ = ["LEVELS", "UpdateResult", "UpdatedModel", "closed_test", "update_model"]
 
@@ -394,11 +394,31 @@ class UpdatedModel:
             value = value + (design[:, self.revision_columns] - self.design_centre) @ self.revision_coef
         return value
 
+    def _plan(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, Any, np.ndarray]:
+        """The parent's marginalisation plan of ``frame``: (expanded rows, weights, indices of the rows used).
+
+        A patient whose unknown level the parent marginalises is updated as each candidate level, then mixed:
+        the update is a model of the EFS given every covariate, and the mixture is over the one not known (so the
+        prediction is the same mixture :meth:`explain` explains, and its SHAP values add up to it).
+        """
+        features = getattr(self.parent, "features", None)
+        if features is None:  # a parent without clinical features has nothing to marginalise
+            return frame, sparse.identity(len(frame), format="csr"), np.arange(len(frame))
+        expanded, weights, _ = marginalisation_plan(
+            frame, features.categorize(frame), getattr(self.parent, "level_counts", None)
+        )
+        used = np.flatnonzero(np.asarray(abs(weights).sum(axis=0)).ravel() > 0)
+        return expanded.iloc[used].reset_index(drop=True), weights[:, used], used
+
     def predict_survival(self, records: Any, times: Sequence[float] | np.ndarray) -> np.ndarray:
-        """Updated EFS probability at ``times``: ``S_p(t|x) ** exp(log_multiplier(x))``, shape (n, len(times))."""
+        """Updated EFS probability at ``times``: ``S_p(t|x) ** exp(log_multiplier(x))``, shape (n, len(times)).
+
+        Marginalised patients (see :meth:`_plan`) get the mixture of their candidate levels' updated EFS.
+        """
         frame = read_records(records).reset_index(drop=True)
-        parent = np.asarray(self.parent.predict_survival(frame, times), dtype=float)
-        return parent ** np.exp(self.log_multiplier(frame))[:, None]
+        rows, weights, _ = self._plan(frame)
+        parent = np.asarray(self.parent.predict_survival(rows, times), dtype=float)
+        return np.asarray(weights @ (parent ** np.exp(self.log_multiplier(rows))[:, None]))
 
     def _index_model(self) -> _UpdatedIndices | None:
         """The update as a linear-index model, or None when the parent is not one (a forest)."""
@@ -489,13 +509,29 @@ class UpdatedModel:
         """
         for table in self.parent.iter_predictions(frame, horizons, top=0, explain_horizon=explain_horizon, **kwargs):
             rows = frame.loc[table.index].reset_index(drop=True)
-            multiplier = np.exp(self.log_multiplier(rows))
+            expanded, weights, _ = self._plan(rows)
+            if len(expanded) != len(rows) or weights.nnz != len(rows):  # some patients are marginalised
+                parts = self.parent.iter_predictions(expanded, horizons, top=0, explain_horizon=explain_horizon)
+                candidates = pd.concat(list(parts)).reset_index(drop=True)
+            else:
+                candidates = table.reset_index(drop=True)
+            multiplier = np.exp(self.log_multiplier(expanded))
             for column in [c for c in table.columns if c.startswith("efs_")]:
-                table[column] = np.clip(table[column].to_numpy(dtype=float), 0.0, 1.0) ** multiplier
-            table["curve"] = [
-                {"days": curve["days"], "efs": (np.asarray(curve["efs"]) ** m).tolist()}
-                for curve, m in zip(table["curve"], multiplier)
-            ]
+                updated = np.clip(candidates[column].to_numpy(dtype=float), 0.0, 1.0) ** multiplier
+                candidates[column] = updated
+                if not column.endswith(("_lo", "_hi")):
+                    table[column] = np.asarray(weights @ updated)
+            for name in [c[: -len("_lo")] for c in table.columns if c.endswith("_lo")]:
+                lo = candidates[f"{name}_lo"].to_numpy(dtype=float)
+                hi = candidates[f"{name}_hi"].to_numpy(dtype=float)
+                lo, hi = mixture_interval(weights, lo, hi)  # a marginalised patient's spans its candidates
+                point = table[name].to_numpy(dtype=float)
+                table[f"{name}_lo"], table[f"{name}_hi"] = np.minimum(lo, point), np.maximum(hi, point)
+            days = [np.asarray(curve["days"]) for curve in table["curve"]]
+            curves = np.asarray(
+                weights @ np.array([np.asarray(c["efs"]) ** m for c, m in zip(candidates["curve"], multiplier)])
+            )
+            table["curve"] = [{"days": d.tolist(), "efs": c.tolist()} for d, c in zip(days, curves)]
             if "efs_12mo" in table:
                 table["risk_group"] = risk_groups(table["efs_12mo"].to_numpy(), self.risk_cutpoints)
             if top and len(rows) and self._index_model() is not None:

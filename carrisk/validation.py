@@ -44,6 +44,7 @@ from carrisk.models import check_survival_target, grid_size, target_arrays
 from carrisk.provenance import data_fingerprint, package_versions
 from carrisk.tuning import chosen_params, final_pipeline, jsonable, tuned_model
 from carrisk.units import TWO_YEARS_DAYS
+from carrisk.unseen import level_counts, marginalised
 
 
 @dataclass
@@ -74,13 +75,21 @@ def _run_fold(
         warnings.simplefilter("ignore", category=UserWarning)
         fitted = clone(estimator).fit(train_records, y_train)
         pipeline = final_pipeline(fitted)
-        design = pipeline[:-1].transform(test_records)
-        risk = pipeline[-1].predict(design)
         _, train_time = target_arrays(y_train)
         grid = np.unique(np.concatenate([pipeline[-1].unique_times_, list(horizons.values())]))
         grid = grid[grid <= train_time.max()]
-        surv = pipeline[-1].predict_survival_matrix(design, grid)
-        at_horizons = pipeline[-1].predict_survival_matrix(design, np.array(list(horizons.values()), dtype=float))
+        at = np.concatenate([grid, np.array(list(horizons.values()), dtype=float)])
+
+        def predict(frame: pd.DataFrame) -> np.ndarray:
+            design = pipeline[:-1].transform(frame)
+            return np.column_stack([pipeline[-1].predict(design), pipeline[-1].predict_survival_matrix(design, at)])
+
+        # scored as carrisk predicts: a test patient's rare or unseen unknown level (by the training fold's
+        # counts) is marginalised over the known levels, as in EFSModel.predict_efs
+        features = pipeline.named_steps["features"]
+        counts = level_counts(features.categorize(train_records)) if hasattr(features, "categorize") else None
+        predicted = marginalised(test_records, features, counts, predict)
+        risk, surv, at_horizons = predicted[:, 0], predicted[:, 1 : 1 + len(grid)], predicted[:, 1 + len(grid) :]
     try:
         scores = metrics.evaluate_predictions(
             y_train, y_test, risk, grid, surv, horizons=horizons, ibs_max_time=ibs_max_time, tau=tau

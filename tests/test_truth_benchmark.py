@@ -27,3 +27,20 @@ def test_oracle_form_refitted_on_a_large_cohort_recovers_the_true_efs():
     rmse = np.sqrt(np.mean((pred - truth) ** 2, axis=0))
     assert np.all(rmse < 0.03), rmse  # the truth's sd across patients is about 0.15
     assert np.all(pred[:, 1] <= pred[:, 0])
+
+
+def test_the_benchmark_scores_what_predict_efs_gives_the_user():
+    """Candidates are scored on carrisk's own predictions, unknown levels marginalised, not on the raw pipeline."""
+    from benchmarks.truth import TRAIN_SEED_BASE, fit_replicate
+    from carrisk import fit_efs_model
+    from carrisk.schema import OUTCOME_COLUMNS
+
+    test = simulate_cohort(400, seed=8)
+    features = test.records.drop(columns=list(OUTCOME_COLUMNS))
+    features.loc[features.index[:5], ["blina_exposed", "blina_response"]] = ["yes", "not evaluable"]
+    point = fit_replicate(1, 300, ("average",), features, n_bootstrap=0)["average"]["point"]
+    train = simulate_cohort(300, seed=TRAIN_SEED_BASE + 1).records
+    model = fit_efs_model(train, survival_target(train), "average", seed=1, n_bootstrap=2, causes=False)
+    table = model.predict_efs(features, [SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS], top=0)
+    np.testing.assert_allclose(point, table[["efs_6mo", "efs_12mo"]].to_numpy(), rtol=1e-10)
+    assert all("exposed_unknown" in note for note in table["assumptions"][:5])

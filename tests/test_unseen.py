@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sksurv.util import Surv
 
@@ -133,3 +134,88 @@ def test_prediction_names_unseen_levels_without_a_misleading_encoder_warning():
         warnings.simplefilter("error", UserWarning)  # "encoded as the reference level" would be false here
         table = model.predict_efs(record, top=1)
     assert "averaged over" in table["assumptions"].iloc[0]
+
+
+def _unknown_response_records(cohort):
+    """Five patients of the cohort, made blinatumomab-exposed with the response not evaluable."""
+    records = cohort.records.iloc[:5].copy()
+    records["blina_exposed"] = "yes"
+    records["blina_response"] = "not evaluable"
+    return records
+
+
+def test_predict_survival_marginalises_unknown_levels_as_predict_efs_does(default_model):
+    """evaluate, update and calibration read predict_survival: it must give what predict_efs gives."""
+    model, cohort = default_model
+    if model.level_counts["blina_status"].get("exposed_unknown", 0) >= 10:
+        pytest.skip("this cohort has enough 'exposed_unknown' patients to model the level itself")
+    records = pd.concat([_unknown_response_records(cohort), cohort.records.iloc[5:10]])
+    times = [182.625, 365.25]
+    table = model.predict_efs(records, times, top=0)
+    np.testing.assert_allclose(model.predict_survival(records, times), table[["efs_6mo", "efs_12mo"]], rtol=1e-12)
+    # and it is not the raw pipeline's prediction (which scores the rare level by its own shrunken coefficient)
+    raw = model.pipeline[-1].predict_survival_matrix(model.pipeline[:-1].transform(records.iloc[:5]), times)
+    assert np.abs(model.predict_survival(records.iloc[:5], times) - raw).max() > 1e-4
+
+
+def test_cross_validation_scores_the_marginalised_prediction():
+    """A fold's out-of-fold EFS of an unknown-response patient is the training-share mixture of that fold."""
+    from carrisk.models import make_pipeline
+    from carrisk.tuning import final_pipeline
+    from carrisk.unseen import level_counts
+    from carrisk.validation import FoldTask, _run_fold
+
+    cohort = simulate_cohort(240, seed=3)
+    records = cohort.records.copy()
+    records.loc[records.index[:5], ["blina_exposed", "blina_response"]] = ["yes", "not evaluable"]
+    # nothing else unknown about them, so the mixture is over the blinatumomab response alone
+    records.loc[records.index[:5], ["cd19_expression", "kmt2a_status"]] = ["bright", "not rearranged"]
+    y = survival_target(records)
+    train, test = np.arange(40, 240), np.arange(0, 40)
+    estimator = make_pipeline("coxnet_cv", random_state=0)
+    horizons = {"6mo": 182.625}
+    result = _run_fold(FoldTask("coxnet_cv", 0, 0, train, test), estimator, records, y, horizons, 700.0)
+    fitted = final_pipeline(estimator.fit(records.iloc[train], y[train]))
+    counts = level_counts(fitted.named_steps["features"].categorize(records.iloc[train]))
+    blina = counts["blina_status"]
+    assert blina.get("exposed_unknown", 0) < 10  # rare in training: marginalised
+    share = blina["responder"] / (blina["responder"] + blina["nonresponder"])
+    by_hand = []
+    for response in ("CR", "NR"):
+        variant = records.iloc[:5].copy()
+        variant["blina_response"] = response
+        by_hand.append(fitted[-1].predict_survival_matrix(fitted[:-1].transform(variant), np.array([182.625]))[:, 0])
+    mixture = share * by_hand[0] + (1 - share) * by_hand[1]
+    np.testing.assert_allclose(result["predicted_efs"]["6mo"][:5], mixture, rtol=1e-10)
+
+
+def test_a_marginalised_patients_interval_spans_the_intervals_of_its_candidate_levels(default_model):
+    """The true EFS is that of one candidate level, not their average: the interval must reach both."""
+    model, cohort = default_model
+    if model.level_counts["blina_status"].get("exposed_unknown", 0) >= 10:
+        pytest.skip("this cohort has enough 'exposed_unknown' patients to model the level itself")
+    record = _unknown_response_records(cohort).iloc[[0]]
+    record[["cd19_expression", "kmt2a_status"]] = ["bright", "not rearranged"]
+    out = model.predict_efs(record, top=0)
+    variants = []
+    for response in ("CR", "NR"):
+        variant = record.copy()
+        variant["blina_response"] = response
+        variants.append(model.predict_efs(variant, top=0))
+    for h in ("6mo", "12mo"):
+        assert out[f"efs_{h}_lo"][0] == pytest.approx(min(v[f"efs_{h}_lo"][0] for v in variants), rel=1e-12)
+        assert out[f"efs_{h}_hi"][0] == pytest.approx(max(v[f"efs_{h}_hi"][0] for v in variants), rel=1e-12)
+        assert out[f"efs_{h}_lo"][0] < out[f"efs_{h}"][0] < out[f"efs_{h}_hi"][0]
+
+
+def test_mixture_interval_leaves_out_candidates_under_the_weight_floor():
+    from scipy import sparse
+
+    from carrisk.unseen import mixture_interval
+
+    # patient 0 is one row; patient 1 mixes rows 1-3, row 3 with weight 0.01 (< 2.5 %)
+    weights = sparse.csr_matrix(np.array([[1.0, 0, 0, 0], [0, 0.6, 0.39, 0.01]]))
+    lo, hi = np.array([0.2, 0.5, 0.3, 0.0]), np.array([0.4, 0.7, 0.45, 0.1])
+    out_lo, out_hi = mixture_interval(weights, lo, hi)
+    np.testing.assert_array_equal(out_lo, [0.2, 0.3])
+    np.testing.assert_array_equal(out_hi, [0.4, 0.7])

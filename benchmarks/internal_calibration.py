@@ -2,6 +2,9 @@
 
     python -m benchmarks.internal_calibration            # 10 development cohorts x 200 refits (long)
     python -m benchmarks.internal_calibration --quick    # 4 cohorts x 20 refits (a few minutes)
+    python -m benchmarks.internal_calibration --models coxnet --replicates 6   # 200 refits, one model
+
+The results are written after every replicate (an interrupted run keeps what it finished).
 
 Each replicate r draws a development cohort (``simulate_cohort(200, seed=90_000 + r)``) and runs
 :func:`carrisk.internal_validation.bootstrap_optimism` with the tuned model. The fitted model's *true*
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -49,13 +53,14 @@ def _true_curve(model: str, seed: int, development: Any, truth: Any, grid: np.nd
     return curve["observed"].to_numpy()
 
 
-def run(replicates: int, refits: int) -> list[dict[str, Any]]:
+def run(replicates: int, refits: int, models: tuple[str, ...] = MODELS, done: Any = None) -> list[dict[str, Any]]:
+    """Every replicate and model; ``done(rows)`` is called after each one (to write what is finished)."""
     truth = simulate_cohort(N_TRUTH, seed=TRUTH_SEED)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in range(replicates):
         development = simulate_cohort(N_DEVELOPMENT, seed=DEVELOPMENT_SEED_BASE + r)
         y = survival_target(development.records)
-        for model in MODELS:
+        for model in models:
             started = time.perf_counter()
             result = bootstrap_optimism(development.records, y, model, n_bootstrap=refits, seed=r)
             curve = result.calibration_curve
@@ -76,6 +81,8 @@ def run(replicates: int, refits: int) -> list[dict[str, Any]]:
                 }
             )
             _common.log(f"replicate {r} {model}: {rows[-1]['seconds']:.0f} s")
+            if done is not None:
+                done(rows)
     return rows
 
 
@@ -84,7 +91,8 @@ def markdown(payload: dict[str, Any]) -> str:
     lines = [
         "# Optimism-corrected calibration curve against the truth",
         "",
-        f"`python -m benchmarks.internal_calibration` ({payload['mode']}: {payload['n_replicates']} development "
+        f"`{payload.get('command', 'python -m benchmarks.internal_calibration')}` ({payload['mode']}: "
+        f"{len({row['replicate'] for row in rows})} of {payload['n_replicates']} development "
         f"cohorts of {N_DEVELOPMENT}, {payload['refits']} refits each, {payload['date']}); truth: each fitted "
         f"model's smoothed calibration curve on {N_TRUTH} new patients, on the same grid of predicted 12-month "
         "event probabilities. Error: mean over the grid of |curve - true curve| (event-probability points).",
@@ -92,7 +100,7 @@ def markdown(payload: dict[str, Any]) -> str:
         "| model | mean error, apparent curve | mean error, corrected curve | corrected closer |",
         "|---|---|---|---|",
     ]
-    for model in MODELS:
+    for model in dict.fromkeys(row["model"] for row in rows):
         mine = [row for row in rows if row["model"] == model]
         apparent = np.array([row["mae_apparent"] for row in mine])
         corrected = np.array([row["mae_corrected"] for row in mine])
@@ -106,24 +114,35 @@ def markdown(payload: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="4 cohorts x 20 refits")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, from " + ", ".join(MODELS))
+    parser.add_argument("--replicates", type=int, default=None, help="development cohorts (default 10; quick 4)")
     args = parser.parse_args()
     replicates, refits = (4, 20) if args.quick else (10, 200)
+    replicates = args.replicates or replicates
+    models = tuple(m for m in args.models.split(",") if m)
+    if not set(models) <= set(MODELS):
+        parser.error(f"--models: choose from {', '.join(MODELS)}")
     started = time.perf_counter()
-    rows = run(replicates, refits)
-    payload = {
-        "part": "internal_calibration",
-        "mode": "quick" if args.quick else "full",
-        "n_replicates": replicates,
-        "refits": refits,
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": _common.machine(),
-        "seeds": {"development_base": DEVELOPMENT_SEED_BASE, "truth": TRUTH_SEED},
-        "seconds": time.perf_counter() - started,
-        "replicates": rows,
-    }
-    _common.write_json(RESULTS / "internal_calibration.json", payload)
-    atomic_write_text(RESULTS / "internal_calibration.md", markdown(payload))
-    print(markdown(payload))
+    command = " ".join(["python -m benchmarks.internal_calibration", *sys.argv[1:]])
+
+    def write(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        payload = {
+            "part": "internal_calibration",
+            "mode": "quick" if args.quick else "full",
+            "command": command,
+            "n_replicates": replicates,
+            "refits": refits,
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "machine": _common.machine(),
+            "seeds": {"development_base": DEVELOPMENT_SEED_BASE, "truth": TRUTH_SEED},
+            "seconds": time.perf_counter() - started,
+            "replicates": rows,
+        }
+        _common.write_json(RESULTS / "internal_calibration.json", payload)
+        atomic_write_text(RESULTS / "internal_calibration.md", markdown(payload))
+        return payload
+
+    print(markdown(write(run(replicates, refits, models, done=write))))
 
 
 if __name__ == "__main__":

@@ -11,15 +11,25 @@ Inputs, prepared once per forest:
 - ``t_split``: each row's last coarse split-time bin at which it is at risk (-1: it leaves before the first grid
   time and is never at risk), ``t_full`` the same on the full leaf grid, ``event`` 0/1.
 
-Cost per node (``m`` distinct in-bag rows in the node, ``k`` occupied bins, ``T`` coarse time bins): per feature
-tried, a counting sort of the node's rows by bin (two passes over the ``m`` rows plus one over the ``k`` bins from
-the lowest to the highest occupied one), then one sweep over the sorted rows that adds each row to the left-side
-exits and events (O(1) per row) and evaluates the log-rank statistic only at bin boundaries where both children
-keep ``min_samples_leaf`` (O(T) each). So a node costs O(mtry (m + k T)), nothing per empty bin or per empty
-(bin, time) cell, and the kernel allocates nothing per node: the scratch arrays are sized once per tree.
-Histogram subtraction (a child's histogram = the parent's minus the sibling's) is not used: each node draws its
-own features, so the parent rarely holds a histogram for the child's features, and the counting sort already costs
-only what the node holds.
+Cost per node (``m`` distinct in-bag rows, ``T`` coarse time bins, ``lo..hi`` the range of occupied bins of the
+feature): for each feature tried,
+
+- ``m < HIST_MIN_ROWS``: a counting sort of the node's rows by bin (two passes over the rows, two over ``lo..hi``),
+  then one sweep over the sorted rows adding each row's weight to the left child's exits at its coarse time and to
+  its events (O(1) per row, no branch on the event), evaluating the statistic only where the bin changes and both
+  children keep ``min_samples_leaf`` (O(T) each);
+- larger nodes: one pass building a (bin, coarse time) histogram of exits and a per-bin event count, then a sweep
+  over the occupied bins ``lo..hi`` (O(T) each), the same boundaries and statistic.
+
+So a node costs O(mtry (m + (hi - lo) + boundaries x T)): nothing per empty (bin, time) cell, and nothing is
+allocated per node (the scratch arrays are sized once per tree). The node's partition is stable and reads the
+chosen feature's bins saved during the search, so rows stay in increasing order within every node. Histogram
+subtraction (a child's histogram = the parent's minus the sibling's) is not used: each node draws its own features,
+so the parent rarely holds a histogram of the child's features, and the counting sort already costs what the node
+holds. Measured on 1,000,000 rows x 20 features (one tree, ~1 CPU second): the histogram path costs about 60 % of
+the counting sort per row at the root and the same from a few thousand rows down; a cheaper statistic (vectorised,
+at-risk counts kept directly) and an insertion sort for nodes under 64 rows changed the tree's time by less than the
+run-to-run noise (+-15 %), so the kernel keeps the simple forms.
 """
 
 from __future__ import annotations
@@ -36,6 +46,8 @@ _S31 = np.uint64(31)
 _S32 = np.uint64(32)
 #: A split is valid only if its log-rank variance exceeds this (as in comprisk).
 MIN_VARIANCE = 1e-12
+#: Nodes with at least this many distinct rows are searched with (bin, time) histograms, smaller ones by sorting.
+HIST_MIN_ROWS = 4096
 
 
 @njit(cache=True, nogil=True)
@@ -78,6 +90,20 @@ def _sort_small(values: np.ndarray, n: int) -> None:
 
 
 @njit(cache=True, nogil=True)
+def _log_rank(exits_left: np.ndarray, events_left: float, a: np.ndarray, c: np.ndarray, at_risk: np.ndarray) -> float:
+    """Log-rank statistic of a split from the left child's exits (slot ``t + 1``: coarse time ``t``; slot 0: never at
+    risk) and its total events; 0 when the variance is ~0 (no valid split)."""
+    u = events_left
+    v = 0.0
+    y_left = 0.0
+    for t in range(a.shape[0] - 1, -1, -1):
+        y_left += exits_left[t + 1]
+        u -= a[t] * y_left
+        v += c[t] * y_left * (at_risk[t] - y_left)
+    return u * u / v if v > MIN_VARIANCE else 0.0
+
+
+@njit(cache=True, nogil=True)
 def _node_split(
     Xb: np.ndarray,
     seg_row: np.ndarray,
@@ -95,17 +121,23 @@ def _node_split(
     at_risk: np.ndarray,
     # scratch
     row_bin: np.ndarray,
+    best_row_bin: np.ndarray,
     sorted_rec: np.ndarray,
     sorted_bin: np.ndarray,
-    bin_count: np.ndarray,
+    bin_size: np.ndarray,
+    bin_exits: np.ndarray,
+    bin_events: np.ndarray,
     exits_left: np.ndarray,
+    hist_min_rows: int,
 ) -> tuple[int, int, float]:
     """Best log-rank split of the node ``seg_row[start:end]``: returns (feature, bin, statistic), feature -1 if none.
 
-    Features are visited in the order of a Fisher-Yates shuffle of ``features`` (drawn from ``state`` as they are
-    visited; with ``state`` None-like, i.e. ``n_features_wanted`` = all, every feature is visited) until
-    ``n_features_wanted`` features that are not constant in the node have been searched (scikit-learn's rule:
-    constant features do not count against ``max_features``). A row goes left when its bin is <= the split bin.
+    Features are visited in the order of a Fisher-Yates shuffle of ``features`` (each draw taken from ``state`` when
+    the feature is visited) until ``n_features_wanted`` features that are not constant in the node have been
+    searched (scikit-learn's rule: constant features do not count against ``max_features``); ties keep the first
+    split found. A row goes left when its bin is <= the split bin. ``seg_rec`` packs each row's bootstrap weight,
+    event and exit slot as ``weight << 9 | event << 8 | slot`` (slot ``t + 1``: at risk up to coarse time ``t``;
+    slot 0: never at risk), so the sweeps read one integer per row.
 
     The statistic at a boundary, with ``Y_t``/``d_t`` the node's weighted at-risk and event counts at coarse time
     ``t`` and ``YL_t``/``dL_t`` the left child's: ``U = sum_t (dL_t - d_t YL_t / Y_t)``, ``V = sum_t d_t YL_t
@@ -129,65 +161,100 @@ def _node_split(
         features[k] = f
         k += 1
         column = Xb[f]
+        improved = False
+        if m >= hist_min_rows:
+            # large node: (bin, coarse time) histogram of the node's rows, then one sweep over the occupied range
+            lo = 255
+            hi = 0
+            for i in range(m):
+                b = column[seg_row[start + i]]
+                row_bin[i] = b
+                rec = seg_rec[start + i]
+                w = rec >> 9
+                bin_size[b] += w if count_weights else 1
+                bin_exits[b, rec & 255] += w
+                bin_events[b] += w * ((rec >> 8) & 1)
+                lo = min(lo, b)
+                hi = max(hi, b)
+            if lo < hi:
+                searched += 1
+                for t in range(n_time + 1):
+                    exits_left[t] = 0.0
+                n_left = 0
+                events_left = 0.0
+                for b in range(lo, hi):  # boundary after an occupied bin below the highest one
+                    if bin_size[b] == 0:
+                        continue
+                    for t in range(n_time + 1):
+                        exits_left[t] += bin_exits[b, t]
+                    events_left += bin_events[b]
+                    n_left += bin_size[b]
+                    if n_left < min_leaf:
+                        continue
+                    if size_total - n_left < min_leaf:
+                        break
+                    stat = _log_rank(exits_left, events_left, a, c, at_risk)
+                    if stat > best_stat:
+                        best_stat = stat
+                        best_bin = b
+                        best_feature = f
+                        improved = True
+            for b in range(lo, hi + 1):
+                bin_size[b] = 0
+                bin_events[b] = 0
+                for t in range(n_time + 1):
+                    bin_exits[b, t] = 0
+            if improved:  # keep the best feature's bins for the partition (read in order, not gathered again)
+                best_row_bin[:m] = row_bin[:m]
+            continue
+        # small node: counting sort of its rows by bin, then one sweep over the sorted rows
         lo = 255
         hi = 0
         for i in range(m):
             b = column[seg_row[start + i]]
             row_bin[i] = b
-            bin_count[b] += 1
-            if b < lo:
-                lo = b
-            if b > hi:
-                hi = b
+            bin_size[b] += 1
+            lo = min(lo, b)
+            hi = max(hi, b)
         if lo == hi:  # constant in the node: does not count
-            bin_count[lo] = 0
+            bin_size[lo] = 0
             continue
         searched += 1
-        # counting sort of the node's rows by bin (offsets over the occupied range only)
         pos = 0
         for b in range(lo, hi + 1):
-            count = bin_count[b]
-            bin_count[b] = pos
+            count = bin_size[b]
+            bin_size[b] = pos
             pos += count
         for i in range(m):
             b = row_bin[i]
-            slot = bin_count[b]
-            bin_count[b] = slot + 1
+            slot = bin_size[b]
+            bin_size[b] = slot + 1
             sorted_rec[slot] = seg_rec[start + i]
             sorted_bin[slot] = b
         for b in range(lo, hi + 1):
-            bin_count[b] = 0
-        # sweep: rows in bin order, statistic at each admissible boundary
-        for t in range(n_time):
+            bin_size[b] = 0
+        for t in range(n_time + 1):
             exits_left[t] = 0.0
         n_left = 0
         events_left = 0.0
         for i in range(m - 1):
             rec = sorted_rec[i]
             w = rec >> 9
-            t = (rec & 255) - 1
-            if t >= 0:
-                exits_left[t] += w
-                if (rec >> 8) & 1:
-                    events_left += w
+            exits_left[rec & 255] += w
+            events_left += w * ((rec >> 8) & 1)
             n_left += w if count_weights else 1
             if sorted_bin[i + 1] == sorted_bin[i] or n_left < min_leaf:
                 continue
             if size_total - n_left < min_leaf:
                 break
-            u = events_left
-            v = 0.0
-            y_left = 0.0
-            for t in range(n_time - 1, -1, -1):
-                y_left += exits_left[t]
-                u -= a[t] * y_left
-                v += c[t] * y_left * (at_risk[t] - y_left)
-            if v > MIN_VARIANCE:
-                stat = u * u / v
-                if stat > best_stat:
-                    best_stat = stat
-                    best_bin = sorted_bin[i]
-                    best_feature = f
+            stat = _log_rank(exits_left, events_left, a, c, at_risk)
+            if stat > best_stat:
+                best_stat = stat
+                best_bin = sorted_bin[i]
+                best_feature = f
+                improved = True
+        if improved:
+            best_row_bin[:m] = row_bin[:m]
     return best_feature, best_bin, best_stat
 
 
@@ -206,6 +273,7 @@ def grow_tree(
     max_depth: int,
     count_weights: bool,
     seed: np.uint64,
+    hist_min_rows: int = HIST_MIN_ROWS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
            np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Grow one tree on the rows with ``counts > 0`` (bootstrap multiplicities as weights).
@@ -273,12 +341,17 @@ def grow_tree(
     # scratch, sized once
     features = np.arange(p)
     row_bin = np.empty(n_rows, dtype=np.uint8)
+    best_row_bin = np.empty(n_rows, dtype=np.uint8)
+    spill_row = np.empty(n_rows, dtype=np.int64)
+    spill_rec = np.empty(n_rows, dtype=np.int64)
     sorted_rec = np.empty(n_rows, dtype=np.int64)
     sorted_bin = np.empty(n_rows, dtype=np.uint8)
-    bin_count = np.zeros(256, dtype=np.int64)
-    exits_left = np.zeros(n_split_times, dtype=np.float64)
-    node_exits = np.zeros(n_split_times, dtype=np.float64)
-    node_events = np.zeros(n_split_times, dtype=np.float64)
+    bin_size = np.zeros(256, dtype=np.int64)
+    bin_exits = np.zeros((256, n_split_times + 1), dtype=np.int64)  # slot 0: rows never at risk
+    bin_events = np.zeros(256, dtype=np.int64)
+    exits_left = np.zeros(n_split_times + 1, dtype=np.float64)
+    node_exits = np.zeros(n_split_times + 1, dtype=np.float64)
+    node_events = np.zeros(n_split_times + 1, dtype=np.float64)
     at_risk = np.zeros(n_split_times, dtype=np.float64)
     a = np.zeros(n_split_times, dtype=np.float64)
     c = np.zeros(n_split_times, dtype=np.float64)
@@ -315,7 +388,7 @@ def grow_tree(
         depth = stack_depth[top]
         m = end - start
         # node totals on the coarse grid
-        for t in range(n_split_times):
+        for t in range(n_split_times + 1):
             node_exits[t] = 0.0
             node_events[t] = 0.0
         weight = 0
@@ -323,15 +396,13 @@ def grow_tree(
             rec = seg_rec[i]
             w = rec >> 9
             weight += w
-            t = (rec & 255) - 1
-            if t >= 0:
-                node_exits[t] += w
-                if (rec >> 8) & 1:
-                    node_events[t] += w
+            t = rec & 255
+            node_exits[t] += w
+            node_events[t] += w * ((rec >> 8) & 1)
         cover[node] = weight
         size = weight if count_weights else m
         has_events = False
-        for t in range(n_split_times):
+        for t in range(n_split_times + 1):
             if node_events[t] > 0:
                 has_events = True
         best_feature = -1
@@ -347,14 +418,15 @@ def grow_tree(
         if can_split:
             y = 0.0
             for t in range(n_split_times - 1, -1, -1):
-                y += node_exits[t]
+                y += node_exits[t + 1]
                 at_risk[t] = y
-                d = node_events[t]
+                d = node_events[t + 1]
                 a[t] = d / y if y > 0 else 0.0
                 c[t] = d * (y - d) / (y * y * (y - 1.0)) if y >= 2 else 0.0
             best_feature, best_bin, best_stat = _node_split(
                 Xb, seg_row, seg_rec, start, end, features, max_features, state, min_samples_leaf,
-                count_weights, size, a, c, at_risk, row_bin, sorted_rec, sorted_bin, bin_count, exits_left,
+                count_weights, size, a, c, at_risk, row_bin, best_row_bin, sorted_rec, sorted_bin, bin_size, bin_exits,
+                bin_events, exits_left, hist_min_rows,
             )  # fmt: skip
         if best_feature < 0:  # leaf: its rows' exits and events by grid time, in increasing time
             n_touched = 0
@@ -386,21 +458,22 @@ def grow_tree(
             n_leaves += 1
             leaf_ptr[n_leaves] = n_cells
             continue
-        # partition the segment: bin <= best_bin to the left
-        column = Xb[best_feature]
-        lo = start
-        hi = end - 1
-        while lo <= hi:
-            if column[seg_row[lo]] <= best_bin:
-                lo += 1
+        # stable partition (bin <= best_bin to the left): rows stay in increasing order within every node, so the
+        # gathers of a node's bins walk each column forwards
+        n_left = 0
+        n_right = 0
+        for i in range(m):
+            if best_row_bin[i] <= best_bin:
+                seg_row[start + n_left] = seg_row[start + i]
+                seg_rec[start + n_left] = seg_rec[start + i]
+                n_left += 1
             else:
-                tmp_row = seg_row[lo]
-                seg_row[lo] = seg_row[hi]
-                seg_row[hi] = tmp_row
-                tmp_rec = seg_rec[lo]
-                seg_rec[lo] = seg_rec[hi]
-                seg_rec[hi] = tmp_rec
-                hi -= 1
+                spill_row[n_right] = seg_row[start + i]
+                spill_rec[n_right] = seg_rec[start + i]
+                n_right += 1
+        lo = start + n_left
+        seg_row[lo:end] = spill_row[:n_right]
+        seg_rec[lo:end] = spill_rec[:n_right]
         feature[node] = best_feature
         split_bin[node] = best_bin
         split_stat[node] = best_stat

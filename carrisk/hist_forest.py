@@ -296,6 +296,7 @@ class HistForest:
         ``leaf_size="rows"`` counts distinct in-bag rows for ``min_samples_leaf`` and ``min_samples_split``
         (scikit-learn's rule); ``"weights"`` counts bootstrap-weighted rows (comprisk's rule; benchmarks only).
         """
+        from carrisk import _hist_kernel
         from carrisk._hist_kernel import bootstrap_counts, grow_tree
 
         if leaf_size not in ("rows", "weights"):
@@ -331,7 +332,7 @@ class HistForest:
             inbag[b] = counts
             left, right, feature, split_bin, cover, leaf_of_node, leaf_ptr, cell_time, cell_exits, cell_events, _ = (
                 grow_tree(Xb, t_split, t_full, event_u8, counts, n_split_times, grid.size, mtry, min_samples_leaf,
-                          min_samples_split, depth, leaf_size == "weights", seeds[b])
+                          min_samples_split, depth, leaf_size == "weights", seeds[b], _hist_kernel.HIST_MIN_ROWS)
             )  # fmt: skip
             internal = left >= 0
             threshold = np.full(left.size, -2.0)

@@ -232,8 +232,11 @@ def _candidate_stats(Xb, w, e, ts, min_leaf, weights_rule, n_times):
     return out
 
 
+@pytest.mark.parametrize("search", ["sort", "histogram"])
 @pytest.mark.parametrize(("min_leaf", "leaf_size"), [(1, "rows"), (4, "rows"), (9, "rows"), (4, "weights")])
-def test_every_split_is_the_best_of_a_brute_force_log_rank_search(min_leaf, leaf_size):
+def test_every_split_is_the_best_of_a_brute_force_log_rank_search(min_leaf, leaf_size, search, monkeypatch):
+    if search == "histogram":  # every node through the (bin, time) histogram path instead of the counting sort
+        monkeypatch.setattr("carrisk._hist_kernel.HIST_MIN_ROWS", 0)
     X, event, time = _tied_data(120, min_leaf)
     n_times = 4
     forest = HistForest.fit(X, event, time, n_estimators=3, min_samples_leaf=min_leaf, min_samples_split=2,

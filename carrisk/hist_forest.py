@@ -114,14 +114,17 @@ def fit_bin_edges(X: np.ndarray, n_bins: int = MAX_BINS) -> np.ndarray:
     """
     if not 2 <= n_bins <= MAX_BINS:
         raise ValueError(f"n_bins must be in [2, {MAX_BINS}], got {n_bins}")
-    edges = np.full((X.shape[1], n_bins - 1), np.inf)
-    for j in range(X.shape[1]):
-        distinct = np.unique(X[:, j])
-        if distinct.size <= n_bins:
-            cuts = (distinct[:-1] + distinct[1:]) / 2.0
-        else:
-            cuts = np.quantile(distinct, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
-        edges[j, : cuts.size] = cuts
+    return np.vstack([_feature_edges(X[:, j], n_bins) for j in range(X.shape[1])])
+
+
+def _feature_edges(column: np.ndarray, n_bins: int) -> np.ndarray:
+    distinct = np.unique(column)
+    if distinct.size <= n_bins:
+        cuts = (distinct[:-1] + distinct[1:]) / 2.0
+    else:
+        cuts = np.quantile(distinct, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
+    edges = np.full(n_bins - 1, np.inf)
+    edges[: cuts.size] = cuts
     return edges
 
 
@@ -314,8 +317,16 @@ class HistForest:
         grid = np.unique(time[event])
         if grid.size == 0:
             raise ValueError("no events in the training data")
-        edges = fit_bin_edges(X64, n_bins)
-        Xb = apply_bins(X64, edges)
+        if not 2 <= n_bins <= MAX_BINS:
+            raise ValueError(f"n_bins must be in [2, {MAX_BINS}], got {n_bins}")
+        edges = np.empty((p, n_bins - 1))
+        Xb = np.empty((p, n), dtype=np.uint8)
+
+        def bin_feature(j: int) -> None:  # fit_bin_edges and apply_bins, one feature per thread
+            column = np.ascontiguousarray(X64[:, j])
+            edges[j] = _feature_edges(column, n_bins)
+            Xb[j] = np.searchsorted(edges[j], column, side="right")
+
         t_full = np.searchsorted(grid, time, side="right") - 1  # last grid index at risk, -1: never
         t_split = np.where(t_full >= 0, split_time_bins(grid, n_split_times)[np.maximum(t_full, 0)], -1)
         event_u8 = event.astype(np.uint8)
@@ -354,12 +365,9 @@ class HistForest:
             )
             return _HistEstimator(tree)
 
-        threads = resolve_n_threads(n_jobs, n_estimators)
-        if threads == 1:
-            estimators = [grow(b) for b in range(n_estimators)]
-        else:
-            with ThreadPoolExecutor(max_workers=threads) as pool:
-                estimators = list(pool.map(grow, range(n_estimators)))
+        with ThreadPoolExecutor(max_workers=resolve_n_threads(n_jobs, n_estimators)) as pool:
+            list(pool.map(bin_feature, range(p)))
+            estimators = list(pool.map(grow, range(n_estimators)))
         forest = cls()
         forest.estimators_ = estimators
         forest.unique_times_ = grid

@@ -55,6 +55,9 @@ MAX_GRID_TIMES = 65_535
 SPLIT_TIMES = 10
 #: Most bins per feature (bins are stored as uint8).
 MAX_BINS = 256
+#: Nodes with at least this many distinct rows are searched with (bin, time) histograms, smaller ones by sorting their
+#: rows by bin (:mod:`carrisk._hist_kernel`); both give the same splits.
+HIST_MIN_ROWS = 4096
 
 
 def require_comprisk() -> Any:
@@ -299,7 +302,6 @@ class HistForest:
         ``leaf_size="rows"`` counts distinct in-bag rows for ``min_samples_leaf`` and ``min_samples_split``
         (scikit-learn's rule); ``"weights"`` counts bootstrap-weighted rows (comprisk's rule; benchmarks only).
         """
-        from carrisk import _hist_kernel
         from carrisk._hist_kernel import bootstrap_counts, grow_tree
 
         if leaf_size not in ("rows", "weights"):
@@ -343,7 +345,7 @@ class HistForest:
             inbag[b] = counts
             left, right, feature, split_bin, cover, leaf_of_node, leaf_ptr, cell_time, cell_exits, cell_events, _ = (
                 grow_tree(Xb, t_split, t_full, event_u8, counts, n_split_times, grid.size, mtry, min_samples_leaf,
-                          min_samples_split, depth, leaf_size == "weights", seeds[b], _hist_kernel.HIST_MIN_ROWS)
+                          min_samples_split, depth, leaf_size == "weights", seeds[b], HIST_MIN_ROWS)
             )  # fmt: skip
             internal = left >= 0
             threshold = np.full(left.size, -2.0)

@@ -236,7 +236,7 @@ def _candidate_stats(Xb, w, e, ts, min_leaf, weights_rule, n_times):
 @pytest.mark.parametrize(("min_leaf", "leaf_size"), [(1, "rows"), (4, "rows"), (9, "rows"), (4, "weights")])
 def test_every_split_is_the_best_of_a_brute_force_log_rank_search(min_leaf, leaf_size, search, monkeypatch):
     if search == "histogram":  # every node through the (bin, time) histogram path instead of the counting sort
-        monkeypatch.setattr("carrisk._hist_kernel.HIST_MIN_ROWS", 0)
+        monkeypatch.setattr("carrisk.hist_forest.HIST_MIN_ROWS", 0)
     X, event, time = _tied_data(120, min_leaf)
     n_times = 4
     forest = HistForest.fit(X, event, time, n_estimators=3, min_samples_leaf=min_leaf, min_samples_split=2,
@@ -364,3 +364,30 @@ def test_bin_edges_and_split_time_bins_known_answers():
 def test_auto_engine_uses_the_histogram_kernel_at_registry_size():
     assert SurvivalForest()._resolve_engine(AUTO_HIST_MIN_ROWS) == "hist"
     assert SurvivalForest()._resolve_engine(AUTO_HIST_MIN_ROWS - 1) == "sksurv"
+
+
+def test_forest_saved_with_comprisk_trees_still_predicts_and_explains():
+    """A HistForest pickled by carrisk versions that converted comprisk's trees (``_ConvertedTree``/``_TreeArrays``)."""
+    comprisk = pytest.importorskip("comprisk")
+    from carrisk.hist_forest import convert_tree, replay_inbag
+
+    X, y = _data(400, 10)
+    coarse, _ = coarsen_times(y["time"], y["event"], AUTO_TIME_GRID_THRESHOLD)
+    X64 = X.astype(np.float32).astype(np.float64)
+    model = comprisk.CompetingRiskForest(n_estimators=4, min_samples_leaf=10, max_features=2, samptype="swr",
+                                         random_state=5, time_grid=200, n_jobs=1, splitrule="logrank", nsplit=0,
+                                         split_ntime=10)  # fmt: skip
+    model.fit(X64, coarse, y["event"].astype(np.int32))
+    old = HistForest()
+    old.estimators_ = [convert_tree(tree, model.bin_edges_) for tree in model.trees_]
+    old.unique_times_ = np.asarray(model.unique_times_, dtype=float)
+    old.is_event_time_ = np.ones(old.unique_times_.size, dtype=bool)
+    old.n_features_in_ = X.shape[1]
+    old.inbag_counts_ = replay_inbag(model, len(X))
+    old.oob_prediction_ = None
+    again = pickle.loads(pickle.dumps(old))
+    X_new, _ = _data(50, 11)
+    expected = model.predict_chf(X_new.astype(np.float32).astype(np.float64))[:, 0, :]
+    np.testing.assert_allclose(again.predict_cumulative_hazard_function(X_new), expected, rtol=0, atol=1e-10)
+    explainer = ForestExplainer(again)
+    np.testing.assert_allclose(explainer.predict(X_new), again.predict(X_new), rtol=0, atol=1e-10)

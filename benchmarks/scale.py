@@ -1,16 +1,22 @@
-"""Registry scale: carrisk's forest engines (scikit-survival exact, comprisk histogram) and raw comprisk, 420+ rows.
+"""Registry scale: carrisk's forest engines (scikit-survival exact, carrisk's histogram kernel) and comprisk, 420+ rows.
 
 ``python -m benchmarks.scale [--quick] [--sizes N,N,...] [--runs R] [--features P] [--trees T]``, or as part
 ``scale`` of ``python -m benchmarks``. Data: :func:`synthetic_table` (:func:`benchmarks.speed.synthetic_survival`'s
 10 standard-normal features, Weibull times, ~50 % censored, plus ``P - 10`` pure-noise features), held-out 5,000
 rows (seed 99). Every forest: 100 trees, min_samples_leaf=15, "sqrt" features per split (3 of 10, 4 of 20),
-bootstrap, 2 threads, seed 0. Each fit runs in a fresh process (``--worker``) so its peak RSS is its own; the
-median of ``runs`` processes is reported (the full sweep: 3 up to 20,000 rows, 1 above, and 1 for the exact forest
-at 20,000 rows), with the load average before and after every fit and its CPU seconds (all threads), which the
-other jobs on a shared machine inflate less than the wall time. ``comprisk`` is comprisk's ``CompetingRiskForest``
-with the settings ``SurvivalForest(engine="hist")`` passes it (after the same time coarsening), without carrisk's
-tree conversion; its first fit in a process includes numba compilation (or loading numba's cache), so the worker fits
-once on 500 rows first (not timed).
+bootstrap, 2 threads, seed 0. Each fit runs in a fresh process (``--worker``) so its peak RSS is its own (recorded
+right after the fit, ``fit_peak_rss_bytes``, and at the end of the process, after predicting and pickling,
+``peak_rss_bytes``); the median of ``runs`` processes is reported (the full sweep: 3 up to 20,000 rows, 1 above, and
+1 for the exact forest at 20,000 rows), with the load average before and after every fit and its CPU seconds (all
+threads), which the other jobs on a shared machine inflate less than the wall time.
+
+Implementations: ``sksurv`` and ``hist`` are ``SurvivalForest(engine=...)`` (``hist``: carrisk's own numba kernel,
+:mod:`carrisk._hist_kernel`); ``comprisk`` is comprisk 0.8's ``CompetingRiskForest`` with the settings carrisk's
+engine used to pass it when it wrapped comprisk (``splitrule="logrank"``, exhaustive bins, 10 split times, the same
+time coarsening); ``hist_weights`` (only with ``--impls``) is carrisk's kernel with comprisk's leaf-size rule
+(bootstrap-weighted rows instead of scikit-learn's distinct rows), to compare equal tree sizes. numba kernels
+compile (or load numba's cache) on their first call in a process, so every worker fits once on 500 rows first (not
+timed).
 The scaling exponent is the least-squares slope of log fit time on log rows over the sizes from 2,000 rows.
 """
 
@@ -36,12 +42,14 @@ SEED = 0
 TEST_ROWS = 5_000
 TEST_SEED = 99
 IMPLS = ("sksurv", "hist", "comprisk")
+#: Accepted by ``--impls`` in addition to :data:`IMPLS`.
+EXTRA_IMPLS = ("hist_weights",)
 SIZES = {"quick": (420, 2_000), "full": (420, 5_000, 20_000, 100_000, 200_000)}
 #: The exact engine is not run above this size (822 s at 50,000 rows on an idle machine, issue 16).
 MAX_SKSURV_ROWS = {"quick": 2_000, "full": 20_000}
 RUNS = {"quick": 1, "full": 3}
 #: Above this many rows (the exact forest: from this many) the full sweep runs each fit once.
-SINGLE_RUN_FROM = {"sksurv": 20_000, "hist": 100_000, "comprisk": 100_000}
+SINGLE_RUN_FROM = {"sksurv": 20_000, "hist": 100_000, "comprisk": 100_000, "hist_weights": 100_000}
 #: Smallest size in the scaling-exponent fit (below it, fixed costs dominate).
 EXPONENT_MIN_ROWS = 2_000
 NOISE_SEED = 7
@@ -88,8 +96,23 @@ def _fit_one(impl: str, n: int, n_features: int = 10, n_trees: int = N_TREES) ->
         load_before, cpu, start = os.getloadavg()[0], time.process_time(), time.perf_counter()
         model.fit(X, coarse, event.astype(np.int32))
         fit_seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+        fit_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        leaves = float(np.mean([int(np.max(tree.leaf_idx_of_node)) + 1 for tree in model.trees_]))
         risk = model.predict_chf(X_test)[:, 0, :].sum(axis=1)
         model._X_train_oob_ = None
+    elif impl == "hist_weights":
+        from carrisk.hist_forest import HistForest
+
+        coarse, _ = coarsen_times(times, event, 200)
+        fit_args = dict(min_samples_leaf=MIN_SAMPLES_LEAF, max_features="sqrt", max_samples=None, n_jobs=N_JOBS,
+                        random_state=SEED, leaf_size="weights")  # fmt: skip
+        HistForest.fit(X[:500], event[:500], coarse[:500], n_estimators=2, **fit_args)
+        load_before, cpu, start = os.getloadavg()[0], time.process_time(), time.perf_counter()
+        model = HistForest.fit(X, event, coarse, n_estimators=n_trees, **fit_args)
+        fit_seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+        fit_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        leaves = float(np.mean([tree.tree_.n_leaves for tree in model.estimators_]))
+        risk = model.predict(X_test)
     else:
         if impl == "hist":  # compile numba outside the timed fit, as for comprisk
             SurvivalForest(n_estimators=2, engine="hist", random_state=SEED).fit(
@@ -100,6 +123,8 @@ def _fit_one(impl: str, n: int, n_features: int = 10, n_trees: int = N_TREES) ->
         load_before, cpu, start = os.getloadavg()[0], time.process_time(), time.perf_counter()
         model.fit(X, Surv.from_arrays(event, times))
         fit_seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
+        fit_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        leaves = float(np.mean([tree.tree_.n_leaves for tree in model.forest_.estimators_]))
         risk = model.predict(X_test)
     c = concordance_index_censored(test["event"].to_numpy(bool), test["time"].to_numpy(float), risk)[0]
     return {
@@ -107,15 +132,17 @@ def _fit_one(impl: str, n: int, n_features: int = 10, n_trees: int = N_TREES) ->
         "fit_cpu_seconds": cpu_seconds,
         "load_before": load_before,
         "load_after": os.getloadavg()[0],
+        "fit_peak_rss_bytes": fit_rss,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "leaves_per_tree": leaves,
         "model_bytes": len(pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)),
         "c_harrell": float(c),
     }
 
 
 def paired(n: int, runs: int = 3) -> dict[str, Any]:
-    """``SurvivalForest(engine="hist")`` and raw comprisk fitted alternately in one process (after a compiling fit),
-    so both see the same load; medians of ``runs`` fits each and their ratio."""
+    """``SurvivalForest(engine="hist")`` (carrisk's kernel) and comprisk fitted alternately in one process (after a
+    compiling fit), so both see the same load; medians of ``runs`` fits each and their ratio."""
     import comprisk
     from sksurv.util import Surv
 
@@ -192,7 +219,7 @@ def run(settings: _common.Settings, out_dir: Path = _common.RESULTS_DIR, sizes: 
     after every size, so an interrupted sweep keeps the sizes it finished."""
     mode = settings.mode
     sizes = sizes or SIZES[mode]
-    results: dict[str, dict[int, dict[str, Any]]] = {impl: {} for impl in IMPLS}
+    results: dict[str, dict[int, dict[str, Any]]] = {impl: {} for impl in (*IMPLS, *EXTRA_IMPLS)}
     payload: dict[str, Any] = {}
     for n in sizes:
         for impl in impls:
@@ -220,6 +247,12 @@ def _payload(settings: _common.Settings, results: dict[str, dict[int, dict[str, 
         if "fit_seconds" in peer and "fit_seconds" in hist:
             ratios.setdefault(n, {})["hist_time_over_comprisk"] = hist["fit_seconds"] / peer["fit_seconds"]
             ratios[n]["hist_cpu_over_comprisk"] = hist["fit_cpu_seconds"] / peer["fit_cpu_seconds"]
+            ratios[n]["c_hist_minus_comprisk"] = hist["c_harrell"] - peer["c_harrell"]
+        weighted = results.get("hist_weights", {}).get(n, {})
+        if "fit_seconds" in peer and "fit_seconds" in weighted:
+            ratios.setdefault(n, {})["hist_weights_cpu_over_comprisk"] = (
+                weighted["fit_cpu_seconds"] / peer["fit_cpu_seconds"]
+            )
     return _common.header("scale", settings, {"forest": SEED, "train": SEED + 1, "test": TEST_SEED}) | {
         "settings": {
             "trees": n_trees,
@@ -230,9 +263,9 @@ def _payload(settings: _common.Settings, results: dict[str, dict[int, dict[str, 
             "test_rows": TEST_ROWS,
             "runs": runs or "3, 1 from SINGLE_RUN_FROM rows",
         },
-        "results": {impl: {str(n): r for n, r in sorted(rows.items())} for impl, rows in results.items()},
+        "results": {impl: {str(n): r for n, r in sorted(rows.items())} for impl, rows in results.items() if rows},
         "ratios": {str(n): r for n, r in ratios.items()},
-        "scaling_exponent": {impl: _exponent(rows) for impl, rows in results.items()},
+        "scaling_exponent": {impl: _exponent(rows) for impl, rows in results.items() if rows},
     }
 
 
@@ -242,7 +275,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker", nargs=2, metavar=("IMPL", "N"))
     parser.add_argument("--features", type=int, default=10, help="columns of the table (10 signal, rest noise)")
     parser.add_argument("--trees", type=int, default=N_TREES)
-    parser.add_argument("--impls", help=f"comma-separated, from {','.join(IMPLS)} (default: all)")
+    parser.add_argument(
+        "--impls", help=f"comma-separated, from {','.join((*IMPLS, *EXTRA_IMPLS))} (default: {','.join(IMPLS)})"
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--sizes", help="comma-separated row counts (default: the mode's sweep)")
     parser.add_argument("--runs", type=int)

@@ -558,7 +558,7 @@ def train(
     ] = None,
     engine: Annotated[
         ForestEngine | None,
-        typer.Option(help="rsf: forest engine; auto = hist (comprisk; the scale extra) from 10,000 rows, else sksurv."),
+        typer.Option(help="rsf: forest engine; auto = hist (histogram engine) from 10,000 rows, else sksurv."),
     ] = None,
     time_col: TimeCol = None,
     event_col: EventCol = None,

@@ -126,10 +126,10 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         Also compute each training row's out-of-bag risk (``oob_prediction_``) and its Harrell's C against the
         original (not coarsened) times (``oob_score_``); used to tune forests without inner folds.
     engine : {"auto", "sksurv", "hist"}
-        ``"sksurv"``: scikit-survival's exact splitter (the reference). ``"hist"``: comprisk's histogram log-rank
-        splitter (features binned to 256 levels; needs ``carrisk[scale]``), converted to the same tree arrays, so
-        TreeSHAP and the jackknife intervals work unchanged (:mod:`carrisk.hist_forest`). ``"auto"``: ``"hist"``
-        from :data:`AUTO_HIST_MIN_ROWS` training rows when comprisk is installed, else ``"sksurv"``.
+        ``"sksurv"``: scikit-survival's exact splitter (the reference). ``"hist"``: carrisk's histogram log-rank
+        splitter (features binned to 256 levels, a numba kernel growing trees in parallel threads), stored as the
+        same tree arrays, so TreeSHAP and the jackknife intervals work unchanged (:mod:`carrisk.hist_forest`).
+        ``"auto"``: ``"hist"`` from :data:`AUTO_HIST_MIN_ROWS` training rows, else ``"sksurv"``.
 
     Attributes
     ----------
@@ -174,11 +174,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
             raise ValueError(f"engine must be one of {', '.join(FOREST_ENGINES)}, got {self.engine!r}")
         if self.engine != "auto":
             return str(self.engine)
-        if n_rows < AUTO_HIST_MIN_ROWS or self.low_memory:
-            return "sksurv"
-        from importlib.util import find_spec
-
-        return "hist" if find_spec("comprisk") is not None else "sksurv"
+        return "sksurv" if n_rows < AUTO_HIST_MIN_ROWS or self.low_memory else "hist"
 
     def _fit_hist(self, X: np.ndarray, event: np.ndarray, time: np.ndarray, coarse_time: np.ndarray) -> None:
         from sklearn.utils import check_random_state

@@ -48,7 +48,7 @@ import datetime as dt
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -360,6 +360,42 @@ def _resampled_measures(
     return values
 
 
+def _resamples(n: int, n_bootstrap: int, seed: int) -> Iterator[np.ndarray]:
+    """Row numbers of each bootstrap resample of ``n`` patients: the same sequence for every model scored with ``seed``.
+
+    :func:`carrisk.calibration.calibration_curve_band` and :func:`carrisk.decision_curves.decision_curve` draw
+    theirs the same way from the same seed, so their first resamples are these.
+    """
+    rng = np.random.default_rng(seed)
+    for _ in range(n_bootstrap):
+        yield rng.integers(0, n, n)
+
+
+def _bootstrap_draws(
+    event: np.ndarray,
+    time: np.ndarray,
+    surv: np.ndarray,
+    names: list[str],
+    horizons: list[float],
+    tau: float,
+    keys: list[str],
+    n_bootstrap: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
+    """:func:`_resampled_measures` on each resample: key -> one value per resample (NaN where it was skipped)."""
+    draws = {key: np.full(n_bootstrap, np.nan) for key in keys}
+    for b, index in enumerate(_resamples(event.size, n_bootstrap, seed)):
+        if not event[index].any():
+            continue
+        try:
+            values = _resampled_measures(event[index], time[index], surv[index], names, horizons, tau)
+        except ValueError:
+            continue
+        for key, value in values.items():
+            draws[key][b] = value
+    return draws
+
+
 def _subgroup_levels(clinical: pd.DataFrame) -> dict[str, pd.Series]:
     """Subgroup variable -> level of each patient (burden collapsed to high / low / unknown)."""
     levels: dict[str, pd.Series] = {}
@@ -555,6 +591,50 @@ def evaluate_model(
     ValueError
         If a horizon is not within the cohort's follow-up or no event occurs before it.
     """
+    return _evaluate(
+        model,
+        records,
+        horizons=horizons,
+        n_bootstrap=n_bootstrap,
+        n_bootstrap_calibration=n_bootstrap_calibration,
+        seed=seed,
+        source=source,
+        time_col=time_col,
+        event_col=event_col,
+    )[0]
+
+
+@dataclass
+class _Scored:
+    """What a paired comparison of models needs beyond one model's :class:`ExternalValidation`.
+
+    ``draws`` maps each bootstrapped measure's key (``"harrell_c"``, ``"citl_12mo"``, ...) to its value on each of
+    the ``n_bootstrap`` resamples, in the order :func:`_resamples` draws them (NaN where the resample was skipped
+    or the measure undefined); ``calibration_draws`` does the same for ICI/E50/E90 over the
+    ``n_bootstrap_calibration`` resamples of the calibration band (the first ones of the same sequence).
+    """
+
+    event: np.ndarray
+    time: np.ndarray
+    surv: np.ndarray
+    tau: float
+    draws: dict[str, np.ndarray]
+    calibration_draws: dict[str, np.ndarray]
+
+
+def _evaluate(
+    model: Any,
+    records: pd.DataFrame,
+    *,
+    horizons: Mapping[str, float],
+    n_bootstrap: int,
+    n_bootstrap_calibration: int,
+    seed: int,
+    source: str,
+    time_col: str | None,
+    event_col: str | None,
+) -> tuple[ExternalValidation, _Scored]:
+    """:func:`evaluate_model`'s result and the per-resample values behind its intervals."""
     records = records.reset_index(drop=True)
     event, time, outcome_columns = cohort_outcome(model, records, source=source, time_col=time_col, event_col=event_col)
     spec = _feature_spec(model)
@@ -575,18 +655,8 @@ def evaluate_model(
     tau = choose_tau(y_sk, y_sk)
 
     point = _resampled_measures(event, time, surv, names, days, tau)
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {key: [] for key in point}
-    for _ in range(n_bootstrap):
-        index = rng.integers(0, event.size, event.size)
-        if not event[index].any():
-            continue
-        try:
-            values = _resampled_measures(event[index], time[index], surv[index], names, days, tau)
-        except ValueError:
-            continue
-        for key, value in values.items():
-            draws[key].append(value)
+    draws = _bootstrap_draws(event, time, surv, names, days, tau, list(point), n_bootstrap, seed)
+    calibration_draws: dict[str, np.ndarray] = {}
 
     def bootstrap_row(key: str, measure: str, horizon: str) -> dict[str, Any]:
         sample = np.asarray(draws[key], dtype=float)
@@ -618,6 +688,7 @@ def evaluate_model(
         )
         graphical = calibration_at(event, time, surv[:, k], horizon)
         for measure in ("ici", "e50", "e90"):
+            calibration_draws[f"{measure}_{name}"] = np.asarray(intervals[f"{measure}_resamples"], dtype=float)
             rows.append(
                 {"measure": measure, "horizon": name, "estimate": graphical[measure],
                  "lower": intervals[measure][0], "upper": intervals[measure][1],
@@ -682,7 +753,7 @@ def evaluate_model(
         "notes": notes,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    return ExternalValidation(
+    result = ExternalValidation(
         summary=summary,
         calibration_curves=pd.concat(curves, ignore_index=True)[["horizon", "predicted", "observed", "lower", "upper"]],
         subgroups=subgroups,
@@ -692,6 +763,7 @@ def evaluate_model(
         predictions=predictions,
         info=info,
     )
+    return result, _Scored(event, time, surv, tau, draws, calibration_draws)
 
 
 def _model_description(model: Any) -> dict[str, Any]:

@@ -521,17 +521,64 @@ def _model_section(info: Mapping[str, Any]) -> str:
     return "<table>" + body + "</table>" + closed_test
 
 
-def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Path]) -> str:
-    """The report as one HTML string; ``figures`` maps plot names (as ``ExternalValidation.plot`` returns) to PNGs."""
+def _heading(tag: str, anchor: str, title: str) -> str:
+    return f"<{tag} id='{anchor}'>{title}</{tag}>"
+
+
+def _data_section(info: Mapping[str, Any], *, tag: str = "h2", anchor: str = "data") -> list[str]:
+    from carrisk.evaluate import outcome_words
+
+    words = outcome_words(info)
+    events = ", ".join(f"{n} by {months_label(h)}" for h, n in info["events_by_horizon"].items())
+    return [
+        _heading(tag, anchor, "Data"),
+        f"<p>{count(info['n'])} patients, {count(info['events'])} with an {escape(words['event'])} "
+        f"during follow-up ({events}); longest follow-up {info['max_followup_days'] / DAYS_PER_MONTH:.0f} months.</p>",
+        "<p>Share of missing values in the record columns (the model imputes them with the training median or "
+        "encodes them as 'unknown'):</p>",
+        missing_table(info.get("missing_share", {})),
+    ]
+
+
+def _methods_section(
+    info: Mapping[str, Any], *, tag: str = "h2", anchor: str = "methods", extra: str = ""
+) -> list[str]:
+    from carrisk.evaluate import outcome_words
+
+    horizons = list(info["horizons_days"])
+    survival = outcome_words(info)["survival"]
+    notes = "".join(f"<li>{escape(note)}</li>" for note in info.get("notes", []))
+    return [
+        _heading(tag, anchor, "Methods and limitations"),
+        "<ul>"
+        f"<li>Predictions: the model's {survival} curve for each patient, read at "
+        f"{', '.join(months_label(h) for h in horizons)}; "
+        f"C statistics use the predicted event probability by {months_label(horizons[-1])}; Uno's C is truncated at "
+        f"{_days_text(info['uno_tau_days'])}.</li>"
+        f"<li>Intervals: 95% percentile intervals over {info['n_bootstrap']} bootstrap resamples of the patients "
+        f"({info['n_bootstrap_calibration']} for the calibration band and ICI/E50/E90) with the model held "
+        "fixed; they describe the sampling variation of the measure in a cohort like this one, not the "
+        "uncertainty of the model's training. The calibration slope's interval is a Wald interval.</li>"
+        + extra
+        + "<li>Calibration curve: Cox model of the outcome on a restricted cubic spline of log(-log S) "
+        "(Austin, Harrell &amp; van Klaveren 2020); IPA: Kattan &amp; Gerds 2018; decision curves: Vickers et "
+        "al. 2008 with Kaplan-Meier event rates among the treated.</li>"
+        f"<li>Seed {info['seed']}; every number is reproducible with <code>carrisk evaluate</code>.</li>"
+        + notes
+        + "</ul>",
+    ]
+
+
+def _evaluation_sections(
+    result: ExternalValidation, figures: Mapping[str, Path], *, tag: str = "h2", prefix: str = ""
+) -> dict[str, list[str]]:
+    """The model's own sections of an evaluation report (model to case-mix) by key; anchors start with ``prefix``."""
     from carrisk.evaluate import outcome_words
 
     info = result.info
     horizons = list(info["horizons_days"])
-    synthetic = (info.get("model") or {}).get("synthetic_training_data")
-    events = ", ".join(f"{n} by {months_label(h)}" for h, n in info["events_by_horizon"].items())
     summary = result.summary
-    words = outcome_words(info)
-    survival = words["survival"]
+    survival = outcome_words(info)["survival"]
     calibration_figures = [(f"calibration_{h}_plot", f"Calibration at {months_label(h)}") for h in horizons]
     decision_figures = [(f"decision_curve_{h}_plot", f"Decision curve, event by {months_label(h)}") for h in horizons]
     subgroup_figures = [(f"subgroups_{h}_plot", f"Calibration by subgroup, {months_label(h)}") for h in horizons]
@@ -544,13 +591,84 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
         if not membership.empty
         else ""
     )
-    notes = "".join(f"<li>{escape(note)}</li>" for note in info.get("notes", []))
-    parts = [
+    return {
+        "model": [_heading(tag, f"{prefix}model", "Model and how it was chosen"), _model_section(info)],
+        "discrimination": [
+            _heading(tag, f"{prefix}discrimination", "Discrimination and overall accuracy"),
+            "<p>Does the model rank patients correctly? 0.5 is chance, 1 perfect. The Brier score is the mean squared "
+            "error of the predicted probability (lower is better); the index of prediction accuracy (IPA) is the "
+            f"improvement in Brier score over giving every patient the cohort's average {survival} (0 = no better)."
+            "</p>",
+            _measure_table(summary, ["harrell_c", "uno_c", "auc", "brier", "brier_null", "ipa"]),
+        ],
+        "calibration": [
+            _heading(tag, f"{prefix}calibration", "Calibration"),
+            "<p>Do predicted probabilities match what happened? Calibration-in-the-large compares the observed "
+            "event probability (Kaplan-Meier) with the mean predicted one: a positive difference means the model is "
+            "too optimistic. The slope is 1 when predictions are neither too extreme (&lt; 1) nor too modest "
+            "(&gt; 1); ICI, E50 and E90 are the mean, median and 90th percentile of the absolute difference between "
+            "predicted and smoothed observed probabilities.</p>",
+            _measure_table(summary, CALIBRATION_MEASURES),
+            figures_block(
+                figures, [*calibration_figures, ("observed_vs_predicted_plot", f"Observed and predicted {survival}")]
+            ),
+        ],
+        "decision": [
+            _heading(tag, f"{prefix}decision", "Decision curves"),
+            "<p>Would acting on the model do more good than harm? For a threshold probability of an event at which "
+            "one would act (for example, plan consolidation), net benefit counts correctly identified patients "
+            "with an event minus wrongly identified patients weighted by the odds of the threshold. The model is "
+            "useful where its curve lies above both 'treat all' and 'treat none'.</p>",
+            figures_block(figures, decision_figures),
+        ],
+        "subgroups": [
+            _heading(
+                tag,
+                f"{prefix}subgroups",
+                "Calibration by subgroup"
+                if info.get("generic")
+                else "Calibration by blinatumomab group and disease burden",
+            ),
+            "<p class='note'>A generic-mode model has no predefined subgroups.</p>"
+            if info.get("generic") and result.subgroups.empty
+            else _subgroup_table(result.subgroups),
+            figures_block(figures, subgroup_figures, wide=True),
+        ],
+        "casemix": [
+            _heading(tag, f"{prefix}casemix", "Case-mix: this cohort against the training patients"),
+            membership_text,
+            _case_mix_table(result.case_mix),
+        ],
+    }
+
+
+def _report_head(title: str) -> list[str]:
+    return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>External validation of {'a survival' if info.get('generic') else 'an EFS'} model: "
-        f"{escape(info['cohort'])}</title>",
+        f"<title>{title}</title>",
         f"<style>{STYLE}</style></head><body>",
+    ]
+
+
+def _research_warning(synthetic: bool, what: str) -> str:
+    return (
+        "<div class='warning'><b>Research tool, not for clinical decisions.</b> "
+        + ("The model was trained on <b>synthetic</b> patients. " if synthetic else "")
+        + f"{what}</div>"
+    )
+
+
+def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Path]) -> str:
+    """The report as one HTML string; ``figures`` maps plot names (as ``ExternalValidation.plot`` returns) to PNGs."""
+    info = result.info
+    synthetic = (info.get("model") or {}).get("synthetic_training_data")
+    sections = _evaluation_sections(result, figures)
+    parts = [
+        *_report_head(
+            f"External validation of {'a survival' if info.get('generic') else 'an EFS'} model: "
+            f"{escape(info['cohort'])}"
+        ),
         "<h1 id='top'>External validation of "
         + (
             "a survival model"
@@ -560,80 +678,17 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
         + "</h1>",
         f"<p class='note'>Cohort <b>{escape(info['cohort'])}</b>; created {escape(created_text(info['created']))} by "
         "carrisk.</p>",
-        "<div class='warning'><b>Research tool, not for clinical decisions.</b> "
-        + ("The model was trained on <b>synthetic</b> patients. " if synthetic else "")
-        + "These numbers describe how well the model's predictions agree with the outcomes of this cohort.</div>",
+        _research_warning(
+            bool(synthetic),
+            "These numbers describe how well the model's predictions agree with the outcomes of this cohort.",
+        ),
         "<nav><a href='#data'>Data</a><a href='#model'>Model</a><a href='#discrimination'>Discrimination</a>"
         "<a href='#calibration'>Calibration</a><a href='#decision'>Decision curves</a>"
         "<a href='#subgroups'>Subgroups</a><a href='#casemix'>Case-mix</a><a href='#methods'>Methods</a>"
         "<a href='#tripod'>TRIPOD+AI</a></nav>",
-        "<h2 id='data'>Data</h2>",
-        f"<p>{count(info['n'])} patients, {count(info['events'])} with an {escape(words['event'])} "
-        f"during follow-up ({events}); longest follow-up {info['max_followup_days'] / DAYS_PER_MONTH:.0f} months.</p>",
-        "<p>Share of missing values in the record columns (the model imputes them with the training median or "
-        "encodes them as 'unknown'):</p>",
-        missing_table(info.get("missing_share", {})),
-        "<h2 id='model'>Model and how it was chosen</h2>",
-        _model_section(info),
-        "<h2 id='discrimination'>Discrimination and overall accuracy</h2>",
-        "<p>Does the model rank patients correctly? 0.5 is chance, 1 perfect. The Brier score is the mean squared "
-        "error of the predicted probability (lower is better); the index of prediction accuracy (IPA) is the "
-        f"improvement in Brier score over giving every patient the cohort's average {survival} (0 = no better).</p>",
-        _measure_table(summary, ["harrell_c", "uno_c", "auc", "brier", "brier_null", "ipa"]),
-        "<h2 id='calibration'>Calibration</h2>",
-        "<p>Do predicted probabilities match what happened? Calibration-in-the-large compares the observed "
-        "event probability (Kaplan-Meier) with the mean predicted one: a positive difference means the model is "
-        "too optimistic. The slope is 1 when predictions are neither too extreme (&lt; 1) nor too modest "
-        "(&gt; 1); ICI, E50 and E90 are the mean, median and 90th percentile of the absolute difference between "
-        "predicted and smoothed observed probabilities.</p>",
-        _measure_table(
-            summary,
-            [
-                "observed_event_prob",
-                "predicted_event_prob",
-                "citl",
-                "oe_ratio",
-                "calibration_slope",
-                "ici",
-                "e50",
-                "e90",
-            ],
-        ),
-        figures_block(
-            figures, [*calibration_figures, ("observed_vs_predicted_plot", f"Observed and predicted {survival}")]
-        ),
-        "<h2 id='decision'>Decision curves</h2>",
-        "<p>Would acting on the model do more good than harm? For a threshold probability of an event at which "
-        "one would act (for example, plan consolidation), net benefit counts correctly identified patients "
-        "with an event minus wrongly identified patients weighted by the odds of the threshold. The model is "
-        "useful where its curve lies above both 'treat all' and 'treat none'.</p>",
-        figures_block(figures, decision_figures),
-        "<h2 id='subgroups'>"
-        + ("Calibration by subgroup" if info.get("generic") else "Calibration by blinatumomab group and disease burden")
-        + "</h2>",
-        "<p class='note'>A generic-mode model has no predefined subgroups.</p>"
-        if info.get("generic") and result.subgroups.empty
-        else _subgroup_table(result.subgroups),
-        figures_block(figures, subgroup_figures, wide=True),
-        "<h2 id='casemix'>Case-mix: this cohort against the training patients</h2>",
-        membership_text,
-        _case_mix_table(result.case_mix),
-        "<h2 id='methods'>Methods and limitations</h2>",
-        "<ul>"
-        f"<li>Predictions: the model's {survival} curve for each patient, read at "
-        f"{', '.join(months_label(h) for h in horizons)}; "
-        f"C statistics use the predicted event probability by {months_label(horizons[-1])}; Uno's C is truncated at "
-        f"{_days_text(info['uno_tau_days'])}.</li>"
-        f"<li>Intervals: 95% percentile intervals over {info['n_bootstrap']} bootstrap resamples of the patients "
-        f"({info['n_bootstrap_calibration']} for the calibration band and ICI/E50/E90) with the model held "
-        "fixed; they describe the sampling variation of the measure in a cohort like this one, not the "
-        "uncertainty of the model's training. The calibration slope's interval is a Wald interval.</li>"
-        "<li>Calibration curve: Cox model of the outcome on a restricted cubic spline of log(-log S) "
-        "(Austin, Harrell &amp; van Klaveren 2020); IPA: Kattan &amp; Gerds 2018; decision curves: Vickers et "
-        "al. 2008 with Kaplan-Meier event rates among the treated.</li>"
-        f"<li>Seed {info['seed']}; every number is reproducible with <code>carrisk evaluate</code>.</li>"
-        + notes
-        + "</ul>",
+        *_data_section(info),
+        *[part for section in sections.values() for part in section],
+        *_methods_section(info),
         "<h2 id='tripod'>TRIPOD+AI checklist</h2>",
         "<p class='note'>Items of the TRIPOD+AI statement (Collins et al., BMJ 2024;385:e078378) that an external "
         "validation reports, and where this report covers them.</p>",

@@ -88,6 +88,7 @@ from carrisk.target import make_target
 __all__ = [
     "ExternalValidation",
     "ModelComparison",
+    "ModelComparisonError",
     "calibration_slope",
     "cohort_outcome",
     "comparison_names",
@@ -833,8 +834,13 @@ COMPARISON_MEASURES = (
     "harrell_c", "uno_c", "auc", "brier", "ipa", "observed_event_prob", "predicted_event_prob", "citl", "oe_ratio",
     "calibration_slope", "ici", "e50", "e90",
 )  # fmt: skip
-#: The measures whose paired difference is reported, and what "better" means for each: "higher", "lower", or
-#: closer to an ideal value (0 for calibration-in-the-large, 1 for O/E and the slope).
+#: The measures whose paired difference is reported, in the order reported.
+DIFFERENCE_MEASURES = (
+    "harrell_c", "uno_c", "auc", "brier", "ipa", "predicted_event_prob", "citl", "oe_ratio", "calibration_slope",
+    "ici", "e50", "e90",
+)  # fmt: skip
+#: What "better" means for each measure with a verdict: "higher", "lower", or closer to an ideal value (0 for
+#: calibration-in-the-large, 1 for O/E and the slope). The mean predicted event probability has none.
 BETTER_WHEN: dict[str, str | float] = {
     "harrell_c": "higher",
     "uno_c": "higher",
@@ -851,7 +857,13 @@ BETTER_WHEN: dict[str, str | float] = {
 _CALIBRATION_BAND_MEASURES = ("ici", "e50", "e90")
 
 
-def _better_when_text(better: str | float) -> str:
+class ModelComparisonError(ValueError):
+    """Models that cannot be compared on one cohort (different outcomes, a clinical with a generic-mode model)."""
+
+
+def _better_when_text(better: str | float | None) -> str:
+    if better is None:
+        return ""
     return better if isinstance(better, str) else f"closer to {better:g}"
 
 
@@ -874,7 +886,8 @@ class ModelComparison:
         ``improvement_lower``/``improvement_upper`` (how much better the model is, in the measure's units: the
         difference, its negative for "lower", or the reference's distance from the ideal value minus the
         model's; > 0 is better) and ``verdict`` ("better" or "worse" when the improvement's interval excludes 0,
-        else "no clear difference").
+        else "no clear difference"). The mean predicted event probability's difference has no "better" (its
+        ``better_when`` and ``verdict`` are empty, its improvement NaN).
     resampled : DataFrame
         The per-resample values behind the differences: ``model``, ``measure``, ``horizon``, ``resample``,
         ``value`` (not written to files).
@@ -981,9 +994,10 @@ class ModelComparison:
             for name in self.names[1:]:
                 key = f"{name} - {self.reference}: difference"
                 if np.isfinite(row[key]):
+                    verdict = row[f"{name} vs {self.reference}: verdict"]
                     parts.append(
-                        f"difference {row[key]:+.3f} ({row[f'{key} lower']:+.3f} to {row[f'{key} upper']:+.3f}), "
-                        f"{row[f'{name} vs {self.reference}: verdict']}"
+                        f"difference {row[key]:+.3f} ({row[f'{key} lower']:+.3f} to {row[f'{key} upper']:+.3f})"
+                        + (f", {verdict}" if verdict else "")
                     )
             lines.append(f"{row['label']}{horizon}: " + "; ".join(parts))
         return "\n".join(lines)
@@ -1087,7 +1101,7 @@ def _check_comparable(
             spec = _feature_spec(models[name])
             if is_generic:
                 others.append(f"{name!r} (outcome columns {spec.time_col!r}/{spec.event_col!r})")
-        raise ValueError(
+        raise ModelComparisonError(
             f"cannot compare a clinical model ({clinical}: EFS after CAR T-cell therapy from carrisk records) with a "
             f"generic-mode model ({', '.join(others)}): they predict different outcomes from different columns"
         )
@@ -1097,14 +1111,17 @@ def _check_comparable(
     }
     if len(set(outcomes.values())) > 1:
         read = "; ".join(f"{name!r} reads {time!r}/{event!r}" for name, (time, event) in outcomes.items())
-        raise ValueError(
+        raise ModelComparisonError(
             f"the models read different outcomes from {source} ({read}); models compared on one cohort must "
             "predict the same outcome (name it with --time-col/--event-col if the columns differ only in name)"
         )
 
 
-def _improvement(better: str | float, model: Any, reference: Any) -> Any:
-    """How much better ``model``'s value is than ``reference``'s (> 0 better): see :data:`BETTER_WHEN`."""
+def _improvement(better: str | float | None, model: Any, reference: Any) -> Any:
+    """How much better ``model``'s value is than ``reference``'s (> 0 better; NaN without a "better"): see
+    :data:`BETTER_WHEN`."""
+    if better is None:
+        return np.full(np.shape(model), np.nan) if np.ndim(model) else float("nan")
     if better == "higher":
         return model - reference
     if better == "lower":
@@ -1120,7 +1137,7 @@ def _paired_differences(
     reference = names[0]
     rows = []
     for (measure, horizon), reference_draws in values[reference].items():
-        better = BETTER_WHEN[measure]
+        better = BETTER_WHEN.get(measure)
         reference_point = results[reference].value(measure, horizon)
         for name in names[1:]:
             point = results[name].value(measure, horizon)
@@ -1132,7 +1149,9 @@ def _paired_differences(
             lower, upper = np.quantile(draws[kept], [0.025, 0.975]) if kept.any() else (np.nan, np.nan)
             gain_lower, gain_upper = np.quantile(gains, [0.025, 0.975]) if gains.size else (np.nan, np.nan)
             verdict = (
-                "not estimable"
+                ""
+                if better is None
+                else "not estimable"
                 if not gains.size
                 else "better"
                 if gain_lower > 0
@@ -1171,7 +1190,7 @@ def _paired_differences(
         "n_resamples", "interval", "better_when", "improvement", "improvement_lower", "improvement_upper", "verdict",
     ]  # fmt: skip
     table = pd.DataFrame(rows, columns=columns)
-    order = {measure: k for k, measure in enumerate(BETTER_WHEN)}
+    order = {measure: k for k, measure in enumerate(DIFFERENCE_MEASURES)}
     table = table.assign(order=table["measure"].map(order), position=table["model"].map(names.index))
     table = table.sort_values(["position", "order", "horizon_days"], na_position="first", kind="stable")
     return table.drop(columns=["order", "position"]).reset_index(drop=True)
@@ -1217,15 +1236,17 @@ def evaluate_models(
     ------
     RecordError
         If the records are invalid or lack outcomes (every problem listed).
+    ModelComparisonError
+        A ``ValueError``: no model is given, a name is blank, a clinical model is compared with a generic-mode
+        one, or the models read different outcome columns.
     ValueError
-        If no model is given, a clinical model is compared with a generic-mode one, the models read different
-        outcome columns, or a horizon is not within the cohort's follow-up.
+        If a horizon is not within the cohort's follow-up.
     """
     if not models:
-        raise ValueError("evaluate_models needs at least one model")
+        raise ModelComparisonError("evaluate_models needs at least one model")
     names = [str(name) for name in models]
     if any(not name.strip() for name in names):
-        raise ValueError("every model needs a non-empty name")
+        raise ModelComparisonError("every model needs a non-empty name")
     records = records.reset_index(drop=True)
     _check_comparable(models, records, source, time_col, event_col)
     results: dict[str, ExternalValidation] = {}
@@ -1244,7 +1265,7 @@ def evaluate_models(
         )
         results[name] = result
         per_measure: dict[tuple[str, str], np.ndarray] = {}
-        for measure in BETTER_WHEN:
+        for measure in DIFFERENCE_MEASURES:
             for horizon in [""] if measure in ("harrell_c", "uno_c") else list(result.info["horizons_days"]):
                 key = f"{measure}_{horizon}" if horizon else measure
                 if measure == "calibration_slope":

@@ -161,15 +161,15 @@ def plot_calibration_comparison(comparison: ModelComparison, horizon: str, path:
         curve = result.calibration_curves[result.calibration_curves["horizon"] == horizon]
         colour = _colour(k)
         top.fill_between(curve["predicted"], curve["lower"], curve["upper"], color=colour, alpha=0.18, linewidth=0)
-        top.plot(
-            curve["predicted"], curve["observed"], color=colour, linewidth=2.2, label=f"{name} (band: 95% bootstrap)"
-        )
+        top.plot(curve["predicted"], curve["observed"], color=colour, linewidth=2.2, label=name)
         predicted = 1.0 - result.predictions[f"efs_{horizon}"].to_numpy()
         bottom.hist(predicted, bins=30, range=(0, upper), histtype="step", color=colour, linewidth=1.6, label=name)
     top.set_xlim(0, upper)
     top.set_ylim(0, upper)
     top.set_ylabel(f"observed probability of an event by {_months(horizon)}")
-    top.set_title(f"Calibration of {outcome_words(comparison.info)['survival']} at {_months(horizon)}: models compared")
+    top.set_title(
+        f"Calibration of {outcome_words(comparison.info)['survival']} at {_months(horizon)} (bands: 95% bootstrap)"
+    )
     top.legend(loc="upper left", fontsize=8)
     bottom.set_xlabel(f"predicted probability of an event by {_months(horizon)}")
     bottom.set_ylabel("patients")

@@ -25,7 +25,7 @@ from carrisk._io import atomic_write_text
 from carrisk.units import DAYS_PER_MONTH
 
 if TYPE_CHECKING:
-    from carrisk.evaluate import ExternalValidation
+    from carrisk.evaluate import ExternalValidation, ModelComparison
 
 __all__ = [
     "CLINICAL_NAMES",
@@ -36,8 +36,10 @@ __all__ = [
     "SCORING_LABELS",
     "STYLE",
     "TRIPOD_AI_ITEMS",
+    "comparison_report_html",
     "count",
     "created_text",
+    "difference_text",
     "escape",
     "evaluation_report_html",
     "figures_block",
@@ -51,6 +53,7 @@ __all__ = [
     "short_model_label",
     "tripod_table",
     "tuning_text",
+    "write_comparison_report",
     "write_evaluation_report",
 ]
 
@@ -444,12 +447,19 @@ def missing_table(missing: Mapping[str, float], names: Mapping[str, str] = RECOR
     return "<table><tr><th>record column</th><th>missing</th><th></th></tr>" + body + "</table>"
 
 
-def tripod_table(items: tuple[tuple[str, str, str, str], ...] = TRIPOD_AI_ITEMS) -> str:
-    """The TRIPOD+AI checklist: item, topic, whether the report covers it, and the section (an in-page link)."""
+def tripod_table(
+    items: tuple[tuple[str, str, str, str], ...] = TRIPOD_AI_ITEMS,
+    anchors: Mapping[str, tuple[str, str]] | None = None,
+) -> str:
+    """The TRIPOD+AI checklist: item, topic, whether the report covers it, and the section (an in-page link).
+
+    ``anchors`` maps a section key of ``items`` to the (anchor id, title) of its section in the page; by default
+    the key is the id and :data:`SECTION_TITLES` gives the title.
+    """
     body = []
     for item, topic, status, where in items:
-        title = SECTION_TITLES.get(where, where.capitalize())
-        place = f"<a href='#{where}'>{escape(title)}</a>" if status != "authors" else escape(where)
+        anchor, title = (anchors or {}).get(where, (where, SECTION_TITLES.get(where, where.capitalize())))
+        place = f"<a href='#{anchor}'>{escape(title)}</a>" if status != "authors" else escape(where)
         text = {"covered": "covered", "partly": "partly covered", "authors": "not in this report"}[status]
         body.append(
             f"<tr><td>{escape(item)}</td><td>{escape(topic)}</td><td class='status-{status}'>{text}</td>"
@@ -710,4 +720,407 @@ def write_evaluation_report(
     else:
         plots = {key: Path(value) for key, value in figures.items() if str(key).endswith("_plot")}
         atomic_write_text(target, evaluation_report_html(result, plots))
+    return target
+
+
+# ----- the comparison of several models on one cohort (carrisk.evaluate.evaluate_models) -----
+
+#: Extra style of the comparison report (the single-model report keeps :data:`STYLE` alone).
+COMPARISON_STYLE = """
+h3{margin-top:26px}.model-heading{background:#f0f3f8;padding:6px 10px;border-bottom:none;border-left:6px solid}
+.verdict-better{color:#1f7a3a;font-weight:600}.verdict-worse{color:#b42318;font-weight:600}
+.verdict-none{color:#4a5568}
+.changes li{margin-bottom:8px}
+.swatch{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:5px;vertical-align:-1px}
+"""
+_PARTS = ("estimate", "lower", "upper")
+#: Measures whose differences are shown in percentage points.
+_POINT_MEASURES = {"ipa", "citl", "ici", "e50", "e90", "observed_event_prob", "predicted_event_prob"}
+
+
+def _signed(value: float, digits: int) -> str:
+    text = f"{value:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
+
+
+def difference_text(measure: str, value: float) -> str:
+    """A difference between two models' values of ``measure``, signed: percentage points for probabilities
+    ("-8.3 points"), else with the measure's decimals ("+0.01"; Brier score "-0.012"); "-" when missing."""
+    if value is None or not np.isfinite(value):
+        return "-"
+    if measure in _POINT_MEASURES:
+        return f"{_signed_points(value)} points"
+    return _signed(value, 3 if measure in ("brier", "brier_null") else 2)
+
+
+def _difference_interval(measure: str, lower: float, upper: float) -> str:
+    if not (np.isfinite(lower) and np.isfinite(upper)):
+        return "-"
+    if measure in _POINT_MEASURES:
+        return f"{_signed_points(lower)} to {_signed_points(upper)} points"
+    digits = 3 if measure in ("brier", "brier_null") else 2
+    return f"{_signed(lower, digits)} to {_signed(upper, digits)}"
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _swatch(k: int) -> str:
+    from carrisk.evaluation_plots import MODEL_COLOURS
+
+    return f"<span class='swatch' style='background:{MODEL_COLOURS[k % len(MODEL_COLOURS)]}'></span>"
+
+
+def _verdict_span(verdict: str, text: str) -> str:
+    kind = {"better": "better", "worse": "worse"}.get(verdict, "none")
+    return f"<span class='verdict-{kind}'>{escape(text)}</span>"
+
+
+def _estimate_cell(measure: str, estimate: float, lower: float, upper: float) -> str:
+    """An estimate with its 95% interval in brackets ("0.66 (0.51 to 0.81)"; "+10.9 (+7.6 to +14.0) points")."""
+    if measure == "citl":
+        if not np.isfinite(estimate):
+            return "-"
+        interval = f" ({_signed_points(lower)} to {_signed_points(upper)})" if np.isfinite(lower) else ""
+        return f"{_signed_points(estimate)}{interval} points"
+    fmt = _FORMAT.get(measure, number)
+    interval = f" ({fmt(lower)} to {fmt(upper)})" if np.isfinite(lower) else ""
+    return f"{fmt(estimate)}{interval}"
+
+
+def _estimate_text(result: ExternalValidation, measure: str, horizon: str) -> str:
+    return _estimate_cell(measure, result.value(measure, horizon), *result.interval(measure, horizon))
+
+
+def _slope_reading(result: ExternalValidation, horizon: str) -> str:
+    low, high = result.interval("calibration_slope", horizon)
+    if high < 1:
+        return "below 1: predictions too extreme"
+    if low > 1:
+        return "above 1: predictions too modest"
+    return "its interval covers 1"
+
+
+def _changes(comparison: ModelComparison, name: str) -> str:
+    """What changed from the reference to ``name``, in clinical words, at the last horizon."""
+    reference = comparison.reference
+    first, other = comparison.results[reference], comparison.results[name]
+    horizon = list(comparison.info["horizons_days"])[-1]
+    when = months_label(horizon)
+    table = comparison.differences
+    differences = table[table["model"] == name].set_index(["measure", "horizon"])
+
+    def change(measure: str, at: str) -> tuple[str, str]:
+        row = differences.loc[(measure, at)]
+        text = (
+            f"difference {difference_text(measure, row['estimate'])} "
+            f"(paired 95% CI {_difference_interval(measure, row['lower'], row['upper'])})"
+        )
+        return text, str(row["verdict"])
+
+    def verdict(kind: str, better: str, worse: str, same: str) -> str:
+        return _verdict_span(kind, {"better": better, "worse": worse}.get(kind, same))
+
+    def calibration_words(result: ExternalValidation) -> str:
+        citl = result.value("citl", horizon)
+        predicted = percent(result.value("predicted_event_prob", horizon))
+        gap = f"{abs(100 * citl):.1f} points"
+        if f"{abs(100 * citl):.1f}" == "0.0":
+            return f"{predicted} (as observed)"
+        return f"{predicted} ({gap} {'too low: too optimistic' if citl > 0 else 'too high: too pessimistic'})"
+
+    def closer(measure: str, target: str, units: str) -> str:
+        """How much closer to the ideal value ``name`` is than the reference, with its paired interval."""
+        row = differences.loc[(measure, horizon)]
+        gain, low, high = row["improvement"], row["improvement_lower"], row["improvement_upper"]
+        if measure == "citl":
+            size, interval = f"{abs(100 * gain):.1f}", f"{_signed_points(low)} to {_signed_points(high)}"
+        else:
+            size, interval = f"{abs(gain):.2f}", f"{_signed(low, 2)} to {_signed(high, 2)}"
+        direction = "closer to" if gain >= 0 or float(size) == 0 else "further from"
+        return (
+            f"{size}{units} {direction} {target} than that of {escape(reference)} (paired 95% CI of the gain "
+            f"{interval}{units}): "
+            + verdict(str(row["verdict"]), "a clear improvement", "clearly worse", "no clear difference")
+        )
+
+    items = []
+    items.append(
+        f"<li><b>Are the predicted risks right on average?</b> By {when}, "
+        f"{percent(first.value('observed_event_prob', horizon))} of these patients had an event (Kaplan-Meier). "
+        f"{escape(_capitalised(reference))} predicted {calibration_words(first)} on average; {escape(name)} "
+        f"predicted {calibration_words(other)}. The average prediction of {escape(name)} is "
+        + closer("citl", "what was observed", " points")
+        + ".</li>"
+    )
+    items.append(
+        f"<li><b>Is the spread of the predicted risks right?</b> Calibration slope at {when} (1 is right, below 1 "
+        f"too extreme, above 1 too modest): {escape(reference)} "
+        f"{_estimate_text(first, 'calibration_slope', horizon)}, {escape(_slope_reading(first, horizon))}; "
+        f"{escape(name)} {_estimate_text(other, 'calibration_slope', horizon)}, "
+        f"{escape(_slope_reading(other, horizon))}. The slope of {escape(name)} is "
+        + closer("calibration_slope", "1", "")
+        + ".</li>"
+    )
+    text, kind = change("ici", horizon)
+    items.append(
+        f"<li><b>How far off are individual predictions?</b> Mean absolute calibration error (ICI) at {when}: "
+        f"{escape(reference)} {_estimate_text(first, 'ici', horizon)}, {escape(name)} "
+        f"{_estimate_text(other, 'ici', horizon)}; {text}; "
+        + verdict(
+            kind,
+            f"{name} has the smaller error",
+            f"{reference} has the smaller error",
+            "no clear difference in calibration error",
+        )
+        + ".</li>"
+    )
+    text, kind = change("harrell_c", "")
+    items.append(
+        f"<li><b>Does the model rank patients better?</b> Harrell's C: {escape(reference)} "
+        f"{_estimate_text(first, 'harrell_c', '')}, {escape(name)} {_estimate_text(other, 'harrell_c', '')}; "
+        f"{text}; "
+        + verdict(
+            kind,
+            f"{name} ranks patients better",
+            f"{reference} ranks patients better",
+            "no clear difference in how well the models rank patients",
+        )
+        + ".</li>"
+    )
+    text, kind = change("ipa", horizon)
+    items.append(
+        f"<li><b>Overall accuracy</b> (index of prediction accuracy, IPA, at {when}; 0 = no better than giving "
+        f"everybody the average): {escape(reference)} {_estimate_text(first, 'ipa', horizon)}, {escape(name)} "
+        f"{_estimate_text(other, 'ipa', horizon)}; {text}; "
+        + verdict(
+            kind,
+            f"{name} is more accurate overall",
+            f"{reference} is more accurate overall",
+            "no clear difference in overall accuracy",
+        )
+        + ".</li>"
+    )
+    return "<ul class='changes'>" + "".join(items) + "</ul>"
+
+
+def _relation_text(comparison: ModelComparison) -> str:
+    info = comparison.info
+    parts = []
+    for relation in info.get("relations", []):
+        rows = relation.get("update_cohort_rows")
+        source = relation.get("update_cohort")
+        parts.append(
+            f"<p><b>{escape(_capitalised(relation['model']))}</b> is an update of <b>{escape(relation['updates'])}</b>"
+            f": {escape(relation.get('description') or relation.get('level'))}, chosen by "
+            f"{escape(relation.get('chosen_by') or 'request')}, fitted on {count(rows)} patients"
+            + (f" of {escape(source)}" if source and source != "records" else "")
+            + ".</p>"
+        )
+        if source and str(source) == str(info["cohort"]):
+            parts.append(
+                "<div class='warning'>The update was fitted on this same cohort: its figures here are apparent "
+                "(optimistic). Evaluate both models on other patients of the centre to see the update's real "
+                "effect.</div>"
+            )
+    return "".join(parts)
+
+
+def _side_by_side_table(comparison: ModelComparison) -> str:
+    names, reference = comparison.names, comparison.reference
+    table = comparison.side_by_side()
+    head = "".join(f"<th>{_swatch(k)}{escape(name)} (95% CI)</th>" for k, name in enumerate(names))
+    head += "".join(
+        f"<th>difference, {escape(name)} - {escape(reference)} (paired 95% CI)</th><th>verdict</th>"
+        for name in names[1:]
+    )
+    body = []
+    for row in table.to_dict("records"):
+        measure = row["measure"]
+        label = row["label"] + (f", {months_label(row['horizon'])}" if row["horizon"] else "")
+        cells = [
+            f"<td class='num'>{escape(_estimate_cell(measure, *(row[f'{name}: {part}'] for part in _PARTS)))}</td>"
+            for name in names
+        ]
+        for name in names[1:]:
+            key = f"{name} - {reference}: difference"
+            verdict = str(row[f"{name} vs {reference}: verdict"] or "")
+            if measure == "observed_event_prob":
+                cells.append("<td class='note'>the same patients</td><td></td>")
+                continue
+            if np.isfinite(row[key]):
+                interval = _difference_interval(measure, row[f"{key} lower"], row[f"{key} upper"])
+                cells.append(f"<td class='num'>{escape(difference_text(measure, row[key]))} ({escape(interval)})</td>")
+            else:
+                cells.append("<td class='num'>-</td>")
+            cells.append(f"<td>{_verdict_span(verdict, verdict)}</td>")
+        body.append(f"<tr><td>{escape(label)}</td>{''.join(cells)}</tr>")
+    return (
+        f"<table><tr><th>measure</th>{head}</tr>" + "".join(body) + "</table>"
+        "<p class='note'>Each model's own interval is as in its section below (bootstrap percentile; Wald for the "
+        "calibration slope). Verdict: 'better' or 'worse' when the paired 95% interval of the improvement "
+        "excludes 0 (higher C, AUC and IPA; lower Brier score and ICI/E50/E90; calibration-in-the-large closer "
+        "to 0; O/E and slope closer to 1); otherwise 'no clear difference'.</p>"
+    )
+
+
+def comparison_report_html(comparison: ModelComparison, figures: Mapping[str, Any]) -> str:
+    """The comparison report as one HTML string.
+
+    ``figures`` maps the comparison's plot names (``comparison_*_plot``, as :meth:`ModelComparison.plot` returns) to
+    PNGs, and ``"models"`` to each model's own plots (name -> plot name -> PNG, as
+    :meth:`ExternalValidation.plot` returns).
+    """
+    from carrisk.evaluate import outcome_words
+    from carrisk.evaluation_plots import MODEL_COLOURS
+
+    info = comparison.info
+    names, reference = comparison.names, comparison.reference
+    horizons = list(info["horizons_days"])
+    first = comparison.results[reference]
+    words = outcome_words(info)
+    synthetic = any(
+        (result.info.get("model") or {}).get("synthetic_training_data") for result in comparison.results.values()
+    )
+    related = bool(info.get("relations"))
+    if related:
+        title = "Before and after updating: " + (
+            "a survival model"
+            if info.get("generic")
+            else "a model of event-free survival after CD19 CAR T-cell therapy"
+        )
+    else:
+        title = "Comparison of " + (
+            "survival models" if info.get("generic") else "models of event-free survival after CD19 CAR T-cell therapy"
+        )
+    models_figures = figures.get("models", {}) or {}
+    anchors = {name: f"m{k + 1}" for k, name in enumerate(names)}
+    nav = (
+        "<nav><a href='#comparison'>What changed</a><a href='#comparison-calibration'>Calibration compared</a>"
+        "<a href='#comparison-table'>All measures</a><a href='#comparison-decision'>Decision curves compared</a>"
+        "<a href='#data'>Data</a>"
+        + "".join(f"<a href='#{anchors[name]}'>{escape(_capitalised(name))}</a>" for name in names)
+        + "<a href='#methods'>Methods</a><a href='#tripod'>TRIPOD+AI</a></nav>"
+    )
+    pairing = (
+        f"<p>{'Both' if len(names) == 2 else 'All ' + str(len(names))} models are scored on the same "
+        f"{count(info['n'])} patients of <b>{escape(info['cohort'])}</b> and on the same {info['n_bootstrap']} "
+        "bootstrap resamples of them. Each difference is computed within each resample, so the variation of the "
+        "patients that the models share cancels out: a difference can be clear even when the two models' own "
+        "intervals overlap. Differences are "
+        + ", ".join(f"<b>{escape(name)}</b>" for name in names[1:])
+        + f" minus <b>{escape(reference)}</b>.</p>"
+    )
+    changes = "".join(
+        (f"<h3>{escape(_capitalised(name))} against {escape(reference)}</h3>" if len(names) > 2 else "")
+        + _changes(comparison, name)
+        for name in names[1:]
+    )
+    calibration_keys = [
+        (f"comparison_calibration_{h}_plot", f"Calibration at {months_label(h)}: every model with its 95% band")
+        for h in horizons
+    ]
+    decision_keys = [
+        (f"comparison_decision_curve_{h}_plot", f"Decision curves, event by {months_label(h)}") for h in horizons
+    ]
+    model_parts = []
+    for k, name in enumerate(names):
+        result = comparison.results[name]
+        colour = MODEL_COLOURS[k % len(MODEL_COLOURS)]
+        model_parts.append(
+            f"<h2 id='{anchors[name]}' class='model-heading' style='border-left-color:{colour}'>"
+            f"{escape(_capitalised(name))}</h2>"
+        )
+        sections = _evaluation_sections(result, models_figures.get(name, {}), tag="h3", prefix=f"{anchors[name]}-")
+        model_parts.extend(part for section in sections.values() for part in section)
+    notes = [f"{name}: {note}" for name, result in comparison.results.items() for note in result.info.get("notes", [])]
+    methods_info = {**first.info, "notes": notes}
+    extra = (
+        f"<li>Differences between models: each model minus {escape(reference)}, computed within each of the same "
+        f"{info['n_bootstrap']} bootstrap resamples (the calibration slope refitted on each; ICI/E50/E90 over the "
+        f"{info['n_bootstrap_calibration']} resamples of the calibration band), with 95% percentile intervals. "
+        "The verdict is 'better' or 'worse' when the 95% interval of the improvement excludes 0; for "
+        "calibration-in-the-large, O/E and the slope the improvement is how much closer the model is to the "
+        "ideal value (0, 1, 1).</li>"
+    )
+    first_model = anchors[reference]
+    tripod_anchors = {
+        "model": (f"{first_model}-model", f"Model ({reference})"),
+        "discrimination": ("comparison-table", "All measures side by side"),
+        "calibration": ("comparison-calibration", "Calibration compared"),
+        "decision": ("comparison-decision", "Decision curves compared"),
+        "subgroups": (f"{first_model}-subgroups", "Subgroups (each model)"),
+        "casemix": (f"{first_model}-casemix", "Case-mix"),
+        "comparison": ("comparison", "What changed"),
+    }
+    items = tuple(
+        (item, topic, "covered", "comparison") if related and item in ("12f", "24") else (item, topic, status, where)
+        for item, topic, status, where in TRIPOD_AI_ITEMS
+    )
+    parts = [
+        *_report_head(f"Comparison of {'survival' if info.get('generic') else 'EFS'} models: {escape(info['cohort'])}"),
+        f"<style>{COMPARISON_STYLE}</style>",
+        f"<h1 id='top'>{escape(title)}</h1>",
+        f"<p class='note'>{len(names)} models; cohort <b>{escape(info['cohort'])}</b>; created "
+        f"{escape(created_text(info['created']))} by carrisk.</p>",
+        _research_warning(
+            synthetic,
+            "These numbers describe how well each model's predictions agree with the outcomes of this cohort.",
+        ),
+        nav,
+        "<h2 id='comparison'>What changed</h2>",
+        _relation_text(comparison),
+        pairing,
+        changes,
+        f"<p class='note'>Figures at {months_label(horizons[-1])}; every measure at every horizon is in "
+        "<a href='#comparison-table'>the table below</a>.</p>",
+        "<h2 id='comparison-calibration'>Calibration compared</h2>",
+        "<p>Each curve is a model's smoothed observed event probability against its predicted one, with its 95% "
+        "bootstrap band; the closer to the diagonal, the better calibrated. Below: how each model's predictions are "
+        "spread.</p>",
+        figures_block(
+            figures,
+            [
+                *calibration_keys,
+                ("comparison_observed_vs_predicted_plot", f"Observed and mean predicted {words['survival']}"),
+            ],
+        ),
+        "<h2 id='comparison-table'>All measures side by side</h2>",
+        _side_by_side_table(comparison),
+        "<h2 id='comparison-decision'>Decision curves compared</h2>",
+        "<p>Net benefit of acting on each model's predicted risk, against treating everybody and nobody; a model is "
+        "useful where its curve lies above both, and the better one is the higher curve.</p>",
+        figures_block(figures, decision_keys),
+        *_data_section(first.info),
+        *model_parts,
+        *_methods_section(methods_info, extra=extra),
+        "<h2 id='tripod'>TRIPOD+AI checklist</h2>",
+        "<p class='note'>Items of the TRIPOD+AI statement (Collins et al., BMJ 2024;385:e078378) that an external "
+        "validation reports, and where this report covers them.</p>",
+        tripod_table(items, tripod_anchors),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_comparison_report(
+    comparison: ModelComparison, path: str | os.PathLike[str], *, figures: Mapping[str, Any] | None = None
+) -> Path:
+    """Write the self-contained comparison report atomically.
+
+    ``figures`` is what :meth:`ModelComparison.write` returned (its plots are embedded); without it the plots are
+    drawn into a temporary directory.
+    """
+    target = Path(path)
+    if figures is None or not any(str(key).endswith("_plot") for key in figures):
+        with tempfile.TemporaryDirectory(prefix="carrisk-report-") as tmp:
+            drawn: dict[str, Any] = dict(comparison.plot(tmp))
+            directories = comparison.info["directories"]
+            drawn["models"] = {
+                name: result.plot(Path(tmp) / directories[name]) for name, result in comparison.results.items()
+            }
+            atomic_write_text(target, comparison_report_html(comparison, drawn))
+    else:
+        atomic_write_text(target, comparison_report_html(comparison, figures))
     return target

@@ -745,12 +745,18 @@ def _signed(value: float, digits: int) -> str:
 
 def difference_text(measure: str, value: float) -> str:
     """A difference between two models' values of ``measure``, signed: percentage points for probabilities
-    ("-8.3 points"), else with the measure's decimals ("+0.01"; Brier score "-0.012"); "-" when missing."""
+    ("-8.3 points"), else signed with 3 decimals for C, AUC and Brier score ("+0.011") and 2 for the others
+    ("+0.40"); "-" when missing."""
     if value is None or not np.isfinite(value):
         return "-"
     if measure in _POINT_MEASURES:
         return f"{_signed_points(value)} points"
-    return _signed(value, 3 if measure in ("brier", "brier_null") else 2)
+    return _signed(value, _difference_digits(measure))
+
+
+def _difference_digits(measure: str) -> int:
+    """Decimals of a difference: 3 for concordance, AUC and Brier score (their differences are small), else 2."""
+    return 3 if measure in ("harrell_c", "uno_c", "auc", "brier", "brier_null") else 2
 
 
 def _difference_interval(measure: str, lower: float, upper: float) -> str:
@@ -758,7 +764,7 @@ def _difference_interval(measure: str, lower: float, upper: float) -> str:
         return "-"
     if measure in _POINT_MEASURES:
         return f"{_signed_points(lower)} to {_signed_points(upper)} points"
-    digits = 3 if measure in ("brier", "brier_null") else 2
+    digits = _difference_digits(measure)
     return f"{_signed(lower, digits)} to {_signed(upper, digits)}"
 
 
@@ -775,6 +781,18 @@ def _swatch(k: int) -> str:
 def _verdict_span(verdict: str, text: str) -> str:
     kind = {"better": "better", "worse": "worse"}.get(verdict, "none")
     return f"<span class='verdict-{kind}'>{escape(text)}</span>"
+
+
+def _verdict_words(verdict: str, better_when: str) -> str:
+    """A verdict in the words of its measure: for a measure with an ideal value, what is (not) clearly closer."""
+    if not better_when.startswith("closer to "):
+        return verdict
+    target = better_when.removeprefix("closer to ")
+    return {
+        "better": f"better (closer to {target})",
+        "worse": f"worse (further from {target})",
+        "no clear difference": f"not clearly closer to {target}",
+    }.get(verdict, verdict)
 
 
 def _estimate_cell(measure: str, estimate: float, lower: float, upper: float) -> str:
@@ -830,8 +848,8 @@ def _changes(comparison: ModelComparison, name: str) -> str:
             return f"{predicted} (as observed)"
         return f"{predicted} ({gap} {'too low: too optimistic' if citl > 0 else 'too high: too pessimistic'})"
 
-    def closer(measure: str, target: str, units: str) -> str:
-        """How much closer to the ideal value ``name`` is than the reference, with its paired interval."""
+    def closer(measure: str, what: str, target: str, ideal: float, units: str) -> str:
+        """The change of ``what`` from the reference, then how much closer to the ideal value it brought ``name``."""
         row = differences.loc[(measure, horizon)]
         gain, low, high = row["improvement"], row["improvement_lower"], row["improvement_upper"]
         if measure == "citl":
@@ -839,19 +857,53 @@ def _changes(comparison: ModelComparison, name: str) -> str:
         else:
             size, interval = f"{abs(gain):.2f}", f"{_signed(low, 2)} to {_signed(high, 2)}"
         direction = "closer to" if gain >= 0 or float(size) == 0 else "further from"
+        text, _ = change(measure, horizon)
+        kind = str(row["verdict"])
+        overshoot = ""
+        own_low, own_high = other.interval(measure, horizon)
+        before = first.value(measure, horizon)
+        if kind == "no clear difference" and (before < ideal < own_high or own_low < ideal < before):
+            reach = own_high if before < ideal else own_low
+            shown = f"{_signed_points(reach)} points" if measure == "citl" else number(reach)
+            overshoot = (
+                f", as {escape(name)} may overshoot to the other side of {target} (its interval reaches {shown})"
+            )
         return (
-            f"{size}{units} {direction} {target} than that of {escape(reference)} (paired 95% CI of the gain "
-            f"{interval}{units}): "
-            + verdict(str(row["verdict"]), "a clear improvement", "clearly worse", "no clear difference")
+            f"{what} changed by {text.removeprefix('difference ')}, which brings {escape(name)} {size}{units} "
+            f"{direction} {target} (paired 95% CI of the gain {interval}{units}): "
+            + verdict(
+                kind, f"clearly closer to {target}", f"clearly further from {target}", f"not clearly closer to {target}"
+            )
+            + overshoot
         )
 
-    items = []
+    aspects = {
+        ("citl", horizon): "calibration-in-the-large",
+        ("calibration_slope", horizon): "calibration slope",
+        ("ici", horizon): "calibration error (ICI)",
+        ("harrell_c", ""): "discrimination (Harrell's C)",
+        ("ipa", horizon): "overall accuracy (IPA)",
+    }
+    groups: dict[str, list[str]] = {"better": [], "worse": [], "no clear difference": []}
+    for key, aspect in aspects.items():
+        groups.setdefault(str(differences.loc[key, "verdict"]), []).append(aspect)
+    summary = "; ".join(
+        f"{words} {_and_list(groups[kind])}"
+        for kind, words in (
+            ("better", "a clear gain in"),
+            ("worse", "a clear loss in"),
+            ("no clear difference", "no clear gain in"),
+        )
+        if groups[kind]
+    )
+    items = [f"<p><b>In short</b>, at {when}, {escape(name)} against {escape(reference)}: {escape(summary)}.</p>"]
+    items.append("<ul class='changes'>")
     items.append(
         f"<li><b>Are the predicted risks right on average?</b> By {when}, "
         f"{percent(first.value('observed_event_prob', horizon))} of these patients had an event (Kaplan-Meier). "
         f"{escape(_capitalised(reference))} predicted {calibration_words(first)} on average; {escape(name)} "
-        f"predicted {calibration_words(other)}. The average prediction of {escape(name)} is "
-        + closer("citl", "what was observed", " points")
+        f"predicted {calibration_words(other)}. "
+        + closer("citl", "Calibration-in-the-large", "what was observed", 0.0, " points")
         + ".</li>"
     )
     items.append(
@@ -859,8 +911,8 @@ def _changes(comparison: ModelComparison, name: str) -> str:
         f"too extreme, above 1 too modest): {escape(reference)} "
         f"{_estimate_text(first, 'calibration_slope', horizon)}, {escape(_slope_reading(first, horizon))}; "
         f"{escape(name)} {_estimate_text(other, 'calibration_slope', horizon)}, "
-        f"{escape(_slope_reading(other, horizon))}. The slope of {escape(name)} is "
-        + closer("calibration_slope", "1", "")
+        f"{escape(_slope_reading(other, horizon))}. "
+        + closer("calibration_slope", "The slope", "1", 1.0, "")
         + ".</li>"
     )
     text, kind = change("ici", horizon)
@@ -902,7 +954,12 @@ def _changes(comparison: ModelComparison, name: str) -> str:
         )
         + ".</li>"
     )
-    return "<ul class='changes'>" + "".join(items) + "</ul>"
+    return "".join(items) + "</ul>"
+
+
+def _and_list(words: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def _relation_text(comparison: ModelComparison) -> str:
@@ -927,7 +984,16 @@ def _relation_text(comparison: ModelComparison) -> str:
     return "".join(parts)
 
 
+def _same_case_mix(result: ExternalValidation, other: ExternalValidation) -> bool:
+    """Whether two evaluations show the same case-mix table and membership C (an update and its parent)."""
+    if result.case_mix is None or other.case_mix is None or not result.case_mix.equals(other.case_mix):
+        return False
+    membership = [r.summary[r.summary["measure"] == "membership_c"]["estimate"].tolist() for r in (result, other)]
+    return membership[0] == membership[1]
+
+
 def _side_by_side_table(comparison: ModelComparison) -> str:
+    better_when = dict(zip(comparison.differences["measure"], comparison.differences["better_when"]))
     names, reference = comparison.names, comparison.reference
     table = comparison.side_by_side()
     head = "".join(f"<th>{_swatch(k)}{escape(name)} (95% CI)</th>" for k, name in enumerate(names))
@@ -954,14 +1020,16 @@ def _side_by_side_table(comparison: ModelComparison) -> str:
                 cells.append(f"<td class='num'>{escape(difference_text(measure, row[key]))} ({escape(interval)})</td>")
             else:
                 cells.append("<td class='num'>-</td>")
-            cells.append(f"<td>{_verdict_span(verdict, verdict)}</td>")
+            words = _verdict_words(verdict, str(better_when.get(measure, "")))
+            cells.append(f"<td>{_verdict_span(verdict, words)}</td>")
         body.append(f"<tr><td>{escape(label)}</td>{''.join(cells)}</tr>")
     return (
         f"<table><tr><th>measure</th>{head}</tr>" + "".join(body) + "</table>"
         "<p class='note'>Each model's own interval is as in its section below (bootstrap percentile; Wald for the "
         "calibration slope). Verdict: 'better' or 'worse' when the paired 95% interval of the improvement "
-        "excludes 0 (higher C, AUC and IPA; lower Brier score and ICI/E50/E90; calibration-in-the-large closer "
-        "to 0; O/E and slope closer to 1); otherwise 'no clear difference'.</p>"
+        "excludes 0: higher C, AUC and IPA, lower Brier score and ICI/E50/E90; for calibration-in-the-large "
+        "(ideal 0), O/E and the slope (ideal 1) the improvement is how much closer to the ideal value the model "
+        "is, so a clear change can still leave it 'not clearly closer' when the new value may overshoot.</p>"
     )
 
 
@@ -1033,6 +1101,12 @@ def comparison_report_html(comparison: ModelComparison, figures: Mapping[str, An
             f"{escape(_capitalised(name))}</h2>"
         )
         sections = _evaluation_sections(result, models_figures.get(name, {}), tag="h3", prefix=f"{anchors[name]}-")
+        if k > 0 and _same_case_mix(result, first):  # an update of the reference: the same training patients
+            sections["casemix"] = [
+                _heading("h3", f"{anchors[name]}-casemix", "Case-mix: this cohort against the training patients"),
+                f"<p>The same training patients as {escape(reference)}: see <a href='#{anchors[reference]}-casemix'>"
+                f"its case-mix</a>.</p>",
+            ]
         model_parts.extend(part for section in sections.values() for part in section)
     notes = [f"{name}: {note}" for name, result in comparison.results.items() for note in result.info.get("notes", [])]
     methods_info = {**first.info, "notes": notes}

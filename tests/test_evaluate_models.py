@@ -188,9 +188,9 @@ def test_comparison_report_is_self_contained_and_reads_in_clinical_words(report_
         re.search(f"{title}</h2>", readable) for title in ("What changed", "Original model", r"Updated model \(.*?\)")
     ]
     assert all(headings) and [m.start() for m in headings] == sorted(m.start() for m in headings)
-    for phrase in ("Before and after updating", "is an update of", "original model", "paired 95% CI",
+    for phrase in ("Before and after updating", "is an update of", "original model", "paired 95% CI", "In short",
                    "Are the predicted risks right on average?", "Calibration compared", "Prior blinatumomab",
-                   "Research tool, not for clinical decisions"):  # fmt: skip
+                   "Research tool, not for clinical decisions", "The same training patients as"):  # fmt: skip
         assert phrase in readable, phrase
     assert "calibration_slope" not in readable and "harrell_c" not in readable  # code names stay out
     # 5 overlaid plots and each model's own 7

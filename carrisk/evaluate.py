@@ -96,6 +96,7 @@ __all__ = [
     "evaluate_models",
     "observed_expected",
     "outcome_words",
+    "verdict_words",
 ]
 
 PROBABILITY_CLIP = 1e-6
@@ -864,6 +865,20 @@ class ModelComparisonError(ValueError):
     """Models that cannot be compared on one cohort (different outcomes, a clinical with a generic-mode model)."""
 
 
+def verdict_words(verdict: str, better_when: str) -> str:
+    """A verdict of :attr:`ModelComparison.differences` in the words of its measure: for a measure with an ideal
+    value, what is (or is not) clearly closer to it ("not clearly closer to 1" rather than "no clear difference",
+    which would misread a clear change that may overshoot the ideal)."""
+    if not better_when.startswith("closer to "):
+        return verdict
+    target = better_when.removeprefix("closer to ")
+    return {
+        "better": f"better (closer to {target})",
+        "worse": f"worse (further from {target})",
+        "no clear difference": f"not clearly closer to {target}",
+    }.get(verdict, verdict)
+
+
 def _better_when_text(better: str | float | None) -> str:
     if better is None:
         return ""
@@ -987,6 +1002,7 @@ class ModelComparison:
             interval = f" ({lower:.3f} to {upper:.3f})" if np.isfinite(lower) else ""
             return f"{value:.3f}{interval}"
 
+        better_when = dict(zip(self.differences["measure"], self.differences["better_when"]))
         lines = []
         for row in self.side_by_side().to_dict("records"):
             horizon = f" at {_horizon_label(row['horizon'])}" if row["horizon"] else ""
@@ -997,7 +1013,9 @@ class ModelComparison:
             for name in self.names[1:]:
                 key = f"{name} - {self.reference}: difference"
                 if np.isfinite(row[key]):
-                    verdict = row[f"{name} vs {self.reference}: verdict"]
+                    verdict = verdict_words(
+                        row[f"{name} vs {self.reference}: verdict"], better_when.get(row["measure"], "")
+                    )
                     parts.append(
                         f"difference {row[key]:+.3f} ({row[f'{key} lower']:+.3f} to {row[f'{key} upper']:+.3f})"
                         + (f", {verdict}" if verdict else "")

@@ -783,18 +783,6 @@ def _verdict_span(verdict: str, text: str) -> str:
     return f"<span class='verdict-{kind}'>{escape(text)}</span>"
 
 
-def _verdict_words(verdict: str, better_when: str) -> str:
-    """A verdict in the words of its measure: for a measure with an ideal value, what is (not) clearly closer."""
-    if not better_when.startswith("closer to "):
-        return verdict
-    target = better_when.removeprefix("closer to ")
-    return {
-        "better": f"better (closer to {target})",
-        "worse": f"worse (further from {target})",
-        "no clear difference": f"not clearly closer to {target}",
-    }.get(verdict, verdict)
-
-
 def _estimate_cell(measure: str, estimate: float, lower: float, upper: float) -> str:
     """An estimate with its 95% interval in brackets ("0.66 (0.51 to 0.81)"; "+10.9 (+7.6 to +14.0) points")."""
     if measure == "citl":
@@ -993,6 +981,8 @@ def _same_case_mix(result: ExternalValidation, other: ExternalValidation) -> boo
 
 
 def _side_by_side_table(comparison: ModelComparison) -> str:
+    from carrisk.evaluate import verdict_words
+
     better_when = dict(zip(comparison.differences["measure"], comparison.differences["better_when"]))
     names, reference = comparison.names, comparison.reference
     table = comparison.side_by_side()
@@ -1020,7 +1010,7 @@ def _side_by_side_table(comparison: ModelComparison) -> str:
                 cells.append(f"<td class='num'>{escape(difference_text(measure, row[key]))} ({escape(interval)})</td>")
             else:
                 cells.append("<td class='num'>-</td>")
-            words = _verdict_words(verdict, str(better_when.get(measure, "")))
+            words = verdict_words(verdict, str(better_when.get(measure, "")))
             cells.append(f"<td>{_verdict_span(verdict, words)}</td>")
         body.append(f"<tr><td>{escape(label)}</td>{''.join(cells)}</tr>")
     return (

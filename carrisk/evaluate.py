@@ -1051,11 +1051,21 @@ class ModelComparison:
         write_csv(paths["differences"], self.differences)
         if plots:
             paths.update(self.plot(out))
-        paths["models"] = {
-            name: result.write(out / self.info["directories"][name], plots=plots)
-            for name, result in self.results.items()
-        }
+        paths["models"] = {}
+        for k, (name, result) in enumerate(self.results.items()):
+            directory = out / self.info["directories"][name]
+            paths["models"][name] = own = result.write(directory, plots=False)
+            if plots:
+                own.update(self.plot_model(name, directory, k))
         return paths
+
+    def plot_model(self, name: str, out_dir: str | os.PathLike[str], position: int | None = None) -> dict[str, Path]:
+        """One model's own plots (as :meth:`ExternalValidation.plot`), drawn in its colour in the comparison."""
+        from carrisk import evaluation_plots
+
+        k = self.names.index(name) if position is None else position
+        colour = evaluation_plots.MODEL_COLOURS[k % len(evaluation_plots.MODEL_COLOURS)]
+        return evaluation_plots.plot_all(self.results[name], Path(out_dir), colour)
 
 
 def _update_of(child: Any, parent: Any) -> dict[str, Any] | None:

@@ -1181,9 +1181,7 @@ def write_comparison_report(
         with tempfile.TemporaryDirectory(prefix="carrisk-report-") as tmp:
             drawn: dict[str, Any] = dict(comparison.plot(tmp))
             directories = comparison.info["directories"]
-            drawn["models"] = {
-                name: result.plot(Path(tmp) / directories[name]) for name, result in comparison.results.items()
-            }
+            drawn["models"] = {name: comparison.plot_model(name, Path(tmp) / directories[name]) for name in directories}
             atomic_write_text(target, comparison_report_html(comparison, drawn))
     else:
         atomic_write_text(target, comparison_report_html(comparison, figures))

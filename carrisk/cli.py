@@ -920,6 +920,7 @@ def evaluate(
         list[Path] | None,
         typer.Option(
             "--model",
+            metavar="DIR",
             help="Model bundle (default, or 'shipped': the shipped model). Repeat to compare models on the same "
             "patients and bootstrap resamples; the first is the reference (e.g. the original model, then its update).",
         ),
@@ -928,6 +929,7 @@ def evaluate(
         list[str] | None,
         typer.Option(
             "--name",
+            metavar="NAME",
             help="With several --model: their names in the output, one per --model, in order (default: 'original "
             "model' and 'updated model (<level>)' when a bundle is an update of the first, else the bundle's "
             "directory name).",

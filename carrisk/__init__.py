@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     )
     from carrisk.datasets import load_public_dataset, load_survival_data
     from carrisk.decision_curves import decision_curve
-    from carrisk.evaluate import ExternalValidation, evaluate_model
+    from carrisk.evaluate import ExternalValidation, ModelComparison, evaluate_model, evaluate_models
     from carrisk.explain import CoxExplainer, ForestExplainer, ShapResult
     from carrisk.features import (
         BlinatumomabStatus,
@@ -72,6 +72,8 @@ _EXPORTS = {
     "decision_curve": "carrisk.decision_curves",
     "ExternalValidation": "carrisk.evaluate",
     "evaluate_model": "carrisk.evaluate",
+    "evaluate_models": "carrisk.evaluate",
+    "ModelComparison": "carrisk.evaluate",
     "development_sample_size": "carrisk.samplesize",
     "validation_sample_size": "carrisk.samplesize",
     "UpdatedModel": "carrisk.updating",
@@ -134,6 +136,7 @@ __all__ = [
     "FeatureSpec",
     "ForestExplainer",
     "KMT2ARearrangement",
+    "ModelComparison",
     "PenaltyWeights",
     "PriorTransplant",
     "RecordError",
@@ -152,6 +155,7 @@ __all__ = [
     "derive_first_event",
     "development_sample_size",
     "evaluate_model",
+    "evaluate_models",
     "fine_gray",
     "fit_efs_model",
     "gray_test",

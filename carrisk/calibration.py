@@ -688,7 +688,10 @@ def calibration_curve_band(
     -------
     (DataFrame, dict)
         Columns ``predicted``, ``observed``, ``lower``, ``upper`` (event probabilities by ``horizon``); and
-        ``{"ici": [lo, hi], "e50": [lo, hi], "e90": [lo, hi], "n_resamples": [used]}``.
+        ``{"ici": [lo, hi], "e50": [lo, hi], "e90": [lo, hi], "n_resamples": [used]}``, and
+        ``"ici_resamples"``, ``"e50_resamples"``, ``"e90_resamples"``: the value on each of the ``n_bootstrap``
+        resamples in the order drawn (NaN where the resample was skipped), so that two predictions evaluated
+        with the same ``seed`` on the same patients can be compared resample by resample.
 
     Raises
     ------
@@ -699,8 +702,10 @@ def calibration_curve_band(
     curve = calibration_curve(event, time, surv_prob, horizon, n_points=n_points)
     _, grid_cll = _cloglog_event_prob(1.0 - curve["predicted"].to_numpy())
     rng = np.random.default_rng(seed)
-    curves, summaries = [], []
-    for _ in range(n_bootstrap):
+    curves = []
+    summaries = np.full((n_bootstrap, 3), np.nan)  # ICI, E50, E90 of each resample (NaN where skipped)
+    fitted = np.zeros(n_bootstrap, dtype=bool)
+    for b in range(n_bootstrap):
         index = rng.integers(0, event.size, event.size)
         if not np.any(event[index] & (time[index] <= horizon)):
             continue
@@ -713,15 +718,19 @@ def calibration_curve_band(
             continue
         curves.append(_calibrated_event_prob(fit, knots, grid_cll, horizon))
         error = np.abs(pred_event_prob - _calibrated_event_prob(fit, knots, cll, horizon))
-        summaries.append([error.mean(), np.median(error), np.quantile(error, 0.9)])
+        summaries[b] = [error.mean(), np.median(error), np.quantile(error, 0.9)]
+        fitted[b] = True
     if curves:
         stacked = np.vstack(curves)
         curve["lower"] = np.quantile(stacked, 0.025, axis=0)
         curve["upper"] = np.quantile(stacked, 0.975, axis=0)
-        bounds = np.quantile(np.asarray(summaries), [0.025, 0.975], axis=0)
+        bounds = np.quantile(summaries[fitted], [0.025, 0.975], axis=0)
     else:
         curve["lower"] = curve["upper"] = np.nan
         bounds = np.full((2, 3), np.nan)
-    intervals = {name: [float(bounds[0, k]), float(bounds[1, k])] for k, name in enumerate(("ici", "e50", "e90"))}
+    names = ("ici", "e50", "e90")
+    intervals = {name: [float(bounds[0, k]), float(bounds[1, k])] for k, name in enumerate(names)}
     intervals["n_resamples"] = [float(len(curves))]
+    for k, name in enumerate(names):  # per resample, for paired comparisons of models scored with the same seed
+        intervals[f"{name}_resamples"] = summaries[:, k].tolist()
     return curve, intervals

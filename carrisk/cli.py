@@ -628,13 +628,19 @@ def _model(path: Path | None, allow_version_mismatch: bool) -> Any:
     from carrisk.bundle import BundleError, load_model
     from carrisk.shipped import default_model_path
 
+    if path is not None and str(path) == SHIPPED and not path.exists():
+        path = None
     try:
         return load_model(path or default_model_path(), allow_version_mismatch=allow_version_mismatch)
     except (BundleError, OSError) as err:
         raise CliError(str(err), EXIT_USAGE) from None
 
 
-ModelPath = Annotated[Path | None, typer.Option("--model", help="Model bundle (default: the shipped model).")]
+#: The ``--model`` value that names the shipped model (when no file or directory of that name exists).
+SHIPPED = "shipped"
+ModelPath = Annotated[
+    Path | None, typer.Option("--model", help="Model bundle (default, or 'shipped': the shipped model).")
+]
 AllowMismatch = Annotated[
     bool, typer.Option("--allow-version-mismatch", help="Load a bundle saved with other library versions.")
 ]
@@ -910,7 +916,25 @@ def serve(
 @app.command()
 def evaluate(
     cohort: Annotated[Path, typer.Argument(help="Cohort with outcomes (efs_days, efs_event) in the record schema.")],
-    model: ModelPath = None,
+    model: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--model",
+            metavar="DIR",
+            help="Model bundle (default, or 'shipped': the shipped model). Repeat to compare models on the same "
+            "patients and bootstrap resamples; the first is the reference (e.g. the original model, then its update).",
+        ),
+    ] = None,
+    name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="With several --model: their names in the output, one per --model, in order (default: 'original "
+            "model' and 'updated model (<level>)' when a bundle is an update of the first, else the bundle's "
+            "directory name).",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Directory for evaluation.json, the CSV tables and the plots.")] = Path(
         "evaluation"
     ),
@@ -926,10 +950,23 @@ def evaluate(
 ) -> None:
     """External validation of a saved model on a cohort with outcomes: discrimination, calibration, decisions.
 
-    A generic-mode model reads the outcome from the columns it was trained with (or --time-col/--event-col)."""
+    With several --model, every model is scored on the same patients and bootstrap resamples and compared with the
+    first: a side-by-side table, paired differences with 95% intervals, overlaid calibration and decision curves
+    (comparison.json, comparison.csv, differences.csv, report.html) and each model's own evaluation in a
+    subdirectory. A generic-mode model reads the outcome from the columns it was trained with (or
+    --time-col/--event-col)."""
     from carrisk.evaluate import evaluate_model, outcome_words
 
-    fitted = _model(model, allow_version_mismatch)
+    paths_given: list[Path | None] = list(model) if model else [None]
+    if len(paths_given) > 1:
+        _evaluate_several(
+            cohort, paths_given, list(name or []), out, n_bootstrap, n_bootstrap_calibration, seed, report, time_col,
+            event_col, allow_version_mismatch,
+        )  # fmt: skip
+        return
+    if name:
+        raise CliError("--name names the models of a comparison: give two or more --model, one --name for each")
+    fitted = _model(paths_given[0], allow_version_mismatch)
     records = _read(cohort)
     with _value_errors_exit(EXIT_INVALID_RECORDS):
         result = evaluate_model(
@@ -954,6 +991,67 @@ def evaluate(
 
         paths["report"] = write_evaluation_report(result, out / "report.html", figures=paths)
     typer.echo(f"wrote {len(paths)} files to {out}/")
+
+
+def _evaluate_several(
+    cohort: Path,
+    paths: list[Path | None],
+    names: list[str],
+    out: Path,
+    n_bootstrap: int,
+    n_bootstrap_calibration: int,
+    seed: int,
+    report: bool,
+    time_col: str | None,
+    event_col: str | None,
+    allow_version_mismatch: bool,
+) -> None:
+    """``carrisk evaluate`` with several --model: :func:`carrisk.evaluate_models` and its report."""
+    from carrisk.evaluate import ModelComparisonError, comparison_names, evaluate_models, outcome_words
+
+    if names and len(names) != len(paths):
+        raise CliError(f"{len(names)} --name for {len(paths)} --model: give one --name per --model, in order")
+    if names and (len(set(names)) != len(names) or any(not item.strip() for item in names)):
+        raise CliError(f"--name values must be distinct and not blank, got {names}")
+    fitted = [_model(path, allow_version_mismatch) for path in paths]
+    fallback = [SHIPPED + " model" if path is None or str(path) == SHIPPED else Path(path).name for path in paths]
+    labels = names or comparison_names(fitted, fallback)
+    records = _read(cohort)
+    with _value_errors_exit(EXIT_INVALID_RECORDS):
+        try:
+            comparison = evaluate_models(
+                dict(zip(labels, fitted)),
+                records,
+                n_bootstrap=n_bootstrap,
+                n_bootstrap_calibration=n_bootstrap_calibration,
+                seed=seed,
+                source=str(cohort),
+                time_col=time_col,
+                event_col=event_col,
+            )
+        except ModelComparisonError as err:
+            raise CliError(str(err), EXIT_USAGE) from None
+    if any((getattr(item, "metadata", {}) or {}).get("synthetic_training_data") for item in fitted):
+        typer.echo("note: a model was trained on SYNTHETIC data; not for clinical decisions", err=True)
+    for label, result in comparison.results.items():
+        for note in result.info["notes"]:
+            typer.echo(f"note: {label}: {note}", err=True)
+    info = comparison.info
+    typer.echo(
+        f"{cohort}: {info['n']} patients, {info['events']} {outcome_words(info)['events']}; {len(labels)} models "
+        f"on the same {n_bootstrap} bootstrap resamples, compared with {comparison.reference}"
+    )
+    for relation in info["relations"]:
+        typer.echo(f"{relation['model']} is an update of {relation['updates']}: {relation['description']}")
+    typer.echo(comparison.to_text())
+    written = comparison.write(out)
+    if report:
+        from carrisk.report import write_comparison_report
+
+        written["report"] = write_comparison_report(comparison, out / "report.html", figures=written)
+    files = len(written) - 1 + sum(len(own) for own in written["models"].values())
+    directories = ", ".join(f"{out}/{directory}/" for directory in info["directories"].values())
+    typer.echo(f"wrote {files} files to {out}/ (each model's own evaluation in {directories})")
 
 
 @app.command()

@@ -25,7 +25,7 @@ from carrisk._io import atomic_write_text
 from carrisk.units import DAYS_PER_MONTH
 
 if TYPE_CHECKING:
-    from carrisk.evaluate import ExternalValidation
+    from carrisk.evaluate import ExternalValidation, ModelComparison
 
 __all__ = [
     "CLINICAL_NAMES",
@@ -36,8 +36,10 @@ __all__ = [
     "SCORING_LABELS",
     "STYLE",
     "TRIPOD_AI_ITEMS",
+    "comparison_report_html",
     "count",
     "created_text",
+    "difference_text",
     "escape",
     "evaluation_report_html",
     "figures_block",
@@ -51,6 +53,7 @@ __all__ = [
     "short_model_label",
     "tripod_table",
     "tuning_text",
+    "write_comparison_report",
     "write_evaluation_report",
 ]
 
@@ -444,12 +447,19 @@ def missing_table(missing: Mapping[str, float], names: Mapping[str, str] = RECOR
     return "<table><tr><th>record column</th><th>missing</th><th></th></tr>" + body + "</table>"
 
 
-def tripod_table(items: tuple[tuple[str, str, str, str], ...] = TRIPOD_AI_ITEMS) -> str:
-    """The TRIPOD+AI checklist: item, topic, whether the report covers it, and the section (an in-page link)."""
+def tripod_table(
+    items: tuple[tuple[str, str, str, str], ...] = TRIPOD_AI_ITEMS,
+    anchors: Mapping[str, tuple[str, str]] | None = None,
+) -> str:
+    """The TRIPOD+AI checklist: item, topic, whether the report covers it, and the section (an in-page link).
+
+    ``anchors`` maps a section key of ``items`` to the (anchor id, title) of its section in the page; by default
+    the key is the id and :data:`SECTION_TITLES` gives the title.
+    """
     body = []
     for item, topic, status, where in items:
-        title = SECTION_TITLES.get(where, where.capitalize())
-        place = f"<a href='#{where}'>{escape(title)}</a>" if status != "authors" else escape(where)
+        anchor, title = (anchors or {}).get(where, (where, SECTION_TITLES.get(where, where.capitalize())))
+        place = f"<a href='#{anchor}'>{escape(title)}</a>" if status != "authors" else escape(where)
         text = {"covered": "covered", "partly": "partly covered", "authors": "not in this report"}[status]
         body.append(
             f"<tr><td>{escape(item)}</td><td>{escape(topic)}</td><td class='status-{status}'>{text}</td>"
@@ -521,17 +531,64 @@ def _model_section(info: Mapping[str, Any]) -> str:
     return "<table>" + body + "</table>" + closed_test
 
 
-def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Path]) -> str:
-    """The report as one HTML string; ``figures`` maps plot names (as ``ExternalValidation.plot`` returns) to PNGs."""
+def _heading(tag: str, anchor: str, title: str) -> str:
+    return f"<{tag} id='{anchor}'>{title}</{tag}>"
+
+
+def _data_section(info: Mapping[str, Any], *, tag: str = "h2", anchor: str = "data") -> list[str]:
+    from carrisk.evaluate import outcome_words
+
+    words = outcome_words(info)
+    events = ", ".join(f"{n} by {months_label(h)}" for h, n in info["events_by_horizon"].items())
+    return [
+        _heading(tag, anchor, "Data"),
+        f"<p>{count(info['n'])} patients, {count(info['events'])} with an {escape(words['event'])} "
+        f"during follow-up ({events}); longest follow-up {info['max_followup_days'] / DAYS_PER_MONTH:.0f} months.</p>",
+        "<p>Share of missing values in the record columns (the model imputes them with the training median or "
+        "encodes them as 'unknown'):</p>",
+        missing_table(info.get("missing_share", {})),
+    ]
+
+
+def _methods_section(
+    info: Mapping[str, Any], *, tag: str = "h2", anchor: str = "methods", extra: str = ""
+) -> list[str]:
+    from carrisk.evaluate import outcome_words
+
+    horizons = list(info["horizons_days"])
+    survival = outcome_words(info)["survival"]
+    notes = "".join(f"<li>{escape(note)}</li>" for note in info.get("notes", []))
+    return [
+        _heading(tag, anchor, "Methods and limitations"),
+        "<ul>"
+        f"<li>Predictions: the model's {survival} curve for each patient, read at "
+        f"{', '.join(months_label(h) for h in horizons)}; "
+        f"C statistics use the predicted event probability by {months_label(horizons[-1])}; Uno's C is truncated at "
+        f"{_days_text(info['uno_tau_days'])}.</li>"
+        f"<li>Intervals: 95% percentile intervals over {info['n_bootstrap']} bootstrap resamples of the patients "
+        f"({info['n_bootstrap_calibration']} for the calibration band and ICI/E50/E90) with the model held "
+        "fixed; they describe the sampling variation of the measure in a cohort like this one, not the "
+        "uncertainty of the model's training. The calibration slope's interval is a Wald interval.</li>"
+        + extra
+        + "<li>Calibration curve: Cox model of the outcome on a restricted cubic spline of log(-log S) "
+        "(Austin, Harrell &amp; van Klaveren 2020); IPA: Kattan &amp; Gerds 2018; decision curves: Vickers et "
+        "al. 2008 with Kaplan-Meier event rates among the treated.</li>"
+        f"<li>Seed {info['seed']}; every number is reproducible with <code>carrisk evaluate</code>.</li>"
+        + notes
+        + "</ul>",
+    ]
+
+
+def _evaluation_sections(
+    result: ExternalValidation, figures: Mapping[str, Path], *, tag: str = "h2", prefix: str = ""
+) -> dict[str, list[str]]:
+    """The model's own sections of an evaluation report (model to case-mix) by key; anchors start with ``prefix``."""
     from carrisk.evaluate import outcome_words
 
     info = result.info
     horizons = list(info["horizons_days"])
-    synthetic = (info.get("model") or {}).get("synthetic_training_data")
-    events = ", ".join(f"{n} by {months_label(h)}" for h, n in info["events_by_horizon"].items())
     summary = result.summary
-    words = outcome_words(info)
-    survival = words["survival"]
+    survival = outcome_words(info)["survival"]
     calibration_figures = [(f"calibration_{h}_plot", f"Calibration at {months_label(h)}") for h in horizons]
     decision_figures = [(f"decision_curve_{h}_plot", f"Decision curve, event by {months_label(h)}") for h in horizons]
     subgroup_figures = [(f"subgroups_{h}_plot", f"Calibration by subgroup, {months_label(h)}") for h in horizons]
@@ -544,13 +601,84 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
         if not membership.empty
         else ""
     )
-    notes = "".join(f"<li>{escape(note)}</li>" for note in info.get("notes", []))
-    parts = [
+    return {
+        "model": [_heading(tag, f"{prefix}model", "Model and how it was chosen"), _model_section(info)],
+        "discrimination": [
+            _heading(tag, f"{prefix}discrimination", "Discrimination and overall accuracy"),
+            "<p>Does the model rank patients correctly? 0.5 is chance, 1 perfect. The Brier score is the mean squared "
+            "error of the predicted probability (lower is better); the index of prediction accuracy (IPA) is the "
+            f"improvement in Brier score over giving every patient the cohort's average {survival} (0 = no better)."
+            "</p>",
+            _measure_table(summary, ["harrell_c", "uno_c", "auc", "brier", "brier_null", "ipa"]),
+        ],
+        "calibration": [
+            _heading(tag, f"{prefix}calibration", "Calibration"),
+            "<p>Do predicted probabilities match what happened? Calibration-in-the-large compares the observed "
+            "event probability (Kaplan-Meier) with the mean predicted one: a positive difference means the model is "
+            "too optimistic. The slope is 1 when predictions are neither too extreme (&lt; 1) nor too modest "
+            "(&gt; 1); ICI, E50 and E90 are the mean, median and 90th percentile of the absolute difference between "
+            "predicted and smoothed observed probabilities.</p>",
+            _measure_table(summary, CALIBRATION_MEASURES),
+            figures_block(
+                figures, [*calibration_figures, ("observed_vs_predicted_plot", f"Observed and predicted {survival}")]
+            ),
+        ],
+        "decision": [
+            _heading(tag, f"{prefix}decision", "Decision curves"),
+            "<p>Would acting on the model do more good than harm? For a threshold probability of an event at which "
+            "one would act (for example, plan consolidation), net benefit counts correctly identified patients "
+            "with an event minus wrongly identified patients weighted by the odds of the threshold. The model is "
+            "useful where its curve lies above both 'treat all' and 'treat none'.</p>",
+            figures_block(figures, decision_figures),
+        ],
+        "subgroups": [
+            _heading(
+                tag,
+                f"{prefix}subgroups",
+                "Calibration by subgroup"
+                if info.get("generic")
+                else "Calibration by blinatumomab group and disease burden",
+            ),
+            "<p class='note'>A generic-mode model has no predefined subgroups.</p>"
+            if info.get("generic") and result.subgroups.empty
+            else _subgroup_table(result.subgroups),
+            figures_block(figures, subgroup_figures, wide=True),
+        ],
+        "casemix": [
+            _heading(tag, f"{prefix}casemix", "Case-mix: this cohort against the training patients"),
+            membership_text,
+            _case_mix_table(result.case_mix),
+        ],
+    }
+
+
+def _report_head(title: str) -> list[str]:
+    return [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>External validation of {'a survival' if info.get('generic') else 'an EFS'} model: "
-        f"{escape(info['cohort'])}</title>",
+        f"<title>{title}</title>",
         f"<style>{STYLE}</style></head><body>",
+    ]
+
+
+def _research_warning(synthetic: bool, what: str) -> str:
+    return (
+        "<div class='warning'><b>Research tool, not for clinical decisions.</b> "
+        + ("The model was trained on <b>synthetic</b> patients. " if synthetic else "")
+        + f"{what}</div>"
+    )
+
+
+def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Path]) -> str:
+    """The report as one HTML string; ``figures`` maps plot names (as ``ExternalValidation.plot`` returns) to PNGs."""
+    info = result.info
+    synthetic = (info.get("model") or {}).get("synthetic_training_data")
+    sections = _evaluation_sections(result, figures)
+    parts = [
+        *_report_head(
+            f"External validation of {'a survival' if info.get('generic') else 'an EFS'} model: "
+            f"{escape(info['cohort'])}"
+        ),
         "<h1 id='top'>External validation of "
         + (
             "a survival model"
@@ -560,80 +688,17 @@ def evaluation_report_html(result: ExternalValidation, figures: Mapping[str, Pat
         + "</h1>",
         f"<p class='note'>Cohort <b>{escape(info['cohort'])}</b>; created {escape(created_text(info['created']))} by "
         "carrisk.</p>",
-        "<div class='warning'><b>Research tool, not for clinical decisions.</b> "
-        + ("The model was trained on <b>synthetic</b> patients. " if synthetic else "")
-        + "These numbers describe how well the model's predictions agree with the outcomes of this cohort.</div>",
+        _research_warning(
+            bool(synthetic),
+            "These numbers describe how well the model's predictions agree with the outcomes of this cohort.",
+        ),
         "<nav><a href='#data'>Data</a><a href='#model'>Model</a><a href='#discrimination'>Discrimination</a>"
         "<a href='#calibration'>Calibration</a><a href='#decision'>Decision curves</a>"
         "<a href='#subgroups'>Subgroups</a><a href='#casemix'>Case-mix</a><a href='#methods'>Methods</a>"
         "<a href='#tripod'>TRIPOD+AI</a></nav>",
-        "<h2 id='data'>Data</h2>",
-        f"<p>{count(info['n'])} patients, {count(info['events'])} with an {escape(words['event'])} "
-        f"during follow-up ({events}); longest follow-up {info['max_followup_days'] / DAYS_PER_MONTH:.0f} months.</p>",
-        "<p>Share of missing values in the record columns (the model imputes them with the training median or "
-        "encodes them as 'unknown'):</p>",
-        missing_table(info.get("missing_share", {})),
-        "<h2 id='model'>Model and how it was chosen</h2>",
-        _model_section(info),
-        "<h2 id='discrimination'>Discrimination and overall accuracy</h2>",
-        "<p>Does the model rank patients correctly? 0.5 is chance, 1 perfect. The Brier score is the mean squared "
-        "error of the predicted probability (lower is better); the index of prediction accuracy (IPA) is the "
-        f"improvement in Brier score over giving every patient the cohort's average {survival} (0 = no better).</p>",
-        _measure_table(summary, ["harrell_c", "uno_c", "auc", "brier", "brier_null", "ipa"]),
-        "<h2 id='calibration'>Calibration</h2>",
-        "<p>Do predicted probabilities match what happened? Calibration-in-the-large compares the observed "
-        "event probability (Kaplan-Meier) with the mean predicted one: a positive difference means the model is "
-        "too optimistic. The slope is 1 when predictions are neither too extreme (&lt; 1) nor too modest "
-        "(&gt; 1); ICI, E50 and E90 are the mean, median and 90th percentile of the absolute difference between "
-        "predicted and smoothed observed probabilities.</p>",
-        _measure_table(
-            summary,
-            [
-                "observed_event_prob",
-                "predicted_event_prob",
-                "citl",
-                "oe_ratio",
-                "calibration_slope",
-                "ici",
-                "e50",
-                "e90",
-            ],
-        ),
-        figures_block(
-            figures, [*calibration_figures, ("observed_vs_predicted_plot", f"Observed and predicted {survival}")]
-        ),
-        "<h2 id='decision'>Decision curves</h2>",
-        "<p>Would acting on the model do more good than harm? For a threshold probability of an event at which "
-        "one would act (for example, plan consolidation), net benefit counts correctly identified patients "
-        "with an event minus wrongly identified patients weighted by the odds of the threshold. The model is "
-        "useful where its curve lies above both 'treat all' and 'treat none'.</p>",
-        figures_block(figures, decision_figures),
-        "<h2 id='subgroups'>"
-        + ("Calibration by subgroup" if info.get("generic") else "Calibration by blinatumomab group and disease burden")
-        + "</h2>",
-        "<p class='note'>A generic-mode model has no predefined subgroups.</p>"
-        if info.get("generic") and result.subgroups.empty
-        else _subgroup_table(result.subgroups),
-        figures_block(figures, subgroup_figures, wide=True),
-        "<h2 id='casemix'>Case-mix: this cohort against the training patients</h2>",
-        membership_text,
-        _case_mix_table(result.case_mix),
-        "<h2 id='methods'>Methods and limitations</h2>",
-        "<ul>"
-        f"<li>Predictions: the model's {survival} curve for each patient, read at "
-        f"{', '.join(months_label(h) for h in horizons)}; "
-        f"C statistics use the predicted event probability by {months_label(horizons[-1])}; Uno's C is truncated at "
-        f"{_days_text(info['uno_tau_days'])}.</li>"
-        f"<li>Intervals: 95% percentile intervals over {info['n_bootstrap']} bootstrap resamples of the patients "
-        f"({info['n_bootstrap_calibration']} for the calibration band and ICI/E50/E90) with the model held "
-        "fixed; they describe the sampling variation of the measure in a cohort like this one, not the "
-        "uncertainty of the model's training. The calibration slope's interval is a Wald interval.</li>"
-        "<li>Calibration curve: Cox model of the outcome on a restricted cubic spline of log(-log S) "
-        "(Austin, Harrell &amp; van Klaveren 2020); IPA: Kattan &amp; Gerds 2018; decision curves: Vickers et "
-        "al. 2008 with Kaplan-Meier event rates among the treated.</li>"
-        f"<li>Seed {info['seed']}; every number is reproducible with <code>carrisk evaluate</code>.</li>"
-        + notes
-        + "</ul>",
+        *_data_section(info),
+        *[part for section in sections.values() for part in section],
+        *_methods_section(info),
         "<h2 id='tripod'>TRIPOD+AI checklist</h2>",
         "<p class='note'>Items of the TRIPOD+AI statement (Collins et al., BMJ 2024;385:e078378) that an external "
         "validation reports, and where this report covers them.</p>",
@@ -655,4 +720,469 @@ def write_evaluation_report(
     else:
         plots = {key: Path(value) for key, value in figures.items() if str(key).endswith("_plot")}
         atomic_write_text(target, evaluation_report_html(result, plots))
+    return target
+
+
+# ----- the comparison of several models on one cohort (carrisk.evaluate.evaluate_models) -----
+
+#: Extra style of the comparison report (the single-model report keeps :data:`STYLE` alone).
+COMPARISON_STYLE = """
+h3{margin-top:26px}.model-heading{background:#f0f3f8;padding:6px 10px;border-bottom:none;border-left:6px solid}
+.verdict-better{color:#1f7a3a;font-weight:600}.verdict-worse{color:#b42318;font-weight:600}
+.verdict-none{color:#4a5568}
+.changes li{margin-bottom:8px}
+.swatch{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:5px;vertical-align:-1px}
+"""
+_PARTS = ("estimate", "lower", "upper")
+#: Measures whose differences are shown in percentage points.
+_POINT_MEASURES = {"ipa", "citl", "ici", "e50", "e90", "observed_event_prob", "predicted_event_prob"}
+
+
+def _signed(value: float, digits: int) -> str:
+    text = f"{value:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
+
+
+def difference_text(measure: str, value: float) -> str:
+    """A difference between two models' values of ``measure``, signed: percentage points for probabilities
+    ("-8.3 points"), else signed with 3 decimals for C, AUC and Brier score ("+0.011") and 2 for the others
+    ("+0.40"); "-" when missing."""
+    if value is None or not np.isfinite(value):
+        return "-"
+    if measure in _POINT_MEASURES:
+        return f"{_signed_points(value)} points"
+    return _signed(value, _difference_digits(measure))
+
+
+def _difference_digits(measure: str) -> int:
+    """Decimals of a difference: 3 for concordance, AUC and Brier score (their differences are small), else 2."""
+    return 3 if measure in ("harrell_c", "uno_c", "auc", "brier", "brier_null") else 2
+
+
+def _difference_interval(measure: str, lower: float, upper: float) -> str:
+    if not (np.isfinite(lower) and np.isfinite(upper)):
+        return "-"
+    if measure in _POINT_MEASURES:
+        return f"{_signed_points(lower)} to {_signed_points(upper)} points"
+    digits = _difference_digits(measure)
+    return f"{_signed(lower, digits)} to {_signed(upper, digits)}"
+
+
+def _capitalised(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _swatch(k: int) -> str:
+    from carrisk.evaluation_plots import MODEL_COLOURS
+
+    return f"<span class='swatch' style='background:{MODEL_COLOURS[k % len(MODEL_COLOURS)]}'></span>"
+
+
+def _verdict_span(verdict: str, text: str) -> str:
+    kind = {"better": "better", "worse": "worse"}.get(verdict, "none")
+    return f"<span class='verdict-{kind}'>{escape(text)}</span>"
+
+
+def _estimate_cell(measure: str, estimate: float, lower: float, upper: float) -> str:
+    """An estimate with its 95% interval in brackets ("0.66 (0.51 to 0.81)"; "+10.9 (+7.6 to +14.0) points")."""
+    if measure == "citl":
+        if not np.isfinite(estimate):
+            return "-"
+        interval = f" ({_signed_points(lower)} to {_signed_points(upper)})" if np.isfinite(lower) else ""
+        return f"{_signed_points(estimate)}{interval} points"
+    fmt = _FORMAT.get(measure, number)
+    interval = f" ({fmt(lower)} to {fmt(upper)})" if np.isfinite(lower) else ""
+    return f"{fmt(estimate)}{interval}"
+
+
+def _estimate_text(result: ExternalValidation, measure: str, horizon: str) -> str:
+    return _estimate_cell(measure, result.value(measure, horizon), *result.interval(measure, horizon))
+
+
+def _slope_reading(result: ExternalValidation, horizon: str) -> str:
+    low, high = result.interval("calibration_slope", horizon)
+    if high < 1:
+        return "below 1: predictions too extreme"
+    if low > 1:
+        return "above 1: predictions too modest"
+    return "its interval covers 1"
+
+
+def _changes(comparison: ModelComparison, name: str) -> str:
+    """What changed from the reference to ``name``, in clinical words, at the last horizon."""
+    reference = comparison.reference
+    first, other = comparison.results[reference], comparison.results[name]
+    horizon = list(comparison.info["horizons_days"])[-1]
+    when = months_label(horizon)
+    table = comparison.differences
+    differences = table[table["model"] == name].set_index(["measure", "horizon"])
+
+    def change(measure: str, at: str) -> tuple[str, str]:
+        row = differences.loc[(measure, at)]
+        text = (
+            f"difference {difference_text(measure, row['estimate'])} "
+            f"(paired 95% CI {_difference_interval(measure, row['lower'], row['upper'])})"
+        )
+        return text, str(row["verdict"])
+
+    def verdict(kind: str, better: str, worse: str, same: str) -> str:
+        return _verdict_span(kind, {"better": better, "worse": worse}.get(kind, same))
+
+    def calibration_words(result: ExternalValidation) -> str:
+        citl = result.value("citl", horizon)
+        predicted = percent(result.value("predicted_event_prob", horizon))
+        gap = f"{abs(100 * citl):.1f} points"
+        if f"{abs(100 * citl):.1f}" == "0.0":
+            return f"{predicted} (as observed)"
+        return f"{predicted} ({gap} {'too low: too optimistic' if citl > 0 else 'too high: too pessimistic'})"
+
+    def closer(measure: str, what: str, target: str, ideal: float, units: str) -> str:
+        """The change of ``what`` from the reference, then how much closer to the ideal value it brought ``name``."""
+        row = differences.loc[(measure, horizon)]
+        gain, low, high = row["improvement"], row["improvement_lower"], row["improvement_upper"]
+        if measure == "citl":
+            size, interval = f"{abs(100 * gain):.1f}", f"{_signed_points(low)} to {_signed_points(high)}"
+        else:
+            size, interval = f"{abs(gain):.2f}", f"{_signed(low, 2)} to {_signed(high, 2)}"
+        direction = "closer to" if gain >= 0 or float(size) == 0 else "further from"
+        text, _ = change(measure, horizon)
+        kind = str(row["verdict"])
+        overshoot = ""
+        own_low, own_high = other.interval(measure, horizon)
+        before = first.value(measure, horizon)
+        if kind == "no clear difference" and (before < ideal < own_high or own_low < ideal < before):
+            reach = own_high if before < ideal else own_low
+            shown = f"{_signed_points(reach)} points" if measure == "citl" else number(reach)
+            overshoot = (
+                f", as {escape(name)} may overshoot to the other side of {target} (its interval reaches {shown})"
+            )
+        return (
+            f"{what} changed by {text.removeprefix('difference ')}, which brings {escape(name)} {size}{units} "
+            f"{direction} {target} (paired 95% CI of the gain {interval}{units}): "
+            + verdict(
+                kind, f"clearly closer to {target}", f"clearly further from {target}", f"not clearly closer to {target}"
+            )
+            + overshoot
+        )
+
+    aspects = {
+        ("citl", horizon): "calibration-in-the-large",
+        ("calibration_slope", horizon): "calibration slope",
+        ("ici", horizon): "calibration error (ICI)",
+        ("harrell_c", ""): "discrimination (Harrell's C)",
+        ("ipa", horizon): "overall accuracy (IPA)",
+    }
+    groups: dict[str, list[str]] = {"better": [], "worse": [], "no clear difference": []}
+    for key, aspect in aspects.items():
+        groups.setdefault(str(differences.loc[key, "verdict"]), []).append(aspect)
+    summary = "; ".join(
+        f"{words} {_and_list(groups[kind])}"
+        for kind, words in (
+            ("better", "a clear gain in"),
+            ("worse", "a clear loss in"),
+            ("no clear difference", "no clear gain in"),
+        )
+        if groups[kind]
+    )
+    items = [f"<p><b>In short</b>, at {when}, {escape(name)} against {escape(reference)}: {escape(summary)}.</p>"]
+    items.append("<ul class='changes'>")
+    items.append(
+        f"<li><b>Are the predicted risks right on average?</b> By {when}, "
+        f"{percent(first.value('observed_event_prob', horizon))} of these patients had an event (Kaplan-Meier). "
+        f"{escape(_capitalised(reference))} predicted {calibration_words(first)} on average; {escape(name)} "
+        f"predicted {calibration_words(other)}. "
+        + closer("citl", "Calibration-in-the-large", "what was observed", 0.0, " points")
+        + ".</li>"
+    )
+    items.append(
+        f"<li><b>Is the spread of the predicted risks right?</b> Calibration slope at {when} (1 is right, below 1 "
+        f"too extreme, above 1 too modest): {escape(reference)} "
+        f"{_estimate_text(first, 'calibration_slope', horizon)}, {escape(_slope_reading(first, horizon))}; "
+        f"{escape(name)} {_estimate_text(other, 'calibration_slope', horizon)}, "
+        f"{escape(_slope_reading(other, horizon))}. "
+        + closer("calibration_slope", "The slope", "1", 1.0, "")
+        + ".</li>"
+    )
+    text, kind = change("ici", horizon)
+    items.append(
+        f"<li><b>How far off are individual predictions?</b> Mean absolute calibration error (ICI) at {when}: "
+        f"{escape(reference)} {_estimate_text(first, 'ici', horizon)}, {escape(name)} "
+        f"{_estimate_text(other, 'ici', horizon)}; {text}; "
+        + verdict(
+            kind,
+            f"{name} has the smaller error",
+            f"{reference} has the smaller error",
+            "no clear difference in calibration error",
+        )
+        + ".</li>"
+    )
+    text, kind = change("harrell_c", "")
+    items.append(
+        f"<li><b>Does the model rank patients better?</b> Harrell's C: {escape(reference)} "
+        f"{_estimate_text(first, 'harrell_c', '')}, {escape(name)} {_estimate_text(other, 'harrell_c', '')}; "
+        f"{text}; "
+        + verdict(
+            kind,
+            f"{name} ranks patients better",
+            f"{reference} ranks patients better",
+            "no clear difference in how well the models rank patients",
+        )
+        + ".</li>"
+    )
+    text, kind = change("ipa", horizon)
+    items.append(
+        f"<li><b>Overall accuracy</b> (index of prediction accuracy, IPA, at {when}; 0 = no better than giving "
+        f"everybody the average): {escape(reference)} {_estimate_text(first, 'ipa', horizon)}, {escape(name)} "
+        f"{_estimate_text(other, 'ipa', horizon)}; {text}; "
+        + verdict(
+            kind,
+            f"{name} is more accurate overall",
+            f"{reference} is more accurate overall",
+            "no clear difference in overall accuracy",
+        )
+        + ".</li>"
+    )
+    return "".join(items) + "</ul>"
+
+
+def _and_list(words: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _relation_text(comparison: ModelComparison) -> str:
+    info = comparison.info
+    parts = []
+    for relation in info.get("relations", []):
+        rows = relation.get("update_cohort_rows")
+        source = relation.get("update_cohort")
+        parts.append(
+            f"<p><b>{escape(_capitalised(relation['model']))}</b> is an update of <b>{escape(relation['updates'])}</b>"
+            f": {escape(relation.get('description') or relation.get('level'))}, chosen by "
+            f"{escape(relation.get('chosen_by') or 'request')}, fitted on {count(rows)} patients"
+            + (f" of {escape(source)}" if source and source != "records" else "")
+            + ".</p>"
+        )
+        if source and str(source) == str(info["cohort"]):
+            parts.append(
+                "<div class='warning'>The update was fitted on this same cohort: its figures here are apparent "
+                "(optimistic). Evaluate both models on other patients of the centre to see the update's real "
+                "effect.</div>"
+            )
+    return "".join(parts)
+
+
+def _same_case_mix(result: ExternalValidation, other: ExternalValidation) -> bool:
+    """Whether two evaluations show the same case-mix table and membership C (an update and its parent)."""
+    if result.case_mix is None or other.case_mix is None or not result.case_mix.equals(other.case_mix):
+        return False
+    membership = [r.summary[r.summary["measure"] == "membership_c"]["estimate"].tolist() for r in (result, other)]
+    return membership[0] == membership[1]
+
+
+def _side_by_side_table(comparison: ModelComparison) -> str:
+    from carrisk.evaluate import verdict_words
+
+    better_when = dict(zip(comparison.differences["measure"], comparison.differences["better_when"]))
+    names, reference = comparison.names, comparison.reference
+    table = comparison.side_by_side()
+    head = "".join(f"<th>{_swatch(k)}{escape(name)} (95% CI)</th>" for k, name in enumerate(names))
+    head += "".join(
+        f"<th>difference, {escape(name)} - {escape(reference)} (paired 95% CI)</th><th>verdict</th>"
+        for name in names[1:]
+    )
+    body = []
+    for row in table.to_dict("records"):
+        measure = row["measure"]
+        label = row["label"] + (f", {months_label(row['horizon'])}" if row["horizon"] else "")
+        cells = [
+            f"<td class='num'>{escape(_estimate_cell(measure, *(row[f'{name}: {part}'] for part in _PARTS)))}</td>"
+            for name in names
+        ]
+        for name in names[1:]:
+            key = f"{name} - {reference}: difference"
+            verdict = str(row[f"{name} vs {reference}: verdict"] or "")
+            if measure == "observed_event_prob":
+                cells.append("<td class='note'>the same patients</td><td></td>")
+                continue
+            if np.isfinite(row[key]):
+                interval = _difference_interval(measure, row[f"{key} lower"], row[f"{key} upper"])
+                cells.append(f"<td class='num'>{escape(difference_text(measure, row[key]))} ({escape(interval)})</td>")
+            else:
+                cells.append("<td class='num'>-</td>")
+            words = verdict_words(verdict, str(better_when.get(measure, "")))
+            cells.append(f"<td>{_verdict_span(verdict, words)}</td>")
+        body.append(f"<tr><td>{escape(label)}</td>{''.join(cells)}</tr>")
+    return (
+        f"<table><tr><th>measure</th>{head}</tr>" + "".join(body) + "</table>"
+        "<p class='note'>Each model's own interval is as in its section below (bootstrap percentile; Wald for the "
+        "calibration slope). Verdict: 'better' or 'worse' when the paired 95% interval of the improvement "
+        "excludes 0: higher C, AUC and IPA, lower Brier score and ICI/E50/E90; for calibration-in-the-large "
+        "(ideal 0), O/E and the slope (ideal 1) the improvement is how much closer to the ideal value the model "
+        "is, so a clear change can still leave it 'not clearly closer' when the new value may overshoot.</p>"
+    )
+
+
+def comparison_report_html(comparison: ModelComparison, figures: Mapping[str, Any]) -> str:
+    """The comparison report as one HTML string.
+
+    ``figures`` maps the comparison's plot names (``comparison_*_plot``, as :meth:`ModelComparison.plot` returns) to
+    PNGs, and ``"models"`` to each model's own plots (name -> plot name -> PNG, as
+    :meth:`ExternalValidation.plot` returns).
+    """
+    from carrisk.evaluate import outcome_words
+    from carrisk.evaluation_plots import MODEL_COLOURS
+
+    info = comparison.info
+    names, reference = comparison.names, comparison.reference
+    horizons = list(info["horizons_days"])
+    first = comparison.results[reference]
+    words = outcome_words(info)
+    synthetic = any(
+        (result.info.get("model") or {}).get("synthetic_training_data") for result in comparison.results.values()
+    )
+    related = bool(info.get("relations"))
+    if related:
+        title = "Before and after updating: " + (
+            "a survival model"
+            if info.get("generic")
+            else "a model of event-free survival after CD19 CAR T-cell therapy"
+        )
+    else:
+        title = "Comparison of " + (
+            "survival models" if info.get("generic") else "models of event-free survival after CD19 CAR T-cell therapy"
+        )
+    models_figures = figures.get("models", {}) or {}
+    anchors = {name: f"m{k + 1}" for k, name in enumerate(names)}
+    nav = (
+        "<nav><a href='#comparison'>What changed</a><a href='#comparison-calibration'>Calibration compared</a>"
+        "<a href='#comparison-table'>All measures</a><a href='#comparison-decision'>Decision curves compared</a>"
+        "<a href='#data'>Data</a>"
+        + "".join(f"<a href='#{anchors[name]}'>{escape(_capitalised(name))}</a>" for name in names)
+        + "<a href='#methods'>Methods</a><a href='#tripod'>TRIPOD+AI</a></nav>"
+    )
+    pairing = (
+        f"<p>{'Both' if len(names) == 2 else 'All ' + str(len(names))} models are scored on the same "
+        f"{count(info['n'])} patients of <b>{escape(info['cohort'])}</b> and on the same {info['n_bootstrap']} "
+        "bootstrap resamples of them. Each difference is computed within each resample, so the variation of the "
+        "patients that the models share cancels out: a difference can be clear even when the two models' own "
+        "intervals overlap. Differences are "
+        + ", ".join(f"<b>{escape(name)}</b>" for name in names[1:])
+        + f" minus <b>{escape(reference)}</b>.</p>"
+    )
+    changes = "".join(
+        (f"<h3>{escape(_capitalised(name))} against {escape(reference)}</h3>" if len(names) > 2 else "")
+        + _changes(comparison, name)
+        for name in names[1:]
+    )
+    calibration_keys = [
+        (f"comparison_calibration_{h}_plot", f"Calibration at {months_label(h)}: every model with its 95% band")
+        for h in horizons
+    ]
+    decision_keys = [
+        (f"comparison_decision_curve_{h}_plot", f"Decision curves, event by {months_label(h)}") for h in horizons
+    ]
+    model_parts = []
+    for k, name in enumerate(names):
+        result = comparison.results[name]
+        colour = MODEL_COLOURS[k % len(MODEL_COLOURS)]
+        model_parts.append(
+            f"<h2 id='{anchors[name]}' class='model-heading' style='border-left-color:{colour}'>"
+            f"{escape(_capitalised(name))}</h2>"
+        )
+        sections = _evaluation_sections(result, models_figures.get(name, {}), tag="h3", prefix=f"{anchors[name]}-")
+        if k > 0 and _same_case_mix(result, first):  # an update of the reference: the same training patients
+            sections["casemix"] = [
+                _heading("h3", f"{anchors[name]}-casemix", "Case-mix: this cohort against the training patients"),
+                f"<p>The same training patients as {escape(reference)}: see <a href='#{anchors[reference]}-casemix'>"
+                f"its case-mix</a>.</p>",
+            ]
+        model_parts.extend(part for section in sections.values() for part in section)
+    notes = [f"{name}: {note}" for name, result in comparison.results.items() for note in result.info.get("notes", [])]
+    methods_info = {**first.info, "notes": notes}
+    extra = (
+        f"<li>Differences between models: each model minus {escape(reference)}, computed within each of the same "
+        f"{info['n_bootstrap']} bootstrap resamples (the calibration slope refitted on each; ICI/E50/E90 over the "
+        f"{info['n_bootstrap_calibration']} resamples of the calibration band), with 95% percentile intervals. "
+        "The verdict is 'better' or 'worse' when the 95% interval of the improvement excludes 0; for "
+        "calibration-in-the-large, O/E and the slope the improvement is how much closer the model is to the "
+        "ideal value (0, 1, 1).</li>"
+    )
+    first_model = anchors[reference]
+    tripod_anchors = {
+        "model": (f"{first_model}-model", f"Model ({reference})"),
+        "discrimination": ("comparison-table", "All measures side by side"),
+        "calibration": ("comparison-calibration", "Calibration compared"),
+        "decision": ("comparison-decision", "Decision curves compared"),
+        "subgroups": (f"{first_model}-subgroups", "Subgroups (each model)"),
+        "casemix": (f"{first_model}-casemix", "Case-mix"),
+        "comparison": ("comparison", "What changed"),
+    }
+    items = tuple(
+        (item, topic, "covered", "comparison") if related and item in ("12f", "24") else (item, topic, status, where)
+        for item, topic, status, where in TRIPOD_AI_ITEMS
+    )
+    parts = [
+        *_report_head(f"Comparison of {'survival' if info.get('generic') else 'EFS'} models: {escape(info['cohort'])}"),
+        f"<style>{COMPARISON_STYLE}</style>",
+        f"<h1 id='top'>{escape(title)}</h1>",
+        f"<p class='note'>{len(names)} models; cohort <b>{escape(info['cohort'])}</b>; created "
+        f"{escape(created_text(info['created']))} by carrisk.</p>",
+        _research_warning(
+            synthetic,
+            "These numbers describe how well each model's predictions agree with the outcomes of this cohort.",
+        ),
+        nav,
+        "<h2 id='comparison'>What changed</h2>",
+        _relation_text(comparison),
+        pairing,
+        changes,
+        f"<p class='note'>Figures at {months_label(horizons[-1])}; every measure at every horizon is in "
+        "<a href='#comparison-table'>the table below</a>.</p>",
+        "<h2 id='comparison-calibration'>Calibration compared</h2>",
+        "<p>Each curve is a model's smoothed observed event probability against its predicted one, with its 95% "
+        "bootstrap band; the closer to the diagonal, the better calibrated. Below: how each model's predictions are "
+        "spread.</p>",
+        figures_block(
+            figures,
+            [
+                *calibration_keys,
+                ("comparison_observed_vs_predicted_plot", f"Observed and mean predicted {words['survival']}"),
+            ],
+        ),
+        "<h2 id='comparison-table'>All measures side by side</h2>",
+        _side_by_side_table(comparison),
+        "<h2 id='comparison-decision'>Decision curves compared</h2>",
+        "<p>Net benefit of acting on each model's predicted risk, against treating everybody and nobody; a model is "
+        "useful where its curve lies above both, and the better one is the higher curve.</p>",
+        figures_block(figures, decision_keys),
+        *_data_section(first.info),
+        *model_parts,
+        *_methods_section(methods_info, extra=extra),
+        "<h2 id='tripod'>TRIPOD+AI checklist</h2>",
+        "<p class='note'>Items of the TRIPOD+AI statement (Collins et al., BMJ 2024;385:e078378) that an external "
+        "validation reports, and where this report covers them.</p>",
+        tripod_table(items, tripod_anchors),
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def write_comparison_report(
+    comparison: ModelComparison, path: str | os.PathLike[str], *, figures: Mapping[str, Any] | None = None
+) -> Path:
+    """Write the self-contained comparison report atomically.
+
+    ``figures`` is what :meth:`ModelComparison.write` returned (its plots are embedded); without it the plots are
+    drawn into a temporary directory.
+    """
+    target = Path(path)
+    if figures is None or not any(str(key).endswith("_plot") for key in figures):
+        with tempfile.TemporaryDirectory(prefix="carrisk-report-") as tmp:
+            drawn: dict[str, Any] = dict(comparison.plot(tmp))
+            directories = comparison.info["directories"]
+            drawn["models"] = {name: comparison.plot_model(name, Path(tmp) / directories[name]) for name in directories}
+            atomic_write_text(target, comparison_report_html(comparison, drawn))
+    else:
+        atomic_write_text(target, comparison_report_html(comparison, figures))
     return target

@@ -417,26 +417,39 @@ def _max_depth(roots, left, right):
     return deepest
 
 
-@numba.njit(parallel=True, cache=True)
-def _path_dependent_increments(
+@numba.njit(parallel=True, cache=True, fastmath={"contract"})
+def _path_dependent_curves(
     X, roots, left, right, feature, threshold, nan_left, cover, node_leaf, node_order, inc_ptr, inc_col, inc_val,
     gl_nodes, gl_weights, max_depth, block, out
 ):  # fmt: skip
-    # Arrays are laid out with the block's patients innermost, so the arithmetic runs in SIMD lanes over patients.
-    # poly[d] holds prod_j (t o_j + (1 - t) z_j) at the nodes of the Gauss-Legendre rule of the node at depth d,
-    # whose number of points node_order[node] suffices for every leaf below it.
+    # One depth-first walk of every tree per block of patients; arrays are laid out with the block's patients
+    # innermost, so the arithmetic runs in SIMD lanes over patients. poly[d, q] holds prod_j (t o_j + (1 - t) z_j)
+    # over the path's distinct features at the points of the Gauss-Legendre rule of the node at depth d, whose
+    # number of points node_order[node] suffices for every leaf below it (rows q >= n_q are padding, multiplied by
+    # zero coefficients). Cost per (patient, leaf): m (n_q + k) multiply-adds for m path features and k steps, plus
+    # n_q per node; the step scatter into acc (time x feature x patient, 4 MB per block at 200 times) dominates.
+    # fastmath "contract" only fuses a * b + c into one rounding (FMA); results stay exact to ~1e-16.
     n, p = X.shape
     q_max = gl_nodes.shape[0]
+    q_pad = q_max + 3  # the leaf weights are summed over groups of 4 points
     n_out = out.shape[2]
+    fail_coef = np.zeros((q_max, q_max))  # a failed condition's weight: -sum_q w_q P(t_q) / (1 - t_q)
+    for r in range(q_max):
+        for q in range(r + 1):
+            fail_coef[r, q] = -gl_weights[r, q] / (1.0 - gl_nodes[r, q])
     for blk in numba.prange((n + block - 1) // block):
         s0 = blk * block
         nb = min(block, n - s0)
-        satisfied = np.ones((p, nb))
-        zero = np.ones(p)
+        xb = np.empty((p, nb))  # the block's features, patients contiguous
+        for j in range(p):
+            for b in range(nb):
+                xb[j, b] = X[s0 + b, j]
+        satisfied = np.ones((p, nb))  # o_j: the patient meets every condition on feature j so far
+        zero = np.ones(p)  # z_j: product of the cover ratios of the conditions on feature j so far
         on_path = np.zeros(p, dtype=np.bool_)
-        path = np.empty(p, dtype=np.int64)
+        path = np.empty(p, dtype=np.int64)  # distinct features in order of first appearance (the records' order)
         n_path = 0
-        poly = np.ones((max_depth + 1, q_max, nb))
+        poly = np.ones((max_depth + 1, q_pad, nb))
         undo_feature = np.empty(max_depth + 1, dtype=np.int64)
         undo_zero = np.empty(max_depth + 1)
         undo_satisfied = np.empty((max_depth + 1, nb))
@@ -446,9 +459,9 @@ def _path_dependent_increments(
         stack_parent = np.empty(max_depth + 2, dtype=np.int64)
         goes = np.empty(nb)
         w_fail = np.empty(nb)
-        w_open = np.empty((p, nb))
-        coef = np.empty(q_max)
-        acc = np.zeros((p, n_out, nb))
+        weight = np.empty((p, nb))
+        coef = np.zeros((p + 1, q_pad))
+        acc = np.zeros((n_out, p, nb))
         depth = 0
         for t in range(roots.shape[0]):
             top = 1
@@ -472,20 +485,22 @@ def _path_dependent_increments(
                     z_new = z_old * cover[node] / cover[parent]
                     undo_feature[d], undo_zero[d], undo_new[d] = j, z_old, not on_path[j]
                     undo_satisfied[d, :] = satisfied[j, :]
+                    thr, nan_goes_left = threshold[parent], nan_left[parent]
                     for b in range(nb):
-                        x = X[s0 + b, j]
-                        goes_left = nan_left[parent] if np.isnan(x) else x <= threshold[parent]
+                        x = xb[j, b]
+                        goes_left = nan_goes_left if np.isnan(x) else x <= thr
                         goes[b] = 1.0 if goes_left == went_left else 0.0
                     same_rule = n_q == node_order[parent]
                     if same_rule:
-                        for q in range(n_q):
-                            tq = gl_nodes[n_q - 1, q]
-                            sq = 1.0 - tq
-                            if on_path[j]:
-                                # o_old and goes are 0 or 1: the factor's ratio takes one of three values
-                                r_failed = z_new / z_old
-                                r_stays = (tq + sq * z_new) / (tq + sq * z_old)
-                                r_fails = sq * z_new / (tq + sq * z_old)
+                        if on_path[j]:
+                            # o_old and goes are 0 or 1: the factor's ratio takes one of three values
+                            r_failed = z_new / z_old
+                            for q in range(n_q):
+                                tq = gl_nodes[n_q - 1, q]
+                                sq = 1.0 - tq
+                                den = tq + sq * z_old
+                                r_stays = (tq + sq * z_new) / den
+                                r_fails = sq * z_new / den
                                 for b in range(nb):
                                     if satisfied[j, b] == 0.0:
                                         r = r_failed
@@ -494,9 +509,12 @@ def _path_dependent_increments(
                                     else:
                                         r = r_fails
                                     poly[d, q, b] = poly[d - 1, q, b] * r
-                            else:
+                        else:
+                            for q in range(n_q):
+                                tq = gl_nodes[n_q - 1, q]
+                                sz = (1.0 - tq) * z_new
                                 for b in range(nb):
-                                    poly[d, q, b] = poly[d - 1, q, b] * (tq * goes[b] + sq * z_new)
+                                    poly[d, q, b] = poly[d - 1, q, b] * (tq * goes[b] + sz)
                     for b in range(nb):
                         satisfied[j, b] *= goes[b]
                     zero[j] = z_new
@@ -526,45 +544,65 @@ def _path_dependent_increments(
                 if hi == lo or n_path == 0:
                     continue
                 # Owen: phi_i = (o_i - z_i) int_0^1 prod_{j != i} (t o_j + (1 - t) z_j) dt, a polynomial of degree
-                # < n_path integrated exactly on the leaf's ceil(n_path / 2) points; every failed condition (o_i = 0)
-                # gets the same weight
-                for b in range(nb):
-                    w_fail[b] = 0.0
-                for q in range(n_q):
-                    c = gl_weights[n_q - 1, q] / (1.0 - gl_nodes[n_q - 1, q])
-                    for b in range(nb):
-                        w_fail[b] -= poly[d, q, b] * c
+                # < n_path integrated exactly on the leaf's n_q = ceil(n_path / 2) points: sum_q P(t_q) coef_i[q] with
+                # coef_i[q] = (1 - z_i) w_q / (t_q + (1 - t_q) z_i) where the patient meets feature i's conditions and
+                # the same -w_q / (1 - t_q) for every failed condition. Coefficients are padded with zeros to a
+                # multiple of 4 points, so each weight is one pass over the patients per 4 points.
+                n4 = (n_q + 3) // 4 * 4
                 for k in range(n_path):
-                    j = path[k]
-                    z = zero[j]
+                    z = zero[path[k]]
                     for q in range(n_q):
                         tq = gl_nodes[n_q - 1, q]
-                        coef[q] = (1.0 - z) * gl_weights[n_q - 1, q] / (tq + (1.0 - tq) * z)
+                        coef[k, q] = (1.0 - z) * gl_weights[n_q - 1, q] / (tq + (1.0 - tq) * z)
+                    for q in range(n_q, n4):
+                        coef[k, q] = 0.0
+                for q in range(n4):
+                    coef[n_path, q] = fail_coef[n_q - 1, q] if q < n_q else 0.0
+                for b in range(nb):
+                    w_fail[b] = 0.0
+                for q in range(0, n4, 4):
+                    c0, c1, c2, c3 = coef[n_path, q], coef[n_path, q + 1], coef[n_path, q + 2], coef[n_path, q + 3]
                     for b in range(nb):
-                        w_open[k, b] = 0.0
-                    q = 0
-                    while q + 1 < n_q:
-                        c0, c1 = coef[q], coef[q + 1]
-                        for b in range(nb):
-                            w_open[k, b] += poly[d, q, b] * c0 + poly[d, q + 1, b] * c1
-                        q += 2
-                    if q < n_q:
-                        c0 = coef[q]
-                        for b in range(nb):
-                            w_open[k, b] += poly[d, q, b] * c0
-                    for b in range(nb):
-                        if satisfied[j, b] == 0.0:
-                            w_open[k, b] = w_fail[b]
+                        w_fail[b] += (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1) + (
+                            poly[d, q + 2, b] * c2 + poly[d, q + 3, b] * c3
+                        )
+                for k in range(n_path):
+                    j = path[k]
+                    for q in range(0, n4, 4):
+                        c0, c1, c2, c3 = coef[k, q], coef[k, q + 1], coef[k, q + 2], coef[k, q + 3]
+                        if q == 0 and n4 == 4:  # one pass: the sum, or the failed weight
+                            for b in range(nb):
+                                v = poly[d, 0, b] * c0 + poly[d, 1, b] * c1
+                                v += poly[d, 2, b] * c2 + poly[d, 3, b] * c3
+                                weight[k, b] = v if satisfied[j, b] != 0.0 else w_fail[b]
+                        elif q == 0:
+                            for b in range(nb):
+                                weight[k, b] = (poly[d, 0, b] * c0 + poly[d, 1, b] * c1) + (
+                                    poly[d, 2, b] * c2 + poly[d, 3, b] * c3
+                                )
+                        elif q + 4 < n4:
+                            for b in range(nb):
+                                weight[k, b] += (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1) + (
+                                    poly[d, q + 2, b] * c2 + poly[d, q + 3, b] * c3
+                                )
+                        else:  # last pass: add, or the failed weight
+                            for b in range(nb):
+                                v = weight[k, b] + (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1)
+                                v += poly[d, q + 2, b] * c2 + poly[d, q + 3, b] * c3
+                                weight[k, b] = v if satisfied[j, b] != 0.0 else w_fail[b]
+                # the leaf's steps along the output columns, each feature's weight times the step
                 for e in range(lo, hi):
                     col, step = inc_col[e], inc_val[e]
                     for k in range(n_path):
                         j = path[k]
                         for b in range(nb):
-                            acc[j, col, b] += w_open[k, b] * step
-        for b in range(nb):
+                            acc[col, j, b] += weight[k, b] * step
+        for b in range(nb):  # the SHAP curve is the running sum of the steps' contributions
             for j in range(p):
+                total = 0.0
                 for c in range(n_out):
-                    out[s0 + b, j, c] = acc[j, c, b]
+                    total += acc[c, j, b]
+                    out[s0 + b, j, c] = total
 
 
 @numba.njit(cache=True)
@@ -1030,13 +1068,23 @@ class ForestExplainer:
         return phi
 
     def _increments(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Leaf values as sparse steps along the output columns (CSR: leaf -> column, step), cached per output."""
+        """Leaf values as sparse steps along the output columns (CSR: leaf -> column, step), cached per output.
+
+        The steps are those of ``values - c`` with ``c`` the most common value in the first column (for the whole
+        survival curve ``1 / n_trees``: no event at the first grid time). Shifting every leaf of a tree by the same
+        constant leaves the path-dependent SHAP values unchanged (a constant tree's game is zero for every
+        feature: each feature's leaf weights sum to zero over the tree), and most leaves then have no step in the
+        first column: about 7.2 -> 6.2 steps per leaf for survival at 100,000 rows, and leaves without events need
+        no work at all. Base values and predictions use the unshifted values.
+        """
         cache = self.__dict__.setdefault("_increment_cache", {})
         if id(values) not in cache:  # leaf values are cached, so their identity is a key
+            first, counts = np.unique(values[:, 0], return_counts=True)
+            shift = float(first[np.argmax(counts)]) if first.size else 0.0
             ptr, cols, steps = [np.zeros(1, dtype=np.int64)], [], []
             for start in range(0, values.shape[0], 65_536):
                 chunk = values[start : start + 65_536]
-                step = np.diff(chunk, axis=1, prepend=0.0)
+                step = np.diff(chunk, axis=1, prepend=shift)
                 rows, col = np.nonzero(step)
                 ptr.append(ptr[-1][-1] + np.cumsum(np.bincount(rows, minlength=chunk.shape[0])))
                 cols.append(col)
@@ -1053,12 +1101,12 @@ class ForestExplainer:
         gl_nodes, gl_weights = _gauss_legendre_rules(int(flat.node_order.max(initial=1)))
         out = np.empty((X.shape[0], self.n_features, values.shape[1]))
         block = int(np.clip(_SHAP_BLOCK_BYTES // (8 * self.n_features * values.shape[1]), 8, _SHAP_BLOCK_ROWS))
-        _path_dependent_increments(
+        _path_dependent_curves(
             X, flat.roots, flat.left, flat.right, flat.feature, flat.threshold, flat.nan_left, flat.cover,
             flat.node_leaf, flat.node_order, inc_ptr, inc_col, inc_val, gl_nodes, gl_weights, self._max_depth,
             block, out,
         )  # fmt: skip
-        return np.cumsum(out, axis=2, out=out)
+        return out
 
     def base_values(self, output: ForestOutput = "risk", times: Any = None) -> np.ndarray:
         """Expected output: cover-weighted (path-dependent) or background mean (interventional).

@@ -757,16 +757,87 @@ def _leaf_records(roots, left, right, feature, threshold, nan_left, cover, n_fea
 
 
 @numba.njit(cache=True)
-def _node_orders(left, right, node_leaf, leaf_ptr):
-    # Gauss-Legendre points needed below each node: ceil(m / 2) for the largest number m of distinct features on
-    # the path to any leaf of its subtree (at least 1).
-    order = np.ones(left.size, dtype=np.int64)
-    for node in range(left.size - 1, -1, -1):  # children have larger ids than their parent
+def _node_path_features(roots, left, right, feature, n_features):
+    # number of distinct features on the path from the root to each node (0 at the roots)
+    count = np.zeros(left.size, dtype=np.int64)
+    seen = np.zeros(n_features, dtype=np.int64)  # how many ancestors of the current node split on the feature
+    stack = np.empty(2 * left.size + 2, dtype=np.int64)  # node, then -1 - node once its subtree is done
+    for t in range(roots.shape[0]):
+        top = 1
+        stack[0] = roots[t]
+        while top > 0:
+            top -= 1
+            node = stack[top]
+            if node < 0:
+                seen[feature[-1 - node]] -= 1
+                continue
+            if left[node] < 0:
+                continue
+            j = feature[node]
+            child_count = count[node] + (1 if seen[j] == 0 else 0)
+            count[left[node]] = count[right[node]] = child_count
+            seen[j] += 1
+            stack[top] = -1 - node
+            stack[top + 1] = right[node]
+            stack[top + 2] = left[node]
+            top += 3
+    return count
+
+
+@numba.njit(cache=True)
+def _node_orders(roots, left, right, node_leaf, leaf_ptr, path_features):
+    # Gauss-Legendre points of each node's rule. A leaf with m distinct path features needs at least
+    # ceil(m / 2) points, so a node needs at least the largest such number below it (rmin). More points than that
+    # stay exact, and the kernel then keeps the parent's product instead of recomputing it from the path's
+    # factors ((n_path + 1) r multiply-adds per patient), at the price of r per node and (m + 1) ceil4(r) per leaf
+    # below (the leaf weights are summed over groups of 4 points). Per tree, a dynamic programme over (node, rule)
+    # picks the rules of least total cost: sub[node, r] is the cost below a node whose rule is r.
+    n = left.size
+    rmin = np.ones(n, dtype=np.int64)
+    for node in range(n - 1, -1, -1):  # children have larger ids than their parent
         if left[node] < 0:
             leaf = node_leaf[node]
-            order[node] = max(1, (leaf_ptr[leaf + 1] - leaf_ptr[leaf] + 1) // 2)
+            rmin[node] = max(1, (leaf_ptr[leaf + 1] - leaf_ptr[leaf] + 1) // 2)
         else:
-            order[node] = max(order[left[node]], order[right[node]])
+            rmin[node] = max(rmin[left[node]], rmin[right[node]])
+    order = np.ones(n, dtype=np.int64)
+    inf = np.inf
+    for t in range(roots.shape[0]):
+        start = roots[t]
+        stop = roots[t + 1] if t + 1 < roots.shape[0] else n
+        r_top = rmin[start]
+        sub = np.full((stop - start, r_top + 1), inf)
+        for node in range(stop - 1, start - 1, -1):
+            i = node - start
+            for r in range(rmin[node], r_top + 1):
+                if left[node] < 0:
+                    sub[i, r] = (path_features[node] + 1) * ((r + 3) // 4 * 4)
+                    continue
+                total = 0.0
+                for child in (left[node], right[node]):
+                    c = child - start
+                    best = r + sub[c, r]  # keep the parent's rule: one factor per point
+                    for r2 in range(rmin[child], r):  # or recompute the product on fewer points
+                        best = min(best, (path_features[child] + 1) * r2 + sub[c, r2])
+                    total += best
+                sub[i, r] = total
+        best_r = r_top
+        for r in range(rmin[start], r_top + 1):
+            if sub[0, r] < sub[0, best_r]:
+                best_r = r
+        order[start] = best_r
+        for node in range(start, stop):  # parents before children
+            if left[node] < 0:
+                continue
+            r = order[node]
+            for child in (left[node], right[node]):
+                c = child - start
+                best, best_r = r + sub[c, r], r
+                for r2 in range(rmin[child], r):
+                    cost = (path_features[child] + 1) * r2 + sub[c, r2]
+                    if cost < best:
+                        best, best_r = cost, r2
+                order[child] = best_r
     return order
 
 
@@ -822,6 +893,7 @@ def _flatten_forest(trees: Sequence[Any], n_features: int) -> _FlatForest:
                np.empty(n_records), np.empty(n_records, np.int64))  # fmt: skip
     _leaf_records(*walk, leaf_ptr, True, (node_leaf, *leaves, *records))
     rec_feature = records[0]
+    path_features = _node_path_features(roots_arr, left, right, feature, n_features)
     order = np.argsort(rec_feature, kind="stable")
     rec_col = np.empty_like(order)
     rec_col[order] = np.arange(order.size)
@@ -848,7 +920,7 @@ def _flatten_forest(trees: Sequence[Any], n_features: int) -> _FlatForest:
         col_rec=order,
         feature_ptr=np.searchsorted(rec_feature[order], np.arange(n_features + 1)),
         max_path_features=max_m,
-        node_order=_node_orders(left, right, node_leaf, leaf_ptr),
+        node_order=_node_orders(roots_arr, left, right, node_leaf, leaf_ptr, path_features),
     )
 
 

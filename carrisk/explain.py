@@ -605,6 +605,24 @@ def _path_dependent_curves(
                     out[s0 + b, j, c] = total
 
 
+@numba.njit(parallel=True, cache=True)
+def _leaf_steps(values, shift, ptr, cols, steps):
+    # Nonzero steps of each row of values (the first against shift): with cols empty, their number into ptr[i + 1];
+    # otherwise (ptr cumulative) the columns and steps, as np.diff(values, axis=1, prepend=shift) and np.nonzero.
+    count_only = cols.size == 0
+    for i in numba.prange(values.shape[0]):
+        prev, e = shift, 0 if count_only else ptr[i]
+        for c in range(values.shape[1]):
+            step = values[i, c] - prev
+            prev = values[i, c]
+            if step != 0.0:
+                if not count_only:
+                    cols[e], steps[e] = c, step
+                e += 1
+        if count_only:
+            ptr[i + 1] = e
+
+
 @numba.njit(cache=True)
 def _leaf_masks(X, leaf_ptr, rec_feature, rec_lo, rec_hi, rec_nan_ok, out):
     for s in range(X.shape[0]):
@@ -1060,6 +1078,8 @@ class ForestExplainer:
         flat = self._flat
         n_leaves = flat.leaf_ptr.size - 1
         values = np.empty((n_leaves, 1 if columns is None else columns.size))
+        every_column = columns is not None and np.array_equal(columns, np.arange(self.unique_times.size))
+        which = 0 if output == "cumulative_hazard" else 1
         for t, tree in enumerate(self.trees):
             leaves = slice(self._tree_leaf_ptr[t], self._tree_leaf_ptr[t + 1])  # leaves are numbered tree by tree
             node_values = tree.tree_.value[flat.leaf_node[leaves]]
@@ -1069,7 +1089,7 @@ class ForestExplainer:
                 else:
                     values[leaves, 0] = node_values[:, self.is_event_time, 0].sum(axis=1)
             else:
-                values[leaves] = node_values[:, columns, 0 if output == "cumulative_hazard" else 1]
+                values[leaves] = node_values[:, :, which] if every_column else node_values[:, columns, which]
         values /= len(self.trees)
         return values
 
@@ -1153,15 +1173,12 @@ class ForestExplainer:
         if id(values) not in cache:  # leaf values are cached, so their identity is a key
             first, counts = np.unique(values[:, 0], return_counts=True)
             shift = float(first[np.argmax(counts)]) if first.size else 0.0
-            ptr, cols, steps = [np.zeros(1, dtype=np.int64)], [], []
-            for start in range(0, values.shape[0], 65_536):
-                chunk = values[start : start + 65_536]
-                step = np.diff(chunk, axis=1, prepend=shift)
-                rows, col = np.nonzero(step)
-                ptr.append(ptr[-1][-1] + np.cumsum(np.bincount(rows, minlength=chunk.shape[0])))
-                cols.append(col)
-                steps.append(step[rows, col])
-            cache[id(values)] = (values, (np.concatenate(ptr), np.concatenate(cols), np.concatenate(steps)))
+            ptr = np.zeros(values.shape[0] + 1, dtype=np.int64)
+            _leaf_steps(values, shift, ptr, ptr[:0], values[:0, 0])  # steps per leaf
+            np.cumsum(ptr, out=ptr)
+            cols, steps = np.empty(ptr[-1], dtype=np.int64), np.empty(ptr[-1])
+            _leaf_steps(values, shift, ptr, cols, steps)
+            cache[id(values)] = (values, (ptr, cols, steps))
         return cache[id(values)][1]
 
     def _path_dependent_values(self, X: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -227,6 +227,21 @@ def test_tree_walk_with_fewer_quadrature_points_on_short_paths_equals_per_leaf_r
         assert ours.additivity_error() < 1e-12
 
 
+def test_leaf_steps_are_the_nonzero_differences_after_the_first_columns_common_value(small_forest):
+    forest, _ = small_forest
+    explainer = ForestExplainer(forest)
+    values = explainer.leaf_values("survival")
+    shift = 1.0 / len(explainer.trees)  # no event at the first time in most leaves
+    assert np.mean(values[:, 0] == shift) > 0.5
+    ptr, cols, steps = explainer._increments(values)
+    dense = np.diff(values, axis=1, prepend=shift)
+    rows, expected_cols = np.nonzero(dense)
+    np.testing.assert_array_equal(ptr, np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=len(values)))]))
+    np.testing.assert_array_equal(cols, expected_cols)
+    np.testing.assert_array_equal(steps, dense[rows, expected_cols])
+    assert ptr[-1] < np.count_nonzero(np.diff(values, axis=1, prepend=0.0))  # fewer steps than without the shift
+
+
 def test_tree_walk_equals_per_leaf_reference_with_missing_values_and_repeated_splits():
     from tests._treeshap_reference import reference_path_dependent_shap
 

@@ -431,7 +431,7 @@ def _path_dependent_curves(
     # fastmath "contract" only fuses a * b + c into one rounding (FMA); results stay exact to ~1e-16.
     n, p = X.shape
     q_max = gl_nodes.shape[0]
-    q_pad = q_max + 3  # the leaf weights are summed over groups of 4 points
+    q_pad = q_max + 1  # the leaf weights are summed over groups of 4 or 2 points
     n_out = out.shape[2]
     fail_coef = np.zeros((q_max, q_max))  # a failed condition's weight: -sum_q w_q P(t_q) / (1 - t_q)
     for r in range(q_max):
@@ -449,7 +449,7 @@ def _path_dependent_curves(
         on_path = np.zeros(p, dtype=np.bool_)
         path = np.empty(p, dtype=np.int64)  # distinct features in order of first appearance (the records' order)
         n_path = 0
-        poly = np.ones((max_depth + 1, q_pad, nb))
+        poly = np.ones((max_depth + 1, q_pad, nb))  # row q_max: padding (times a zero coefficient)
         undo_feature = np.empty(max_depth + 1, dtype=np.int64)
         undo_zero = np.empty(max_depth + 1)
         undo_satisfied = np.empty((max_depth + 1, nb))
@@ -460,7 +460,9 @@ def _path_dependent_curves(
         goes = np.empty(nb)
         w_fail = np.empty(nb)
         weight = np.empty((p, nb))
-        coef = np.zeros((p + 1, q_pad))
+        coef = np.zeros((p, q_pad))  # per feature, for coef_zero[j] and coef_points[j]
+        coef_zero = np.full(p, np.nan)
+        coef_points = np.zeros(p, dtype=np.int64)
         acc = np.zeros((n_out, p, nb))
         depth = 0
         for t in range(roots.shape[0]):
@@ -544,52 +546,67 @@ def _path_dependent_curves(
                 if hi == lo or n_path == 0:
                     continue
                 # Owen: phi_i = (o_i - z_i) int_0^1 prod_{j != i} (t o_j + (1 - t) z_j) dt, a polynomial of degree
-                # < n_path integrated exactly on the leaf's n_q = ceil(n_path / 2) points: sum_q P(t_q) coef_i[q] with
+                # < n_path integrated exactly on n_q >= ceil(n_path / 2) points: sum_q P(t_q) coef_i[q] with
                 # coef_i[q] = (1 - z_i) w_q / (t_q + (1 - t_q) z_i) where the patient meets feature i's conditions and
-                # the same -w_q / (1 - t_q) for every failed condition. Coefficients are padded with zeros to a
-                # multiple of 4 points, so each weight is one pass over the patients per 4 points.
-                n4 = (n_q + 3) // 4 * 4
-                for k in range(n_path):
-                    z = zero[path[k]]
-                    for q in range(n_q):
-                        tq = gl_nodes[n_q - 1, q]
-                        coef[k, q] = (1.0 - z) * gl_weights[n_q - 1, q] / (tq + (1.0 - tq) * z)
-                    for q in range(n_q, n4):
-                        coef[k, q] = 0.0
-                for q in range(n4):
-                    coef[n_path, q] = fail_coef[n_q - 1, q] if q < n_q else 0.0
-                for b in range(nb):
-                    w_fail[b] = 0.0
-                for q in range(0, n4, 4):
-                    c0, c1, c2, c3 = coef[n_path, q], coef[n_path, q + 1], coef[n_path, q + 2], coef[n_path, q + 3]
-                    for b in range(nb):
-                        w_fail[b] += (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1) + (
-                            poly[d, q + 2, b] * c2 + poly[d, q + 3, b] * c3
-                        )
+                # the same -w_q / (1 - t_q) for every failed condition. A feature's coefficients are kept while its z
+                # and the rule stay (most of a leaf's features were split above its parent). Each weight is one pass
+                # over the patients per 4 points (the last pass 2 points when 1 or 2 remain; padding is zero).
+                n2 = (n_q + 1) // 2 * 2
                 for k in range(n_path):
                     j = path[k]
-                    for q in range(0, n4, 4):
-                        c0, c1, c2, c3 = coef[k, q], coef[k, q + 1], coef[k, q + 2], coef[k, q + 3]
-                        if q == 0 and n4 == 4:  # one pass: the sum, or the failed weight
-                            for b in range(nb):
-                                v = poly[d, 0, b] * c0 + poly[d, 1, b] * c1
-                                v += poly[d, 2, b] * c2 + poly[d, 3, b] * c3
-                                weight[k, b] = v if satisfied[j, b] != 0.0 else w_fail[b]
-                        elif q == 0:
-                            for b in range(nb):
-                                weight[k, b] = (poly[d, 0, b] * c0 + poly[d, 1, b] * c1) + (
-                                    poly[d, 2, b] * c2 + poly[d, 3, b] * c3
-                                )
-                        elif q + 4 < n4:
-                            for b in range(nb):
-                                weight[k, b] += (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1) + (
-                                    poly[d, q + 2, b] * c2 + poly[d, q + 3, b] * c3
-                                )
-                        else:  # last pass: add, or the failed weight
-                            for b in range(nb):
-                                v = weight[k, b] + (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1)
-                                v += poly[d, q + 2, b] * c2 + poly[d, q + 3, b] * c3
-                                weight[k, b] = v if satisfied[j, b] != 0.0 else w_fail[b]
+                    z = zero[j]
+                    if coef_zero[j] != z or coef_points[j] != n_q:
+                        coef_zero[j], coef_points[j] = z, n_q
+                        for q in range(n_q):
+                            tq = gl_nodes[n_q - 1, q]
+                            coef[j, q] = (1.0 - z) * gl_weights[n_q - 1, q] / (tq + (1.0 - tq) * z)
+                        for q in range(n_q, n2):
+                            coef[j, q] = 0.0
+                for b in range(nb):
+                    w_fail[b] = 0.0
+                for q in range(n_q):
+                    c0 = fail_coef[n_q - 1, q]
+                    for b in range(nb):
+                        w_fail[b] += poly[d, q, b] * c0
+                for k in range(n_path):
+                    j = path[k]
+                    q = 0
+                    while q < n2:
+                        last = q + 4 >= n2
+                        if q + 4 <= n2:
+                            c0, c1, c2, c3 = coef[j, q], coef[j, q + 1], coef[j, q + 2], coef[j, q + 3]
+                            if q == 0 and last:  # one pass: the sum, or the failed weight
+                                for b in range(nb):
+                                    v = poly[d, 0, b] * c0 + poly[d, 1, b] * c1
+                                    v += poly[d, 2, b] * c2 + poly[d, 3, b] * c3
+                                    weight[k, b] = v if satisfied[j, b] != 0.0 else w_fail[b]
+                            elif q == 0:
+                                for b in range(nb):
+                                    weight[k, b] = (poly[d, 0, b] * c0 + poly[d, 1, b] * c1) + (
+                                        poly[d, 2, b] * c2 + poly[d, 3, b] * c3
+                                    )
+                            elif not last:
+                                for b in range(nb):
+                                    weight[k, b] += (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1) + (
+                                        poly[d, q + 2, b] * c2 + poly[d, q + 3, b] * c3
+                                    )
+                            else:  # last pass: add, or the failed weight
+                                for b in range(nb):
+                                    v = weight[k, b] + (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1)
+                                    v += poly[d, q + 2, b] * c2 + poly[d, q + 3, b] * c3
+                                    weight[k, b] = v if satisfied[j, b] != 0.0 else w_fail[b]
+                            q += 4
+                        else:  # two points, the last pass
+                            c0, c1 = coef[j, q], coef[j, q + 1]
+                            if q == 0:
+                                for b in range(nb):
+                                    v = poly[d, 0, b] * c0 + poly[d, 1, b] * c1
+                                    weight[k, b] = v if satisfied[j, b] != 0.0 else w_fail[b]
+                            else:
+                                for b in range(nb):
+                                    v = weight[k, b] + (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1)
+                                    weight[k, b] = v if satisfied[j, b] != 0.0 else w_fail[b]
+                            q += 2
                 # the leaf's steps along the output columns, each feature's weight times the step
                 for e in range(lo, hi):
                     col, step = inc_col[e], inc_val[e]
@@ -807,9 +824,10 @@ def _node_orders(roots, left, right, node_leaf, leaf_ptr, path_features):
     # Gauss-Legendre points of each node's rule. A leaf with m distinct path features needs at least
     # ceil(m / 2) points, so a node needs at least the largest such number below it (rmin). More points than that
     # stay exact, and the kernel then keeps the parent's product instead of recomputing it from the path's
-    # factors ((n_path + 1) r multiply-adds per patient), at the price of r per node and (m + 1) ceil4(r) per leaf
-    # below (the leaf weights are summed over groups of 4 points). Per tree, a dynamic programme over (node, rule)
-    # picks the rules of least total cost: sub[node, r] is the cost below a node whose rule is r.
+    # factors ((n_path + 1) r multiply-adds per patient), at the price of r per node and (m + 1) r per leaf below
+    # (r rounded up to even: the leaf weights are summed over 4 points per pass, the last pass 2). Per tree, a
+    # dynamic programme over (node, rule) picks the rules of least total cost: sub[node, r] is the cost below a
+    # node whose rule is r.
     n = left.size
     rmin = np.ones(n, dtype=np.int64)
     for node in range(n - 1, -1, -1):  # children have larger ids than their parent
@@ -829,7 +847,7 @@ def _node_orders(roots, left, right, node_leaf, leaf_ptr, path_features):
             i = node - start
             for r in range(rmin[node], r_top + 1):
                 if left[node] < 0:
-                    sub[i, r] = (path_features[node] + 1) * ((r + 3) // 4 * 4)
+                    sub[i, r] = (path_features[node] + 1) * ((r + 1) // 2 * 2)
                     continue
                 total = 0.0
                 for child in (left[node], right[node]):

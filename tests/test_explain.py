@@ -227,6 +227,24 @@ def test_tree_walk_with_fewer_quadrature_points_on_short_paths_equals_per_leaf_r
         assert ours.additivity_error() < 1e-12
 
 
+def test_tree_walk_equals_per_leaf_reference_on_long_paths_with_every_pass_pattern():
+    # leaves with up to 14 path features: rules of 1 to 7+ points, so the leaf weights take every pass pattern
+    # (2, 4, 4 + 2, 4 + 4 points) and the per-feature coefficients are reused and recomputed
+    from tests._treeshap_reference import reference_path_dependent_shap
+
+    X, y = _synthetic(500, 14, seed=3, missing=0.05)
+    forest = RandomSurvivalForest(n_estimators=3, min_samples_leaf=1, max_features=None, random_state=4).fit(X, y)
+    explainer = ForestExplainer(forest)
+    flat = explainer._flat
+    leaf_points = flat.node_order[flat.left < 0]
+    assert {1, 2, 3, 4, 5, 6} <= set(leaf_points.tolist()) and flat.max_path_features >= 12
+    rows = X[:20]
+    for output in ("survival", "cumulative_hazard"):
+        ours = explainer.shap_values(rows, output=output)
+        np.testing.assert_allclose(ours.values, reference_path_dependent_shap(explainer, rows, output), atol=1e-12)
+        assert ours.additivity_error() < 1e-12
+
+
 def test_leaf_steps_are_the_nonzero_differences_after_the_first_columns_common_value(small_forest):
     forest, _ = small_forest
     explainer = ForestExplainer(forest)

@@ -417,6 +417,12 @@ def _max_depth(roots, left, right):
     return deepest
 
 
+@numba.njit(cache=True, inline="always")
+def _pick(o, a, b):
+    # a where o == 1, b where o == 0: both products are exact, so is the sum (branch-free, so loops vectorise)
+    return o * a + (1.0 - o) * b
+
+
 @numba.njit(parallel=True, cache=True, fastmath={"contract"})
 def _path_dependent_curves(
     X, roots, left, right, feature, threshold, nan_left, cover, node_leaf, node_order, inc_ptr, inc_col, inc_val,
@@ -487,11 +493,13 @@ def _path_dependent_curves(
                     z_new = z_old * cover[node] / cover[parent]
                     undo_feature[d], undo_zero[d], undo_new[d] = j, z_old, not on_path[j]
                     undo_satisfied[d, :] = satisfied[j, :]
-                    thr, nan_goes_left = threshold[parent], nan_left[parent]
-                    for b in range(nb):
+                    thr = threshold[parent]
+                    nan_goes_left = 1.0 if nan_left[parent] else 0.0
+                    follow_left = 1.0 if went_left else 0.0
+                    for b in range(nb):  # 1.0 where the patient follows this edge (as 0/1 arithmetic: vectorises)
                         x = xb[j, b]
-                        goes_left = nan_goes_left if np.isnan(x) else x <= thr
-                        goes[b] = 1.0 if goes_left == went_left else 0.0
+                        left_b = (1.0 if x <= thr else 0.0) + (1.0 if x != x else 0.0) * nan_goes_left
+                        goes[b] = _pick(follow_left, left_b, 1.0 - left_b)
                     same_rule = n_q == node_order[parent]
                     if same_rule:
                         if on_path[j]:
@@ -503,13 +511,9 @@ def _path_dependent_curves(
                                 den = tq + sq * z_old
                                 r_stays = (tq + sq * z_new) / den
                                 r_fails = sq * z_new / den
-                                for b in range(nb):
-                                    if satisfied[j, b] == 0.0:
-                                        r = r_failed
-                                    elif goes[b] == 1.0:
-                                        r = r_stays
-                                    else:
-                                        r = r_fails
+                                for b in range(nb):  # products with 0 or 1 select exactly (and vectorise)
+                                    o, g = satisfied[j, b], goes[b]
+                                    r = _pick(o, _pick(g, r_stays, r_fails), r_failed)
                                     poly[d, q, b] = poly[d - 1, q, b] * r
                         else:
                             for q in range(n_q):
@@ -579,7 +583,7 @@ def _path_dependent_curves(
                                 for b in range(nb):
                                     v = poly[d, 0, b] * c0 + poly[d, 1, b] * c1
                                     v += poly[d, 2, b] * c2 + poly[d, 3, b] * c3
-                                    weight[k, b] = v if satisfied[j, b] != 0.0 else w_fail[b]
+                                    weight[k, b] = _pick(satisfied[j, b], v, w_fail[b])
                             elif q == 0:
                                 for b in range(nb):
                                     weight[k, b] = (poly[d, 0, b] * c0 + poly[d, 1, b] * c1) + (
@@ -594,18 +598,18 @@ def _path_dependent_curves(
                                 for b in range(nb):
                                     v = weight[k, b] + (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1)
                                     v += poly[d, q + 2, b] * c2 + poly[d, q + 3, b] * c3
-                                    weight[k, b] = v if satisfied[j, b] != 0.0 else w_fail[b]
+                                    weight[k, b] = _pick(satisfied[j, b], v, w_fail[b])
                             q += 4
                         else:  # two points, the last pass
                             c0, c1 = coef[j, q], coef[j, q + 1]
                             if q == 0:
                                 for b in range(nb):
                                     v = poly[d, 0, b] * c0 + poly[d, 1, b] * c1
-                                    weight[k, b] = v if satisfied[j, b] != 0.0 else w_fail[b]
+                                    weight[k, b] = _pick(satisfied[j, b], v, w_fail[b])
                             else:
                                 for b in range(nb):
                                     v = weight[k, b] + (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1)
-                                    weight[k, b] = v if satisfied[j, b] != 0.0 else w_fail[b]
+                                    weight[k, b] = _pick(satisfied[j, b], v, w_fail[b])
                             q += 2
                 # the leaf's steps along the output columns, each feature's weight times the step
                 for e in range(lo, hi):

@@ -228,7 +228,7 @@ def test_tree_walk_with_fewer_quadrature_points_on_short_paths_equals_per_leaf_r
 
 
 def test_tree_walk_equals_per_leaf_reference_on_long_paths_with_every_pass_pattern():
-    # leaves with up to 14 path features: rules of 1 to 7+ points, so the leaf weights take every pass pattern
+    # leaves with up to 12 path features: rules of 1 to 7+ points, so the leaf weights take every pass pattern
     # (2, 4, 4 + 2, 4 + 4 points) and the per-feature coefficients are reused and recomputed
     from tests._treeshap_reference import reference_path_dependent_shap
 

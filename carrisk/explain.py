@@ -439,7 +439,7 @@ def _path_dependent_curves(
     q_max = gl_nodes.shape[0]
     q_pad = q_max + 1  # the leaf weights are summed over groups of 4 or 2 points
     n_out = out.shape[2]
-    fail_coef = np.zeros((q_max, q_max))  # a failed condition's weight: -sum_q w_q P(t_q) / (1 - t_q)
+    fail_coef = np.zeros((q_max, q_pad))  # a failed condition's weight: -sum_q w_q P(t_q) / (1 - t_q)
     for r in range(q_max):
         for q in range(r + 1):
             fail_coef[r, q] = -gl_weights[r, q] / (1.0 - gl_nodes[r, q])
@@ -566,12 +566,14 @@ def _path_dependent_curves(
                             coef[j, q] = (1.0 - z) * gl_weights[n_q - 1, q] / (tq + (1.0 - tq) * z)
                         for q in range(n_q, n2):
                             coef[j, q] = 0.0
-                for b in range(nb):
-                    w_fail[b] = 0.0
-                for q in range(n_q):
-                    c0 = fail_coef[n_q - 1, q]
-                    for b in range(nb):
-                        w_fail[b] += poly[d, q, b] * c0
+                for q in range(0, n2, 2):  # the failed conditions' weight, 2 points per pass
+                    c0, c1 = fail_coef[n_q - 1, q], fail_coef[n_q - 1, q + 1]
+                    if q == 0:
+                        for b in range(nb):
+                            w_fail[b] = poly[d, 0, b] * c0 + poly[d, 1, b] * c1
+                    else:
+                        for b in range(nb):
+                            w_fail[b] += poly[d, q, b] * c0 + poly[d, q + 1, b] * c1
                 for k in range(n_path):
                     j = path[k]
                     q = 0

@@ -35,17 +35,20 @@ indicator "x reaches this leaf", and SHAP values are linear in the leaf values.
   of cover ratios). By Owen's multilinear extension its Shapley values are
   :math:`v (o_i - z_i) \\int_0^1 \\prod_{j \\ne i} (t o_j + (1 - t) z_j)\\,dt`, a polynomial of degree < m in
   t integrated exactly by Gauss-Legendre quadrature on :math:`\\lceil m/2 \\rceil` nodes (as in Linear TreeSHAP [4]_).
-  A numba kernel walks every tree once per block of up to 128 patients, keeping the product at the quadrature
-  nodes along the path (a repeated feature replaces its factor by one of three precomputed ratios, as o is 0 or
-  1). Each node uses the rule that is exact for the longest path below it (:math:`\\lceil m/2 \\rceil` points for
-  the largest m of its leaves), so a leaf costs :math:`O(m \\lceil m/2 \\rceil)` per patient with its own m, not
-  the forest's longest path; where the rule shrinks, the product is recomputed from the path's factors. Every
-  failed condition (:math:`o_i = 0`) gets the same weight. Leaf values enter as
-  sparse steps along the output columns (a leaf's Kaplan-Meier curve changes only at its own event times), so
-  the whole curve costs the leaf's number of steps, not the number of grid times, and the SHAP curve is the
-  cumulative sum of the steps' contributions. This is what ``shap.TreeExplainer`` computes on the same trees
-  (the test-suite checks it against shap's C++ code through :meth:`ForestExplainer.to_shap_model`, against
-  subset enumeration, and against the earlier per-leaf polynomial algorithm in ``tests/_treeshap_reference.py``).
+  A numba kernel walks every tree once per block of up to 128 patients (SIMD lanes), keeping the product at the
+  quadrature nodes along the path (a repeated feature replaces its factor by one of three precomputed ratios, as o
+  is 0 or 1). Each node's rule is exact for the longest path below it (at least :math:`\\lceil m/2 \\rceil`
+  points for the largest m of its leaves); where it shrinks, the product is recomputed from the path's factors,
+  and a per-tree dynamic programme picks the rules of least work (keeping the parent's rule is often cheaper), so
+  a leaf costs about :math:`m \\lceil m/2 \\rceil` multiply-adds per patient with its own m, not the forest's
+  longest path. Every failed condition (:math:`o_i = 0`) gets the same weight. Leaf values enter as sparse steps
+  along the output columns (a leaf's Kaplan-Meier curve changes only at its own event times), so the whole curve
+  costs the leaf's number of steps, not the number of grid times; every leaf of a tree is first shifted by the
+  same constant (the first column's common value), which leaves SHAP values unchanged and removes the step of
+  most leaves at the first time. The SHAP curve is the cumulative sum of the steps' contributions. This is what
+  ``shap.TreeExplainer`` computes on the same trees (the test-suite checks it against shap's C++ code through
+  :meth:`ForestExplainer.to_shap_model`, against subset enumeration, and against the earlier per-leaf polynomial
+  algorithm in ``tests/_treeshap_reference.py``).
 * ``interventional``: per leaf and background row the game is :math:`v\\,1[A \\subseteq S,\\ B \\cap S =
   \\emptyset]` where :math:`A` holds the path features only the patient satisfies and :math:`B` those only the
   background row satisfies [2]_; its Shapley values are :math:`v\\,(a-1)!\\,b!/(a+b)!` for :math:`i \\in A` and

@@ -35,17 +35,20 @@ indicator "x reaches this leaf", and SHAP values are linear in the leaf values.
   of cover ratios). By Owen's multilinear extension its Shapley values are
   :math:`v (o_i - z_i) \\int_0^1 \\prod_{j \\ne i} (t o_j + (1 - t) z_j)\\,dt`, a polynomial of degree < m in
   t integrated exactly by Gauss-Legendre quadrature on :math:`\\lceil m/2 \\rceil` nodes (as in Linear TreeSHAP [4]_).
-  A numba kernel walks every tree once per block of up to 128 patients, keeping the product at the quadrature
-  nodes along the path (a repeated feature replaces its factor by one of three precomputed ratios, as o is 0 or
-  1). Each node uses the rule that is exact for the longest path below it (:math:`\\lceil m/2 \\rceil` points for
-  the largest m of its leaves), so a leaf costs :math:`O(m \\lceil m/2 \\rceil)` per patient with its own m, not
-  the forest's longest path; where the rule shrinks, the product is recomputed from the path's factors. Every
-  failed condition (:math:`o_i = 0`) gets the same weight. Leaf values enter as
-  sparse steps along the output columns (a leaf's Kaplan-Meier curve changes only at its own event times), so
-  the whole curve costs the leaf's number of steps, not the number of grid times, and the SHAP curve is the
-  cumulative sum of the steps' contributions. This is what ``shap.TreeExplainer`` computes on the same trees
-  (the test-suite checks it against shap's C++ code through :meth:`ForestExplainer.to_shap_model`, against
-  subset enumeration, and against the earlier per-leaf polynomial algorithm in ``tests/_treeshap_reference.py``).
+  A numba kernel walks every tree once per block of up to 128 patients (SIMD lanes), keeping the product at the
+  quadrature nodes along the path (a repeated feature replaces its factor by one of three precomputed ratios, as o
+  is 0 or 1). Each node's rule is exact for the longest path below it (at least :math:`\\lceil m/2 \\rceil`
+  points for the largest m of its leaves); where it shrinks, the product is recomputed from the path's factors,
+  and a per-tree dynamic programme picks the rules of least work (keeping the parent's rule is often cheaper), so
+  a leaf costs about :math:`m \\lceil m/2 \\rceil` multiply-adds per patient with its own m, not the forest's
+  longest path. Every failed condition (:math:`o_i = 0`) gets the same weight. Leaf values enter as sparse steps
+  along the output columns (a leaf's Kaplan-Meier curve changes only at its own event times), so the whole curve
+  costs the leaf's number of steps, not the number of grid times; every leaf of a tree is first shifted by the
+  same constant (the first column's common value), which leaves SHAP values unchanged and removes the step of
+  most leaves at the first time. The SHAP curve is the cumulative sum of the steps' contributions. This is what
+  ``shap.TreeExplainer`` computes on the same trees (the test-suite checks it against shap's C++ code through
+  :meth:`ForestExplainer.to_shap_model`, against subset enumeration, and against the earlier per-leaf polynomial
+  algorithm in ``tests/_treeshap_reference.py``).
 * ``interventional``: per leaf and background row the game is :math:`v\\,1[A \\subseteq S,\\ B \\cap S =
   \\emptyset]` where :math:`A` holds the path features only the patient satisfies and :math:`B` those only the
   background row satisfies [2]_; its Shapley values are :math:`v\\,(a-1)!\\,b!/(a+b)!` for :math:`i \\in A` and
@@ -417,26 +420,45 @@ def _max_depth(roots, left, right):
     return deepest
 
 
-@numba.njit(parallel=True, cache=True)
-def _path_dependent_increments(
+@numba.njit(cache=True, inline="always")
+def _pick(o, a, b):
+    # a where o == 1, b where o == 0: both products are exact, so is the sum (branch-free, so loops vectorise)
+    return o * a + (1.0 - o) * b
+
+
+@numba.njit(parallel=True, cache=True, fastmath={"contract"})
+def _path_dependent_curves(
     X, roots, left, right, feature, threshold, nan_left, cover, node_leaf, node_order, inc_ptr, inc_col, inc_val,
     gl_nodes, gl_weights, max_depth, block, out
 ):  # fmt: skip
-    # Arrays are laid out with the block's patients innermost, so the arithmetic runs in SIMD lanes over patients.
-    # poly[d] holds prod_j (t o_j + (1 - t) z_j) at the nodes of the Gauss-Legendre rule of the node at depth d,
-    # whose number of points node_order[node] suffices for every leaf below it.
+    # One depth-first walk of every tree per block of patients; arrays are laid out with the block's patients
+    # innermost, so the arithmetic runs in SIMD lanes over patients. poly[d, q] holds prod_j (t o_j + (1 - t) z_j)
+    # over the path's distinct features at the points of the Gauss-Legendre rule of the node at depth d, whose
+    # number of points node_order[node] suffices for every leaf below it (rows q >= n_q are padding, multiplied by
+    # zero coefficients). Cost per (patient, leaf): m (n_q + k) multiply-adds for m path features and k steps, plus
+    # n_q per node; the step scatter into acc (time x feature x patient, 4 MB per block at 200 times) dominates.
+    # fastmath "contract" only fuses a * b + c into one rounding (FMA); results stay exact to ~1e-16.
     n, p = X.shape
     q_max = gl_nodes.shape[0]
+    q_pad = q_max + 1  # the leaf weights are summed over groups of 4 or 2 points
     n_out = out.shape[2]
+    fail_coef = np.zeros((q_max, q_pad))  # a failed condition's weight: -sum_q w_q P(t_q) / (1 - t_q)
+    for r in range(q_max):
+        for q in range(r + 1):
+            fail_coef[r, q] = -gl_weights[r, q] / (1.0 - gl_nodes[r, q])
     for blk in numba.prange((n + block - 1) // block):
         s0 = blk * block
         nb = min(block, n - s0)
-        satisfied = np.ones((p, nb))
-        zero = np.ones(p)
+        xb = np.empty((p, nb))  # the block's features, patients contiguous
+        for j in range(p):
+            for b in range(nb):
+                xb[j, b] = X[s0 + b, j]
+        satisfied = np.ones((p, nb))  # o_j: the patient meets every condition on feature j so far
+        zero = np.ones(p)  # z_j: product of the cover ratios of the conditions on feature j so far
         on_path = np.zeros(p, dtype=np.bool_)
-        path = np.empty(p, dtype=np.int64)
+        path = np.empty(p, dtype=np.int64)  # distinct features in order of first appearance (the records' order)
         n_path = 0
-        poly = np.ones((max_depth + 1, q_max, nb))
+        poly = np.ones((max_depth + 1, q_pad, nb))  # row q_max: padding (times a zero coefficient)
         undo_feature = np.empty(max_depth + 1, dtype=np.int64)
         undo_zero = np.empty(max_depth + 1)
         undo_satisfied = np.empty((max_depth + 1, nb))
@@ -446,9 +468,11 @@ def _path_dependent_increments(
         stack_parent = np.empty(max_depth + 2, dtype=np.int64)
         goes = np.empty(nb)
         w_fail = np.empty(nb)
-        w_open = np.empty((p, nb))
-        coef = np.empty(q_max)
-        acc = np.zeros((p, n_out, nb))
+        weight = np.empty((p, nb))
+        coef = np.zeros((p, q_pad))  # per feature, for coef_zero[j] and coef_points[j]
+        coef_zero = np.full(p, np.nan)
+        coef_points = np.zeros(p, dtype=np.int64)
+        acc = np.zeros((n_out, p, nb))
         depth = 0
         for t in range(roots.shape[0]):
             top = 1
@@ -472,31 +496,34 @@ def _path_dependent_increments(
                     z_new = z_old * cover[node] / cover[parent]
                     undo_feature[d], undo_zero[d], undo_new[d] = j, z_old, not on_path[j]
                     undo_satisfied[d, :] = satisfied[j, :]
-                    for b in range(nb):
-                        x = X[s0 + b, j]
-                        goes_left = nan_left[parent] if np.isnan(x) else x <= threshold[parent]
-                        goes[b] = 1.0 if goes_left == went_left else 0.0
+                    thr = threshold[parent]
+                    nan_goes_left = 1.0 if nan_left[parent] else 0.0
+                    follow_left = 1.0 if went_left else 0.0
+                    for b in range(nb):  # 1.0 where the patient follows this edge (as 0/1 arithmetic: vectorises)
+                        x = xb[j, b]
+                        left_b = (1.0 if x <= thr else 0.0) + (1.0 if x != x else 0.0) * nan_goes_left
+                        goes[b] = _pick(follow_left, left_b, 1.0 - left_b)
                     same_rule = n_q == node_order[parent]
                     if same_rule:
-                        for q in range(n_q):
-                            tq = gl_nodes[n_q - 1, q]
-                            sq = 1.0 - tq
-                            if on_path[j]:
-                                # o_old and goes are 0 or 1: the factor's ratio takes one of three values
-                                r_failed = z_new / z_old
-                                r_stays = (tq + sq * z_new) / (tq + sq * z_old)
-                                r_fails = sq * z_new / (tq + sq * z_old)
-                                for b in range(nb):
-                                    if satisfied[j, b] == 0.0:
-                                        r = r_failed
-                                    elif goes[b] == 1.0:
-                                        r = r_stays
-                                    else:
-                                        r = r_fails
+                        if on_path[j]:
+                            # o_old and goes are 0 or 1: the factor's ratio takes one of three values
+                            r_failed = z_new / z_old
+                            for q in range(n_q):
+                                tq = gl_nodes[n_q - 1, q]
+                                sq = 1.0 - tq
+                                den = tq + sq * z_old
+                                r_stays = (tq + sq * z_new) / den
+                                r_fails = sq * z_new / den
+                                for b in range(nb):  # products with 0 or 1 select exactly (and vectorise)
+                                    o, g = satisfied[j, b], goes[b]
+                                    r = _pick(o, _pick(g, r_stays, r_fails), r_failed)
                                     poly[d, q, b] = poly[d - 1, q, b] * r
-                            else:
+                        else:
+                            for q in range(n_q):
+                                tq = gl_nodes[n_q - 1, q]
+                                sz = (1.0 - tq) * z_new
                                 for b in range(nb):
-                                    poly[d, q, b] = poly[d - 1, q, b] * (tq * goes[b] + sq * z_new)
+                                    poly[d, q, b] = poly[d - 1, q, b] * (tq * goes[b] + sz)
                     for b in range(nb):
                         satisfied[j, b] *= goes[b]
                     zero[j] = z_new
@@ -526,45 +553,100 @@ def _path_dependent_increments(
                 if hi == lo or n_path == 0:
                     continue
                 # Owen: phi_i = (o_i - z_i) int_0^1 prod_{j != i} (t o_j + (1 - t) z_j) dt, a polynomial of degree
-                # < n_path integrated exactly on the leaf's ceil(n_path / 2) points; every failed condition (o_i = 0)
-                # gets the same weight
-                for b in range(nb):
-                    w_fail[b] = 0.0
-                for q in range(n_q):
-                    c = gl_weights[n_q - 1, q] / (1.0 - gl_nodes[n_q - 1, q])
-                    for b in range(nb):
-                        w_fail[b] -= poly[d, q, b] * c
+                # < n_path integrated exactly on n_q >= ceil(n_path / 2) points: sum_q P(t_q) coef_i[q] with
+                # coef_i[q] = (1 - z_i) w_q / (t_q + (1 - t_q) z_i) where the patient meets feature i's conditions and
+                # the same -w_q / (1 - t_q) for every failed condition. A feature's coefficients are kept while its z
+                # and the rule stay (most of a leaf's features were split above its parent). Each weight is one pass
+                # over the patients per 4 points (the last pass 2 points when 1 or 2 remain; padding is zero).
+                n2 = (n_q + 1) // 2 * 2
                 for k in range(n_path):
                     j = path[k]
                     z = zero[j]
-                    for q in range(n_q):
-                        tq = gl_nodes[n_q - 1, q]
-                        coef[q] = (1.0 - z) * gl_weights[n_q - 1, q] / (tq + (1.0 - tq) * z)
-                    for b in range(nb):
-                        w_open[k, b] = 0.0
+                    if coef_zero[j] != z or coef_points[j] != n_q:
+                        coef_zero[j], coef_points[j] = z, n_q
+                        for q in range(n_q):
+                            tq = gl_nodes[n_q - 1, q]
+                            coef[j, q] = (1.0 - z) * gl_weights[n_q - 1, q] / (tq + (1.0 - tq) * z)
+                        for q in range(n_q, n2):
+                            coef[j, q] = 0.0
+                for q in range(0, n2, 2):  # the failed conditions' weight, 2 points per pass
+                    c0, c1 = fail_coef[n_q - 1, q], fail_coef[n_q - 1, q + 1]
+                    if q == 0:
+                        for b in range(nb):
+                            w_fail[b] = poly[d, 0, b] * c0 + poly[d, 1, b] * c1
+                    else:
+                        for b in range(nb):
+                            w_fail[b] += poly[d, q, b] * c0 + poly[d, q + 1, b] * c1
+                for k in range(n_path):
+                    j = path[k]
                     q = 0
-                    while q + 1 < n_q:
-                        c0, c1 = coef[q], coef[q + 1]
-                        for b in range(nb):
-                            w_open[k, b] += poly[d, q, b] * c0 + poly[d, q + 1, b] * c1
-                        q += 2
-                    if q < n_q:
-                        c0 = coef[q]
-                        for b in range(nb):
-                            w_open[k, b] += poly[d, q, b] * c0
-                    for b in range(nb):
-                        if satisfied[j, b] == 0.0:
-                            w_open[k, b] = w_fail[b]
+                    while q < n2:
+                        last = q + 4 >= n2
+                        if q + 4 <= n2:
+                            c0, c1, c2, c3 = coef[j, q], coef[j, q + 1], coef[j, q + 2], coef[j, q + 3]
+                            if q == 0 and last:  # one pass: the sum, or the failed weight
+                                for b in range(nb):
+                                    v = poly[d, 0, b] * c0 + poly[d, 1, b] * c1
+                                    v += poly[d, 2, b] * c2 + poly[d, 3, b] * c3
+                                    weight[k, b] = _pick(satisfied[j, b], v, w_fail[b])
+                            elif q == 0:
+                                for b in range(nb):
+                                    weight[k, b] = (poly[d, 0, b] * c0 + poly[d, 1, b] * c1) + (
+                                        poly[d, 2, b] * c2 + poly[d, 3, b] * c3
+                                    )
+                            elif not last:
+                                for b in range(nb):
+                                    weight[k, b] += (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1) + (
+                                        poly[d, q + 2, b] * c2 + poly[d, q + 3, b] * c3
+                                    )
+                            else:  # last pass: add, or the failed weight
+                                for b in range(nb):
+                                    v = weight[k, b] + (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1)
+                                    v += poly[d, q + 2, b] * c2 + poly[d, q + 3, b] * c3
+                                    weight[k, b] = _pick(satisfied[j, b], v, w_fail[b])
+                            q += 4
+                        else:  # two points, the last pass
+                            c0, c1 = coef[j, q], coef[j, q + 1]
+                            if q == 0:
+                                for b in range(nb):
+                                    v = poly[d, 0, b] * c0 + poly[d, 1, b] * c1
+                                    weight[k, b] = _pick(satisfied[j, b], v, w_fail[b])
+                            else:
+                                for b in range(nb):
+                                    v = weight[k, b] + (poly[d, q, b] * c0 + poly[d, q + 1, b] * c1)
+                                    weight[k, b] = _pick(satisfied[j, b], v, w_fail[b])
+                            q += 2
+                # the leaf's steps along the output columns, each feature's weight times the step
                 for e in range(lo, hi):
                     col, step = inc_col[e], inc_val[e]
                     for k in range(n_path):
                         j = path[k]
                         for b in range(nb):
-                            acc[j, col, b] += w_open[k, b] * step
-        for b in range(nb):
+                            acc[col, j, b] += weight[k, b] * step
+        for b in range(nb):  # the SHAP curve is the running sum of the steps' contributions
             for j in range(p):
+                total = 0.0
                 for c in range(n_out):
-                    out[s0 + b, j, c] = acc[j, c, b]
+                    total += acc[c, j, b]
+                    out[s0 + b, j, c] = total
+
+
+@numba.njit(parallel=True, cache=True)
+def _leaf_steps(values, shift, ptr, cols, steps):
+    # Nonzero steps of each row of values (the first against shift): with cols empty, their number into ptr[i + 1];
+    # otherwise (ptr cumulative) the columns and steps, as np.diff(values, axis=1, prepend=shift) and np.nonzero.
+    count_only = cols.size == 0
+    for i in numba.prange(values.shape[0]):
+        prev, e = shift, 0 if count_only else ptr[i]
+        for c in range(values.shape[1]):
+            step = values[i, c] - prev
+            prev = values[i, c]
+            if step != 0.0:
+                if not count_only:
+                    cols[e], steps[e] = c, step
+                e += 1
+        if count_only:
+            ptr[i + 1] = e
 
 
 @numba.njit(cache=True)
@@ -719,16 +801,88 @@ def _leaf_records(roots, left, right, feature, threshold, nan_left, cover, n_fea
 
 
 @numba.njit(cache=True)
-def _node_orders(left, right, node_leaf, leaf_ptr):
-    # Gauss-Legendre points needed below each node: ceil(m / 2) for the largest number m of distinct features on
-    # the path to any leaf of its subtree (at least 1).
-    order = np.ones(left.size, dtype=np.int64)
-    for node in range(left.size - 1, -1, -1):  # children have larger ids than their parent
+def _node_path_features(roots, left, right, feature, n_features):
+    # number of distinct features on the path from the root to each node (0 at the roots)
+    count = np.zeros(left.size, dtype=np.int64)
+    seen = np.zeros(n_features, dtype=np.int64)  # how many ancestors of the current node split on the feature
+    stack = np.empty(2 * left.size + 2, dtype=np.int64)  # node, then -1 - node once its subtree is done
+    for t in range(roots.shape[0]):
+        top = 1
+        stack[0] = roots[t]
+        while top > 0:
+            top -= 1
+            node = stack[top]
+            if node < 0:
+                seen[feature[-1 - node]] -= 1
+                continue
+            if left[node] < 0:
+                continue
+            j = feature[node]
+            child_count = count[node] + (1 if seen[j] == 0 else 0)
+            count[left[node]] = count[right[node]] = child_count
+            seen[j] += 1
+            stack[top] = -1 - node
+            stack[top + 1] = right[node]
+            stack[top + 2] = left[node]
+            top += 3
+    return count
+
+
+@numba.njit(cache=True)
+def _node_orders(roots, left, right, node_leaf, leaf_ptr, path_features):
+    # Gauss-Legendre points of each node's rule. A leaf with m distinct path features needs at least
+    # ceil(m / 2) points, so a node needs at least the largest such number below it (rmin). More points than that
+    # stay exact, and the kernel then keeps the parent's product instead of recomputing it from the path's
+    # factors ((n_path + 1) r multiply-adds per patient), at the price of r per node and (m + 1) r per leaf below
+    # (r rounded up to even: the leaf weights are summed over 4 points per pass, the last pass 2). Per tree, a
+    # dynamic programme over (node, rule) picks the rules of least total cost: sub[node, r] is the cost below a
+    # node whose rule is r.
+    n = left.size
+    rmin = np.ones(n, dtype=np.int64)
+    for node in range(n - 1, -1, -1):  # children have larger ids than their parent
         if left[node] < 0:
             leaf = node_leaf[node]
-            order[node] = max(1, (leaf_ptr[leaf + 1] - leaf_ptr[leaf] + 1) // 2)
+            rmin[node] = max(1, (leaf_ptr[leaf + 1] - leaf_ptr[leaf] + 1) // 2)
         else:
-            order[node] = max(order[left[node]], order[right[node]])
+            rmin[node] = max(rmin[left[node]], rmin[right[node]])
+    order = np.ones(n, dtype=np.int64)
+    inf = np.inf
+    for t in range(roots.shape[0]):
+        start = roots[t]
+        stop = roots[t + 1] if t + 1 < roots.shape[0] else n
+        r_top = rmin[start]
+        sub = np.full((stop - start, r_top + 1), inf)
+        for node in range(stop - 1, start - 1, -1):
+            i = node - start
+            for r in range(rmin[node], r_top + 1):
+                if left[node] < 0:
+                    sub[i, r] = (path_features[node] + 1) * ((r + 1) // 2 * 2)
+                    continue
+                total = 0.0
+                for child in (left[node], right[node]):
+                    c = child - start
+                    best = r + sub[c, r]  # keep the parent's rule: one factor per point
+                    for r2 in range(rmin[child], r):  # or recompute the product on fewer points
+                        best = min(best, (path_features[child] + 1) * r2 + sub[c, r2])
+                    total += best
+                sub[i, r] = total
+        best_r = r_top
+        for r in range(rmin[start], r_top + 1):
+            if sub[0, r] < sub[0, best_r]:
+                best_r = r
+        order[start] = best_r
+        for node in range(start, stop):  # parents before children
+            if left[node] < 0:
+                continue
+            r = order[node]
+            for child in (left[node], right[node]):
+                c = child - start
+                best, best_r = r + sub[c, r], r
+                for r2 in range(rmin[child], r):
+                    cost = (path_features[child] + 1) * r2 + sub[c, r2]
+                    if cost < best:
+                        best, best_r = cost, r2
+                order[child] = best_r
     return order
 
 
@@ -784,6 +938,7 @@ def _flatten_forest(trees: Sequence[Any], n_features: int) -> _FlatForest:
                np.empty(n_records), np.empty(n_records, np.int64))  # fmt: skip
     _leaf_records(*walk, leaf_ptr, True, (node_leaf, *leaves, *records))
     rec_feature = records[0]
+    path_features = _node_path_features(roots_arr, left, right, feature, n_features)
     order = np.argsort(rec_feature, kind="stable")
     rec_col = np.empty_like(order)
     rec_col[order] = np.arange(order.size)
@@ -810,7 +965,7 @@ def _flatten_forest(trees: Sequence[Any], n_features: int) -> _FlatForest:
         col_rec=order,
         feature_ptr=np.searchsorted(rec_feature[order], np.arange(n_features + 1)),
         max_path_features=max_m,
-        node_order=_node_orders(left, right, node_leaf, leaf_ptr),
+        node_order=_node_orders(roots_arr, left, right, node_leaf, leaf_ptr, path_features),
     )
 
 
@@ -950,6 +1105,8 @@ class ForestExplainer:
         flat = self._flat
         n_leaves = flat.leaf_ptr.size - 1
         values = np.empty((n_leaves, 1 if columns is None else columns.size))
+        every_column = columns is not None and np.array_equal(columns, np.arange(self.unique_times.size))
+        which = 0 if output == "cumulative_hazard" else 1
         for t, tree in enumerate(self.trees):
             leaves = slice(self._tree_leaf_ptr[t], self._tree_leaf_ptr[t + 1])  # leaves are numbered tree by tree
             node_values = tree.tree_.value[flat.leaf_node[leaves]]
@@ -959,7 +1116,7 @@ class ForestExplainer:
                 else:
                     values[leaves, 0] = node_values[:, self.is_event_time, 0].sum(axis=1)
             else:
-                values[leaves] = node_values[:, columns, 0 if output == "cumulative_hazard" else 1]
+                values[leaves] = node_values[:, :, which] if every_column else node_values[:, columns, which]
         values /= len(self.trees)
         return values
 
@@ -1030,18 +1187,25 @@ class ForestExplainer:
         return phi
 
     def _increments(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Leaf values as sparse steps along the output columns (CSR: leaf -> column, step), cached per output."""
+        """Leaf values as sparse steps along the output columns (CSR: leaf -> column, step), cached per output.
+
+        The steps are those of ``values - c`` with ``c`` the most common value in the first column (for the whole
+        survival curve ``1 / n_trees``: no event at the first grid time). Shifting every leaf of a tree by the same
+        constant leaves the path-dependent SHAP values unchanged (a constant tree's game is zero for every
+        feature: each feature's leaf weights sum to zero over the tree), and most leaves then have no step in the
+        first column: about 7.2 -> 6.2 steps per leaf for survival at 100,000 rows, and leaves without events need
+        no work at all. Base values and predictions use the unshifted values.
+        """
         cache = self.__dict__.setdefault("_increment_cache", {})
         if id(values) not in cache:  # leaf values are cached, so their identity is a key
-            ptr, cols, steps = [np.zeros(1, dtype=np.int64)], [], []
-            for start in range(0, values.shape[0], 65_536):
-                chunk = values[start : start + 65_536]
-                step = np.diff(chunk, axis=1, prepend=0.0)
-                rows, col = np.nonzero(step)
-                ptr.append(ptr[-1][-1] + np.cumsum(np.bincount(rows, minlength=chunk.shape[0])))
-                cols.append(col)
-                steps.append(step[rows, col])
-            cache[id(values)] = (values, (np.concatenate(ptr), np.concatenate(cols), np.concatenate(steps)))
+            first, counts = np.unique(values[:, 0], return_counts=True)
+            shift = float(first[np.argmax(counts)]) if first.size else 0.0
+            ptr = np.zeros(values.shape[0] + 1, dtype=np.int64)
+            _leaf_steps(values, shift, ptr, ptr[:0], values[:0, 0])  # steps per leaf
+            np.cumsum(ptr, out=ptr)
+            cols, steps = np.empty(ptr[-1], dtype=np.int64), np.empty(ptr[-1])
+            _leaf_steps(values, shift, ptr, cols, steps)
+            cache[id(values)] = (values, (ptr, cols, steps))
         return cache[id(values)][1]
 
     def _path_dependent_values(self, X: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -1053,12 +1217,12 @@ class ForestExplainer:
         gl_nodes, gl_weights = _gauss_legendre_rules(int(flat.node_order.max(initial=1)))
         out = np.empty((X.shape[0], self.n_features, values.shape[1]))
         block = int(np.clip(_SHAP_BLOCK_BYTES // (8 * self.n_features * values.shape[1]), 8, _SHAP_BLOCK_ROWS))
-        _path_dependent_increments(
+        _path_dependent_curves(
             X, flat.roots, flat.left, flat.right, flat.feature, flat.threshold, flat.nan_left, flat.cover,
             flat.node_leaf, flat.node_order, inc_ptr, inc_col, inc_val, gl_nodes, gl_weights, self._max_depth,
             block, out,
         )  # fmt: skip
-        return np.cumsum(out, axis=2, out=out)
+        return out
 
     def base_values(self, output: ForestOutput = "risk", times: Any = None) -> np.ndarray:
         """Expected output: cover-weighted (path-dependent) or background mean (interventional).

@@ -3,7 +3,7 @@
 For every patient and every leaf it builds the polynomial prod_j (z_j + o_j t) over the distinct features of the
 leaf's path and divides it by each factor (O(m^2) per leaf), giving one Shapley weight per (leaf, feature) record;
 the SHAP values are those weights times the leaf values. It shares no code with
-``carrisk.explain._path_dependent_increments`` (tree walk, Owen's formula by Gauss-Legendre quadrature, sparse leaf
+``carrisk.explain._path_dependent_curves`` (tree walk, Owen's formula by Gauss-Legendre quadrature, sparse leaf
 steps) beyond the flattened records, so agreement of the two is a real check.
 """
 

@@ -131,6 +131,18 @@ def _feature_edges(column: np.ndarray, n_bins: int) -> np.ndarray:
     return edges
 
 
+def _route(tree: Any, X: np.ndarray) -> np.ndarray:
+    """Leaf index reached by each row of ``X`` in a tree of scikit-learn arrays (``x <= threshold`` goes left)."""
+    node = np.zeros(X.shape[0], dtype=np.int64)
+    active = np.flatnonzero(tree.children_left[node] >= 0)
+    while active.size:
+        current = node[active]
+        go_left = X[active, tree.feature[current]] <= tree.threshold[current]
+        node[active] = np.where(go_left, tree.children_left[current], tree.children_right[current])
+        active = active[tree.children_left[node[active]] >= 0]
+    return np.asarray(tree.leaf_of_node[node])
+
+
 def apply_bins(X: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bins of float64 ``X`` (n, p) as a (p, n) uint8 array: ``Xb[f, i]`` = number of edges of ``f`` <= ``X[i, f]``."""
     out = np.empty((X.shape[1], X.shape[0]), dtype=np.uint8)
@@ -223,14 +235,7 @@ class _HistTree:
 
     def apply(self, X: np.ndarray) -> np.ndarray:
         """Leaf index (into the leaf tables) reached by each row of float64 ``X``; left when ``x <= threshold``."""
-        node = np.zeros(X.shape[0], dtype=np.int64)
-        active = np.flatnonzero(self.children_left[node] >= 0)
-        while active.size:
-            current = node[active]
-            go_left = X[active, self.feature[current]] <= self.threshold[current]
-            node[active] = np.where(go_left, self.children_left[current], self.children_right[current])
-            active = active[self.children_left[node[active]] >= 0]
-        return self.leaf_of_node[node]
+        return _route(self, X)
 
 
 @dataclass
@@ -473,14 +478,7 @@ class _TreeArrays:
 
     def apply(self, X: np.ndarray) -> np.ndarray:
         """Leaf index (into the leaf tables) reached by each row of float64 ``X``; left when ``x <= threshold``."""
-        node = np.zeros(X.shape[0], dtype=np.int64)
-        active = np.arange(X.shape[0])
-        while active.size:
-            current = node[active]
-            go_left = X[active, self.feature[current]] <= self.threshold[current]
-            node[active] = np.where(go_left, self.children_left[current], self.children_right[current])
-            active = active[self.children_left[node[active]] >= 0]
-        return self.leaf_of_node[node]
+        return _route(self, X)
 
 
 @dataclass

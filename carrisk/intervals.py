@@ -30,6 +30,11 @@ from scipy.stats import norm
 N_BINS = 1000
 UNIFORM_FRACTION = 0.1
 POLYNOMIAL_DEGREE = 2
+#: At most this many reference patients fit the variance prior (a random subset of larger training sets: the prior
+#: is a smooth density of 2 parameters, and the IJ covariance is n_train x reference).
+MAX_REFERENCE = 2000
+#: Float64 cells of the (n_train x targets) IJ covariance computed at once (128 MB).
+_IJ_BLOCK_CELLS = 1 << 24
 
 
 def inbag_counts(forest: Any, n_samples: int) -> np.ndarray:
@@ -73,8 +78,11 @@ def infinitesimal_jackknife_variance(per_tree: np.ndarray, inbag: np.ndarray, bi
     centred_pred = per_tree - per_tree.mean(axis=0)
     counts = inbag.astype(float)
     centred_inbag = counts - counts.mean(axis=1, keepdims=True)
-    cov = centred_inbag @ centred_pred / n_trees
-    raw = (cov**2).sum(axis=0)
+    raw = np.empty(centred_pred.shape[1])
+    block = max(1, _IJ_BLOCK_CELLS // n_train)  # the covariance in column blocks: memory bounded for large n_train
+    for start in range(0, raw.size, block):
+        cov = centred_inbag @ centred_pred[:, start : start + block] / n_trees
+        raw[start : start + block] = (cov**2).sum(axis=0)
     if not bias_correct:
         return raw
     inbag_var = float(np.mean(counts.var(axis=1)))
@@ -146,6 +154,15 @@ def half_forest_noise(per_tree: np.ndarray, inbag: np.ndarray, seed: int = 0) ->
     full = infinitesimal_jackknife_variance(per_tree, inbag)
     halved = infinitesimal_jackknife_variance(per_tree[half], inbag[:, half])
     return float(np.sqrt(np.mean((halved - full) ** 2)))
+
+
+def reference_rows(n_rows: int, seed: int = 0, max_rows: int | None = None) -> np.ndarray:
+    """Indices of the training rows that fit the variance prior: all of them, or a seeded random ``max_rows``
+    (default :data:`MAX_REFERENCE`)."""
+    max_rows = MAX_REFERENCE if max_rows is None else max_rows
+    if n_rows <= max_rows:
+        return np.arange(n_rows)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=max_rows, replace=False))
 
 
 def variance_prior(reference_per_tree: np.ndarray, inbag: np.ndarray, seed: int = 0) -> VariancePrior | None:

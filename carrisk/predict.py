@@ -48,6 +48,7 @@ from carrisk.intervals import (
     VariancePrior,
     inbag_counts,
     infinitesimal_jackknife_variance,
+    reference_rows,
     variance_prior,
 )
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS
@@ -263,7 +264,7 @@ class EFSModel:
         return nan, nan
 
     def variance_prior(self, horizon: float) -> VariancePrior | None:
-        """Empirical-Bayes prior of the IJ variance at ``horizon``, fitted on the training patients (cached)."""
+        """Empirical-Bayes prior of the IJ variance at ``horizon``, from the training patients kept (at most 2,000)."""
         if horizon not in self.variance_priors:
             leaves = None if self.reference is None else self._leaves(self.reference)
             if leaves is None or self.inbag is None:
@@ -768,7 +769,8 @@ def fit_efs_model(
         background,
         inbag,
         bootstrap,
-        reference=design if inbag is not None else None,
+        # the patients whose jackknife estimates fit the variance prior (a seeded subset of large training sets)
+        reference=design[reference_rows(len(design), seed)] if inbag is not None else None,
         refits=refits,
         level_counts=level_counts(pipeline.named_steps["features"].categorize(records)),
     )

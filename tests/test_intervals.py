@@ -3,10 +3,12 @@
 import numpy as np
 import pytest
 
+from carrisk import intervals
 from carrisk.intervals import (
     fit_variance_prior,
     half_forest_noise,
     infinitesimal_jackknife_variance,
+    reference_rows,
     variance_prior,
 )
 
@@ -39,6 +41,26 @@ def test_ij_known_answer_on_four_trees():
     np.testing.assert_allclose(infinitesimal_jackknife_variance(per_tree, inbag, bias_correct=False), [0.5])
     # bias: n * mean_i Var_b(N_bi) * mean_b (t_b - mean t)^2 / B = 2 * 0.5 * 0.5 / 4
     np.testing.assert_allclose(infinitesimal_jackknife_variance(per_tree, inbag), [0.375])
+
+
+def test_ij_in_column_blocks_equals_the_one_matrix_product(monkeypatch):
+    # Large training sets compute the (n_train x targets) covariance in blocks of columns; same numbers.
+    rng = np.random.default_rng(11)
+    y = rng.normal(size=(50, 7))
+    inbag, per_tree = bagged_means(y, n_trees=40, seed=12)
+    centred = inbag - inbag.mean(axis=1, keepdims=True)
+    direct = ((centred @ (per_tree - per_tree.mean(axis=0)) / 40) ** 2).sum(axis=0)
+    monkeypatch.setattr(intervals, "_IJ_BLOCK_CELLS", 50 * 3)  # blocks of 3 columns: 3 + 3 + 1
+    np.testing.assert_allclose(infinitesimal_jackknife_variance(per_tree, inbag, bias_correct=False), direct)
+
+
+def test_reference_rows_keep_small_sets_and_subsample_large_ones_reproducibly():
+    np.testing.assert_array_equal(reference_rows(1500, seed=3), np.arange(1500))
+    rows = reference_rows(100_000, seed=3)
+    assert rows.size == intervals.MAX_REFERENCE == 2000
+    assert np.all(np.diff(rows) > 0) and rows[-1] < 100_000  # distinct, sorted, in range
+    np.testing.assert_array_equal(rows, reference_rows(100_000, seed=3))
+    assert not np.array_equal(rows, reference_rows(100_000, seed=4))
 
 
 def test_few_trees_give_negative_corrected_estimates_that_calibration_repairs():

@@ -68,6 +68,24 @@ def test_predictions_are_ordered_probabilities_with_intervals(forest_model, cox_
         assert np.all(np.diff(curve["efs"]) <= 1e-12) and len(curve["days"]) == len(curve["efs"])
 
 
+def test_large_training_sets_fit_the_variance_prior_on_a_seeded_subset(monkeypatch, cohort, forest_model):
+    # Registry-size forests keep only MAX_REFERENCE training rows for the empirical-Bayes prior (the IJ covariance
+    # of all 100,000 rows against themselves would need 75 GB); small ones keep every row, as before.
+    from carrisk import intervals
+
+    assert len(forest_model.reference) == len(cohort.records)
+    monkeypatch.setattr(intervals, "MAX_REFERENCE", 120)
+    y = survival_target(cohort.records)
+    kwargs = dict(seed=0, synthetic=True, n_estimators=60, min_samples_leaf=10, grid={}, causes=False)
+    model = fit_efs_model(cohort.records, y, "rsf", **kwargs)
+    np.testing.assert_array_equal(model.reference, forest_model.reference[intervals.reference_rows(300, 0, 120)])
+    assert len(model.reference) == 120 and model.variance_priors  # the priors were fitted from the subset
+    table = model.predict_efs(cohort.records.head(20))
+    assert np.all(table["efs_6mo_lo"] < table["efs_6mo"]) and np.all(table["efs_6mo"] < table["efs_6mo_hi"])
+    horizon = next(iter(model.variance_priors))
+    assert not np.allclose(model.variance_priors[horizon].g, forest_model.variance_priors[horizon].g)
+
+
 def test_top_reasons_are_shap_values_that_add_up(forest_model, example_records):
     result = forest_model.explain(example_records)
     table = forest_model.predict_efs(example_records, top=100)

@@ -75,6 +75,25 @@ def test_the_cause_split_follows_the_cause_model(fitted, patients):
         np.testing.assert_allclose(table[f"cif_{cause}_12mo"], cif[:, index, k], atol=1e-12)
 
 
+def test_after_cr_cause_models_are_scikit_survivals_ridge_cox(fitted):
+    # Each after-CR cause: CoxPHSurvivalAnalysis(alpha=chosen penalty, ties="breslow") on the patients in CR, other
+    # causes censored; the same coefficients and Breslow cumulative baseline hazard on the model's grid.
+    from sksurv.linear_model import CoxPHSurvivalAnalysis
+    from sksurv.util import Surv
+
+    from carrisk.competing.prediction import AFTER_CR_CAUSES, cause_training_data
+
+    _, design, time, code = cause_training_data(fitted.spec, simulate_cohort(n=420, seed=7).records)
+    in_cr = code != 1
+    for k, cause in enumerate(AFTER_CR_CAUSES, start=1):
+        target = Surv.from_arrays((code == k + 1)[in_cr], time[in_cr])
+        cox = CoxPHSurvivalAnalysis(alpha=fitted.alpha_[cause], ties="breslow").fit(design[in_cr], target)
+        np.testing.assert_allclose(fitted.coef_[k], cox.coef_, atol=1e-6)
+        reference = cox.cum_baseline_hazard_(np.maximum(fitted.unique_times_, cox.cum_baseline_hazard_.x[0]))
+        reference[fitted.unique_times_ < cox.cum_baseline_hazard_.x[0]] = 0.0
+        np.testing.assert_allclose(np.cumsum(fitted.baseline_[k]), reference, atol=1e-8)
+
+
 def test_estimator_contract(fitted):
     model = CauseSpecificModel(alpha=5.0, n_bootstrap=2)
     assert clone(model).get_params() == model.get_params()

@@ -200,8 +200,7 @@ def partial_log_likelihood(
     design = np.asarray(x, dtype=float)
     if not (code == cause).any():
         return 0.0
-    sets = _make_risk_sets(t, code, design, cause, subdistribution)
-    return _derivatives(np.asarray(coef, dtype=float), sets)[0]
+    return _log_likelihood(np.asarray(coef, dtype=float), _make_risk_sets(t, code, design, cause, subdistribution))
 
 
 def cross_validated_penalty(
@@ -271,15 +270,15 @@ def _cross_validated_scores(
 ) -> np.ndarray:
     """Sum over the folds of ``l(beta_-f; all) - l(beta_-f; all but f)`` for every candidate penalty."""
     score = np.zeros(candidates.size)
+    every = _make_risk_sets(t, code, design, cause, subdistribution)  # risk sets built once, not per fit
     for train, _ in splits:
+        if not (code[train] == cause).any():  # ridge_hazard_fit's zero coefficients, no training likelihood
+            score += _log_likelihood(np.zeros(design.shape[1]), every)
+            continue
+        sets = _make_risk_sets(t[train], code[train], design[train], cause, subdistribution)
         for c, penalty in enumerate(candidates):
-            coef = ridge_hazard_fit(
-                t[train], code[train], design[train], cause, penalty=penalty, subdistribution=subdistribution
-            ).coef
-            score[c] += partial_log_likelihood(t, code, design, cause, coef, subdistribution=subdistribution)
-            score[c] -= partial_log_likelihood(
-                t[train], code[train], design[train], cause, coef, subdistribution=subdistribution
-            )
+            coef = _newton(sets, 1e-9, 50, penalty)[0]  # = ridge_hazard_fit(...).coef with its defaults
+            score[c] += _log_likelihood(coef, every) - _log_likelihood(coef, sets)
     return score
 
 
@@ -443,8 +442,8 @@ def _newton(sets: _RiskSets, tol: float, max_iter: int, penalty: float = 0.0) ->
     the (penalised) information matrix at them and whether the stopping rule was met.
     """
     beta = np.zeros(sets.x.shape[1])
+    loglik, score, info = _derivatives(beta, sets, penalty)
     for _ in range(max_iter + 1):
-        loglik, score, info = _derivatives(beta, sets, penalty)
         if np.max(np.abs(score) * np.maximum(np.abs(beta), 1.0)) < max(abs(loglik), 1.0) * tol:
             return beta, info, True
         try:
@@ -453,12 +452,25 @@ def _newton(sets: _RiskSets, tol: float, max_iter: int, penalty: float = 0.0) ->
             break
         candidate = beta + step
         for _halving in range(30):
-            if _derivatives(candidate, sets, penalty)[0] >= loglik + 1e-4 * score @ step:
+            trial = _derivatives(candidate, sets, penalty)  # kept for the next step when accepted
+            if trial[0] >= loglik + 1e-4 * score @ step:
                 break
             step = step / 2
             candidate = beta + step
+        else:
+            trial = _derivatives(candidate, sets, penalty)
         beta = candidate
-    return beta, _derivatives(beta, sets, penalty)[2], False
+        loglik, score, info = trial
+    return beta, info, False
+
+
+def _log_likelihood(beta: np.ndarray, sets: _RiskSets) -> float:
+    """The (unpenalised) Breslow log partial likelihood alone: ``_derivatives(beta, sets)[0]`` without S1 and S2."""
+    e = np.exp(sets.x @ beta)
+    s0 = np.append(np.cumsum(e[::-1])[::-1], 0.0)[sets.first_at_risk]
+    if sets.ipcw is not None and sets.g_fail is not None:
+        s0 = s0 + sets.g_fail * np.concatenate([[0.0], np.cumsum(e * sets.ipcw)])[sets.first_at_risk]
+    return float(np.sum(sets.x_failed_sum @ beta) - np.sum(sets.d * np.log(s0)))
 
 
 def _risk_sums(beta: np.ndarray, sets: _RiskSets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

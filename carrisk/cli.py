@@ -602,6 +602,8 @@ def train(
     typer.echo(f"saved {path}")
     if fitted.cause_model is not None:
         typer.echo("with its cause-specific model (carrisk predict --causes)")
+    if fitted.metadata.get("interval_warning"):
+        typer.echo(f"note: {fitted.metadata['interval_warning']}", err=True)
     if report is not None:
         from carrisk.development_report import write_train_report
 
@@ -681,6 +683,8 @@ def predict(
         typer.echo(f"carrisk: {rejected['row'].nunique()} invalid row(s) skipped; reasons in {target}", err=True)
     if fitted.metadata.get("synthetic_training_data"):
         typer.echo("carrisk: note: this model was trained on SYNTHETIC data; not for clinical decisions", err=True)
+    if fitted.metadata.get("interval_warning"):
+        typer.echo(f"carrisk: note: {fitted.metadata['interval_warning']}", err=True)
     with contextlib.ExitStack() as stack:
         write_rows = stack.enter_context(csv_stream(out)) if out is not None else None
         write_json = stack.enter_context(json_array_stream(json_out)) if json_out is not None else None

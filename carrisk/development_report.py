@@ -832,7 +832,10 @@ def train_report_html(
         ("model", model_label(model.model_name)),
         ("how the hyper-parameters were chosen", tuning_text(tuning)),
         ("hyper-parameters", parameters_text(model.params)),
-        ("intervals of each prediction", metadata.get("interval_method", "not recorded")),
+        (
+            "intervals of each prediction",
+            " ".join(filter(None, [metadata.get("interval_method", "not recorded"), metadata.get("interval_warning")])),
+        ),
         ("seeds", ", ".join(f"{k} {v}" for k, v in seeds.items()) or "not recorded"),
         ("trained on synthetic data", "yes" if synthetic else "no"),
         ("saved bundle", bundle or "not saved"),

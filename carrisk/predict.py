@@ -45,6 +45,7 @@ from carrisk.casemix import case_mix_summary
 from carrisk.explain import ShapResult
 from carrisk.features import ClinicalFeatures, FeatureSpec
 from carrisk.intervals import (
+    NOISE_TO_SIGNAL_LIMIT,
     VariancePrior,
     inbag_counts,
     infinitesimal_jackknife_variance,
@@ -777,8 +778,28 @@ def fit_efs_model(
     if inbag is not None:
         for horizon in DEFAULT_HORIZONS.values():
             fitted.variance_prior(horizon)  # fitted once here, stored in the bundle
+        fitted.metadata.update(_interval_noise(fitted, len(design), inbag.shape[1]))
+        if fitted.metadata.get("interval_warning"):
+            warnings.warn(fitted.metadata["interval_warning"], UserWarning, stacklevel=2)
     fitted.cause_model = _fit_cause_model(records, spec, causes, seed)
     return fitted
+
+
+def _interval_noise(fitted: EFSModel, n_rows: int, n_trees: int) -> dict[str, Any]:
+    """The forest's jackknife noise-to-signal ratio, and a warning when its intervals are too wide to use."""
+    priors = [prior for prior in fitted.variance_priors.values() if prior is not None]
+    if not priors:
+        return {}
+    ratio = max(prior.noise_to_signal for prior in priors)
+    out: dict[str, Any] = {"interval_noise_to_signal": round(ratio, 3)}
+    if ratio > NOISE_TO_SIGNAL_LIMIT:
+        out["interval_warning"] = (
+            f"the forest's intervals are dominated by Monte-Carlo noise ({n_trees} trees for {n_rows} training rows; "
+            f"jackknife noise {ratio:.1f}x the typical variance, above {NOISE_TO_SIGNAL_LIMIT:g}): they are much "
+            f"wider than the forest's sampling variability; grow more trees (about one per training row or two) "
+            f"for usable intervals"
+        )
+    return out
 
 
 def _fit_cause_model(records: pd.DataFrame, spec: FeatureSpec | None, causes: bool | None, seed: int) -> Any:

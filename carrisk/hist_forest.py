@@ -131,6 +131,15 @@ def _feature_edges(column: np.ndarray, n_bins: int) -> np.ndarray:
     return edges
 
 
+def _node_values(leaf_of_node: np.ndarray, chf: np.ndarray, survival: np.ndarray) -> np.ndarray:
+    """(node_count, n_times, 2): each leaf's cumulative hazard and survival at its node (zeros at internal nodes)."""
+    out = np.zeros((leaf_of_node.size, chf.shape[1], 2))
+    is_leaf = leaf_of_node >= 0
+    out[is_leaf, :, 0] = chf[leaf_of_node[is_leaf]]
+    out[is_leaf, :, 1] = survival[leaf_of_node[is_leaf]]
+    return out
+
+
 def _route(tree: Any, X: np.ndarray) -> np.ndarray:
     """Leaf index reached by each row of ``X`` in a tree of scikit-learn arrays (``x <= threshold`` goes left)."""
     node = np.zeros(X.shape[0], dtype=np.int64)
@@ -226,12 +235,7 @@ class _HistTree:
     @property
     def value(self) -> np.ndarray:
         """(node_count, n_times, 2): cumulative hazard and survival of every leaf (zeros at internal nodes)."""
-        chf, survival = self.leaf_curves()
-        out = np.zeros((self.node_count, self.n_times, 2))
-        is_leaf = self.leaf_of_node >= 0
-        out[is_leaf, :, 0] = chf[self.leaf_of_node[is_leaf]]
-        out[is_leaf, :, 1] = survival[self.leaf_of_node[is_leaf]]
-        return out
+        return _node_values(self.leaf_of_node, *self.leaf_curves())
 
     def apply(self, X: np.ndarray) -> np.ndarray:
         """Leaf index (into the leaf tables) reached by each row of float64 ``X``; left when ``x <= threshold``."""
@@ -469,12 +473,7 @@ class _TreeArrays:
     @property
     def value(self) -> np.ndarray:
         """(node_count, n_times, 2): cumulative hazard and survival of every leaf (zeros at internal nodes)."""
-        chf, survival = self.leaf_curves()
-        out = np.zeros((self.node_count, chf.shape[1], 2))
-        is_leaf = self.leaf_of_node >= 0
-        out[is_leaf, :, 0] = chf[self.leaf_of_node[is_leaf]]
-        out[is_leaf, :, 1] = survival[self.leaf_of_node[is_leaf]]
-        return out
+        return _node_values(self.leaf_of_node, *self.leaf_curves())
 
     def apply(self, X: np.ndarray) -> np.ndarray:
         """Leaf index (into the leaf tables) reached by each row of float64 ``X``; left when ``x <= threshold``."""

@@ -107,7 +107,7 @@ def test_forest_intervals_inflated_by_jackknife_noise_are_flagged(cohort, forest
     assert width(few) > width(many)  # the noise widens the intervals
 
 
-def test_little_bags_forest_intervals(cohort):
+def test_little_bags_forest_intervals(cohort, tmp_path):
     # ci_group_size=2 reaches the hist forest through fit_efs_model's params; the intervals are grf's little bags
     # (no jackknife prior fitted, no rows-per-tree warning), recorded in the metadata.
     from carrisk.intervals import little_bags_variance
@@ -133,6 +133,13 @@ def test_little_bags_forest_intervals(cohort):
     for bound, sign in ((lo, -1), (hi, 1)):
         expected = 1 / (1 + np.exp(-(np.log(p / (1 - p)) + sign * 1.959963984540054 * se_logit)))
         np.testing.assert_allclose(bound[:, 0], expected, rtol=1e-9)
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.ci_group_size == 2
+    pd.testing.assert_frame_equal(
+        loaded.predict_efs(records, top=0).drop(columns=["curve"]),
+        model.predict_efs(records, top=0).drop(columns=["curve"]),
+    )
     with pytest.raises(ValueError, match="multiple of ci_group_size"):
         fit_efs_model(cohort.records, y, "rsf", n_estimators=21, ci_group_size=2, **kwargs)
 

@@ -28,6 +28,8 @@ Model (each point checked by the tests):
   Kaplan-Meier curves, the risk the mean cumulative hazard summed over the grid, as in scikit-survival.
 - Covers (``weighted_n_node_samples``) are the bootstrap counts of the node's rows; ``inbag_counts_`` are the
   kernel's own bootstrap counts.
+- ``ci_group_size=L >= 2`` replaces the bootstraps by grf's little bags: groups of ``L`` trees grown on one
+  half-sample of ``floor(n / 2)`` rows (counts 0/1), for :func:`carrisk.intervals.little_bags_variance`.
 
 Training times must lie on the grid or between its points: the grid is the distinct event times (at most 200:
 :class:`carrisk.models.SurvivalForest` coarsens times upwards to ``max_times`` event-time quantiles first). A row

@@ -28,6 +28,8 @@ Model (each point checked by the tests):
   Kaplan-Meier curves, the risk the mean cumulative hazard summed over the grid, as in scikit-survival.
 - Covers (``weighted_n_node_samples``) are the bootstrap counts of the node's rows; ``inbag_counts_`` are the
   kernel's own bootstrap counts.
+- ``ci_group_size=L >= 2`` replaces the bootstraps by grf's little bags: groups of ``L`` trees grown on one
+  half-sample of ``floor(n / 2)`` rows (counts 0/1), for :func:`carrisk.intervals.little_bags_variance`.
 
 Training times must lie on the grid or between its points: the grid is the distinct event times (at most 200:
 :class:`carrisk.models.SurvivalForest` coarsens times upwards to ``max_times`` event-time quantiles first). A row
@@ -129,6 +131,18 @@ def _feature_edges(column: np.ndarray, n_bins: int) -> np.ndarray:
     edges = np.full(n_bins - 1, np.inf)
     edges[: cuts.size] = cuts
     return edges
+
+
+def _half_samples(n: int, n_groups: int, random_state: int) -> np.ndarray:
+    """(n_groups, n) 0/1 masks: group ``g``'s half-sample of ``floor(n / 2)`` distinct rows without replacement,
+    from its own child of ``SeedSequence(random_state)`` (grf's ``sample_clusters(num_rows, 0.5)``)."""
+    size = n // 2
+    if size < 1:
+        raise ValueError("ci_group_size > 1 needs at least 2 training rows (half-samples of floor(n / 2) rows)")
+    out = np.zeros((n_groups, n), dtype=np.uint8)
+    for g, child in enumerate(np.random.SeedSequence(random_state).spawn(n_groups)):
+        out[g, np.random.default_rng(child).choice(n, size=size, replace=False)] = 1
+    return out
 
 
 def _node_values(leaf_of_node: np.ndarray, chf: np.ndarray, survival: np.ndarray) -> np.ndarray:
@@ -272,8 +286,14 @@ class HistForest:
         Bin edges of every feature (padded with +inf).
     tree_seeds_ : ndarray of uint64
         Seed of every tree (its bootstrap and feature draws), derived from ``random_state``.
+    ci_group_size_ : int
+        1 for the bootstrap forest; ``L >= 2``: trees ``g L .. g L + L - 1`` share a half-sample (grf's little
+        bags, see :meth:`fit`). Forests saved before this attribute existed read as 1.
     n_features_in_ : int
     """
+
+    #: class default: forests pickled before little bags existed are bootstrap forests
+    ci_group_size_: int = 1
 
     estimators_: list[Any]
     unique_times_: np.ndarray
@@ -303,6 +323,7 @@ class HistForest:
         n_bins: int = MAX_BINS,
         n_split_times: int = SPLIT_TIMES,
         leaf_size: str = "rows",
+        ci_group_size: int = 1,
     ) -> HistForest:
         """Grow ``n_estimators`` trees with scikit-survival's defaults (bootstrap of n rows, unlimited depth,
         ``min_samples_split=6``), exhaustive split search over the bins and the split statistic on
@@ -310,6 +331,17 @@ class HistForest:
 
         ``leaf_size="rows"`` counts distinct in-bag rows for ``min_samples_leaf`` and ``min_samples_split``
         (scikit-learn's rule); ``"weights"`` counts bootstrap-weighted rows (comprisk's rule; benchmarks only).
+
+        ``ci_group_size = L >= 2`` grows the trees in groups of ``L`` for grf's "little bags" variance
+        (:func:`carrisk.intervals.little_bags_variance`): group ``g`` (trees ``g L .. g L + L - 1``) draws a
+        half-sample of ``floor(n / 2)`` distinct rows without replacement, and every tree of the group is grown on
+        all of it (in-bag counts 0/1), each with its own feature stream. This is grf's ``ForestTrainer::
+        train_ci_group`` (core/src/forest/ForestTrainer.cpp: ``sample_clusters(num_rows, 0.5)``, i.e.
+        ``static_cast<size_t>(n * 0.5)`` rows, then ``subsample(clusters, sample_fraction * 2)``, the whole
+        half-sample at grf's default ``sample.fraction = 0.5``). The half-samples come from ``random_state``
+        (``SeedSequence(random_state).spawn``), drawn before the trees, so they do not depend on the threads.
+        ``n_estimators`` must be a multiple of ``L`` and ``max_samples`` None. ``ci_group_size=1``: the bootstrap
+        forest, unchanged.
         """
         from carrisk._hist_kernel import bootstrap_counts, grow_tree
 
@@ -319,6 +351,20 @@ class HistForest:
             raise ValueError(f"n_split_times must be in [1, 255], got {n_split_times}")
         if n_estimators < 1 or min_samples_leaf < 1 or min_samples_split < 2:
             raise ValueError("need n_estimators >= 1, min_samples_leaf >= 1 and min_samples_split >= 2")
+        if isinstance(ci_group_size, bool) or not isinstance(ci_group_size, Integral) or ci_group_size < 1:
+            raise ValueError(f"ci_group_size must be an integer >= 1, got {ci_group_size!r}")
+        ci_group_size = int(ci_group_size)
+        if ci_group_size > 1:
+            if n_estimators % ci_group_size:
+                raise ValueError(
+                    f"n_estimators ({n_estimators}) must be a multiple of ci_group_size ({ci_group_size}): "
+                    "the trees are grown in groups sharing a half-sample"
+                )
+            if max_samples is not None:
+                raise ValueError(
+                    "max_samples must be None with ci_group_size > 1: every tree of a group is grown on its group's "
+                    "half-sample of floor(n / 2) rows"
+                )
         X64 = np.asarray(X, dtype=np.float32).astype(np.float64)
         if not np.all(np.isfinite(X64)):
             raise ValueError("engine='hist' needs finite features (impute missing values first)")
@@ -345,10 +391,14 @@ class HistForest:
         n_boot = resolve_n_bootstrap(max_samples, n)
         seeds = np.random.SeedSequence(random_state).generate_state(n_estimators, dtype=np.uint64)
         inbag = np.empty((n_estimators, n), dtype=np.uint8)
+        half_samples = _half_samples(n, n_estimators // ci_group_size, random_state) if ci_group_size > 1 else None
         depth = -1 if max_depth is None else int(max_depth)
 
         def grow(b: int) -> _HistEstimator:
-            counts = bootstrap_counts(n, n_boot, seeds[b])
+            if half_samples is None:
+                counts = bootstrap_counts(n, n_boot, seeds[b])
+            else:  # a little bag: every tree of group b // L on the group's half-sample
+                counts = half_samples[b // ci_group_size].astype(np.int64)
             if counts.max() > np.iinfo(np.uint8).max:  # pragma: no cover - needs a row drawn > 255 times
                 raise ValueError("a row was drawn more than 255 times; in-bag counts are stored as uint8")
             inbag[b] = counts
@@ -387,6 +437,7 @@ class HistForest:
         forest.inbag_counts_ = inbag.T
         forest.bin_edges_ = edges
         forest.tree_seeds_ = seeds
+        forest.ci_group_size_ = ci_group_size
         forest.oob_prediction_ = forest._oob_risk(Xb) if oob else None
         return forest
 

@@ -11,11 +11,19 @@ g-modelling [2] (noise level estimated by comparing the estimate of half the tre
 each new patient's variance is the posterior mean given its own estimate. The result is always positive and is
 shrunk towards the variances typical of the reference patients.
 
+Forests grown in groups of trees sharing a half-sample (``ci_group_size >= 2``) instead use grf's bootstrap of
+little bags [3] (:func:`little_bags_variance`): its Monte-Carlo noise is removed by comparing the spread of the group
+means with the spread within groups, and does not grow with the training rows per tree as the IJ's does.
+
 References
 ----------
 .. [1] Wager S, Hastie T, Efron B. Confidence intervals for random forests: the jackknife and the
    infinitesimal jackknife. J Mach Learn Res 2014;15:1625-1651.
 .. [2] Efron B. Empirical Bayes deconvolution estimates. Biometrika 2016;103:1-20.
+.. [3] Athey S, Tibshirani J, Wager S. Generalized random forests. Ann Stat 2019;47:1148-1178 (section 4.1);
+   Sexton J, Laake P. Standard errors for bagged and random forest estimators. Comput Stat Data Anal
+   2009;53:801-811. Implementation followed: grf (github.com/grf-labs/grf, commit 5bee99b), core/src/forest/
+   ForestTrainer.cpp, core/src/prediction/RegressionPredictionStrategy.cpp, ObjectiveBayesDebiaser.cpp.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.special import log_ndtr
 from scipy.stats import norm
 
 N_BINS = 1000
@@ -40,6 +49,67 @@ MAX_REFERENCE = 2000
 MAX_ROWS_PER_TREE = 10
 #: Float64 cells of the (n_train x targets) IJ covariance computed at once (128 MB).
 _IJ_BLOCK_CELLS = 1 << 24
+
+
+def objective_bayes_debias(var_between: np.ndarray, group_noise: np.ndarray, num_good_groups: float) -> np.ndarray:
+    """grf's objective-Bayes debiasing of a between-groups variance (``ObjectiveBayesDebiaser::debias``,
+    grf core/src/prediction/ObjectiveBayesDebiaser.cpp), elementwise.
+
+    The method-of-moments estimate ``S = var_between - group_noise`` has standard error about
+    ``se = max(var_between, group_noise) * sqrt(2 / num_good_groups)``; with a flat prior on ``S >= 0`` and a
+    Gaussian error, the estimate is ``S + se * phi(r) / Phi(r)`` with ``r = S / se`` (0 where ``se < 1e-10``, as
+    grf's ``equal_doubles(initial_se, 0.0, 1.0e-10)``). grf writes ``Phi(r)`` as ``0.5 * erfc(-r / sqrt 2)``; the
+    ratio is computed here in log space (the same number, without 0/0 for very negative ``r``). Always > 0 when
+    ``se > 0``.
+    """
+    var_between = np.asarray(var_between, dtype=float)
+    group_noise = np.asarray(group_noise, dtype=float)
+    initial_estimate = var_between - group_noise
+    initial_se = np.maximum(var_between, group_noise) * np.sqrt(2.0 / num_good_groups)
+    zero = np.abs(initial_se) < 1.0e-10
+    safe_se = np.where(zero, 1.0, initial_se)
+    ratio = initial_estimate / safe_se
+    mills = np.exp(norm.logpdf(ratio) - log_ndtr(ratio))  # phi(r) / Phi(r)
+    return np.where(zero, 0.0, initial_estimate + safe_se * mills)
+
+
+def little_bags_variance(per_tree: np.ndarray, group_size: int) -> np.ndarray:
+    """Variance of a forest prediction by grf's bootstrap of little bags (Athey, Tibshirani and Wager 2019,
+    section 4.1; Sexton and Laake 2009), for trees grown in groups of ``group_size`` on shared half-samples
+    (:meth:`carrisk.hist_forest.HistForest.fit` with ``ci_group_size``).
+
+    Follows grf's ``RegressionPredictionStrategy::compute_variance``
+    (core/src/prediction/RegressionPredictionStrategy.cpp) with every tree's weight 1 (the forest prediction is
+    the plain mean of the trees' predictions ``t_b``): ``rho_b = t_b - mean_b t_b``;
+    ``var_between = mean_g (mean_{b in g} rho_b)^2``; ``var_total = mean_b rho_b^2``;
+    ``group_noise = (var_total - var_between) / (group_size - 1)``; the variance is
+    :func:`objective_bayes_debias` ``(var_between, group_noise, n_groups)`` (positive; ``var_between -
+    group_noise`` would be the unbiased but possibly negative estimate). Trees are taken in order: trees
+    ``g L .. g L + L - 1`` form group ``g``; every group is complete (grf skips groups with an empty leaf; a
+    survival tree always predicts).
+
+    Parameters
+    ----------
+    per_tree : (n_trees, m)
+        Each tree's prediction for m targets.
+    group_size : int
+        Trees per group (>= 2); ``n_trees`` must be a multiple of it.
+
+    Returns
+    -------
+    (m,) variance estimates.
+    """
+    per_tree = np.asarray(per_tree, dtype=float)
+    n_trees = per_tree.shape[0]
+    if group_size < 2 or n_trees % group_size:
+        raise ValueError(f"need group_size >= 2 dividing the number of trees ({n_trees}), got {group_size}")
+    num_groups = n_trees // group_size
+    rho = per_tree - per_tree.mean(axis=0)
+    group_rho = rho.reshape(num_groups, group_size, *per_tree.shape[1:]).mean(axis=1)
+    var_between = (group_rho**2).sum(axis=0) / num_groups
+    var_total = (rho**2).sum(axis=0) / (num_groups * group_size)
+    group_noise = (var_total - var_between) / (group_size - 1)
+    return objective_bayes_debias(var_between, group_noise, num_groups)
 
 
 def inbag_counts(forest: Any, n_samples: int) -> np.ndarray:

@@ -130,6 +130,10 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         splitter (features binned to 256 levels, a numba kernel growing trees in parallel threads), stored as the
         same tree arrays, so TreeSHAP and the jackknife intervals work unchanged (:mod:`carrisk.hist_forest`).
         ``"auto"``: ``"hist"`` from :data:`AUTO_HIST_MIN_ROWS` training rows, else ``"sksurv"``.
+    ci_group_size : int
+        1: bootstrap trees (intervals by the infinitesimal jackknife). ``L >= 2`` (hist engine only; ``n_estimators``
+        a multiple of L): trees in groups of L grown on a shared half-sample of the rows, for grf's little-bags
+        variance (:meth:`carrisk.hist_forest.HistForest.fit`, :func:`carrisk.intervals.little_bags_variance`).
 
     Attributes
     ----------
@@ -144,6 +148,8 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
     """
 
     forest_: Any
+    #: class default, so forests pickled before the parameter existed still report their parameters
+    ci_group_size: int = 1
 
     def __init__(
         self,
@@ -157,6 +163,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         n_jobs: int | None = None,
         random_state: int | None = None,
         engine: str = "auto",
+        ci_group_size: int = 1,
     ) -> None:
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
@@ -168,6 +175,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.engine = engine
+        self.ci_group_size = ci_group_size
 
     def _resolve_engine(self, n_rows: int) -> str:
         if self.engine not in FOREST_ENGINES:
@@ -195,6 +203,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             random_state=seed,
             oob=self.oob_score,
+            ci_group_size=self.ci_group_size,
         )
         if self.oob_score:
             from carrisk.metrics import harrell_c
@@ -217,6 +226,11 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
             self.unique_times_ = self.forest_.unique_times_
             self.n_features_in_ = self.forest_.n_features_in_
             return self
+        if self.ci_group_size != 1:
+            raise ValueError(
+                f"ci_group_size={self.ci_group_size!r} (little-bags intervals) needs engine='hist'; the sksurv "
+                "engine grows bootstrap trees only"
+            )
         with warnings.catch_warnings():
             # a row in every bootstrap has no out-of-bag prediction (risk 0); rare beyond a few dozen trees
             warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores")

@@ -49,6 +49,7 @@ from carrisk.intervals import (
     VariancePrior,
     inbag_counts,
     infinitesimal_jackknife_variance,
+    little_bags_variance,
     reference_rows,
     variance_prior,
 )
@@ -244,7 +245,11 @@ class EFSModel:
         if self.inbag is not None and leaves is not None:
             per_tree = self._per_tree_survival(leaves, times)  # (B, n, T)
             variance = np.empty_like(point)
+            group_size = self.ci_group_size
             for j, horizon in enumerate(times):
+                if group_size > 1:  # grf's little bags: no jackknife, no variance prior
+                    variance[:, j] = little_bags_variance(per_tree[:, :, j], group_size)
+                    continue
                 estimates = infinitesimal_jackknife_variance(per_tree[:, :, j], self.inbag)
                 prior = self.variance_prior(float(horizon))
                 variance[:, j] = np.maximum(estimates, 0.0) if prior is None else prior.posterior_mean(estimates)
@@ -264,9 +269,16 @@ class EFSModel:
         nan = np.full_like(point, np.nan)
         return nan, nan
 
+    @property
+    def ci_group_size(self) -> int:
+        """Trees per half-sample group of the forest (grf's little bags); 1 for bootstrap forests and other models."""
+        return int(getattr(getattr(self.estimator, "forest_", None), "ci_group_size_", 1))
+
     def variance_prior(self, horizon: float) -> VariancePrior | None:
         """Empirical-Bayes prior of the IJ variance at ``horizon``, from the training patients kept (at most 2,000)."""
         if horizon not in self.variance_priors:
+            if self.ci_group_size > 1:
+                return None  # little-bags intervals need no prior
             leaves = None if self.reference is None else self._leaves(self.reference)
             if leaves is None or self.inbag is None:
                 return None  # not a forest with its training patients kept: the raw jackknife estimate is used
@@ -733,10 +745,18 @@ def fit_efs_model(
     rng = np.random.default_rng(seed)
     background = design[rng.choice(len(design), size=min(100, len(design)), replace=False)]
     inbag = bootstrap = refits = None
+    group_size = 1  # trees per half-sample group of a little-bags forest
     interval_bootstrap: dict[str, Any] | None = None
     if isinstance(pipeline[-1], SurvivalForest):
         inbag = inbag_counts(pipeline[-1].forest_, len(design))
-        interval_method = "infinitesimal jackknife, bias-corrected, empirical-Bayes calibrated (logit scale)"
+        group_size = int(getattr(pipeline[-1].forest_, "ci_group_size_", 1))  # 1: bootstrap trees
+        if group_size > 1:
+            interval_method = (
+                f"little bags (grf's bootstrap of little bags, groups of {group_size} trees on shared half-samples), "
+                "objective-Bayes debiased (logit scale)"
+            )
+        else:
+            interval_method = "infinitesimal jackknife, bias-corrected, empirical-Bayes calibrated (logit scale)"
     elif hasattr(pipeline[-1], "survival_from_indices"):
         refits = bootstrap_refits(pipeline[-1], design, y, n_bootstrap, seed, INTERVAL_PENALTY_DIVISOR)
         interval_bootstrap = {"method": "centred", "penalty_divisor": INTERVAL_PENALTY_DIVISOR, "refits": len(refits)}
@@ -771,11 +791,11 @@ def fit_efs_model(
         inbag,
         bootstrap,
         # the patients whose jackknife estimates fit the variance prior (a seeded subset of large training sets)
-        reference=design[reference_rows(len(design), seed)] if inbag is not None else None,
+        reference=design[reference_rows(len(design), seed)] if inbag is not None and group_size == 1 else None,
         refits=refits,
         level_counts=level_counts(pipeline.named_steps["features"].categorize(records)),
     )
-    if inbag is not None:
+    if inbag is not None and fitted.ci_group_size == 1:
         for horizon in DEFAULT_HORIZONS.values():
             fitted.variance_prior(horizon)  # fitted once here, stored in the bundle
         fitted.metadata.update(_interval_noise(fitted, len(design), inbag.shape[1]))
@@ -797,7 +817,9 @@ def _interval_noise(fitted: EFSModel, n_rows: int, n_trees: int) -> dict[str, An
             f"the forest's intervals are inflated by Monte-Carlo noise ({n_trees} trees for {n_rows} training rows, "
             f"more than {MAX_ROWS_PER_TREE} rows per tree; jackknife noise {ratio:.1f}x the typical variance): they "
             f"are wider than the forest's sampling variability (1.6x at 25 rows per tree, +-30 points at 500); "
-            f"grow at least one tree per {MAX_ROWS_PER_TREE} training rows for intervals of the right width"
+            f"grow at least one tree per {MAX_ROWS_PER_TREE} training rows for intervals of the right width, or "
+            f"fit the hist forest with ci_group_size=2 (grf's little-bags intervals, whose noise does not grow "
+            f"with the rows per tree)"
         )
     return out
 

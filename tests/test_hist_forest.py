@@ -391,3 +391,71 @@ def test_forest_saved_with_comprisk_trees_still_predicts_and_explains():
     np.testing.assert_allclose(again.predict_cumulative_hazard_function(X_new), expected, rtol=0, atol=1e-10)
     explainer = ForestExplainer(again)
     np.testing.assert_allclose(explainer.predict(X_new), again.predict(X_new), rtol=0, atol=1e-10)
+
+
+def _fingerprint(forest: HistForest) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(np.ascontiguousarray(forest.inbag_counts_).tobytes())
+    for estimator in forest.estimators_:
+        tree = estimator.tree_
+        for arr in (tree.children_left, tree.children_right, tree.feature, tree.split_bin, tree.leaf_ptr,
+                    tree.cell_time, tree.cell_exits, tree.cell_events):  # fmt: skip
+            digest.update(np.ascontiguousarray(arr).astype(np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def test_ci_group_size_one_is_the_bootstrap_forest_bit_for_bit():
+    # the fingerprint of this forest computed with carrisk before ci_group_size existed (commit c1d5818)
+    X, y = _data(400, 5)
+    common = dict(n_estimators=4, min_samples_leaf=5, max_features="sqrt", max_samples=None, n_jobs=1, random_state=7)
+    default = HistForest.fit(X, y["event"], y["time"], **common)
+    explicit = HistForest.fit(X, y["event"], y["time"], ci_group_size=1, **common)
+    before = "d5bd86b848a5dfbd1a6cf766df46871f16f1b5a6ae8aea0cced43c5d0a873eef"
+    assert _fingerprint(default) == _fingerprint(explicit) == before
+    assert default.ci_group_size_ == explicit.ci_group_size_ == 1
+
+
+def test_ci_groups_share_half_samples_and_do_not_depend_on_threads():
+    X, y = _data(301, 4)
+    fits = [
+        SurvivalForest(
+            n_estimators=8, min_samples_leaf=5, engine="hist", n_jobs=jobs, random_state=2, ci_group_size=2
+        ).fit(X, y)
+        for jobs in (1, 2)
+    ]
+    forest = fits[0].forest_
+    assert forest.ci_group_size_ == 2
+    counts = forest.inbag_counts_
+    assert set(np.unique(counts)) == {0, 1}
+    np.testing.assert_array_equal(counts.sum(axis=0), 150)  # floor(301 / 2) distinct rows per tree
+    for g in range(4):
+        np.testing.assert_array_equal(counts[:, 2 * g], counts[:, 2 * g + 1])  # one half-sample per group
+        assert forest.estimators_[2 * g].tree_.weighted_n_node_samples[0] == 150
+        for h in range(g):
+            assert not np.array_equal(counts[:, 2 * g], counts[:, 2 * h])
+    # trees of a group differ (their own feature streams)
+    assert any(
+        not np.array_equal(forest.estimators_[2 * g].tree_.feature, forest.estimators_[2 * g + 1].tree_.feature)
+        for g in range(4)
+    )
+    other = fits[1].forest_
+    np.testing.assert_array_equal(other.inbag_counts_, counts)
+    for a, b in zip(forest.estimators_, other.estimators_, strict=True):
+        for name, value in vars(a.tree_).items():
+            np.testing.assert_array_equal(getattr(b.tree_, name), value)
+    X3 = np.asarray(X[:5], dtype=float)
+    np.testing.assert_array_equal(fits[0].predict(X3), fits[1].predict(X3))
+
+
+def test_ci_group_size_errors():
+    X, y = _data(200, 1)
+    with pytest.raises(ValueError, match="multiple of ci_group_size"):
+        SurvivalForest(n_estimators=7, engine="hist", n_jobs=1, random_state=0, ci_group_size=2).fit(X, y)
+    with pytest.raises(ValueError, match="needs engine='hist'"):
+        SurvivalForest(n_estimators=8, engine="sksurv", n_jobs=1, random_state=0, ci_group_size=2).fit(X, y)
+    with pytest.raises(ValueError, match="max_samples"):
+        SurvivalForest(n_estimators=8, engine="hist", max_samples=0.5, random_state=0, ci_group_size=2).fit(X, y)
+    with pytest.raises(ValueError, match="ci_group_size must be"):
+        SurvivalForest(n_estimators=8, engine="hist", random_state=0, ci_group_size=0).fit(X, y)
+    assert SurvivalForest(ci_group_size=2).get_params()["ci_group_size"] == 2

@@ -14,6 +14,7 @@ from carrisk.cli import app
 from carrisk.intervals import inbag_counts
 from carrisk.schema import RecordError
 from carrisk.shipped import default_model_path
+from carrisk.units import SIX_MONTHS_DAYS
 
 DEFAULT_MODEL = default_model_path()
 
@@ -104,6 +105,43 @@ def test_forest_intervals_inflated_by_jackknife_noise_are_flagged(cohort, forest
         return (table["efs_6mo_hi"] - table["efs_6mo_lo"]).mean()
 
     assert width(few) > width(many)  # the noise widens the intervals
+
+
+def test_little_bags_forest_intervals(cohort, tmp_path):
+    # ci_group_size=2 reaches the hist forest through fit_efs_model's params; the intervals are grf's little bags
+    # (no jackknife prior fitted, no rows-per-tree warning), recorded in the metadata.
+    from carrisk.intervals import little_bags_variance
+
+    y = survival_target(cohort.records)
+    kwargs = dict(seed=0, synthetic=True, min_samples_leaf=10, grid={}, causes=False, engine="hist")
+    model = fit_efs_model(cohort.records, y, "rsf", n_estimators=20, ci_group_size=2, **kwargs)
+    assert model.estimator.forest_.ci_group_size_ == 2 and model.ci_group_size == 2
+    assert model.metadata["interval_method"].startswith("little bags")
+    assert "interval_warning" not in model.metadata and "interval_noise_to_signal" not in model.metadata
+    assert model.variance_priors == {} and model.reference is None
+    records = cohort.records.head(30)
+    table = model.predict_efs(records)
+    assert np.all(table["efs_6mo_lo"] < table["efs_6mo"]) and np.all(table["efs_6mo"] < table["efs_6mo_hi"])
+    design = model._design(records)
+    leaves = model._leaves(design)
+    times = np.array([SIX_MONTHS_DAYS])
+    per_tree = model._per_tree_survival(leaves, times)[:, :, 0]
+    point = per_tree.mean(axis=0)[:, None]
+    lo, hi = model._intervals(design, times, point, leaves)
+    p = np.clip(point[:, 0], 1e-4, 1 - 1e-4)
+    se_logit = np.sqrt(little_bags_variance(per_tree, 2)) / (p * (1 - p))
+    for bound, sign in ((lo, -1), (hi, 1)):
+        expected = 1 / (1 + np.exp(-(np.log(p / (1 - p)) + sign * 1.959963984540054 * se_logit)))
+        np.testing.assert_allclose(bound[:, 0], expected, rtol=1e-9)
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.ci_group_size == 2
+    pd.testing.assert_frame_equal(
+        loaded.predict_efs(records, top=0).drop(columns=["curve"]),
+        model.predict_efs(records, top=0).drop(columns=["curve"]),
+    )
+    with pytest.raises(ValueError, match="multiple of ci_group_size"):
+        fit_efs_model(cohort.records, y, "rsf", n_estimators=21, ci_group_size=2, **kwargs)
 
 
 def test_top_reasons_are_shap_values_that_add_up(forest_model, example_records):

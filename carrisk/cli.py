@@ -538,6 +538,22 @@ def reproduce(
         typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
+def _check_ci_group_size(size: int, n_estimators: int | None, engine: ForestEngine | None, n_rows: int) -> None:
+    """``train --ci-group-size``: the settings little bags need, as one-line usage errors before any fitting."""
+    from carrisk.models import AUTO_HIST_MIN_ROWS, SurvivalForest
+
+    trees = SurvivalForest().n_estimators if n_estimators is None else n_estimators
+    if trees % size:
+        raise CliError(f"--n-estimators ({trees}) must be a multiple of --ci-group-size ({size})", EXIT_USAGE)
+    resolved = "hist" if n_rows >= AUTO_HIST_MIN_ROWS else "sksurv"
+    if (engine.value if engine is not None and engine.value != "auto" else resolved) != "hist":
+        raise CliError(
+            f"--ci-group-size {size} needs the hist engine: add --engine hist (auto uses it from "
+            f"{AUTO_HIST_MIN_ROWS:,} rows; this table has {n_rows:,})",
+            EXIT_USAGE,
+        )
+
+
 @app.command()
 def train(
     data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
@@ -560,6 +576,14 @@ def train(
         ForestEngine | None,
         typer.Option(help="rsf: forest engine; auto = hist (histogram engine) from 10,000 rows, else sksurv."),
     ] = None,
+    ci_group_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="rsf, hist engine: 2 grows trees in pairs on shared half-samples for little-bags intervals "
+            "(right width at any rows per tree; --n-estimators must be a multiple).",
+        ),
+    ] = None,
     time_col: TimeCol = None,
     event_col: EventCol = None,
     features: Features = None,
@@ -581,9 +605,15 @@ def train(
     loaded = _load(data, time_col, event_col, features)
     given: dict[str, Any] = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
     given["engine"] = None if engine is None else engine.value
+    given["ci_group_size"] = ci_group_size
     extra: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
     if extra and model is not ModelName.rsf:  # None (the default model) is not a forest either
-        raise CliError("--n-estimators, --max-times, --min-samples-leaf and --engine apply to rsf only", EXIT_USAGE)
+        raise CliError(
+            "--n-estimators, --max-times, --min-samples-leaf, --engine and --ci-group-size apply to rsf only",
+            EXIT_USAGE,
+        )
+    if ci_group_size is not None and ci_group_size > 1:
+        _check_ci_group_size(ci_group_size, n_estimators, engine, len(loaded.records))
     fitted = fit_efs_model(
         loaded.records,
         loaded.y,

@@ -193,13 +193,15 @@ class OutOfBagSearch(GridSearchCV):
         candidates = list(ParameterGrid(self.param_grid))
         scores = np.full(len(candidates), np.nan)
         best = None  # only the best forest so far is kept: candidates are fitted one after another
+        errors: list[str] = []
         for i, candidate in enumerate(candidates):
             pipeline = clone(self.estimator).set_params(**candidate, model__oob_score=True)
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", category=UserWarning)
                     pipeline.fit(X, y, **params)
-            except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as error:
+                errors.append(str(error))
                 continue
             forest = pipeline[-1]
             if self.scoring == "harrell":
@@ -210,7 +212,9 @@ class OutOfBagSearch(GridSearchCV):
                 best, self.best_index_ = pipeline, i
         self.n_failed_candidates_ = int(np.isnan(scores).sum())
         if best is None:
-            raise RuntimeError("every hyper-parameter candidate failed to fit")
+            if len(set(errors)) == 1:  # the same reason for every candidate: a setting, not the grid, is wrong
+                raise ValueError(errors[0])
+            raise RuntimeError(f"every hyper-parameter candidate failed to fit (first: {errors[0] if errors else '?'})")
         self.best_params_ = candidates[self.best_index_]
         self.best_score_ = float(scores[self.best_index_])
         self.best_estimator_ = best

@@ -61,6 +61,19 @@ def test_bad_options_are_usage_errors_with_exit_code_2(args):
     assert "Invalid value" in result.output or "error" in result.output.lower()
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--ci-group-size", "2"], "--ci-group-size 2 needs the hist engine: add --engine hist"),
+        (["--engine", "hist", "--ci-group-size", "2", "--n-estimators", "201"], "must be a multiple of"),
+    ],
+)
+def test_little_bags_settings_that_cannot_work_are_one_line_usage_errors(tmp_path, extra, message):
+    result = run_cli("train", "carrisk/data/example_patients.csv", "--model", "rsf", "--out", tmp_path / "m", *extra)
+    assert result.exit_code == 2 and result.output.count("\n") == 1 and message in result.output, result.output
+    assert not (tmp_path / "m").exists()
+
+
 def test_help_lists_choices_and_the_exit_codes():
     assert "Exit codes" in run_cli("--help").output
     assert all(w in run_cli("validate", "--help").output for w in ("required", "optional", "ignore"))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import carrisk
-from carrisk import tuning
+from carrisk import simulate_cohort, survival_target, tuning
 from carrisk.datasets import load_public_dataset, load_survival_data
 from carrisk.models import make_pipeline
 
@@ -86,3 +86,11 @@ def test_penalties_at_the_edge_of_their_grid_are_named():
     assert tuning.penalties_at_grid_edge(two_part) == ["cr_C", "post_alpha"]
     del two_part.cr_C_at_edge_  # a bundle pickled before the flags existed
     assert tuning.penalties_at_grid_edge(two_part) == ["post_alpha"]
+
+
+def test_out_of_bag_search_reports_the_setting_that_fails_every_candidate():
+    # Each candidate failing for the same reason is a wrong setting, not a bad grid: its own message, as ValueError.
+    cohort = simulate_cohort(n=150, seed=3)
+    search = tuning.tuned_model("rsf", None, None, n_estimators=10, ci_group_size=2, engine="sksurv")
+    with pytest.raises(ValueError, match="needs engine='hist'"):
+        search.fit(cohort.records, survival_target(cohort.records))

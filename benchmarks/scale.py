@@ -14,7 +14,9 @@ Implementations: ``sksurv`` and ``hist`` are ``SurvivalForest(engine=...)`` (``h
 :mod:`carrisk._hist_kernel`); ``comprisk`` is comprisk 0.8's ``CompetingRiskForest`` with the settings carrisk's
 engine used to pass it when it wrapped comprisk (``splitrule="logrank"``, exhaustive bins, 10 split times, the same
 time coarsening); ``hist_weights`` (only with ``--impls``) is carrisk's kernel with comprisk's leaf-size rule
-(bootstrap-weighted rows instead of scikit-learn's distinct rows), to compare equal tree sizes. numba kernels
+(bootstrap-weighted rows instead of scikit-learn's distinct rows), to compare equal tree sizes; ``hist_bags`` (only
+with ``--impls``) is the ``hist`` forest grown in pairs on shared half-samples (``ci_group_size=2``, grf's little
+bags), to compare its accuracy and time with the bootstrap forest. numba kernels
 compile (or load numba's cache) on their first call in a process, so every worker fits once on 500 rows first (not
 timed).
 The scaling exponent is the least-squares slope of log fit time on log rows over the sizes from 2,000 rows.
@@ -43,13 +45,14 @@ TEST_ROWS = 5_000
 TEST_SEED = 99
 IMPLS = ("sksurv", "hist", "comprisk")
 #: Accepted by ``--impls`` in addition to :data:`IMPLS`.
-EXTRA_IMPLS = ("hist_weights",)
+EXTRA_IMPLS = ("hist_weights", "hist_bags")
 SIZES = {"quick": (420, 2_000), "full": (420, 5_000, 20_000, 100_000, 200_000)}
 #: The exact engine is not run above this size (822 s at 50,000 rows on an idle machine, issue 16).
 MAX_SKSURV_ROWS = {"quick": 2_000, "full": 20_000}
 RUNS = {"quick": 1, "full": 3}
 #: Above this many rows (the exact forest: from this many) the full sweep runs each fit once.
 SINGLE_RUN_FROM = {"sksurv": 20_000, "hist": 100_000, "comprisk": 100_000, "hist_weights": 100_000}
+SINGLE_RUN_FROM["hist_bags"] = 100_000
 #: Smallest size in the scaling-exponent fit (below it, fixed costs dominate).
 EXPONENT_MIN_ROWS = 2_000
 NOISE_SEED = 7
@@ -114,12 +117,13 @@ def _fit_one(impl: str, n: int, n_features: int = 10, n_trees: int = N_TREES) ->
         leaves = float(np.mean([tree.tree_.n_leaves for tree in model.estimators_]))
         risk = model.predict(X_test)
     else:
-        if impl == "hist":  # compile numba outside the timed fit, as for comprisk
+        engine, bags = ("hist", 2) if impl == "hist_bags" else (impl, 1)
+        if engine == "hist":  # compile numba outside the timed fit, as for comprisk
             SurvivalForest(n_estimators=2, engine="hist", random_state=SEED).fit(
                 X[:500], Surv.from_arrays(event[:500], times[:500])
             )
         model = SurvivalForest(n_estimators=n_trees, min_samples_leaf=MIN_SAMPLES_LEAF, max_features="sqrt",
-                               n_jobs=N_JOBS, random_state=SEED, engine=impl)  # fmt: skip
+                               n_jobs=N_JOBS, random_state=SEED, engine=engine, ci_group_size=bags)  # fmt: skip
         load_before, cpu, start = os.getloadavg()[0], time.process_time(), time.perf_counter()
         model.fit(X, Surv.from_arrays(event, times))
         fit_seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
@@ -248,6 +252,10 @@ def _payload(settings: _common.Settings, results: dict[str, dict[int, dict[str, 
             ratios.setdefault(n, {})["hist_time_over_comprisk"] = hist["fit_seconds"] / peer["fit_seconds"]
             ratios[n]["hist_cpu_over_comprisk"] = hist["fit_cpu_seconds"] / peer["fit_cpu_seconds"]
             ratios[n]["c_hist_minus_comprisk"] = hist["c_harrell"] - peer["c_harrell"]
+        bags = results.get("hist_bags", {}).get(n, {})
+        if "fit_seconds" in hist and "fit_seconds" in bags:
+            ratios.setdefault(n, {})["hist_bags_time_over_hist"] = bags["fit_seconds"] / hist["fit_seconds"]
+            ratios[n]["c_hist_bags_minus_hist"] = bags["c_harrell"] - hist["c_harrell"]
         weighted = results.get("hist_weights", {}).get(n, {})
         if "fit_seconds" in peer and "fit_seconds" in weighted:
             ratios.setdefault(n, {})["hist_weights_cpu_over_comprisk"] = (

@@ -49,11 +49,7 @@ FOREST = {"n_estimators": 600, "max_times": 40, "min_samples_leaf": 15, "max_fea
 def shipped_configuration(engine: str = "sksurv", trees: int | None = None, ci_group_size: int = 1) -> dict[str, Any]:
     """The forest's settings and hyper-parameters, fixed for every replicate (``engine``: sksurv or hist;
     ``ci_group_size`` > 1: grf's little bags, hist only)."""
-    return (
-        {**FOREST, "engine": engine}
-        | ({"n_estimators": trees} if trees else {})
-        | ({"ci_group_size": ci_group_size} if ci_group_size > 1 else {})
-    )
+    return {**FOREST, "engine": engine} | ({"n_estimators": trees} if trees else {}) | {"ci_group_size": ci_group_size}
 
 
 HORIZONS = {"6mo": SIX_MONTHS_DAYS, "12mo": TWELVE_MONTHS_DAYS}

@@ -29,7 +29,7 @@ def _cv(data: Any, n_trees: int, folds: int, backend: str, scheduler: str | None
     from carrisk.validation import cross_validate
 
     model = make_pipeline("rsf", data.spec, n_estimators=n_trees, min_samples_leaf=MIN_SAMPLES_LEAF, engine="hist",
-                          n_jobs=1)  # fmt: skip
+                          ci_group_size=1, n_jobs=1)  # fmt: skip
     load, start = os.getloadavg()[0], time.perf_counter()
     result = cross_validate(data.records, data.y, {"rsf_hist": model}, spec=data.spec, folds=folds, repeats=1,
                             seed=SEED, n_jobs=WORKERS, backend=backend, scheduler=scheduler, progress=False,

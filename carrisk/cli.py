@@ -580,8 +580,9 @@ def train(
         int | None,
         typer.Option(
             min=1,
-            help="rsf, hist engine: 2 grows trees in pairs on shared half-samples for little-bags intervals "
-            "(right width at any rows per tree; --n-estimators must be a multiple).",
+            help="rsf, hist engine: trees per shared half-sample for little-bags intervals (right width at any "
+            "rows per tree; --n-estimators must be a multiple); 1 = bootstrap trees with jackknife intervals. "
+            "Default: 2 on the hist engine when --n-estimators is even, else 1.",
         ),
     ] = None,
     time_col: TimeCol = None,

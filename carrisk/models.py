@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -130,10 +131,14 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         splitter (features binned to 256 levels, a numba kernel growing trees in parallel threads), stored as the
         same tree arrays, so TreeSHAP and the jackknife intervals work unchanged (:mod:`carrisk.hist_forest`).
         ``"auto"``: ``"hist"`` from :data:`AUTO_HIST_MIN_ROWS` training rows, else ``"sksurv"``.
-    ci_group_size : int
+    ci_group_size : int or "auto"
         1: bootstrap trees (intervals by the infinitesimal jackknife). ``L >= 2`` (hist engine only; ``n_estimators``
         a multiple of L): trees in groups of L grown on a shared half-sample of the rows, for grf's little-bags
         variance (:meth:`carrisk.hist_forest.HistForest.fit`, :func:`carrisk.intervals.little_bags_variance`).
+        ``"auto"`` (default): 2 when the hist engine grows the forest (``n_estimators`` even, ``max_samples`` None),
+        else 1. The jackknife's Monte-Carlo noise grows with the rows per tree (intervals 1.6x too wide at 5,000
+        rows and 200 trees, the hist engine's territory) while little bags keep the right width at any size
+        (``benchmarks.interval_coverage``: 93-96% coverage from 420 to 100,000 rows).
 
     Attributes
     ----------
@@ -141,6 +146,8 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         The fitted forest (its trees are what TreeSHAP explains).
     engine_ : str
         The engine used.
+    ci_group_size_ : int
+        The group size used (``ci_group_size`` resolved).
     unique_times_ : ndarray
         The forest's time grid.
     oob_prediction_, oob_score_
@@ -149,7 +156,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
 
     forest_: Any
     #: class default, so forests pickled before the parameter existed still report their parameters
-    ci_group_size: int = 1
+    ci_group_size: int | str = 1
 
     def __init__(
         self,
@@ -163,7 +170,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
         n_jobs: int | None = None,
         random_state: int | None = None,
         engine: str = "auto",
-        ci_group_size: int = 1,
+        ci_group_size: int | str = "auto",
     ) -> None:
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
@@ -184,6 +191,20 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
             return str(self.engine)
         return "sksurv" if n_rows < AUTO_HIST_MIN_ROWS or self.low_memory else "hist"
 
+    def _resolve_group_size(self) -> int:
+        size = self.ci_group_size
+        if size == "auto":
+            hist = self.engine_ == "hist"
+            return 2 if hist and self.max_samples is None and self.n_estimators % 2 == 0 else 1
+        if isinstance(size, bool) or not isinstance(size, Integral) or size < 1:
+            raise ValueError(f"ci_group_size must be an integer >= 1 or 'auto', got {size!r}")
+        if size != 1 and self.engine_ != "hist":
+            raise ValueError(
+                f"ci_group_size={size!r} (little-bags intervals) needs engine='hist'; the sksurv "
+                "engine grows bootstrap trees only"
+            )
+        return int(size)
+
     def _fit_hist(self, X: np.ndarray, event: np.ndarray, time: np.ndarray, coarse_time: np.ndarray) -> None:
         from sklearn.utils import check_random_state
 
@@ -203,7 +224,7 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
             n_jobs=self.n_jobs,
             random_state=seed,
             oob=self.oob_score,
-            ci_group_size=self.ci_group_size,
+            ci_group_size=self.ci_group_size_,
         )
         if self.oob_score:
             from carrisk.metrics import harrell_c
@@ -221,16 +242,12 @@ class SurvivalForest(SurvivalAnalysisMixin, BaseEstimator):
             raise ValueError(f"max_times must be a number of grid times, None or 'auto', got {max_times!r}")
         coarse_time, _ = coarsen_times(time, event, max_times)
         self.engine_ = self._resolve_engine(len(time))
+        self.ci_group_size_ = self._resolve_group_size()
         if self.engine_ == "hist":
             self._fit_hist(np.asarray(X, dtype=float), event, time, coarse_time)
             self.unique_times_ = self.forest_.unique_times_
             self.n_features_in_ = self.forest_.n_features_in_
             return self
-        if self.ci_group_size != 1:
-            raise ValueError(
-                f"ci_group_size={self.ci_group_size!r} (little-bags intervals) needs engine='hist'; the sksurv "
-                "engine grows bootstrap trees only"
-            )
         with warnings.catch_warnings():
             # a row in every bootstrap has no out-of-bag prediction (risk 0); rare beyond a few dozen trees
             warnings.filterwarnings("ignore", message="Some inputs do not have OOB scores")

@@ -818,8 +818,8 @@ def _interval_noise(fitted: EFSModel, n_rows: int, n_trees: int) -> dict[str, An
             f"more than {MAX_ROWS_PER_TREE} rows per tree; jackknife noise {ratio:.1f}x the typical variance): they "
             f"are wider than the forest's sampling variability (1.6x at 25 rows per tree, +-30 points at 500); "
             f"grow at least one tree per {MAX_ROWS_PER_TREE} training rows for intervals of the right width, or "
-            f"fit the hist forest with ci_group_size=2 (grf's little-bags intervals, whose noise does not grow "
-            f"with the rows per tree)"
+            f"use engine='hist' (its default ci_group_size=2 gives grf's little-bags intervals, whose noise does "
+            f"not grow with the rows per tree)"
         )
     return out
 

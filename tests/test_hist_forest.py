@@ -39,7 +39,9 @@ def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def fitted() -> tuple[SurvivalForest, np.ndarray, np.ndarray]:
     X, y = _data(600, 0)
-    forest = SurvivalForest(n_estimators=12, min_samples_leaf=10, engine="hist", n_jobs=1, random_state=3).fit(X, y)
+    forest = SurvivalForest(
+        n_estimators=12, min_samples_leaf=10, engine="hist", ci_group_size=1, n_jobs=1, random_state=3
+    ).fit(X, y)
     return forest, X, y
 
 
@@ -459,3 +461,22 @@ def test_ci_group_size_errors():
     with pytest.raises(ValueError, match="ci_group_size must be"):
         SurvivalForest(n_estimators=8, engine="hist", random_state=0, ci_group_size=0).fit(X, y)
     assert SurvivalForest(ci_group_size=2).get_params()["ci_group_size"] == 2
+
+
+def test_auto_group_size_is_little_bags_on_the_hist_engine_only():
+    X, y = _data(200, 1)
+    common = dict(min_samples_leaf=5, n_jobs=1, random_state=0)
+    assert SurvivalForest().get_params()["ci_group_size"] == "auto"
+    cases = [
+        (dict(engine="hist", n_estimators=8), 2),
+        (dict(engine="hist", n_estimators=7), 1),  # odd: no pairs
+        (dict(engine="hist", n_estimators=8, max_samples=0.5), 1),  # subsamples: no half-samples
+        (dict(engine="sksurv", n_estimators=8), 1),
+        (dict(engine="auto", n_estimators=8), 1),  # 200 rows: the exact engine
+    ]
+    for params, size in cases:
+        forest = SurvivalForest(**params, **common).fit(X, y)
+        assert forest.ci_group_size_ == size, params
+        assert getattr(forest.forest_, "ci_group_size_", 1) == size, params
+    with pytest.raises(ValueError, match="ci_group_size must be an integer >= 1 or 'auto', got 'pairs'"):
+        SurvivalForest(n_estimators=8, engine="hist", ci_group_size="pairs", **common).fit(X, y)

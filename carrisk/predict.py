@@ -342,10 +342,19 @@ class EFSModel:
         (see :meth:`predict_efs`) is explained as the same mixture: Shapley values are linear in the game.
         """
         frame = _as_records(records)
-        expanded, weights, _ = marginalisation_plan(
-            frame, self.features.categorize(frame), getattr(self, "level_counts", None)
-        )
-        return self._explain_rows(self._design(expanded), weights, horizon, output, aggregate)
+        categorized = self.features.categorize(frame)
+        expanded, weights, assumptions = marginalisation_plan(frame, categorized, getattr(self, "level_counts", None))
+        # as in predict_efs: the encoder's "scored as the reference level" warning is wrong for marginalised rows,
+        # so it is replaced by one warning per level that really was scored as the reference level
+        notes = reference_level_notes(self.features, categorized, assumptions)
+        assumed = {part for note in assumptions for part in note.split("; ")}
+        scored_as_reference = {part for note in notes for part in note.split("; ")} - assumed - {""}
+        for note in sorted(scored_as_reference):
+            warnings.warn(note, UserWarning, stacklevel=2)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*were not seen in training", category=UserWarning)
+            design = self._design(expanded)
+        return self._explain_rows(design, weights, horizon, output, aggregate)
 
     def _explain_rows(
         self, design: np.ndarray, weights: Any, horizon: float, output: str = "survival", aggregate: bool = True

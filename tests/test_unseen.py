@@ -117,7 +117,11 @@ def test_an_unseen_level_without_a_defensible_mixture_is_named_in_the_assumption
     if "negative" in model.features.categorize(cohort.records)["cd19"].to_numpy():
         pytest.skip("the training cohort has CD19-negative patients")
     out = model.predict_efs(record, top=0)
-    assert "cd19 'negative' was not seen in training: scored as the reference level 'bright'" in out["assumptions"][0]
+    note = "cd19 'negative' was not seen in training: scored as the reference level 'bright'"
+    assert note in out["assumptions"][0]
+    with pytest.warns(UserWarning, match=note) as caught:  # explain has no assumptions column: it warns instead
+        model.explain(record)
+    assert not [w for w in caught if "encoded as the reference level" in str(w.message)]
 
 
 def test_prediction_names_unseen_levels_without_a_misleading_encoder_warning():
@@ -133,7 +137,9 @@ def test_prediction_names_unseen_levels_without_a_misleading_encoder_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # "encoded as the reference level" would be false here
         table = model.predict_efs(record, top=1)
+        explained = model.explain(record)
     assert "averaged over" in table["assumptions"].iloc[0]
+    assert explained.predictions[0] == pytest.approx(table["efs_6mo"].iloc[0], abs=1e-12)
 
 
 def _unknown_response_records(cohort):

@@ -123,11 +123,19 @@ def _fit_spline_calibration(event: np.ndarray, time: np.ndarray, cll: np.ndarray
 
 
 def _calibrated_event_prob(fit: CoxPHFitter, knots: np.ndarray, cll: np.ndarray, horizon: float) -> np.ndarray:
-    """Observed (calibrated) event probability at ``horizon`` for each cloglog prediction."""
+    """Observed (calibrated) event probability at ``horizon`` for each cloglog prediction.
+
+    The Breslow baseline is read as the right-continuous step function it is (as rms ``survest`` does): lifelines'
+    ``predict_survival_function(times=...)`` interpolates it linearly between event times, which would add part of
+    the next event's jump to S(horizon).
+    """
     basis = _rcs_basis(cll, knots)
     frame = pd.DataFrame({"cll": basis[:, 0], "cll_nonlinear": basis[:, 1]})
-    surv = fit.predict_survival_function(frame, times=[horizon]).to_numpy()[0]
-    return 1.0 - surv
+    baseline = fit.baseline_cumulative_hazard_.iloc[:, 0]
+    at_or_before = baseline.index.to_numpy(dtype=float) <= horizon
+    cumulative = float(baseline.to_numpy()[at_or_before][-1]) if at_or_before.any() else 0.0
+    partial_hazard = fit.predict_partial_hazard(frame).to_numpy(dtype=float)
+    return -np.expm1(-cumulative * partial_hazard)
 
 
 def calibration_at(event: np.ndarray, time: np.ndarray, surv_prob: np.ndarray, horizon: float) -> dict[str, float]:

@@ -143,7 +143,8 @@ class StackedSurvival(CurveRiskMixin, SurvivalAnalysisMixin, BaseEstimator):
             curves = self._out_of_fold(X, y, event, self.ibs_times_)
             censoring = CensoringDistributionEstimator().fit(Surv.from_arrays(event, time))
             ipcw, target = brier_weights(event, time, self.ibs_times_, censoring)
-            dt = np.gradient(self.ibs_times_) / (hi - lo)  # trapezoid-like quadrature weights over the grid
+            steps = np.diff(self.ibs_times_)  # trapezoid rule over the grid, as sksurv's integrated_brier_score
+            dt = (np.append(steps, 0.0) + np.insert(steps, 0, 0.0)) / 2 / (hi - lo)
             scale = ipcw * dt[None, :] / len(X)
             quadratic = np.einsum("knt,jnt,nt->kj", curves, curves, scale)
             linear = np.einsum("knt,nt,nt->k", curves, target, scale)

@@ -132,3 +132,27 @@ def test_calibration_plot_is_written(cohort, tmp_path):
     assert (tmp_path / "calibration.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert isinstance(result.to_dict()["curve"], dict) and "bootstrap" in result.band
     assert pd.DataFrame(result.to_dict()["per_repeat"]).shape[0] == 1
+
+
+def test_calibrated_probability_is_a_step_function_of_the_horizon():
+    # Austin et al.'s "observed" probability reads the calibration Cox model's Breslow baseline as the step
+    # function it is (rms survest): constant between event times, equal to lifelines' own value at an event time.
+    from carrisk.calibration import _calibrated_event_prob, _cloglog_event_prob, _fit_spline_calibration, _rcs_basis
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=60)
+    t, c = rng.exponential(100 * np.exp(-0.8 * x)), rng.uniform(0, 300, 60)
+    time, event = np.round(np.minimum(t, c)), t <= c
+    survival = np.exp(-50 / 100 * np.exp(0.8 * x))
+    _, cll = _cloglog_event_prob(survival)
+    fit, knots = _fit_spline_calibration(event, time, cll)
+    event_times = np.unique(time[event])
+    k = int(np.argmax(np.diff(event_times)[:20]))  # a wide gap between two early event times
+    at_event = _calibrated_event_prob(fit, knots, cll, float(event_times[k]))
+    basis = pd.DataFrame(_rcs_basis(cll, knots), columns=["cll", "cll_nonlinear"])
+    lifelines_at_event = 1 - fit.predict_survival_function(basis, times=[event_times[k]]).to_numpy()[0]
+    np.testing.assert_allclose(at_event, lifelines_at_event, atol=1e-12)
+    just_before_next = float(event_times[k + 1]) - 1e-6
+    np.testing.assert_allclose(_calibrated_event_prob(fit, knots, cll, just_before_next), at_event, atol=1e-12)
+    assert np.all(_calibrated_event_prob(fit, knots, cll, float(event_times[k + 1])) > at_event)
+    np.testing.assert_array_equal(_calibrated_event_prob(fit, knots, cll, float(event_times[0]) - 1), 0.0)

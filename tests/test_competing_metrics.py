@@ -29,6 +29,15 @@ def test_without_competing_events_cause_concordance_is_harrells_c(untied):
     assert cause_concordance(time, single, risk, 1) == pytest.approx(expected, abs=1e-12)
 
 
+def test_without_competing_events_cause_concordance_is_harrells_c_with_tied_times():
+    # an event and censorings at the same time (day 28), tied events and tied risks: Harrell's conventions
+    time = np.array([28.0, 28.0, 28.0, 60.0, 90.0, 90.0, 90.0, 120.0, 200.0])
+    code = np.array([1, 0, 0, 1, 1, 1, 0, 0, 1])
+    risk = np.array([0.9, 0.1, 0.8, 0.5, 0.4, 0.3, 0.6, 0.2, 0.3])
+    expected = concordance_index_censored(code == 1, time, risk)[0]
+    assert cause_concordance(time, code, risk, 1) == pytest.approx(expected, abs=1e-12)
+
+
 def test_a_competing_failure_before_the_case_is_a_comparable_control():
     time = np.array([5.0, 2.0, 3.0, 8.0])
     code = np.array([1, 2, 0, 0])

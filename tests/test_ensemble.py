@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import expit, logit
 from sklearn.base import BaseEstimator
-from sksurv.metrics import brier_score
+from sksurv.metrics import brier_score, integrated_brier_score
 from sksurv.nonparametric import CensoringDistributionEstimator
 from sksurv.util import Surv
 
@@ -41,6 +41,19 @@ def test_stacking_recovers_the_mixture_weights_of_a_constructed_example():
     times = np.array([10.0, 100.0])
     expected = 0.3 * np.exp(-times / 50) + 0.7 * np.exp(-times / 400)
     np.testing.assert_allclose(model.predict_survival_matrix(np.zeros((1, 1)), times)[0], expected, atol=0.02)
+
+
+def test_out_of_fold_ibs_equals_scikit_survivals_integrated_brier_score():
+    rng = np.random.default_rng(3)
+    n = 500
+    time, censor = rng.exponential(150.0, n), rng.uniform(0, 400, n)
+    y = Surv.from_arrays(time <= censor, np.minimum(time, censor))
+    bases = [("short", _Exponential(50.0)), ("long", _Exponential(400.0))]
+    model = StackedSurvival(bases, n_times=20).fit(np.zeros((n, 1)), y)
+    grid = model.ibs_times_
+    for k, (_, base) in enumerate(bases):  # these bases ignore X: out-of-fold curves = the base's curve
+        curves = base.predict_survival_matrix(np.zeros((n, 1)), grid)
+        assert model.oof_ibs_[k] == pytest.approx(integrated_brier_score(y, y, curves, grid), rel=1e-10)
 
 
 def test_fixed_weights_skip_the_out_of_fold_search_and_are_checked():

@@ -73,7 +73,8 @@ def cause_concordance(
     concordant = comparable = 0.0
     for start in range(0, cases.size, 2000):
         i = cases[start : start + 2000]
-        later = t[None, :] > t[i, None]
+        # as in Harrell's C, a censoring at the case's event time counts as later (the patient was still at risk)
+        later = (t[None, :] > t[i, None]) | ((t[None, :] == t[i, None]) & (code[None, :] == 0))
         failed_other = (code[None, :] > 0) & (code[None, :] != cause) & (t[None, :] <= t[i, None])
         pairs = later | failed_other
         higher = risk[i, None] > risk[None, :]

@@ -64,7 +64,9 @@ from carrisk.unseen import (
     marginalisation_plan,
     marginalised,
     mixture_interval,
+    quiet_encoder,
     reference_level_notes,
+    warn_scored_as_reference,
 )
 
 DEFAULT_HORIZONS: dict[str, float] = dict(DEFAULT_HORIZONS_DAYS)
@@ -344,15 +346,8 @@ class EFSModel:
         frame = _as_records(records)
         categorized = self.features.categorize(frame)
         expanded, weights, assumptions = marginalisation_plan(frame, categorized, getattr(self, "level_counts", None))
-        # as in predict_efs: the encoder's "scored as the reference level" warning is wrong for marginalised rows,
-        # so it is replaced by one warning per level that really was scored as the reference level
-        notes = reference_level_notes(self.features, categorized, assumptions)
-        assumed = {part for note in assumptions for part in note.split("; ")}
-        scored_as_reference = {part for note in notes for part in note.split("; ")} - assumed - {""}
-        for note in sorted(scored_as_reference):
-            warnings.warn(note, UserWarning, stacklevel=2)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*were not seen in training", category=UserWarning)
+        warn_scored_as_reference(self.features, categorized, assumptions)
+        with quiet_encoder():
             design = self._design(expanded)
         return self._explain_rows(design, weights, horizon, output, aggregate)
 
@@ -590,8 +585,7 @@ class EFSModel:
     ) -> pd.DataFrame:
         # The encoder warns that an unseen level is scored as the reference level; here that is not what happens
         # (unknown levels are marginalised) or the ``assumptions`` column already says it, per patient.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r".*were not seen in training", category=UserWarning)
+        with quiet_encoder():
             return self._predict_chunk_quietly(frame, named, top, explain_horizon)
 
     def _predict_chunk_quietly(

@@ -18,7 +18,9 @@ The output names what was assumed (``assumptions`` column of :meth:`carrisk.EFSM
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -31,7 +33,9 @@ __all__ = [
     "marginalisation_plan",
     "marginalised",
     "mixture_interval",
+    "quiet_encoder",
     "reference_level_notes",
+    "warn_scored_as_reference",
 ]
 
 #: A candidate level weighing less than this is left out of a marginalised patient's interval (see
@@ -249,3 +253,25 @@ def reference_level_notes(features: Any, categorized: pd.DataFrame, assumptions:
                 note = f"{variable} {values[i]!r} was not seen in training: scored as the reference level {levels[0]!r}"
                 out[i] = f"{out[i]}; {note}" if out[i] else note
     return out
+
+
+@contextlib.contextmanager
+def quiet_encoder() -> Iterator[None]:
+    """Silence the encoder's "encoded as the reference level" warning while encoding a marginalisation plan's rows.
+
+    It is wrong for a marginalised patient (whose unknown level is never scored as the reference level) and, for a
+    level really scored as the reference level, the caller reports it per patient instead (``assumptions``, or
+    :func:`warn_scored_as_reference`).
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*were not seen in training", category=UserWarning)
+        yield
+
+
+def warn_scored_as_reference(features: Any, categorized: pd.DataFrame, assumptions: list[str]) -> None:
+    """One UserWarning per level that was scored as its reference level (for outputs without ``assumptions``)."""
+    notes = reference_level_notes(features, categorized, assumptions)
+    assumed = {part for note in assumptions for part in note.split("; ")}
+    scored = {part for note in notes for part in note.split("; ")} - assumed - {""}
+    for message in sorted(scored):
+        warnings.warn(message, UserWarning, stacklevel=3)

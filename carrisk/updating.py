@@ -88,7 +88,7 @@ from carrisk.metrics import DEFAULT_HORIZONS_DAYS
 from carrisk.nonparametric import kaplan_meier_at
 from carrisk.predict import DEFAULT_HORIZONS, predictions_table, risk_groups, top_reasons
 from carrisk.schema import ID_COLUMN, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, read_records
-from carrisk.unseen import marginalisation_plan, mixture_interval
+from carrisk.unseen import marginalisation_plan, mixture_interval, quiet_encoder, warn_scored_as_reference
 
 __all__ = ["LEVELS", "UpdateResult", "UpdatedModel", "closed_test", "update_model"]
 
@@ -123,7 +123,8 @@ def _design(parent: Any, records: pd.DataFrame) -> np.ndarray | None:
     pipeline = getattr(parent, "pipeline", None)
     if pipeline is None:
         return None
-    return np.asarray(pipeline[:-1].transform(records), dtype=float)
+    with quiet_encoder():  # the rows of a marginalisation plan; levels scored as the reference are reported
+        return np.asarray(pipeline[:-1].transform(records), dtype=float)
 
 
 def _poisson_fit(events: np.ndarray, offset: np.ndarray, covariates: np.ndarray) -> tuple[np.ndarray, float, Any]:
@@ -464,9 +465,9 @@ class UpdatedModel:
                 "(two-part, Cox, penalized Cox or a stack of them) with stored background patients"
             )
         frame = read_records(records).reset_index(drop=True)
-        expanded, weights, _ = marginalisation_plan(
-            frame, parent.features.categorize(frame), getattr(parent, "level_counts", None)
-        )
+        categorized = parent.features.categorize(frame)
+        expanded, weights, assumptions = marginalisation_plan(frame, categorized, getattr(parent, "level_counts", None))
+        warn_scored_as_reference(parent.features, categorized, assumptions)
         design = _design(parent, expanded)
         assert design is not None
         if self.__dict__.get("_explainer") is None:

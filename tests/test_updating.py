@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -280,9 +281,14 @@ def test_a_marginalised_patient_is_updated_as_each_candidate_level_then_mixed(sh
     each = [updated.predict_survival(v, times)[0] for v in variants]
     mixture = share * each[0] + (1 - share) * each[1]
     np.testing.assert_allclose(updated.predict_survival(patient, times)[0], mixture, rtol=1e-10)
-    table = updated.predict_efs(patient, times, top=0)
+    never_seen = patient.assign(blina_exposed="unknown", blina_response=None)  # a level no training patient had
+    with warnings.catch_warnings():  # nothing is "encoded as the reference level": the levels are marginalised
+        warnings.filterwarnings("error", message=".*encoded as the reference level")
+        table = updated.predict_efs(patient, times, top=2)
+        shap = updated.explain(patient, horizon=SIX_MONTHS_DAYS)
+        assert "averaged over" in updated.predict_efs(never_seen, top=2)["assumptions"][0]
+        updated.explain(never_seen)
     np.testing.assert_allclose(table[["efs_6mo", "efs_12mo"]].to_numpy()[0], mixture, rtol=1e-10)
-    shap = updated.explain(patient, horizon=SIX_MONTHS_DAYS)
     np.testing.assert_allclose(shap.base_values + shap.values.sum(axis=1), mixture[:1], atol=1e-9)
     tables = [updated.predict_efs(v, times, top=0) for v in variants]
     assert table["efs_6mo_lo"][0] == pytest.approx(min(t["efs_6mo_lo"][0] for t in tables), rel=1e-10)

@@ -3,8 +3,8 @@
 For every patient and every leaf it builds the polynomial prod_j (z_j + o_j t) over the distinct features of the
 leaf's path and divides it by each factor (O(m^2) per leaf), giving one Shapley weight per (leaf, feature) record;
 the SHAP values are those weights times the leaf values. It shares no code with
-``carrisk.explain._path_dependent_curves`` (tree walk, Owen's formula by Gauss-Legendre quadrature, sparse leaf
-steps) beyond the flattened records, so agreement of the two is a real check.
+``carrisk.explain._kernels._path_dependent_curves`` (tree walk, Owen's formula by Gauss-Legendre quadrature, sparse
+leaf steps) beyond the flattened records, so agreement of the two is a real check.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from carrisk.explain import ForestExplainer, _shapley_weight_table
+from carrisk.explain import ForestExplainer
+from carrisk.explain._kernels import _shapley_weight_table
 
 
 @numba.njit(cache=False)

@@ -16,8 +16,9 @@ from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.preprocessing import OneHotEncoder
 from sksurv.util import Surv
 
+import carrisk
 from carrisk import explain
-from carrisk.explain import CoxExplainer, ForestExplainer, ShapResult
+from carrisk.explain import CoxExplainer, ForestExplainer, ShapResult, _kernels, cox
 
 HORIZONS_DAYS = [365.25, 730.5]
 ATOL = 1e-6
@@ -209,7 +210,7 @@ def test_tree_walk_with_fewer_quadrature_points_on_short_paths_equals_per_leaf_r
     flat = explainer._flat
     m = np.diff(flat.leaf_ptr)
     leaf_nodes = np.flatnonzero(flat.left < 0)
-    path_features = explain._node_path_features(flat.roots, flat.left, flat.right, flat.feature, 8)
+    path_features = _kernels._node_path_features(flat.roots, flat.left, flat.right, flat.feature, 8)
     np.testing.assert_array_equal(path_features[leaf_nodes], m[flat.node_leaf[leaf_nodes]])
     leaf_order = flat.node_order[flat.left < 0][np.argsort(flat.node_leaf[flat.left < 0])]
     assert np.all(leaf_order >= np.maximum(1, (m + 1) // 2))  # each leaf: at least ceil(m / 2) points (exact)
@@ -413,7 +414,7 @@ def test_cox_permutation_fallback_is_additive_and_flagged_approximate(cox_data, 
     exact = CoxExplainer(model, X.iloc[:30], baseline_survival=model).shap_values(
         X.iloc[40:45], output="survival", times=60.0
     )
-    monkeypatch.setattr(explain, "MAX_EXACT_GROUPS", 2)
+    monkeypatch.setattr(cox, "MAX_EXACT_GROUPS", 2)
     sampled = CoxExplainer(model, X.iloc[:30], baseline_survival=model, n_permutations=200, random_state=0).shap_values(
         X.iloc[40:45], output="survival", times=60.0
     )
@@ -457,8 +458,8 @@ def test_pruned_index_game_equals_enumerating_every_coalition(monkeypatch, block
     contrib_x = levels[np.arange(q), rng.integers(0, 3, (n, q))]
     contrib_x[:, 0] = rng.normal(size=(n, 2))  # a continuous player differs from every background patient
     contrib_x[-1] = contrib_bg[0]  # a patient equal to a background patient (a pair with no differing player)
-    monkeypatch.setattr(explain, "_COALITION_BLOCK", block)
-    fast = explain._exact_index_game_shap(contrib_x, contrib_bg, _two_index_survival)
+    monkeypatch.setattr(cox, "_COALITION_BLOCK", block)
+    fast = cox._exact_index_game_shap(contrib_x, contrib_bg, _two_index_survival)
     np.testing.assert_allclose(fast, _all_coalitions_shap(contrib_x, contrib_bg, _two_index_survival), atol=1e-14)
     totals = _two_index_survival(contrib_x.sum(axis=1)) - _two_index_survival(contrib_bg.sum(axis=1)).mean(axis=0)
     np.testing.assert_allclose(fast.sum(axis=1), totals, atol=1e-14)
@@ -473,7 +474,7 @@ def test_shipped_two_part_model_reasons_equal_every_coalition_enumeration():
     explainer = model.explainer()
     if not isinstance(explainer, CoxExplainer):
         pytest.skip("the shipped model is not a linear-index model")
-    records = read_records(Path(explain.__file__).parent / "data" / "example_patients.csv").head(3)
+    records = read_records(Path(carrisk.__file__).parent / "data" / "example_patients.csv").head(3)
     design = model._design(records)
     captured = {}
 
@@ -481,9 +482,9 @@ def test_shipped_two_part_model_reasons_equal_every_coalition_enumeration():
         captured["args"] = (contrib_x, contrib_bg, survival)
         return pruned(contrib_x, contrib_bg, survival)
 
-    pruned = explain._exact_index_game_shap
+    pruned = cox._exact_index_game_shap
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(explain, "_exact_index_game_shap", spy)
+        patch.setattr(cox, "_exact_index_game_shap", spy)
         result = explainer.shap_values(design, output="survival", times=[182.625, 365.25])
     reference = _all_coalitions_shap(*captured["args"])
     assert reference.shape[1] >= 10  # the shipped model's players: the pruning matters here

@@ -20,7 +20,7 @@ import carrisk
 from carrisk._io import csv_stream, json_array_stream, safe_filename, write_csv
 from carrisk.features import ClinicalFeatures
 from carrisk.schema import RecordError, read_records, validate_records
-from carrisk.units import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
+from carrisk.units import DAYS_PER_MONTH, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 #: Exit codes of every command (also in the README and ``carrisk --help``).
 EXIT_OK = 0
@@ -829,7 +829,8 @@ def explain(
                 result,
                 "marrow_blasts_pct",
                 out / "dependence_marrow_blasts.png",
-                xlabel="marrow blasts, log10(% + 0.01) (-2 = undetectable, 0.7 = 5 %)",
+                xlabel="marrow blasts, % (log scale above 0.01 %)",
+                symlog_below=0.01,
             )
     base = np.broadcast_to(np.asarray(result.base_values, dtype=float), (len(ids),))
     explanations = [
@@ -844,10 +845,12 @@ def explain(
         }
         for i, pid in enumerate(ids)
     ]
+    months = horizon / DAYS_PER_MONTH
+    when = f"{months:g} months" if abs(months - round(months)) < 1e-9 else f"{horizon:g} days"
     for item in explanations:
         top = sorted(item["contributions"].items(), key=lambda kv: -abs(kv[1]))[:3]
         typer.echo(
-            f"{item['patient_id']}: EFS at {horizon:g} d {item['prediction']:.1%} (baseline "
+            f"{item['patient_id']}: EFS at {when} {item['prediction']:.1%} (baseline "
             f"{item['base_value']:.1%}); " + ", ".join(f"{k} {v:+.1%}" for k, v in top)
         )
     if json_out is not None:

@@ -43,7 +43,7 @@ from carrisk import explain
 from carrisk.bootstrap import INTERVAL_PENALTY_DIVISOR, bootstrap_interval, bootstrap_refits
 from carrisk.casemix import case_mix_summary
 from carrisk.explain import ShapResult
-from carrisk.features import ClinicalFeatures, FeatureSpec
+from carrisk.features import LOG_BLASTS_FLOOR_PCT, ClinicalFeatures, FeatureSpec
 from carrisk.intervals import (
     MAX_ROWS_PER_TREE,
     VariancePrior,
@@ -349,7 +349,40 @@ class EFSModel:
         warn_scored_as_reference(self.features, categorized, assumptions)
         with quiet_encoder():
             design = self._design(expanded)
-        return self._explain_rows(design, weights, horizon, output, aggregate)
+        result = self._explain_rows(design, weights, horizon, output, aggregate)
+        return dataclasses.replace(result, data=self.explained_data(frame, result.feature_names))
+
+    def explained_data(self, records: pd.DataFrame, feature_names: Sequence[str]) -> pd.DataFrame:
+        """The patients' values of the explained features, as a reader (and the plots) should see them.
+
+        The explainers see the model's standardised design matrix; this is what it encodes. Design columns
+        (``aggregate=False``): the clinical features before imputation and scaling (NaN = missing). Clinical
+        variables: a variable read from one number is that number (``age_years`` in years, ``marrow_blasts_pct`` in
+        %, from the model's log10(% + 0.01)); any other, its readable value as the reasons show it ("naive", "none").
+        """
+        with quiet_encoder():
+            unscaled = pd.DataFrame(
+                np.asarray(self.features.transform(records), dtype=float),
+                columns=list(self.features.get_feature_names_out()),
+            )
+        if all(name in unscaled.columns for name in feature_names):
+            return unscaled[list(feature_names)]
+        shown = self.display_values(records).reset_index(drop=True)
+        members: dict[str, list[str]] = {}
+        for column, variable in self.features.feature_groups_.items():
+            members.setdefault(variable, []).append(column)
+        columns: dict[str, Any] = {}
+        for name in feature_names:
+            own = members.get(name, [name])
+            if name == "marrow_blasts_pct" and own == ["marrow_blasts_log10"]:
+                columns[name] = np.round(10 ** unscaled[own[0]].to_numpy() - LOG_BLASTS_FLOOR_PCT, 9)
+            elif len(own) == 1 and own[0] in unscaled.columns and name not in _LABELLED_VARIABLES:
+                columns[name] = unscaled[own[0]].to_numpy()
+            elif name in shown.columns:
+                columns[name] = shown[name].to_numpy(dtype=object)
+            else:
+                columns[name] = np.full(len(records), np.nan)
+        return pd.DataFrame(columns)
 
     def _explain_rows(
         self, design: np.ndarray, weights: Any, horizon: float, output: str = "survival", aggregate: bool = True
@@ -399,7 +432,7 @@ class EFSModel:
                 values = table[group].tolist()
             else:
                 continue
-            columns[group] = [_readable(v, yes_no=group in ("down_syndrome", "prior_inotuzumab")) for v in values]
+            columns[group] = [_readable(v, yes_no=group in _LABELLED_VARIABLES) for v in values]
         return pd.DataFrame(columns, index=table.index)
 
     def predict_efs(
@@ -631,6 +664,10 @@ class EFSModel:
             if column is not None and column in frame.columns:
                 return frame[column].astype(str).to_numpy()
         return np.asarray(frame.index)
+
+
+#: Yes/no variables: read from one 0/1 column, shown (and put in an explanation's data) as "yes"/"no".
+_LABELLED_VARIABLES = ("down_syndrome", "prior_inotuzumab")
 
 
 def _transplant_history(count: Any, months: Any) -> str:

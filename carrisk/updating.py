@@ -489,7 +489,11 @@ class UpdatedModel:
             )
         result.meta["update"] = {"level": self.level, "parent_payload_sha256": self.update.get("parent_payload_sha256")}
         column_level = list(result.feature_names) == list(parent.features.get_feature_names_out())
-        return result.aggregate(parent.features.feature_groups_) if aggregate and column_level else result
+        if aggregate and column_level:
+            result = result.aggregate(parent.features.feature_groups_)
+        if hasattr(parent, "explained_data"):
+            result = dataclasses.replace(result, data=parent.explained_data(frame, result.feature_names))
+        return result
 
     def iter_predictions(
         self,

@@ -307,3 +307,21 @@ def test_risk_groups_cut_predicted_12_month_efs_at_the_tertiles_low_inclusive_ab
     np.testing.assert_array_equal(
         risk_groups(efs_12mo, (0.4, 0.6)), ["high", "intermediate", "intermediate", "intermediate", "low", "low"]
     )
+
+
+def test_explanation_data_are_the_patients_values_not_the_standardised_design(example_records):
+    from carrisk import load_default_model
+
+    model = load_default_model()
+    result = model.explain(example_records)
+    shown = model.display_values(example_records)
+    ages = pd.to_numeric(example_records["age_years"]).to_numpy()
+    np.testing.assert_allclose(result.data["age_years"].to_numpy(dtype=float), ages)
+    assert result.data["blina_status"].tolist() == shown["blina_status"].tolist()
+    assert result.data["prior_hsct"].tolist() == shown["prior_hsct"].tolist()
+    numeric = pd.to_numeric(example_records["marrow_blasts_pct"], errors="coerce").to_numpy()
+    kept = np.isfinite(numeric)
+    np.testing.assert_allclose(result.data["marrow_blasts_pct"].to_numpy(dtype=float)[kept], numeric[kept], atol=1e-9)
+    table = result.to_frame()
+    first = table[(table["row"] == 0) & (table["feature"] == "blina_status")]["value"].item()
+    assert first == shown["blina_status"].iloc[0]

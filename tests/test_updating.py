@@ -333,3 +333,11 @@ def test_risk_score_slope_is_the_updated_scores_slope_on_the_parents_at_every_le
         assert model.update["risk_score_slope"] == pytest.approx(expected, abs=1e-4), level
         if level != "revision":
             assert model.update["risk_score_slope"] == pytest.approx(1 + model.slope_change, abs=1e-6)
+
+
+def test_updated_explanation_data_are_the_patients_values(shipped_updates):
+    parent, centre, models = shipped_updates
+    patients = centre.records.head(4)
+    explained = models["revision"].explain(patients)
+    pd.testing.assert_frame_equal(explained.data, parent.explain(patients).data)
+    np.testing.assert_allclose(explained.data["age_years"].to_numpy(dtype=float), patients["age_years"].astype(float))

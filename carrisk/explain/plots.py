@@ -150,7 +150,13 @@ def plot_bar(result: ShapResult, path: str | os.PathLike, max_display: int = 15)
     return _summary_plot(shap.plots.bar, result, path, max_display, "Mean |SHAP|")
 
 
-def plot_dependence(result: ShapResult, feature: str, path: str | os.PathLike, xlabel: str | None = None) -> Path:
+def plot_dependence(
+    result: ShapResult,
+    feature: str,
+    path: str | os.PathLike,
+    xlabel: str | None = None,
+    symlog_below: float | None = None,
+) -> Path:
     """SHAP value of one variable against its value, across patients.
 
     Parameters
@@ -163,6 +169,9 @@ def plot_dependence(result: ShapResult, feature: str, path: str | os.PathLike, x
         PNG file to write.
     xlabel : str, optional
         Axis label for the variable's values (default: its name).
+    symlog_below : float, optional
+        A numeric variable's axis is logarithmic from this value and linear below it (matplotlib's "symlog"),
+        e.g. marrow blasts in % from 0 (undetectable) to 100.
 
     Returns
     -------
@@ -174,9 +183,16 @@ def plot_dependence(result: ShapResult, feature: str, path: str | os.PathLike, x
     j = result.feature_names.index(feature)
     column = result.data[feature]
     numeric = pd.to_numeric(column, errors="coerce")
+    missing = int(column.isna().sum())
     fig, ax = _pyplot().subplots(figsize=(6, 4))
-    if numeric.notna().all():
-        ax.scatter(numeric, result.values[:, j], s=12, alpha=0.7)
+    if numeric.notna().sum() == column.notna().sum() > 0:  # a number for every patient with a value
+        shown = numeric.notna().to_numpy()
+        ax.scatter(numeric[shown], result.values[shown, j], s=12, alpha=0.7)
+        if symlog_below is not None:
+            ax.set_xscale("symlog", linthresh=symlog_below)
+            ax.set_xlim(left=min(-0.2 * symlog_below, float(numeric.min())))
+        if missing:
+            xlabel = f"{xlabel or feature}; {missing} patient(s) without a value not shown"
     else:
         categories = pd.Categorical(column.astype(str))
         jitter = np.random.default_rng(0).uniform(-0.15, 0.15, size=len(column))

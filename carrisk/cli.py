@@ -810,6 +810,10 @@ def explain(
     from carrisk._io import atomic_write_text
 
     fitted = _model(model, allow_version_mismatch)
+    try:
+        getattr(fitted, "check_horizon", lambda *_: None)(horizon, "--horizon")
+    except ValueError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
     records = _read(patients)
     fitted.validate(records, source=str(patients))
     result = fitted.explain(records, horizon=horizon)

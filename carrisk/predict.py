@@ -189,6 +189,25 @@ class EFSModel:
     def time_grid(self) -> np.ndarray:
         return np.asarray(self.estimator.unique_times_, dtype=float)
 
+    def check_horizon(self, days: float, what: str = "horizon") -> None:
+        """Refuse a prediction horizon beyond the model's curve, which ends at the last training time.
+
+        Beyond it the curve would only repeat its last value: no training patient was followed that long.
+
+        Raises
+        ------
+        ValueError
+            ``days`` is not a positive number or exceeds the last time of :attr:`time_grid`.
+        """
+        last = float(self.time_grid[-1])
+        if not np.isfinite(days) or days <= 0:
+            raise ValueError(f"{what} must be a positive number of days, got {days!r}")
+        if days > last:
+            raise ValueError(
+                f"{what} {days:g} days is beyond this model's follow-up: its EFS curve ends at day {last:g} "
+                f"(the last training time); choose at most {last:g} days"
+            )
+
     def manifest(self) -> dict[str, Any]:
         """What the bundle manifest records about this model."""
         spec = self.features.spec or FeatureSpec()
@@ -343,6 +362,7 @@ class EFSModel:
         ``base_value + sum(values) == prediction`` for every patient. A patient whose unknown level is marginalised
         (see :meth:`predict_efs`) is explained as the same mixture: Shapley values are linear in the game.
         """
+        self.check_horizon(horizon)
         frame = _as_records(records)
         categorized = self.features.categorize(frame)
         expanded, weights, assumptions = marginalisation_plan(frame, categorized, getattr(self, "level_counts", None))
@@ -603,6 +623,10 @@ class EFSModel:
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
         named = horizon_names(horizons)
+        for name, days in named.items():
+            self.check_horizon(days, f"horizon {name!r}")
+        if top:
+            self.check_horizon(explain_horizon, "explain_horizon")
         for start in range(0, len(frame), chunk_rows):
             yield self._predict_chunk(frame.iloc[start : start + chunk_rows], named, top, explain_horizon)
 

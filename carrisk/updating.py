@@ -434,6 +434,11 @@ class UpdatedModel:
             return _UpdatedIndices(self, estimator, own.index_coefs[:, 0])  # the Cox model's coefficients
         return None
 
+    def check_horizon(self, days: float, what: str = "horizon") -> None:
+        """The parent's :meth:`~carrisk.EFSModel.check_horizon` (an update does not extend the curve)."""
+        if hasattr(self.parent, "check_horizon"):
+            self.parent.check_horizon(days, what)
+
     def explain(
         self, records: Any, horizon: float = SIX_MONTHS_DAYS, output: str = "survival", aggregate: bool = True
     ) -> shap_explain.ShapResult:
@@ -464,6 +469,7 @@ class UpdatedModel:
                 "available: exact SHAP of the update needs a parent whose EFS is a function of linear indices "
                 "(two-part, Cox, penalized Cox or a stack of them) with stored background patients"
             )
+        self.check_horizon(horizon)
         frame = read_records(records).reset_index(drop=True)
         categorized = parent.features.categorize(frame)
         expanded, weights, assumptions = marginalisation_plan(frame, categorized, getattr(parent, "level_counts", None))

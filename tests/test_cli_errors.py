@@ -2,6 +2,7 @@
 
 import csv
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -221,3 +222,14 @@ def test_causes_for_a_bundle_without_a_cause_model_or_its_cohort_is_a_one_line_u
     assert result.exit_code == 2, result.output
     assert result.output.startswith("carrisk: error: this model carries no cause-specific model")
     assert result.output.count("\n") == 1
+
+
+def test_explain_beyond_the_models_follow_up_is_a_one_line_usage_error(tmp_path):
+    from carrisk import load_default_model
+
+    last = float(load_default_model().time_grid[-1])
+    examples = Path(carrisk.__file__).parent / "data" / "example_patients.csv"
+    result = run_cli("explain", examples, "--horizon", last + 100, "--out", tmp_path / "plots")
+    assert result.exit_code == 2
+    assert f"its EFS curve ends at day {last:g}" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "plots").exists()

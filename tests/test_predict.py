@@ -325,3 +325,21 @@ def test_explanation_data_are_the_patients_values_not_the_standardised_design(ex
     table = result.to_frame()
     first = table[(table["row"] == 0) & (table["feature"] == "blina_status")]["value"].item()
     assert first == shown["blina_status"].iloc[0]
+
+
+def test_horizons_beyond_the_last_training_time_are_refused(example_records):
+    from carrisk import load_default_model
+
+    model = load_default_model()
+    last = float(model.time_grid[-1])
+    with pytest.raises(ValueError, match=f"ends at day {last:g}"):
+        model.explain(example_records, horizon=last + 1)
+    with pytest.raises(ValueError, match="horizon '"):
+        model.predict_efs(example_records, horizons=[182.625, last + 30])
+    with pytest.raises(ValueError, match="positive number of days"):
+        model.explain(example_records, horizon=float("nan"))
+    assert (
+        model.predict_efs(example_records.head(1), horizons=[last], top=0)[f"efs_{round(last / 30.4375)}mo"]
+        .notna()
+        .all()
+    )

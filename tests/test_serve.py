@@ -83,6 +83,15 @@ def test_explain_is_exact_and_matches_the_model(client: TestClient, model: Any) 
     assert [e["prediction"] for e in response.json()] == pytest.approx([p["efs_12mo"] for p in twelve], abs=1e-9)
 
 
+def test_a_horizon_beyond_the_models_follow_up_is_refused(client: TestClient, model: Any) -> None:
+    last = float(model.time_grid[-1])
+    response = client.post(f"/explain?horizon_days={last + 1:g}", json=_records(1))
+    assert response.status_code == 422
+    (problem,) = response.json()["problems"]
+    assert problem["field"] == "horizon_days" and f"ends at day {last:g}" in problem["expected"]
+    assert client.post(f"/explain?horizon_days={last:g}", json=_records(1)).status_code == 200
+
+
 def test_every_problem_is_listed_by_record_index_and_field(client: TestClient) -> None:
     good = _records(3)
     body = [

@@ -492,6 +492,14 @@ def create_app(
         horizon_days: Annotated[float, Query(gt=0, le=36525, description="days from infusion")] = SIX_MONTHS_DAYS,
     ) -> Response:
         """The ``carrisk explain --json`` contract: ``base_value + sum(contributions) == prediction``."""
+        check_horizon = getattr(served.model, "check_horizon", None)
+        if check_horizon is not None:
+            try:
+                check_horizon(horizon_days, "horizon_days")
+            except ValueError as err:
+                raise _Invalid(
+                    [Problem(record=None, field="horizon_days", value=horizon_days, expected=str(err))]
+                ) from None
         frame = frame_of(records)
         return run(explanations, lambda: served.explain(frame, horizon_days, shape.check))
 

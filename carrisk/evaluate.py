@@ -83,7 +83,7 @@ from carrisk.schema import (
     validate_records,
     validate_survival_table,
 )
-from carrisk.target import make_target
+from carrisk.target import make_target, months_hint
 
 __all__ = [
     "ExternalValidation",
@@ -131,6 +131,12 @@ LEVEL_LABELS = {
     "high": "high (>= 5 % blasts, CNS3 or extramedullary disease)",
     "low": "low",
 }
+
+
+#: Fewer events than this: calibration and updating are not estimable (a slope from a handful of events).
+MIN_EVENTS = 10
+#: Fewer events than this: the numbers come with a warning (Collins, Ogundimu & Altman 2016: >= 100 events).
+RECOMMENDED_EVENTS = 100
 
 
 def outcome_words(info: Mapping[str, Any]) -> dict[str, str]:
@@ -711,11 +717,25 @@ def _evaluate(
         if not (time.max() > horizon and np.any(event & (time <= horizon))):
             raise ValueError(
                 f"horizon {name} ({horizon:g} days) is not within the follow-up of {source}: the longest follow-up "
-                f"is {time.max():g} days and there are {int((event & (time <= horizon)).sum())} events before it; "
-                "evaluate at shorter horizons"
+                f"is {time.max():g} days and there are {int((event & (time <= horizon)).sum())} events before it"
+                + (months_hint(time) or "; the model cannot be evaluated there")
             )
     if not event.any():
         raise ValueError(f"{source} has no event in {outcome_columns[1]!r}; nothing can be evaluated")
+    if event.sum() < MIN_EVENTS:
+        raise ValueError(
+            f"{source} has {int(event.sum())} event(s) in {outcome_columns[1]!r}; external validation needs at least "
+            f"{MIN_EVENTS} "
+            f"(and about {RECOMMENDED_EVENTS} for stable estimates; Collins, Ogundimu & Altman 2016)"
+        )
+    if event.sum() < RECOMMENDED_EVENTS:
+        warnings.warn(
+            f"{source} has {int(event.sum())} events in {outcome_columns[1]!r}: about {RECOMMENDED_EVENTS} are "
+            "recommended for external "
+            "validation (Collins, Ogundimu & Altman 2016); read the confidence intervals",
+            UserWarning,
+            stacklevel=2,
+        )
     names, days = list(named), list(named.values())
     surv = np.asarray(model.predict_survival(records, days), dtype=float)
     y_sk = _sk_target(event, time)

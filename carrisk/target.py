@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sksurv.util import Surv
 
-__all__ = ["check_per_patient", "check_survival_target", "make_target", "target_arrays"]
+__all__ = ["check_per_patient", "check_survival_target", "make_target", "months_hint", "target_arrays"]
 
 
 def _event_time_fields(y: np.ndarray) -> tuple[str, str]:
@@ -107,3 +107,13 @@ def check_per_patient(values: ArrayLike, name: str, n: int, *, patients: str = "
 def make_target(event: np.ndarray, time: np.ndarray) -> np.ndarray:
     """Build the target in scikit-survival's layout: fields ``event`` (bool) then ``time`` (float)."""
     return Surv.from_arrays(event=event, time=time, name_event="event", name_time="time")
+
+
+def months_hint(time: np.ndarray) -> str:
+    """A hint for an error message when follow-up looks recorded in months (the longest time is 120 or less).
+
+    EFS cohorts are followed for months to years, so a longest "follow-up" of 120 days or less most likely counts
+    months; carrisk's times are days.
+    """
+    longest = float(np.max(time)) if np.size(time) else 0.0
+    return "; were the times recorded in months? carrisk reads days" if 0 < longest <= 120 else ""

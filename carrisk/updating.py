@@ -83,11 +83,12 @@ import pandas as pd
 from scipy import optimize, sparse, stats
 
 from carrisk import explain as shap_explain
-from carrisk.evaluate import cohort_outcome
+from carrisk.evaluate import MIN_EVENTS, RECOMMENDED_EVENTS, cohort_outcome
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS
 from carrisk.nonparametric import kaplan_meier_at
 from carrisk.predict import DEFAULT_HORIZONS, predictions_table, risk_groups, top_reasons
 from carrisk.schema import ID_COLUMN, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, read_records
+from carrisk.target import months_hint
 from carrisk.unseen import marginalisation_plan, mixture_interval, quiet_encoder, warn_scored_as_reference
 
 __all__ = ["LEVELS", "UpdateResult", "UpdatedModel", "closed_test", "update_model"]
@@ -651,10 +652,29 @@ def update_model(
         raise ValueError(f"level must be 'auto' or one of {list(LEVELS)}, got {level!r}")
     records = records.reset_index(drop=True)
     event, time, outcome_columns = cohort_outcome(model, records, source=source, time_col=time_col, event_col=event_col)
+    if not time.max() > reference_days:
+        raise ValueError(
+            f"the reference time ({reference_days:g} days) is not within the follow-up of {source}: the longest "
+            f"follow-up is {time.max():g} days{months_hint(time)}"
+        )
     truncated_event = (event & (time <= reference_days)).astype(float)
     truncated_time = np.minimum(time, reference_days)
-    if truncated_event.sum() == 0:
-        raise ValueError(f"{source} has no EFS event before {reference_days:g} days; the model cannot be updated")
+    n_events = int(truncated_event.sum())
+    if n_events < MIN_EVENTS:
+        raise ValueError(
+            f"{source} has {n_events} event(s) in {outcome_columns[1]!r} before {reference_days:g} days; updating "
+            "needs at least "
+            f"{MIN_EVENTS} (and about {RECOMMENDED_EVENTS} for stable estimates)"
+        )
+    if n_events < RECOMMENDED_EVENTS:
+        warnings.warn(
+            f"{source} has {n_events} events in {outcome_columns[1]!r} before {reference_days:g} days: the updated "
+            "baseline and slope "
+            f"are uncertain (about {RECOMMENDED_EVENTS} events are recommended; Collins et al. 2016); "
+            "read their confidence intervals",
+            UserWarning,
+            stacklevel=2,
+        )
 
     offset = np.log(_parent_hazard_at_own_times(model, records, truncated_time))
     lp = np.log(_cumulative_hazard(model.predict_survival(records, [reference_days])[:, 0]))

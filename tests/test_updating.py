@@ -341,3 +341,23 @@ def test_updated_explanation_data_are_the_patients_values(shipped_updates):
     explained = models["revision"].explain(patients)
     pd.testing.assert_frame_equal(explained.data, parent.explain(patients).data)
     np.testing.assert_allclose(explained.data["age_years"].to_numpy(dtype=float), patients["age_years"].astype(float))
+
+
+def test_follow_up_in_months_and_too_few_events_are_refused_with_the_reason():
+    from carrisk import evaluate_model
+
+    parent = carrisk.load_model(DEFAULT_MODEL)
+    centre = simulate_cohort(300, seed=43).records
+    in_months = centre.assign(efs_days=centre["efs_days"] / 30.4375, os_days=centre["os_days"] / 30.4375)
+    for call in (lambda: update_model(parent, in_months), lambda: evaluate_model(parent, in_months)):
+        with pytest.raises(ValueError, match="were the times recorded in months"):
+            call()
+    few = pd.concat([centre[centre["efs_event"] == 1].head(5), centre[centre["efs_event"] == 0].head(40)])
+    n_events = int(few["efs_event"].sum())
+    assert 1 <= n_events < 10
+    with pytest.raises(ValueError, match=r"has \d event\(s\) in .efs_event. before 365.25 days"):
+        update_model(parent, few)
+    with pytest.raises(ValueError, match="external validation needs at least 10"):
+        evaluate_model(parent, few)
+    with pytest.warns(UserWarning, match="about 100 events are recommended"):
+        update_model(parent, centre.head(150))

@@ -167,6 +167,27 @@ def test_page_shows_the_same_6_month_efs_as_predict(
         driver.save_screenshot(str(ARTEFACTS / f"{name}_phone.png"))
 
 
+def test_an_empty_form_or_a_bad_entry_is_named_in_the_forms_words(server: tuple[str, Path]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    url, _ = server
+    with chromium(width=1280, height=1000) as driver:
+        driver.get(url)
+        WebDriverWait(driver, 30).until(lambda d: "SYNTHETIC" in d.find_element(By.ID, "warning").text)
+        driver.find_element(By.ID, "calculate").click()  # nothing entered: no prediction of a "median patient"
+        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "error").is_displayed())
+        assert "Every field is empty" in driver.find_element(By.ID, "error").text
+        assert not driver.find_element(By.ID, "output").is_displayed()
+        driver.find_element(By.ID, "age_years").send_keys("55")  # outside the model's age range
+        driver.find_element(By.ID, "calculate").click()
+        WebDriverWait(driver, 30).until(lambda d: "Age at infusion" in d.find_element(By.ID, "error").text)
+        assert "age_years" not in driver.find_element(By.ID, "error").text
+        driver.save_screenshot(str(ARTEFACTS / "form_problems.png"))
+        # the browser logs the refused requests themselves (status 422), and nothing else
+        assert all("status of 422" in error for error in console_errors(driver))
+
+
 def test_server_log_has_requests_but_no_patient_data(server: tuple[str, Path]) -> None:
     url, log = server
     record = dict(_record(REFERENCE), patient_id="LOGCHECK-4711", cytogenetics="t(9;22) LOGCHECK")

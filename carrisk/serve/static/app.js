@@ -196,6 +196,15 @@ function drawWaterfall(explanation) {
   }
 }
 
+// The form's own words for a record column ("Age at infusion"), not the column name ("age_years").
+function fieldLabel(field) {
+  const label = field && document.querySelector(`label[for="${field === "marrow_blasts_pct" ? "marrow_kind" : field}"]`);
+  if (!label) return field || "request";
+  const copy = label.cloneNode(true);
+  copy.querySelectorAll(".unit").forEach((unit) => unit.remove());
+  return copy.textContent.trim();
+}
+
 function showProblems(err) {
   const box = $("error");
   box.replaceChildren();
@@ -205,7 +214,7 @@ function showProblems(err) {
   const list = document.createElement("ul");
   for (const p of err.problems || []) {
     const li = document.createElement("li");
-    li.textContent = `${p.field || "request"}: expected ${p.expected}`;
+    li.textContent = p.message || `${fieldLabel(p.field)}: expected ${p.expected}`;
     list.appendChild(li);
     if (p.field && $(p.field)) $(p.field).setAttribute("aria-invalid", "true");
   }
@@ -221,6 +230,10 @@ async function calculate(event) {
   document.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
   try {
     const rec = [record()];
+    const entered = Object.entries(rec[0]).filter(([name, value]) => name !== "patient_id" && value !== null);
+    if (entered.length === 0) {
+      throw { status: 422, problems: [{ message: "Every field is empty: enter the patient's details first." }] };
+    }
     const [pred, expl] = await Promise.all([call("POST", "predict?band=true", rec), call("POST", "explain", rec)]);
     const p = pred.data[0];
     $("placeholder").hidden = true;

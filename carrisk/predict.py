@@ -176,6 +176,14 @@ class EFSModel:
         self.variance_priors: dict[float, VariancePrior | None] = {}
         self._explainer: Any = None
 
+    def __repr__(self) -> str:
+        data = self.metadata.get("training_data", {})
+        synthetic = ", SYNTHETIC training data" if self.metadata.get("synthetic_training_data") else ""
+        return (
+            f"EFSModel({self.model_name!r}, trained on {data.get('rows', '?')} patients with "
+            f"{data.get('events', '?')} events{synthetic}; interval: {self.metadata.get('interval_method', 'none')})"
+        )
+
     # ----- pieces -----
     @property
     def features(self) -> ClinicalFeatures:

@@ -180,7 +180,7 @@ def dataset_tau(y: np.ndarray, train_folds: Sequence[np.ndarray], quantile: floa
     return tau
 
 
-@dataclass
+@dataclass(repr=False)
 class CVResult:
     """Cross-validation results: per-fold metrics and parameters of each model, and what produced them.
 
@@ -205,6 +205,20 @@ class CVResult:
     @property
     def models(self) -> list[str]:
         return list(dict.fromkeys(f["model"] for f in self.folds))
+
+    def __repr__(self) -> str:
+        """A short description; :meth:`to_text`, :attr:`summary` and :meth:`to_dict` hold the results."""
+        c = {
+            name: f"{block['metrics']['harrell_c']['mean']:.3f}"
+            for name, block in self.to_dict()["models"].items()
+            if "harrell_c" in block["metrics"]
+        }
+        scheme = ", ".join(f"{k}={self.settings[k]}" for k in ("folds", "repeats") if k in self.settings)
+        return (
+            f"CVResult(models={self.models}, {scheme}, rows={self.data.get('rows', '?')}, "
+            f"events={self.data.get('events', '?')}, seed={self.seeds.get('outer_cv', '?')}, mean Harrell's C {c}; "
+            "see .to_text(), .summary, .to_dict())"
+        )
 
     def metric_names(self, model: str) -> list[str]:
         names: dict[str, None] = {}

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import carrisk
 
@@ -28,3 +29,19 @@ def test_importing_the_models_does_not_load_the_explanation_stack():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == ""
+
+
+def test_result_objects_have_short_readable_reprs():
+    import pandas as pd
+
+    cohort = carrisk.simulate_cohort(150, seed=2)
+    cv = carrisk.cross_validate(
+        cohort.records, carrisk.survival_target(cohort.records), {"coxph": carrisk.make_pipeline("coxph")}, folds=3
+    )
+    model = carrisk.load_default_model()
+    shap = model.explain(pd.read_csv(Path(carrisk.__file__).parent / "data" / "example_patients.csv"))
+    texts = {"cv": repr(cv), "model": repr(model), "shap": repr(shap)}
+    assert all(len(text) < 400 for text in texts.values()), texts
+    assert texts["cv"].startswith("CVResult(models=['coxph'], folds=3") and "rows=150" in texts["cv"]
+    assert texts["model"].startswith("EFSModel('average', trained on 420 patients") and "SYNTHETIC" in texts["model"]
+    assert texts["shap"].startswith("ShapResult(exact SHAP values of survival at 182.625 days: 15 patient(s)")

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ShapResult:
     """SHAP values of one model output for a set of patients.
 
@@ -51,6 +51,21 @@ class ShapResult:
     def has_time_axis(self) -> bool:
         """Whether ``values`` carries a trailing time axis."""
         return self.values.ndim == 3
+
+    def __repr__(self) -> str:
+        n, p = self.values.shape[:2]
+        if self.times is None:
+            at = ""
+        elif np.ndim(self.times) == 0:
+            at = f" at {float(self.times):g} days"
+        else:
+            at = f" at {np.size(self.times)} times"
+        kind = "exact" if self.exact else "approximate"
+        return (
+            f"ShapResult({kind} SHAP values of {self.output}{at}: {n} patient(s) x {p} feature(s) "
+            f"{self.feature_names[:4]}{' ...' if p > 4 else ''}; additivity error {self.additivity_error():.1e}; "
+            "see .to_frame() and carrisk.explain.plot_waterfall / plot_beeswarm)"
+        )
 
     def additivity_error(self) -> float:
         """Largest ``|base_values + sum(values) - predictions|`` over patients (and times)."""

@@ -89,6 +89,9 @@ def plot_waterfall(
     plt = _pyplot()
     result = _two_dimensional(result)
     explanation = result.to_explanation(row)
+    if result.output == "survival":  # in percentage points, as the command line and the page say it
+        explanation.values = explanation.values * 100
+        explanation.base_values = explanation.base_values * 100
     if raw_values is not None:
         if len(raw_values) != len(result.feature_names):
             raise ValueError(f"raw_values needs {len(result.feature_names)} entries, got {len(raw_values)}.")
@@ -96,7 +99,8 @@ def plot_waterfall(
     plt.figure()
     shap.plots.waterfall(explanation, max_display=max_display, show=False)
     fig = plt.gcf()
-    fig.suptitle(f"{label or f'Patient {row}'}: {_output_label(result)}", y=1.02)
+    unit = ", %" if result.output == "survival" else ""
+    fig.suptitle(f"{label or f'Patient {row}'}: {_output_label(result)}{unit}", y=1.02)
     return _save_atomic(fig, path)
 
 

@@ -109,9 +109,7 @@ def decision_curve(
     if event_prob.ndim != 1:
         raise ValueError(f"event_prob must be one prediction per patient, got shape {event_prob.shape}")
     # one repeat of the pooled curve: the same net benefits, bands and treated share
-    return pooled_decision_curve(
-        event, time, event_prob[None, :], horizon, thresholds, n_bootstrap=n_bootstrap, seed=seed
-    )
+    return _pooled_decision_curve(event, time, event_prob[None, :], horizon, thresholds, n_bootstrap, seed)[0]
 
 
 def pooled_decision_curve(
@@ -148,6 +146,21 @@ def pooled_decision_curve(
     DataFrame
         The columns of :func:`decision_curve`; ``treated_share`` is averaged over repeats.
     """
+    return _pooled_decision_curve(event, time, event_prob, horizon, thresholds, n_bootstrap, seed)[0]
+
+
+def _pooled_decision_curve(
+    event: np.ndarray,
+    time: np.ndarray,
+    event_prob: np.ndarray,
+    horizon: float,
+    thresholds: Sequence[float],
+    n_bootstrap: int,
+    seed: int,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`pooled_decision_curve`'s table and the model's net benefit on each resample, shape
+    ``(n_bootstrap, len(thresholds))`` (the draws behind its band; :func:`carrisk.evaluate_models` pairs them
+    across models). Resample ``b`` is the ``b``-th ``rng.integers(0, n, n)`` of ``np.random.default_rng(seed)``."""
     event = np.asarray(event, dtype=bool)
     time = np.asarray(time, dtype=float)
     by_repeat = np.atleast_2d(np.asarray(event_prob, dtype=float))
@@ -172,9 +185,9 @@ def pooled_decision_curve(
             "treated_share": [float((by_repeat >= t).mean()) for t in thresholds],
         }
     )
+    draws_model = np.empty((max(n_bootstrap, 0), len(thresholds)))
     if n_bootstrap > 0:
         rng = np.random.default_rng(seed)
-        draws_model = np.empty((n_bootstrap, len(thresholds)))
         draws_all = np.empty((n_bootstrap, len(thresholds)))
         for b in range(n_bootstrap):
             index = rng.integers(0, event.size, event.size)
@@ -183,4 +196,4 @@ def pooled_decision_curve(
         for name, draws in (("net_benefit_model", draws_model), ("net_benefit_all", draws_all)):
             table[f"{name}_lower"] = np.nanquantile(draws, 0.025, axis=0)
             table[f"{name}_upper"] = np.nanquantile(draws, 0.975, axis=0)
-    return table
+    return table, draws_model

@@ -1643,7 +1643,8 @@ def evaluate_models(
             "two-sided paired bootstrap: p = min(1, 2 min((1 + #{d <= 0}), (1 + #{d >= 0})) / (B + 1)) over the B "
             "finite per-resample differences d (Davison & Hinkley 1997); H0: no difference in the measure in the "
             f"population the cohort represents; not adjusted for multiplicity; the smallest possible is "
-            f"2 / (B + 1) = {2 / (n_bootstrap + 1):.4f} with {n_bootstrap} resamples"
+            f"2 / (B + 1) = {2 / (n_bootstrap + 1):.4f} with {n_bootstrap} resamples "
+            f"({2 / (n_bootstrap_calibration + 1):.4f} for ICI/E50/E90 over {n_bootstrap_calibration})"
         ),
         "net_benefit_thresholds": thresholds,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -1115,6 +1115,11 @@ def _net_benefit_table(comparison: ModelComparison) -> str:
         + "<th>difference (paired 95% CI)</th><th>p</th><th>verdict</th>"
         "<th>unnecessary interventions avoided per 100 (95% CI)</th></tr>"
     )
+
+    def caveat(row: Mapping[str, Any]) -> str:
+        words = _no_better_than_default(row).removeprefix("; but ")
+        return f"<br><span class='note'>{escape(words)}</span>" if words else ""
+
     body = []
     for row in table.to_dict("records"):
         difference, p, avoided = _net_benefit_cells(row)
@@ -1128,7 +1133,8 @@ def _net_benefit_table(comparison: ModelComparison) -> str:
             f"<td class='num'>{number(100 * row['net_benefit_reference'], 1)}</td>"
             f"<td class='num'>{number(100 * row['net_benefit_model'], 1)}</td>"
             f"<td class='num'>{escape(difference)}</td><td class='num'>{escape(p)}</td>"
-            f"<td>{_verdict_span(str(row['verdict']), str(verdict))}</td><td class='num'>{escape(avoided)}</td></tr>"
+            f"<td>{_verdict_span(str(row['verdict']), str(verdict))}{caveat(row)}</td>"
+            f"<td class='num'>{escape(avoided)}</td></tr>"
         )
     return (
         "<h3 id='comparison-net-benefit'>Net benefit compared at chosen thresholds</h3>"

@@ -34,7 +34,7 @@ from carrisk.nonparametric import kaplan_meier_survival_at
 #: :func:`carrisk.nonparametric.kaplan_meier_survival_at`.
 kaplan_meier_at = kaplan_meier_survival_at
 
-__all__ = ["DEFAULT_THRESHOLDS", "decision_curve", "net_benefit", "pooled_decision_curve"]
+__all__ = ["DEFAULT_THRESHOLDS", "decision_curve", "decision_curve_with_draws", "net_benefit", "pooled_decision_curve"]
 
 DEFAULT_THRESHOLDS = tuple(np.round(np.arange(0.01, 0.96, 0.01), 2))
 
@@ -105,11 +105,36 @@ def decision_curve(
         model. The bands cover the net benefit's sampling variation in a cohort like this one, with the model
         held fixed.
     """
+    return decision_curve_with_draws(event, time, event_prob, horizon, thresholds, n_bootstrap=n_bootstrap, seed=seed)[
+        0
+    ]
+
+
+def decision_curve_with_draws(
+    event: np.ndarray,
+    time: np.ndarray,
+    event_prob: np.ndarray,
+    horizon: float,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    *,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`decision_curve`'s table and the model's net benefit on each resample behind its band.
+
+    Returns
+    -------
+    (DataFrame, ndarray)
+        The table, and the draws, shape ``(n_bootstrap, len(thresholds))`` (NaN where undefined). Resample ``b``
+        is the ``b``-th ``rng.integers(0, n, n)`` of ``np.random.default_rng(seed)``, so models scored with the
+        same seed share their resamples: :func:`carrisk.evaluate_models` differences these draws within each
+        resample.
+    """
     event_prob = np.asarray(event_prob, dtype=float)
     if event_prob.ndim != 1:
         raise ValueError(f"event_prob must be one prediction per patient, got shape {event_prob.shape}")
     # one repeat of the pooled curve: the same net benefits, bands and treated share
-    return _pooled_decision_curve(event, time, event_prob[None, :], horizon, thresholds, n_bootstrap, seed)[0]
+    return _pooled_decision_curve(event, time, event_prob[None, :], horizon, thresholds, n_bootstrap, seed)
 
 
 def pooled_decision_curve(

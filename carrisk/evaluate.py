@@ -76,7 +76,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from carrisk._io import atomic_write, atomic_write_text, write_csv
 from carrisk.calibration import calibration_at, calibration_curve_band
 from carrisk.casemix import case_mix_differences, case_mix_summary
-from carrisk.decision_curves import DEFAULT_THRESHOLDS, _pooled_decision_curve, net_benefit
+from carrisk.decision_curves import DEFAULT_THRESHOLDS, decision_curve_with_draws, net_benefit
 from carrisk.metrics import (
     DEFAULT_HORIZONS_DAYS,
     brier_at,
@@ -781,8 +781,8 @@ def _evaluate(
             )  # fmt: skip
         curves.append(curve.assign(horizon=name))
         # decision_curve's table, and its per-resample draws for the paired net-benefit differences
-        curve_table, net_benefit_draws[name] = _pooled_decision_curve(
-            event, time, (1.0 - surv[:, k])[None, :], horizon, DEFAULT_THRESHOLDS, n_bootstrap, seed
+        curve_table, net_benefit_draws[name] = decision_curve_with_draws(
+            event, time, 1.0 - surv[:, k], horizon, DEFAULT_THRESHOLDS, n_bootstrap=n_bootstrap, seed=seed
         )
         decision.append(curve_table.assign(horizon=name))
 

@@ -989,13 +989,23 @@ def evaluate(
     time_col: TimeCol = None,
     event_col: EventCol = None,
     allow_version_mismatch: AllowMismatch = False,
+    net_benefit_threshold: Annotated[
+        list[float] | None,
+        typer.Option(
+            "--net-benefit-threshold",
+            metavar="P",
+            help="With several --model: a threshold probability of an event (in (0, 1)) at which the models' net "
+            "benefits are compared; repeat for several (default 0.2, 0.3, 0.4, 0.5, 0.6).",
+        ),
+    ] = None,
 ) -> None:
     """External validation of a saved model on a cohort with outcomes: discrimination, calibration, decisions.
 
     With several --model, every model is scored on the same patients and bootstrap resamples and compared with the
-    first: a side-by-side table, paired differences with 95% intervals, overlaid calibration and decision curves
-    (comparison.json, comparison.csv, differences.csv, report.html) and each model's own evaluation in a
-    subdirectory. A generic-mode model reads the outcome from the columns it was trained with (or
+    first: a side-by-side table, paired differences with 95% intervals and p-values (not adjusted for
+    multiplicity), net-benefit differences at a few thresholds, overlaid calibration and decision curves
+    (comparison.json, comparison.csv, differences.csv, net_benefit_differences.csv, report.html) and each model's
+    own evaluation in a subdirectory. A generic-mode model reads the outcome from the columns it was trained with (or
     --time-col/--event-col)."""
     from carrisk.evaluate import evaluate_model, outcome_words
 
@@ -1003,11 +1013,16 @@ def evaluate(
     if len(paths_given) > 1:
         _evaluate_several(
             cohort, paths_given, list(name or []), out, n_bootstrap, n_bootstrap_calibration, seed, report, time_col,
-            event_col, allow_version_mismatch,
+            event_col, allow_version_mismatch, net_benefit_threshold,
         )  # fmt: skip
         return
     if name:
         raise CliError("--name names the models of a comparison: give two or more --model, one --name for each")
+    if net_benefit_threshold:
+        raise CliError(
+            "--net-benefit-threshold compares the net benefit of several models: give two or more --model (one "
+            "model's decision curves cover every threshold from 0.01 to 0.95)"
+        )
     fitted = _model(paths_given[0], allow_version_mismatch)
     records = _read(cohort)
     with _value_errors_exit(EXIT_INVALID_RECORDS):
@@ -1047,9 +1062,16 @@ def _evaluate_several(
     time_col: str | None,
     event_col: str | None,
     allow_version_mismatch: bool,
+    net_benefit_thresholds: list[float] | None = None,
 ) -> None:
     """``carrisk evaluate`` with several --model: :func:`carrisk.evaluate_models` and its report."""
-    from carrisk.evaluate import ModelComparisonError, comparison_names, evaluate_models, outcome_words
+    from carrisk.evaluate import (
+        NET_BENEFIT_THRESHOLDS,
+        ModelComparisonError,
+        comparison_names,
+        evaluate_models,
+        outcome_words,
+    )
 
     if names and len(names) != len(paths):
         raise CliError(f"{len(names)} --name for {len(paths)} --model: give one --name per --model, in order")
@@ -1070,6 +1092,7 @@ def _evaluate_several(
                 source=str(cohort),
                 time_col=time_col,
                 event_col=event_col,
+                net_benefit_thresholds=net_benefit_thresholds or NET_BENEFIT_THRESHOLDS,
             )
         except ModelComparisonError as err:
             raise CliError(str(err), EXIT_USAGE) from None

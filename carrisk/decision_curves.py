@@ -34,7 +34,7 @@ from carrisk.nonparametric import kaplan_meier_survival_at
 #: :func:`carrisk.nonparametric.kaplan_meier_survival_at`.
 kaplan_meier_at = kaplan_meier_survival_at
 
-__all__ = ["DEFAULT_THRESHOLDS", "decision_curve", "net_benefit", "pooled_decision_curve"]
+__all__ = ["DEFAULT_THRESHOLDS", "decision_curve", "decision_curve_with_draws", "net_benefit", "pooled_decision_curve"]
 
 DEFAULT_THRESHOLDS = tuple(np.round(np.arange(0.01, 0.96, 0.01), 2))
 
@@ -105,13 +105,36 @@ def decision_curve(
         model. The bands cover the net benefit's sampling variation in a cohort like this one, with the model
         held fixed.
     """
+    return decision_curve_with_draws(event, time, event_prob, horizon, thresholds, n_bootstrap=n_bootstrap, seed=seed)[
+        0
+    ]
+
+
+def decision_curve_with_draws(
+    event: np.ndarray,
+    time: np.ndarray,
+    event_prob: np.ndarray,
+    horizon: float,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    *,
+    n_bootstrap: int = 200,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`decision_curve`'s table and the model's net benefit on each resample behind its band.
+
+    Returns
+    -------
+    (DataFrame, ndarray)
+        The table, and the draws, shape ``(n_bootstrap, len(thresholds))`` (NaN where undefined). Resample ``b``
+        is the ``b``-th ``rng.integers(0, n, n)`` of ``np.random.default_rng(seed)``, so models scored with the
+        same seed share their resamples: :func:`carrisk.evaluate_models` differences these draws within each
+        resample.
+    """
     event_prob = np.asarray(event_prob, dtype=float)
     if event_prob.ndim != 1:
         raise ValueError(f"event_prob must be one prediction per patient, got shape {event_prob.shape}")
     # one repeat of the pooled curve: the same net benefits, bands and treated share
-    return pooled_decision_curve(
-        event, time, event_prob[None, :], horizon, thresholds, n_bootstrap=n_bootstrap, seed=seed
-    )
+    return _pooled_decision_curve(event, time, event_prob[None, :], horizon, thresholds, n_bootstrap, seed)
 
 
 def pooled_decision_curve(
@@ -148,6 +171,21 @@ def pooled_decision_curve(
     DataFrame
         The columns of :func:`decision_curve`; ``treated_share`` is averaged over repeats.
     """
+    return _pooled_decision_curve(event, time, event_prob, horizon, thresholds, n_bootstrap, seed)[0]
+
+
+def _pooled_decision_curve(
+    event: np.ndarray,
+    time: np.ndarray,
+    event_prob: np.ndarray,
+    horizon: float,
+    thresholds: Sequence[float],
+    n_bootstrap: int,
+    seed: int,
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`pooled_decision_curve`'s table and the model's net benefit on each resample, shape
+    ``(n_bootstrap, len(thresholds))`` (the draws behind its band; :func:`carrisk.evaluate_models` pairs them
+    across models). Resample ``b`` is the ``b``-th ``rng.integers(0, n, n)`` of ``np.random.default_rng(seed)``."""
     event = np.asarray(event, dtype=bool)
     time = np.asarray(time, dtype=float)
     by_repeat = np.atleast_2d(np.asarray(event_prob, dtype=float))
@@ -172,9 +210,9 @@ def pooled_decision_curve(
             "treated_share": [float((by_repeat >= t).mean()) for t in thresholds],
         }
     )
+    draws_model = np.empty((max(n_bootstrap, 0), len(thresholds)))
     if n_bootstrap > 0:
         rng = np.random.default_rng(seed)
-        draws_model = np.empty((n_bootstrap, len(thresholds)))
         draws_all = np.empty((n_bootstrap, len(thresholds)))
         for b in range(n_bootstrap):
             index = rng.integers(0, event.size, event.size)
@@ -183,4 +221,4 @@ def pooled_decision_curve(
         for name, draws in (("net_benefit_model", draws_model), ("net_benefit_all", draws_all)):
             table[f"{name}_lower"] = np.nanquantile(draws, 0.025, axis=0)
             table[f"{name}_upper"] = np.nanquantile(draws, 0.975, axis=0)
-    return table
+    return table, draws_model

@@ -31,6 +31,12 @@ Intervals are 95% percentile intervals over ``n_bootstrap`` resamples of the eva
 held fixed: they cover the sampling variation of the measure in a cohort like this one, not the uncertainty of
 the model's training.
 
+:func:`evaluate_models` compares several models on the same cohort and the same resamples: each difference from
+the first model is computed within each resample, with a 95% paired percentile interval, a verdict and a
+two-sided paired-bootstrap p-value (:func:`paired_bootstrap_p_value`; not adjusted for multiplicity), for the
+measures above and for the net benefit at a few threshold probabilities (:data:`NET_BENEFIT_THRESHOLDS`; Vickers
+et al. [6]_).
+
 References
 ----------
 .. [1] Kattan, M. W., & Gerds, T. A. (2018). "The index of prediction accuracy: an intuitive measure useful for
@@ -40,6 +46,12 @@ References
 .. [3] Debray, T. P. A., Vergouwe, Y., Koffijberg, H., et al. (2015). "A new framework to enhance the
        interpretation of external validation studies of clinical prediction models". Journal of Clinical
        Epidemiology, 68(3), 279-289.
+.. [4] Davison, A. C., & Hinkley, D. V. (1997). Bootstrap Methods and their Application. Cambridge University
+       Press, chapter 4 (Monte Carlo p-values).
+.. [5] Efron, B., & Tibshirani, R. J. (1993). An Introduction to the Bootstrap. Chapman & Hall, chapter 16
+       (hypothesis testing with the bootstrap).
+.. [6] Vickers, A. J., van Calster, B., & Steyerberg, E. W. (2019). "A simple, step-by-step guide to
+       interpreting decision curve analysis". Diagnostic and Prognostic Research, 3, 18.
 """
 
 from __future__ import annotations
@@ -64,7 +76,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from carrisk._io import atomic_write, atomic_write_text, write_csv
 from carrisk.calibration import calibration_at, calibration_curve_band
 from carrisk.casemix import case_mix_differences, case_mix_summary
-from carrisk.decision_curves import decision_curve
+from carrisk.decision_curves import DEFAULT_THRESHOLDS, decision_curve_with_draws, net_benefit
 from carrisk.metrics import (
     DEFAULT_HORIZONS_DAYS,
     brier_at,
@@ -96,6 +108,7 @@ __all__ = [
     "evaluate_models",
     "observed_expected",
     "outcome_words",
+    "paired_bootstrap_p_value",
     "verdict_words",
 ]
 
@@ -685,6 +698,9 @@ class _Scored:
     the ``n_bootstrap`` resamples, in the order :func:`_resamples` draws them (NaN where the resample was skipped
     or the measure undefined); ``calibration_draws`` does the same for ICI/E50/E90 over the
     ``n_bootstrap_calibration`` resamples of the calibration band (the first ones of the same sequence).
+    ``net_benefit_draws`` maps each horizon's name to the model's net benefit on each of the ``n_bootstrap``
+    resamples (rows) at each of :data:`carrisk.decision_curves.DEFAULT_THRESHOLDS` (columns): the draws behind the
+    decision curve's band.
     """
 
     event: np.ndarray
@@ -693,6 +709,7 @@ class _Scored:
     tau: float
     draws: dict[str, np.ndarray]
     calibration_draws: dict[str, np.ndarray]
+    net_benefit_draws: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _evaluate(
@@ -744,6 +761,7 @@ def _evaluate(
     point = _resampled_measures(event, time, surv, names, days, tau)
     draws = _bootstrap_draws(event, time, surv, names, days, tau, list(point), n_bootstrap, seed)
     calibration_draws: dict[str, np.ndarray] = {}
+    net_benefit_draws: dict[str, np.ndarray] = {}
 
     def bootstrap_row(key: str, measure: str, horizon: str) -> dict[str, Any]:
         sample = np.asarray(draws[key], dtype=float)
@@ -782,11 +800,11 @@ def _evaluate(
                  "interval": f"bootstrap percentile ({int(intervals['n_resamples'][0])} resamples)"}
             )  # fmt: skip
         curves.append(curve.assign(horizon=name))
-        decision.append(
-            decision_curve(event, time, 1.0 - surv[:, k], horizon, n_bootstrap=n_bootstrap, seed=seed).assign(
-                horizon=name
-            )
+        # decision_curve's table, and its per-resample draws for the paired net-benefit differences
+        curve_table, net_benefit_draws[name] = decision_curve_with_draws(
+            event, time, 1.0 - surv[:, k], horizon, DEFAULT_THRESHOLDS, n_bootstrap=n_bootstrap, seed=seed
         )
+        decision.append(curve_table.assign(horizon=name))
 
     notes: list[str] = []
     subgroups = _subgroup_calibration(pd.DataFrame(), event, time, surv, named)
@@ -850,7 +868,7 @@ def _evaluate(
         predictions=predictions,
         info=info,
     )
-    return result, _Scored(event, time, surv, tau, draws, calibration_draws)
+    return result, _Scored(event, time, surv, tau, draws, calibration_draws, net_benefit_draws)
 
 
 #: Measures of the side-by-side comparison of models, in the order shown.
@@ -879,6 +897,12 @@ BETTER_WHEN: dict[str, str | float] = {
     "e90": "lower",
 }
 _CALIBRATION_BAND_MEASURES = ("ici", "e50", "e90")
+#: Threshold probabilities of an event by the horizon at which a comparison reports the paired difference in net
+#: benefit (:attr:`ModelComparison.net_benefit_differences`). The decision curves span 0.01 to 0.95; these five
+#: span the risks at which a clinician might act on a predicted EFS event (closer monitoring, pre-emptive
+#: consolidation), around the cohort's event probabilities (about 0.3 by 6 months and 0.5 by 12 months in the
+#: simulated cohorts; the shipped model predicts 0.2 to 0.9).
+NET_BENEFIT_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6)
 
 
 class ModelComparisonError(ValueError):
@@ -919,7 +943,9 @@ class ModelComparison:
     differences : DataFrame
         One row per compared model (all but the reference), measure and horizon: ``model``, ``reference``,
         ``measure``, ``label``, ``horizon``, ``horizon_days``, ``estimate`` (the model's value minus the
-        reference's), ``lower``, ``upper`` (paired bootstrap 95% percentile interval), ``n_resamples``,
+        reference's), ``lower``, ``upper`` (paired bootstrap 95% percentile interval), ``p_value`` (two-sided
+        paired bootstrap p-value of no difference, :func:`paired_bootstrap_p_value`; not adjusted for
+        multiplicity), ``n_resamples``,
         ``interval``, ``better_when`` ("higher", "lower", "closer to 0", "closer to 1"), ``improvement`` with
         ``improvement_lower``/``improvement_upper`` (how much better the model is, in the measure's units: the
         difference, its negative for "lower", or the reference's distance from the ideal value minus the
@@ -930,7 +956,24 @@ class ModelComparison:
         The per-resample values behind the differences: ``model``, ``measure``, ``horizon``, ``resample``,
         ``value`` (not written to files).
     info : dict
-        Cohort, models, which model updates which, horizons, bootstrap sizes, seed.
+        Cohort, models, which model updates which, horizons, bootstrap sizes, seed, how the p-values are computed
+        (``p_values``) and the net-benefit thresholds (``net_benefit_thresholds``).
+    net_benefit_differences : DataFrame
+        One row per compared model, horizon and threshold of ``info["net_benefit_thresholds"]``: ``model``,
+        ``reference``, ``horizon``, ``horizon_days``, ``threshold``, ``net_benefit_reference``,
+        ``net_benefit_model``, ``net_benefit_all`` (treat-all, for context), ``estimate`` (the model's net benefit
+        minus the reference's), ``lower``, ``upper`` (paired bootstrap 95% percentile interval), ``p_value``,
+        ``n_resamples``, ``interval``, ``better_when`` ("higher"), ``verdict``, ``per_100_patients`` (with
+        ``_lower``/``_upper``: 100 x the difference, net true positives per 100 patients) and
+        ``interventions_avoided_per_100`` (with ``_lower``/``_upper``: the difference divided by the threshold's
+        odds, x 100: unnecessary interventions avoided per 100 patients at equal true positives).
+    net_benefit_difference_curves : DataFrame
+        The difference over every threshold of the decision curves (0.01 to 0.95): ``model``, ``reference``,
+        ``horizon``, ``horizon_days``, ``threshold``, ``estimate``, ``lower``, ``upper`` (pointwise paired 95%
+        percentile band), ``n_resamples``.
+    net_benefit_resampled : DataFrame
+        The per-resample net benefits behind ``net_benefit_differences``: ``model``, ``horizon``, ``threshold``,
+        ``resample``, ``value`` (not written to files).
     """
 
     results: dict[str, ExternalValidation]
@@ -938,6 +981,9 @@ class ModelComparison:
     differences: pd.DataFrame
     resampled: pd.DataFrame
     info: dict[str, Any] = field(default_factory=dict)
+    net_benefit_differences: pd.DataFrame = field(default_factory=pd.DataFrame)
+    net_benefit_difference_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    net_benefit_resampled: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def names(self) -> list[str]:
@@ -966,6 +1012,27 @@ class ModelComparison:
         row = self._difference_row(measure, horizon, model)
         return float(row["lower"]), float(row["upper"])
 
+    def p_value(self, measure: str, horizon: str = "", model: str | None = None) -> float:
+        """The two-sided paired bootstrap p-value of :meth:`difference` (H0: no difference; not adjusted)."""
+        return float(self._difference_row(measure, horizon, model)["p_value"])
+
+    def net_benefit_difference(
+        self, threshold: float, horizon: str, model: str | None = None
+    ) -> tuple[float, float, float, float]:
+        """``model``'s net benefit minus the reference's at ``threshold`` and ``horizon`` (default: the last
+        model): ``(difference, lower, upper, p_value)``."""
+        model = model if model is not None else self.names[-1]
+        table = self.net_benefit_differences
+        rows = table[
+            (table["model"] == model) & (table["horizon"] == horizon) & np.isclose(table["threshold"], threshold)
+        ]
+        if rows.empty:
+            raise KeyError(
+                f"no net-benefit difference at threshold {threshold:g}, horizon {horizon!r}, model {model!r}"
+            )
+        row = rows.iloc[0]
+        return float(row["estimate"]), float(row["lower"]), float(row["upper"]), float(row["p_value"])
+
     def side_by_side(self) -> pd.DataFrame:
         """One row per measure and horizon: each model's estimate and interval, then each difference and verdict."""
         rows = []
@@ -990,7 +1057,8 @@ class ModelComparison:
                     & (self.differences["model"] == name)
                 ]
                 found_row = difference.iloc[0] if not difference.empty else None
-                for part, suffix in (("estimate", ""), ("lower", " lower"), ("upper", " upper")):
+                parts = (("estimate", ""), ("lower", " lower"), ("upper", " upper"), ("p_value", " p-value"))
+                for part, suffix in parts:
                     value = found_row[part] if found_row is not None else np.nan
                     row[f"{name} - {self.reference}: difference{suffix}"] = value
                 row[f"{name} vs {self.reference}: verdict"] = found_row["verdict"] if found_row is not None else ""
@@ -1006,6 +1074,8 @@ class ModelComparison:
             "summary": json.loads(self.summary.to_json(orient="records")),
             "differences": json.loads(self.differences.to_json(orient="records")),
             "models": {name: result.info for name, result in self.results.items()},
+            "net_benefit_differences": json.loads(self.net_benefit_differences.to_json(orient="records")),
+            "net_benefit_difference_curves": json.loads(self.net_benefit_difference_curves.to_json(orient="records")),
         }
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
@@ -1036,12 +1106,35 @@ class ModelComparison:
                     verdict = verdict_words(
                         row[f"{name} vs {self.reference}: verdict"], better_when.get(row["measure"], "")
                     )
+                    p = p_value_text(row[f"{key} p-value"])
                     parts.append(
                         f"difference {row[key]:+.3f} ({row[f'{key} lower']:+.3f} to {row[f'{key} upper']:+.3f})"
+                        + (f", {p}" if p else "")
                         + (f", {verdict}" if verdict else "")
                     )
             lines.append(f"{row['label']}{horizon}: " + "; ".join(parts))
-        return "\n".join(lines)
+        return "\n".join(lines + self._net_benefit_text())
+
+    def _net_benefit_text(self) -> list[str]:
+        """The net-benefit differences as text lines, per 100 patients."""
+        table = self.net_benefit_differences
+        if table.empty:
+            return []
+        lines = [
+            "Net benefit per 100 patients (net true positives: events by the horizon found, less false positives "
+            "weighted by the threshold's odds; higher is better):"
+        ]
+        for row in table.to_dict("records"):
+            p = p_value_text(row["p_value"])
+            lower, upper = row["per_100_patients_lower"], row["per_100_patients_upper"]
+            interval = f" ({lower:+.1f} to {upper:+.1f})" if np.isfinite(lower) else ""
+            lines.append(
+                f"  at {_horizon_label(row['horizon'])}, threshold {100 * row['threshold']:.0f}%: "
+                f"treat all {100 * row['net_benefit_all']:.1f}; {row['reference']} "
+                f"{100 * row['net_benefit_reference']:.1f}; {row['model']} {100 * row['net_benefit_model']:.1f}; "
+                f"difference {row['per_100_patients']:+.1f}{interval}" + (f", {p}" if p else "") + f", {row['verdict']}"
+            )
+        return lines
 
     def plot(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write the overlaid calibration curves, decision curves and observed-vs-predicted plot as PNG files."""
@@ -1050,7 +1143,8 @@ class ModelComparison:
         return evaluation_plots.plot_comparison(self, Path(out_dir))
 
     def write(self, out_dir: str | os.PathLike[str], *, plots: bool = True) -> dict[str, Any]:
-        """Write ``comparison.json``, ``comparison.csv`` (side by side), ``differences.csv``, the overlaid plots,
+        """Write ``comparison.json``, ``comparison.csv`` (side by side), ``differences.csv``,
+        ``net_benefit_differences.csv``, ``net_benefit_difference_curves.csv``, the overlaid plots,
         and each model's own evaluation into a subdirectory (``info["directories"]``).
 
         Returns
@@ -1065,10 +1159,14 @@ class ModelComparison:
             "json": out / "comparison.json",
             "comparison": out / "comparison.csv",
             "differences": out / "differences.csv",
+            "net_benefit_differences": out / "net_benefit_differences.csv",
+            "net_benefit_difference_curves": out / "net_benefit_difference_curves.csv",
         }
         self.to_json(paths["json"])
         write_csv(paths["comparison"], self.side_by_side())
         write_csv(paths["differences"], self.differences)
+        write_csv(paths["net_benefit_differences"], self.net_benefit_differences)
+        write_csv(paths["net_benefit_difference_curves"], self.net_benefit_difference_curves)
         if plots:
             paths.update(self.plot(out))
         paths["models"] = {}
@@ -1168,6 +1266,42 @@ def _check_comparable(
         )
 
 
+def paired_bootstrap_p_value(draws: Any) -> float:
+    """Two-sided paired-bootstrap p-value of "no difference" from the per-resample differences ``draws``.
+
+    With ``B`` the number of finite draws ``d_b`` (NaN draws, from resamples where the measure is undefined, are
+    left out, as they are of the interval)::
+
+        p = min(1, 2 min((1 + #{d_b <= 0}) / (B + 1), (1 + #{d_b >= 0}) / (B + 1)))
+
+    twice the smaller one-sided Monte Carlo p-value, ``(1 + #)/(B + 1)`` (Davison & Hinkley [4]_, chapter 4;
+    the +1 counts the observed sample among the resamples, so ``p`` is never 0). It is the test inversion of the
+    percentile interval (Efron & Tibshirani [5]_, chapter 16): up to the +1, the smallest ``alpha`` at which the
+    ``1 - alpha`` paired percentile interval excludes 0, so a 95% interval that excludes 0 goes with ``p`` below
+    about 0.05 (with B = 200, up to 0.06 because of the +1). A draw of exactly 0 counts on both sides, so models
+    that never differ get ``p = 1``. The smallest possible value is ``2 / (B + 1)`` (0.00995 with 200 resamples):
+    more resamples are needed to resolve smaller p-values. NaN without a finite draw.
+
+    It tests H0: the measure is the same for both models in the population the cohort represents (patients
+    resampled, models held fixed). It is not adjusted for multiplicity: a comparison reports many measures,
+    horizons and thresholds, and about 1 in 20 of them falls below 0.05 when the models do not differ.
+    """
+    d = np.asarray(draws, dtype=float).ravel()
+    d = d[np.isfinite(d)]
+    if not d.size:
+        return float("nan")
+    below = (1 + np.count_nonzero(d <= 0)) / (d.size + 1)
+    above = (1 + np.count_nonzero(d >= 0)) / (d.size + 1)
+    return float(min(1.0, 2.0 * min(below, above)))
+
+
+def p_value_text(p: float) -> str:
+    """A p-value for the text output: "p = 0.034", "p < 0.001"; "" when NaN."""
+    if p is None or not np.isfinite(p):
+        return ""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
 def _improvement(better: str | float | None, model: Any, reference: Any) -> Any:
     """How much better ``model``'s value is than ``reference``'s (> 0 better; NaN without a "better"): see
     :data:`BETTER_WHEN`."""
@@ -1227,6 +1361,7 @@ def _paired_differences(
                     "estimate": point - reference_point,
                     "lower": float(lower),
                     "upper": float(upper),
+                    "p_value": paired_bootstrap_p_value(draws),
                     "n_resamples": int(kept.sum()),
                     "interval": f"paired bootstrap percentile ({int(kept.sum())} resamples{band})",
                     "better_when": _better_when_text(better),
@@ -1237,7 +1372,7 @@ def _paired_differences(
                 }
             )
     columns = [
-        "model", "reference", "measure", "label", "horizon", "horizon_days", "estimate", "lower", "upper",
+        "model", "reference", "measure", "label", "horizon", "horizon_days", "estimate", "lower", "upper", "p_value",
         "n_resamples", "interval", "better_when", "improvement", "improvement_lower", "improvement_upper", "verdict",
     ]  # fmt: skip
     table = pd.DataFrame(rows, columns=columns)
@@ -1245,6 +1380,119 @@ def _paired_differences(
     table = table.assign(order=table["measure"].map(order), position=table["model"].map(names.index))
     table = table.sort_values(["position", "order", "horizon_days"], na_position="first", kind="stable")
     return table.drop(columns=["order", "position"]).reset_index(drop=True)
+
+
+def _percentile_interval(draws: np.ndarray) -> tuple[float, float, int]:
+    """The 95% percentile interval of the finite draws and how many there are (NaN, NaN, 0 without any)."""
+    kept = draws[np.isfinite(draws)]
+    if not kept.size:
+        return float("nan"), float("nan"), 0
+    lower, upper = np.quantile(kept, [0.025, 0.975])
+    return float(lower), float(upper), int(kept.size)
+
+
+def _net_benefit_differences(
+    results: Mapping[str, ExternalValidation],
+    scored: Mapping[str, _Scored],
+    thresholds: Sequence[float],
+    n_bootstrap: int,
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[dict[str, Any]]]:
+    """Each model's net benefit minus the first's, paired within the same resamples.
+
+    Returns the table at ``thresholds`` (with p-values), the difference curve over the decision curves' thresholds
+    (from the draws behind their bands: the same resamples) and the per-resample net benefits at ``thresholds``.
+    """
+    names = list(results)
+    reference = names[0]
+    horizons = {str(k): float(v) for k, v in results[reference].info["horizons_days"].items()}
+    event, time = scored[reference].event, scored[reference].time
+    indices = list(_resamples(event.size, n_bootstrap, seed))
+    point: dict[tuple[str, str], np.ndarray] = {}
+    draws: dict[tuple[str, str], np.ndarray] = {}
+    resampled: list[dict[str, Any]] = []
+    for name in names:
+        for k, (horizon, days) in enumerate(horizons.items()):
+            prob = 1.0 - scored[name].surv[:, k]
+            point[name, horizon] = net_benefit(event, time, prob, days, thresholds)
+            draws[name, horizon] = np.array(
+                [net_benefit(event[index], time[index], prob[index], days, thresholds) for index in indices]
+            ).reshape(len(indices), len(thresholds))
+            resampled.extend(
+                {"model": name, "horizon": horizon, "threshold": float(threshold), "resample": b,
+                 "value": float(value)}
+                for j, threshold in enumerate(thresholds)
+                for b, value in enumerate(draws[name, horizon][:, j])
+            )  # fmt: skip
+    rows, curve_rows = [], []
+    for horizon, days in horizons.items():
+        treat_all = net_benefit(event, time, np.ones(event.size), days, thresholds)
+        for name in names[1:]:
+            difference = draws[name, horizon] - draws[reference, horizon]
+            for j, threshold in enumerate(thresholds):
+                lower, upper, kept = _percentile_interval(difference[:, j])
+                estimate = float(point[name, horizon][j] - point[reference, horizon][j])
+                per_intervention = 100.0 * (1.0 - threshold) / threshold
+                verdict = (
+                    "not estimable"
+                    if not kept
+                    else "better"
+                    if lower > 0
+                    else "worse"
+                    if upper < 0
+                    else "no clear difference"
+                )
+                rows.append(
+                    {
+                        "model": name,
+                        "reference": reference,
+                        "horizon": horizon,
+                        "horizon_days": days,
+                        "threshold": float(threshold),
+                        "net_benefit_reference": float(point[reference, horizon][j]),
+                        "net_benefit_model": float(point[name, horizon][j]),
+                        "net_benefit_all": float(treat_all[j]),
+                        "estimate": estimate,
+                        "lower": lower,
+                        "upper": upper,
+                        "p_value": paired_bootstrap_p_value(difference[:, j]),
+                        "n_resamples": kept,
+                        "interval": f"paired bootstrap percentile ({kept} resamples)",
+                        "better_when": "higher",
+                        "verdict": verdict,
+                        "per_100_patients": 100.0 * estimate,
+                        "per_100_patients_lower": 100.0 * lower,
+                        "per_100_patients_upper": 100.0 * upper,
+                        "interventions_avoided_per_100": per_intervention * estimate,
+                        "interventions_avoided_per_100_lower": per_intervention * lower,
+                        "interventions_avoided_per_100_upper": per_intervention * upper,
+                    }
+                )
+            mine, theirs = (
+                results[model].decision_curves[results[model].decision_curves["horizon"] == horizon]
+                for model in (name, reference)
+            )
+            curve_draws = scored[name].net_benefit_draws[horizon] - scored[reference].net_benefit_draws[horizon]
+            estimates = mine["net_benefit_model"].to_numpy() - theirs["net_benefit_model"].to_numpy()
+            for j, threshold in enumerate(mine["threshold"].to_numpy(dtype=float)):
+                lower, upper, kept = _percentile_interval(curve_draws[:, j])
+                curve_rows.append(
+                    {"model": name, "reference": reference, "horizon": horizon, "horizon_days": days,
+                     "threshold": threshold, "estimate": float(estimates[j]), "lower": lower, "upper": upper,
+                     "n_resamples": kept}
+                )  # fmt: skip
+    columns = [
+        "model", "reference", "horizon", "horizon_days", "threshold", "net_benefit_reference", "net_benefit_model",
+        "net_benefit_all", "estimate", "lower", "upper", "p_value", "n_resamples", "interval", "better_when",
+        "verdict", "per_100_patients", "per_100_patients_lower", "per_100_patients_upper",
+        "interventions_avoided_per_100", "interventions_avoided_per_100_lower", "interventions_avoided_per_100_upper",
+    ]  # fmt: skip
+    curve_columns = ["model", "reference", "horizon", "horizon_days", "threshold", "estimate", "lower", "upper",
+                     "n_resamples"]  # fmt: skip
+    table = pd.DataFrame(rows, columns=columns)
+    table = table.assign(position=table["model"].map(names.index))
+    table = table.sort_values(["position", "horizon_days", "threshold"], kind="stable").drop(columns="position")
+    return table.reset_index(drop=True), pd.DataFrame(curve_rows, columns=curve_columns), resampled
 
 
 def evaluate_models(
@@ -1258,6 +1506,7 @@ def evaluate_models(
     source: str = "records",
     time_col: str | None = None,
     event_col: str | None = None,
+    net_benefit_thresholds: Sequence[float] = NET_BENEFIT_THRESHOLDS,
 ) -> ModelComparison:
     """Score several models on the same cohort and the same bootstrap resamples, and compare them with the first.
 
@@ -1270,6 +1519,21 @@ def evaluate_models(
     of the calibration band (the first of the same sequence). The calibration slope's difference is
     bootstrapped (each model's own slope keeps its Wald interval).
 
+    Each difference also gets a two-sided paired-bootstrap p-value from the same per-resample differences
+    (:func:`paired_bootstrap_p_value`): it tests H0, no difference in that measure between the two models in the
+    population the cohort represents. The p-values are not adjusted for multiplicity (a comparison reports about
+    twenty measures and ten net-benefit thresholds per model). For a measure with an ideal value (CITL, O/E, the
+    slope) the p-value tests the difference itself, while the verdict asks whether the model came closer to the
+    ideal value: a clear change (small p) can still be "not clearly closer to 1".
+
+    The net benefit (decision curves: :mod:`carrisk.decision_curves`) is compared at ``net_benefit_thresholds``
+    at each horizon: the model's net benefit minus the reference's, with its paired interval, p-value and
+    verdict (higher is better), also per 100 patients (net true positives: patients with an event by the
+    horizon found, less the false positives weighted by the threshold's odds) and as unnecessary interventions
+    avoided per 100 patients at equal true positives (the difference divided by the odds ``p_t / (1 - p_t)``;
+    Vickers et al. 2008, 2019). The difference curve over every threshold of the decision curves, with its
+    pointwise 95% band, comes from the draws behind the decision curves' own bands: the same resamples.
+
     Parameters
     ----------
     models : mapping of name -> model
@@ -1278,6 +1542,8 @@ def evaluate_models(
         columns.
     records, horizons, n_bootstrap, n_bootstrap_calibration, seed, source, time_col, event_col
         As for :func:`evaluate_model`, shared by every model.
+    net_benefit_thresholds : sequence of float, default :data:`NET_BENEFIT_THRESHOLDS` (0.2 to 0.6 by 0.1)
+        Threshold probabilities of an event by the horizon, each in (0, 1), at which the net benefit is compared.
 
     Returns
     -------
@@ -1289,7 +1555,7 @@ def evaluate_models(
         If the records are invalid or lack outcomes (every problem listed).
     ModelComparisonError
         A ``ValueError``: no model is given, a name is blank, a clinical model is compared with a generic-mode
-        one, or the models read different outcome columns.
+        one, the models read different outcome columns, or a net-benefit threshold is not in (0, 1).
     ValueError
         If a horizon is not within the cohort's follow-up.
     """
@@ -1298,10 +1564,16 @@ def evaluate_models(
     names = [str(name) for name in models]
     if any(not name.strip() for name in names):
         raise ModelComparisonError("every model needs a non-empty name")
+    thresholds = sorted({float(t) for t in net_benefit_thresholds})
+    if not thresholds or any(not 0.0 < t < 1.0 for t in thresholds):
+        raise ModelComparisonError(
+            f"net-benefit thresholds must be probabilities strictly between 0 and 1, got {list(net_benefit_thresholds)}"
+        )
     records = records.reset_index(drop=True)
     _check_comparable(models, records, source, time_col, event_col)
     results: dict[str, ExternalValidation] = {}
     values: dict[str, dict[tuple[str, str], np.ndarray]] = {}
+    scored_by_name: dict[str, _Scored] = {}
     for name, model in zip(names, models.values()):
         result, scored = _evaluate(
             model,
@@ -1315,6 +1587,7 @@ def evaluate_models(
             event_col=event_col,
         )
         results[name] = result
+        scored_by_name[name] = scored
         per_measure: dict[tuple[str, str], np.ndarray] = {}
         for measure in DIFFERENCE_MEASURES:
             for horizon in [""] if measure in ("harrell_c", "uno_c") else list(result.info["horizons_days"]):
@@ -1334,6 +1607,9 @@ def evaluate_models(
         values[name] = per_measure
 
     differences = _paired_differences(results, values)
+    net_benefit_table, net_benefit_curves, net_benefit_resampled = _net_benefit_differences(
+        results, scored_by_name, thresholds, n_bootstrap, seed
+    )
     resampled = pd.DataFrame(
         [
             {"model": name, "measure": measure, "horizon": horizon, "resample": b, "value": float(value)}
@@ -1383,9 +1659,26 @@ def evaluate_models(
             f"ICI/E50/E90 on the first {n_bootstrap_calibration}); each difference is the model minus "
             f"{names[0]}, computed within each resample"
         ),
+        "p_values": (
+            "two-sided paired bootstrap: p = min(1, 2 min((1 + #{d <= 0}), (1 + #{d >= 0})) / (B + 1)) over the B "
+            "finite per-resample differences d (Davison & Hinkley 1997); H0: no difference in the measure in the "
+            f"population the cohort represents; not adjusted for multiplicity; the smallest possible is "
+            f"2 / (B + 1) = {2 / (n_bootstrap + 1):.4f} with {n_bootstrap} resamples "
+            f"({2 / (n_bootstrap_calibration + 1):.4f} for ICI/E50/E90 over {n_bootstrap_calibration})"
+        ),
+        "net_benefit_thresholds": thresholds,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    return ModelComparison(results, summary, differences, resampled, info)
+    return ModelComparison(
+        results,
+        summary,
+        differences,
+        resampled,
+        info,
+        net_benefit_table,
+        net_benefit_curves,
+        pd.DataFrame(net_benefit_resampled, columns=["model", "horizon", "threshold", "resample", "value"]),
+    )
 
 
 def _model_description(model: Any) -> dict[str, Any]:

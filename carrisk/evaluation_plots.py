@@ -29,6 +29,7 @@ __all__ = [
     "plot_comparison",
     "plot_decision_curve",
     "plot_decision_curve_comparison",
+    "plot_net_benefit_difference",
     "plot_observed_vs_predicted",
     "plot_observed_vs_predicted_comparison",
     "plot_subgroups",
@@ -216,6 +217,39 @@ def plot_decision_curve_comparison(comparison: ModelComparison, horizon: str, pa
     return save_figure(figure, path)
 
 
+def plot_net_benefit_difference(comparison: ModelComparison, horizon: str, path: Path) -> Path:
+    """Each model's net benefit minus the reference's against the threshold, per 100 patients, with its pointwise
+    paired 95% band; the thresholds of the table (with p-values) are marked with their intervals."""
+    curves = comparison.net_benefit_difference_curves
+    table = comparison.net_benefit_differences
+    figure, axes = plt.subplots(figsize=(6.6, 4.4))
+    axes.axhline(0.0, color="black", linewidth=1)
+    for k, name in enumerate(comparison.names[1:], start=1):
+        colour = _colour(k)
+        curve = curves[(curves["model"] == name) & (curves["horizon"] == horizon)]
+        x = curve["threshold"]
+        axes.fill_between(x, 100 * curve["lower"], 100 * curve["upper"], color=colour, alpha=0.18, linewidth=0)
+        axes.plot(x, 100 * curve["estimate"], color=colour, linewidth=2,
+                  label=f"{name} - {comparison.reference}")  # fmt: skip
+        marked = table[(table["model"] == name) & (table["horizon"] == horizon)]
+        axes.errorbar(
+            marked["threshold"], marked["per_100_patients"],
+            yerr=[marked["per_100_patients"] - marked["per_100_patients_lower"],
+                  marked["per_100_patients_upper"] - marked["per_100_patients"]],
+            fmt="o", color=colour, markersize=4, capsize=3, linewidth=1,
+        )  # fmt: skip
+    axes.set_xlim(0, float(curves["threshold"].max()) if not curves.empty else 1.0)
+    axes.set_xlabel(f"threshold probability of an event by {_months(horizon)}")
+    axes.set_ylabel("difference in net benefit, per 100 patients")
+    axes.set_title(
+        f"Net benefit compared, event by {_months(horizon)}\n(above 0: the model is better; "
+        "band: paired 95% bootstrap)",
+        fontsize=10,
+    )
+    axes.legend(fontsize=8, loc="best")
+    return save_figure(figure, path)
+
+
 def plot_observed_vs_predicted_comparison(comparison: ModelComparison, path: Path) -> Path:
     """Kaplan-Meier of the cohort (95% CI) against each model's mean predicted curve over follow-up."""
     results = list(comparison.results.items())
@@ -253,4 +287,8 @@ def plot_comparison(comparison: ModelComparison, out: Path) -> dict[str, Any]:
         paths[f"comparison_decision_curve_{horizon}_plot"] = plot_decision_curve_comparison(
             comparison, horizon, out / f"comparison_decision_curve_{horizon}.png"
         )
+        if not comparison.net_benefit_difference_curves.empty:
+            paths[f"comparison_net_benefit_difference_{horizon}_plot"] = plot_net_benefit_difference(
+                comparison, horizon, out / f"comparison_net_benefit_difference_{horizon}.png"
+            )
     return paths

@@ -731,6 +731,7 @@ h3{margin-top:26px}.model-heading{background:#f0f3f8;padding:6px 10px;border-bot
 .verdict-better{color:#1f7a3a;font-weight:600}.verdict-worse{color:#b42318;font-weight:600}
 .verdict-none{color:#4a5568}
 .changes li{margin-bottom:8px}
+.nowrap{white-space:nowrap}
 .swatch{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:5px;vertical-align:-1px}
 """
 _PARTS = ("estimate", "lower", "upper")
@@ -942,7 +943,49 @@ def _changes(comparison: ModelComparison, name: str) -> str:
         )
         + ".</li>"
     )
+    items.append(_net_benefit_change(comparison, name, horizon))
     return "".join(items) + "</ul>"
+
+
+def _no_better_than_default(row: Mapping[str, Any]) -> str:
+    """Words for a threshold at which the better of two models does no better than treating everybody or nobody."""
+    best = max(row["net_benefit_model"], row["net_benefit_reference"])
+    default = max(row["net_benefit_all"], 0.0)
+    if best > default + 1e-12:
+        return ""
+    return "; but neither beats treating " + ("everybody" if row["net_benefit_all"] >= 0 else "nobody")
+
+
+def _net_benefit_change(comparison: ModelComparison, name: str, horizon: str) -> str:
+    """The decisions bullet of "What changed": where the net benefit at ``horizon`` is clearly higher or lower."""
+    from carrisk.evaluate import p_value_text
+
+    table = comparison.net_benefit_differences
+    if table.empty:
+        return ""
+    rows = table[(table["model"] == name) & (table["horizon"] == horizon)].to_dict("records")
+    parts = []
+    for kind, words in (("better", "clearly higher"), ("worse", "clearly lower")):
+        chosen = [row for row in rows if row["verdict"] == kind]
+        if chosen:
+            listed = ", ".join(
+                f"{100 * row['threshold']:.0f}% ({_signed(100 * row['estimate'], 1)} per 100 patients, 95% CI "
+                f"{_signed(100 * row['lower'], 1)} to {_signed(100 * row['upper'], 1)}, "
+                f"{p_value_text(row['p_value'])}{_no_better_than_default(row)})"
+                for row in chosen
+            )
+            parts.append(_verdict_span(kind, f"{words} at {listed}"))
+    thresholds = [f"{100 * row['threshold']:.0f}%" for row in rows]
+    rest = [f"{100 * row['threshold']:.0f}%" for row in rows if row["verdict"] not in ("better", "worse")]
+    if rest:
+        parts.append(f"no clear difference at {_and_list(rest)}")
+    return (
+        f"<li><b>Would acting on the predicted risks lead to better decisions?</b> Net benefit of {escape(name)} "
+        f"against {escape(comparison.reference)} by {months_label(horizon)}, at threshold probabilities "
+        f"{_and_list(thresholds)}: "
+        + "; ".join(parts)
+        + " (<a href='#comparison-net-benefit'>every horizon and threshold</a>).</li>"
+    )
 
 
 def _and_list(words: list[str]) -> str:
@@ -988,7 +1031,7 @@ def _side_by_side_table(comparison: ModelComparison) -> str:
     table = comparison.side_by_side()
     head = "".join(f"<th>{_swatch(k)}{escape(name)} (95% CI)</th>" for k, name in enumerate(names))
     head += "".join(
-        f"<th>difference, {escape(name)} - {escape(reference)} (paired 95% CI)</th><th>verdict</th>"
+        f"<th>difference, {escape(name)} - {escape(reference)} (paired 95% CI)</th><th>p</th><th>verdict</th>"
         for name in names[1:]
     )
     body = []
@@ -1003,13 +1046,14 @@ def _side_by_side_table(comparison: ModelComparison) -> str:
             key = f"{name} - {reference}: difference"
             verdict = str(row[f"{name} vs {reference}: verdict"] or "")
             if measure == "observed_event_prob":
-                cells.append("<td class='note'>the same patients</td><td></td>")
+                cells.append("<td class='note'>the same patients</td><td></td><td></td>")
                 continue
             if np.isfinite(row[key]):
                 interval = _difference_interval(measure, row[f"{key} lower"], row[f"{key} upper"])
                 cells.append(f"<td class='num'>{escape(difference_text(measure, row[key]))} ({escape(interval)})</td>")
             else:
                 cells.append("<td class='num'>-</td>")
+            cells.append(f"<td class='num'>{escape(_p_value(row[f'{key} p-value']))}</td>")
             words = verdict_words(verdict, str(better_when.get(measure, "")))
             cells.append(f"<td>{_verdict_span(verdict, words)}</td>")
         body.append(f"<tr><td>{escape(label)}</td>{''.join(cells)}</tr>")
@@ -1019,7 +1063,92 @@ def _side_by_side_table(comparison: ModelComparison) -> str:
         "calibration slope). Verdict: 'better' or 'worse' when the paired 95% interval of the improvement "
         "excludes 0: higher C, AUC and IPA, lower Brier score and ICI/E50/E90; for calibration-in-the-large "
         "(ideal 0), O/E and the slope (ideal 1) the improvement is how much closer to the ideal value the model "
-        "is, so a clear change can still leave it 'not clearly closer' when the new value may overshoot.</p>"
+        "is, so a clear change can still leave it 'not clearly closer' when the new value may overshoot. "
+        + _p_value_note(comparison)
+        + "</p>"
+    )
+
+
+def _p_value_note(comparison: ModelComparison) -> str:
+    """What the p-values of the comparison tables are, in one note."""
+    n = int(comparison.info["n_bootstrap"])
+    calibration = int(comparison.info["n_bootstrap_calibration"])
+    return (
+        "p: two-sided paired bootstrap p-value of no difference between the models in the population this cohort "
+        "represents (twice the smaller share of resampled differences on either side of 0, each counted as "
+        f"(1 + count) / (resamples + 1)); the smallest possible with {n} resamples is {2 / (n + 1):.3f} "
+        f"({2 / (calibration + 1):.3f} for ICI, E50 and E90, over the {calibration} resamples of the calibration "
+        "band). "
+        "It tests the difference itself, also where the verdict asks whether a model came closer to an ideal value. "
+        "Not adjusted for multiplicity: with this many measures, some p-values below 0.05 are expected by chance "
+        "alone."
+    )
+
+
+def _net_benefit_cells(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    """A net-benefit difference per 100 patients with its interval, its p-value, and the interventions avoided."""
+
+    def signed(value: float) -> str:
+        return "-" if not np.isfinite(value) else _signed(value, 1)
+
+    difference = f"{signed(row['per_100_patients'])} ({signed(row['per_100_patients_lower'])} to " + (
+        f"{signed(row['per_100_patients_upper'])})"
+    )
+    avoided = (
+        f"{signed(row['interventions_avoided_per_100'])} ({signed(row['interventions_avoided_per_100_lower'])} "
+        + (f"to {signed(row['interventions_avoided_per_100_upper'])})")
+    )
+    return difference, _p_value(row["p_value"]), avoided
+
+
+def _net_benefit_table(comparison: ModelComparison) -> str:
+    """The net-benefit differences at the chosen thresholds, per 100 patients."""
+    table = comparison.net_benefit_differences
+    if table.empty:
+        return ""
+    names, reference = comparison.names, comparison.reference
+    several = len(names) > 2
+    head = (
+        "<tr>" + ("<th>model</th>" if several else "") + "<th>horizon</th><th>threshold</th><th>treat all</th>"
+        f"<th>{_swatch(0)}{escape(reference)}</th>"
+        + ("<th>model's net benefit</th>" if several else f"<th>{_swatch(1)}{escape(names[1])}</th>")
+        + "<th>difference (paired 95% CI)</th><th>p</th><th>verdict</th>"
+        "<th>unnecessary interventions avoided per 100 (95% CI)</th></tr>"
+    )
+
+    def caveat(row: Mapping[str, Any]) -> str:
+        words = _no_better_than_default(row).removeprefix("; but ")
+        return f"<br><span class='note'>{escape(words)}</span>" if words else ""
+
+    body = []
+    for row in table.to_dict("records"):
+        difference, p, avoided = _net_benefit_cells(row)
+        verdict = {"better": "higher", "worse": "lower"}.get(row["verdict"], row["verdict"])
+        body.append(
+            "<tr>"
+            + (f"<td>{_swatch(names.index(row['model']))}{escape(row['model'])}</td>" if several else "")
+            + f"<td class='nowrap'>{escape(months_label(row['horizon']))}</td>"
+            f"<td class='num'>{100 * row['threshold']:.0f}%</td>"
+            f"<td class='num'>{number(100 * row['net_benefit_all'], 1)}</td>"
+            f"<td class='num'>{number(100 * row['net_benefit_reference'], 1)}</td>"
+            f"<td class='num'>{number(100 * row['net_benefit_model'], 1)}</td>"
+            f"<td class='num'>{escape(difference)}</td><td class='num'>{escape(p)}</td>"
+            f"<td>{_verdict_span(str(row['verdict']), str(verdict))}{caveat(row)}</td>"
+            f"<td class='num'>{escape(avoided)}</td></tr>"
+        )
+    return (
+        "<h3 id='comparison-net-benefit'>Net benefit compared at chosen thresholds</h3>"
+        "<p>Net benefit per 100 patients at each threshold probability of an event: patients with an event by the "
+        "horizon who are treated (true positives), less those treated without an event weighted by the odds of the "
+        "threshold (a threshold of 20% counts one unnecessary treatment as a quarter of a missed event). "
+        "The difference is the model's net benefit minus the reference's, computed within each of the same "
+        f"{comparison.info['n_bootstrap']} bootstrap resamples; 'higher' or 'lower' when its paired 95% interval "
+        "excludes 0. The last column reads the same difference as unnecessary interventions avoided per 100 "
+        "patients at equal true positives (the difference divided by the odds of the threshold; Vickers et al. "
+        "2008, 2019). A model is only worth using at a threshold where its net benefit is also above treating "
+        "everybody and treating nobody (0).</p>"
+        f"<table>{head}" + "".join(body) + "</table>"
+        f"<p class='note'>{_p_value_note(comparison)}</p>"
     )
 
 
@@ -1082,6 +1211,14 @@ def comparison_report_html(comparison: ModelComparison, figures: Mapping[str, An
     decision_keys = [
         (f"comparison_decision_curve_{h}_plot", f"Decision curves, event by {months_label(h)}") for h in horizons
     ]
+    net_benefit_keys = [
+        (
+            f"comparison_net_benefit_difference_{h}_plot",
+            f"Difference in net benefit by threshold, event by {months_label(h)}, with its pointwise paired 95% band; "
+            "dots: the thresholds of the table",
+        )
+        for h in horizons
+    ]
     model_parts = []
     for k, name in enumerate(names):
         result = comparison.results[name]
@@ -1106,7 +1243,15 @@ def comparison_report_html(comparison: ModelComparison, figures: Mapping[str, An
         f"{info['n_bootstrap_calibration']} resamples of the calibration band), with 95% percentile intervals. "
         "The verdict is 'better' or 'worse' when the 95% interval of the improvement excludes 0; for "
         "calibration-in-the-large, O/E and the slope the improvement is how much closer the model is to the "
-        "ideal value (0, 1, 1).</li>"
+        "ideal value (0, 1, 1). Each difference has a two-sided paired bootstrap p-value from the same resampled "
+        "differences, p = min(1, 2 min(1 + #{d &le; 0}, 1 + #{d &ge; 0}) / (B + 1)) over the B resamples in which "
+        "it is defined (Davison &amp; Hinkley 1997), testing no difference in the population the cohort "
+        "represents; p-values are not adjusted for multiplicity.</li>"
+        "<li>Net benefit compared: each model's net benefit minus the reference's at threshold probabilities "
+        + ", ".join(f"{100 * t:.0f}%" for t in info.get("net_benefit_thresholds", []))
+        + " at each horizon, paired within the same resamples (95% percentile interval, p-value as above), per "
+        "100 patients and as unnecessary interventions avoided per 100 (Vickers et al. 2008, 2019); the "
+        "difference curve over every threshold of the decision curves has a pointwise paired 95% band.</li>"
     )
     first_model = anchors[reference]
     tripod_anchors = {
@@ -1156,6 +1301,8 @@ def comparison_report_html(comparison: ModelComparison, figures: Mapping[str, An
         "<p>Net benefit of acting on each model's predicted risk, against treating everybody and nobody; a model is "
         "useful where its curve lies above both, and the better one is the higher curve.</p>",
         figures_block(figures, decision_keys),
+        _net_benefit_table(comparison),
+        figures_block(figures, net_benefit_keys),
         *_data_section(first.info),
         *model_parts,
         *_methods_section(methods_info, extra=extra),

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from carrisk.decision_curves import decision_curve, net_benefit
+from carrisk.decision_curves import decision_curve, decision_curve_with_draws, net_benefit
 from carrisk.simulate import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, simulate_cohort
 
 
@@ -68,3 +68,18 @@ def test_nobody_followed_to_the_horizon_gives_nan_and_nobody_treated_gives_zero(
     assert net_benefit(event, time, np.array([0.1, 0.1, 0.1]), 25.0, [0.5])[0] == 0.0
     with pytest.raises(ValueError, match="thresholds must lie in"):
         decision_curve(event, time, np.zeros(3), 25.0, [1.0])
+
+
+def test_the_draws_behind_the_band_are_the_documented_resamples():
+    event, time, prob = _cohort(120, seed=6)
+    thresholds = [0.2, 0.4, 0.6]
+    table, draws = decision_curve_with_draws(event, time, prob, TWELVE_MONTHS_DAYS, thresholds, n_bootstrap=15, seed=2)
+    pd.testing.assert_frame_equal(
+        table, decision_curve(event, time, prob, TWELVE_MONTHS_DAYS, thresholds, n_bootstrap=15, seed=2)
+    )
+    rng = np.random.default_rng(2)
+    for b in range(15):
+        index = rng.integers(0, event.size, event.size)
+        expected = net_benefit(event[index], time[index], prob[index], TWELVE_MONTHS_DAYS, thresholds)
+        np.testing.assert_array_equal(draws[b], expected)
+    np.testing.assert_allclose(table["net_benefit_model_lower"], np.nanquantile(draws, 0.025, axis=0), atol=0)

@@ -54,36 +54,45 @@ def _number(**bounds: Any) -> Callable[[Any], Any]:
     return lambda value: parsing.parse_number(value, **bounds)
 
 
+def _count(maximum: int) -> Callable[[Any], Any]:
+    return lambda value: parsing.parse_count(value, maximum=maximum)
+
+
 def _event(value: Any) -> Any:
-    number = parsing.parse_number(value)
-    if number not in (None, 0.0, 1.0):
-        raise parsing.UnparseableValue("not 0/1")
-    return number
+    return parsing.parse_binary(value)
 
 
 @dataclass(frozen=True)
 class ColumnRule:
-    """How one record column is checked: a parser that accepts the cell, and the words to say when it fails."""
+    """How one record column is checked: a parser that accepts the cell, and the words to say when it fails.
+
+    ``numeric`` marks a number column, whose error adds a hint when the cell has a decimal comma (``13,3``).
+    """
 
     parse: Callable[[Any], Any]
     expected: str
     required_value: bool = False
+    numeric: bool = False
 
 
 PREINFUSION_RULES: dict[str, ColumnRule] = {
     "patient_id": ColumnRule(str, "a unique, non-empty identifier", required_value=True),
-    "age_years": ColumnRule(_number(minimum=0, maximum=MAX_AGE_YEARS), f"age in years between 0 and {MAX_AGE_YEARS:g}"),
+    "age_years": ColumnRule(
+        _number(minimum=0, maximum=MAX_AGE_YEARS), f"age in years between 0 and {MAX_AGE_YEARS:g}", numeric=True
+    ),
     "sex": ColumnRule(parsing.parse_sex, "M, F, male or female"),
     "car_product": ColumnRule(
         parsing.parse_car_product, "tisagenlecleucel, NCI (19-28z), SCRI (PLAT-02), CHOP/Penn or other"
     ),
-    "blina_exposed": ColumnRule(parsing.parse_yes_no, "yes/no (yes, no, Y, N, 1, 0)"),
+    "blina_exposed": ColumnRule(parsing.parse_yes_no, "yes/no (yes, no, Y, N, 1, 0, true, false)"),
     "blina_response": ColumnRule(
         parsing.parse_blina_response,
         "CR, CRi, MRD neg, PR, NR, no response, refractory, PD, SD, not evaluable",
     ),
     "marrow_blasts_pct": ColumnRule(
-        parsing.parse_marrow_blasts, "a percentage 0-100 (12, 12%, 0.05, <0.01), 'MRD negative' or M1/M2/M3"
+        parsing.parse_marrow_blasts,
+        "a percentage 0-100 (12, 12%, 0.05, <0.01, <1%), 'MRD negative' or M1/M2/M3",
+        numeric=True,
     ),
     "cns_status": ColumnRule(parsing.parse_cns_status, "CNS1, CNS2 or CNS3"),
     "extramedullary_disease": ColumnRule(parsing.parse_yes_no, "yes/no"),
@@ -93,29 +102,36 @@ PREINFUSION_RULES: dict[str, ColumnRule] = {
     ),
     "cytogenetics": ColumnRule(str, "free text"),
     "prior_hsct_count": ColumnRule(
-        _number(integer=True, minimum=0, maximum=MAX_PRIOR_HSCT), f"a whole number of transplants, 0-{MAX_PRIOR_HSCT}"
+        _count(MAX_PRIOR_HSCT), f"a whole number of transplants, 0-{MAX_PRIOR_HSCT} (none = 0)", numeric=True
     ),
     "months_since_last_hsct": ColumnRule(
         _number(minimum=0, maximum=MAX_MONTHS_SINCE_HSCT),
         f"months, 0-{MAX_MONTHS_SINCE_HSCT:g}, blank when no transplant",
+        numeric=True,
     ),
     "prior_relapses": ColumnRule(
-        _number(integer=True, minimum=0, maximum=MAX_PRIOR_RELAPSES),
-        f"a whole number of relapses, 0-{MAX_PRIOR_RELAPSES}",
+        _count(MAX_PRIOR_RELAPSES), f"a whole number of relapses, 0-{MAX_PRIOR_RELAPSES} (none = 0)", numeric=True
     ),
     "down_syndrome": ColumnRule(parsing.parse_yes_no, "yes/no"),
     "prior_inotuzumab": ColumnRule(parsing.parse_yes_no, "yes/no"),
 }
 
+_BINARY_SPELLINGS = " (also no/yes, false/true)"
+
 OUTCOME_RULES: dict[str, ColumnRule] = {
     "efs_days": ColumnRule(
-        _number(minimum=0, maximum=MAX_FOLLOW_UP_DAYS), f"days, 0-{MAX_FOLLOW_UP_DAYS:,.0f}", required_value=True
+        _number(minimum=0, maximum=MAX_FOLLOW_UP_DAYS),
+        f"days, 0-{MAX_FOLLOW_UP_DAYS:,.0f}",
+        required_value=True,
+        numeric=True,
     ),
-    "efs_event": ColumnRule(_event, "0 (censored) or 1 (event)", required_value=True),
-    "day28_cr": ColumnRule(_event, "0 or 1"),
+    "efs_event": ColumnRule(_event, f"0 (censored) or 1 (event){_BINARY_SPELLINGS}", required_value=True),
+    "day28_cr": ColumnRule(_event, f"0 or 1{_BINARY_SPELLINGS}"),
     "relapse_phenotype": ColumnRule(parsing.parse_relapse_phenotype, "none, CD19+, CD19-, lineage switch"),
-    "os_days": ColumnRule(_number(minimum=0, maximum=MAX_FOLLOW_UP_DAYS), f"days, 0-{MAX_FOLLOW_UP_DAYS:,.0f}"),
-    "death": ColumnRule(_event, "0 (alive) or 1 (died)"),
+    "os_days": ColumnRule(
+        _number(minimum=0, maximum=MAX_FOLLOW_UP_DAYS), f"days, 0-{MAX_FOLLOW_UP_DAYS:,.0f}", numeric=True
+    ),
+    "death": ColumnRule(_event, f"0 (alive) or 1 (died){_BINARY_SPELLINGS}"),
 }
 
 PREINFUSION_COLUMNS: tuple[str, ...] = tuple(PREINFUSION_RULES)
@@ -306,6 +322,8 @@ def _schema_problems(frame: pd.DataFrame, rules: Mapping[str, ColumnRule], id_co
             expected = f"a value ({rule.expected if rule else 'required'}); it must not be missing"
         else:
             expected = rule.expected if rule else str(case.check)
+            if rule is not None and rule.numeric:
+                expected += parsing.number_hint(case.failure_case)
         patient = None if ids is None or pd.isna(ids.iloc[position]) else str(ids.iloc[position])
         problems.append(RecordProblem(position + 1, patient, column, case.failure_case, expected))
     return problems
@@ -343,7 +361,7 @@ def _cross_column_problems(frame: pd.DataFrame) -> list[RecordProblem]:
     if {"prior_hsct_count", "months_since_last_hsct"} <= set(frame.columns):
         for position, (count, months) in enumerate(zip(frame["prior_hsct_count"], frame["months_since_last_hsct"])):
             try:
-                n_hsct = parsing.parse_number(count)
+                n_hsct = parsing.parse_count(count)
                 gap = parsing.parse_number(months)
             except parsing.UnparseableValue:
                 continue
@@ -423,7 +441,7 @@ def validate_survival_table(
         Listing every problem at once.
     """
     rules = {
-        time_col: ColumnRule(_number(minimum=0), "a finite time >= 0", required_value=True),
+        time_col: ColumnRule(_number(minimum=0), "a finite time >= 0", required_value=True, numeric=True),
         event_col: ColumnRule(_event, "0 (censored) or 1 (event)", required_value=True),
     }
     frame = table.reset_index(drop=True)
@@ -467,7 +485,7 @@ def validate_feature_table(
     rules: dict[str, ColumnRule] = {}
     if id_col is not None:
         rules[id_col] = ColumnRule(str, "a unique identifier", required_value=True)
-    rules.update({c: ColumnRule(_number(), "a finite number, or blank") for c in numeric})
+    rules.update({c: ColumnRule(_number(allow_bool=True), "a finite number, or blank", numeric=True) for c in numeric})
     for column, levels in categorical.items():
         known = [str(level) for level in levels if level != "unknown"]
         shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
@@ -505,5 +523,5 @@ def survival_target(records: pd.DataFrame, time_col: str = TIME_COLUMN, event_co
             raise KeyError(f"survival column {column!r} not found; available: {list(records.columns)}")
     validate_survival_table(records[[time_col, event_col]], time_col, event_col)
     time = np.array([parsing.parse_number(v) for v in records[time_col]], dtype=float)
-    event = np.array([parsing.parse_number(v) for v in records[event_col]], dtype=float).astype(bool)
+    event = np.array([parsing.parse_binary(v) for v in records[event_col]], dtype=float).astype(bool)
     return make_target(event, time)

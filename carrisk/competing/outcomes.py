@@ -137,11 +137,11 @@ def _parse_outcome(row: dict[str, Any]) -> dict[str, Any]:
     phenotype = parsing.parse_relapse_phenotype(row["relapse_phenotype"])
     return {
         "efs_days": parsing.parse_number(row["efs_days"]),
-        "efs_event": parsing.parse_number(row["efs_event"]),
-        "day28_cr": parsing.parse_number(row["day28_cr"]),
+        "efs_event": parsing.parse_binary(row["efs_event"]),
+        "day28_cr": parsing.parse_binary(row["day28_cr"]),
         "phenotype": phenotype,
         "raw_phenotype": row["relapse_phenotype"],
-        "death": parsing.parse_number(row["death"]),
+        "death": parsing.parse_binary(row["death"]),
         "os_days": parsing.parse_number(row["os_days"]),
     }
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
+import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -141,18 +143,28 @@ RECORD_COLUMNS: tuple[str, ...] = PREINFUSION_COLUMNS + OUTCOME_COLUMNS
 
 @dataclass(frozen=True)
 class RecordProblem:
-    """One problem found in a record table. ``row`` is 1-based (row 1 is the first record under the header)."""
+    """One problem found in a record table.
+
+    ``row`` is 1-based: row N is the N-th record (row 1 is the first record under the header; blank rows of a CSV
+    file, which are skipped, are not counted). ``line`` is, for records read from a CSV file, the line of the file
+    the record starts on (the header is line 1): what a text editor shows, and the row number a spreadsheet shows
+    unless a cell above holds a line break. ``None`` for tables that did not come from a CSV file.
+    """
 
     row: int | None
     patient_id: str | None
     column: str | None
     value: Any
     expected: str
+    line: int | None = None
 
     def __str__(self) -> str:
         where = "table" if self.row is None else f"row {self.row}"
+        details = [] if self.line is None else [f"file line {self.line}"]
         if self.patient_id is not None:
-            where += f" (patient_id {self.patient_id})"
+            details.append(f"patient_id {self.patient_id}")
+        if details:
+            where += f" ({', '.join(details)})"
         column = f", column {self.column!r}" if self.column else ""
         value = "" if self.row is None else f": got {self.value!r}"
         return f"{where}{column}{value}; expected {self.expected}"
@@ -169,11 +181,66 @@ class RecordError(ValueError):
         super().__init__(f"{len(self.problems)} problem(s) in {source}:\n{lines}{more}")
 
     def to_frame(self) -> pd.DataFrame:
-        """The problems as a DataFrame with columns row, patient_id, column, value, expected."""
+        """The problems as a DataFrame with columns row, patient_id, column, value, expected, line."""
         return pd.DataFrame(
-            [(p.row, p.patient_id, p.column, p.value, p.expected) for p in self.problems],
-            columns=["row", "patient_id", "column", "value", "expected"],
+            [(p.row, p.patient_id, p.column, p.value, p.expected, p.line) for p in self.problems],
+            columns=PROBLEM_COLUMNS,
         )
+
+
+#: The columns of :meth:`RecordError.to_frame` (and of ``predict --skip-invalid``'s rejected-rows file).
+PROBLEM_COLUMNS = ["row", "patient_id", "column", "value", "expected", "line"]
+
+#: ``DataFrame.attrs`` key under which :func:`read_records` notes the file line of each record of a CSV file.
+FILE_LINES_ATTR = "carrisk_file_lines"
+
+
+def _note_file_lines(frame: pd.DataFrame, lines: Sequence[int]) -> None:
+    """Store the file line of every row of ``frame`` in its attrs, compactly (JSON-safe, cheap to copy).
+
+    Stored as breakpoints ``[position, line]`` where the lines stop following the rows one to one (a skipped
+    blank row, a cell with a line break), with the row count, so that :func:`file_lines` can tell a frame with
+    rows dropped or added since (whose positions no longer match) and ignore the note.
+    """
+    breaks: list[list[int]] = []
+    for position, line in enumerate(lines):
+        if not breaks or line != breaks[-1][1] + position - breaks[-1][0]:
+            breaks.append([position, int(line)])
+    frame.attrs[FILE_LINES_ATTR] = {"rows": len(lines), "breaks": breaks}
+
+
+def file_lines(frame: pd.DataFrame) -> list[int] | None:
+    """The CSV file line of each row of ``frame`` as :func:`read_records` noted it; None when not known.
+
+    The note holds as long as the rows are the ones read, in their order (index 0..n-1); a frame with rows
+    dropped, added or reindexed since gets None.
+    """
+    note = frame.attrs.get(FILE_LINES_ATTR)
+    index = frame.index
+    if (
+        not isinstance(note, dict)
+        or note.get("rows") != len(frame)
+        or not isinstance(index, pd.RangeIndex)
+        or index.start != 0
+        or index.step != 1
+    ):
+        return None
+    lines: list[int] = []
+    breaks = note["breaks"] + [[len(frame), 0]]
+    for (start, line), (stop, _) in itertools.pairwise(breaks):
+        lines.extend(range(line, line + stop - start))
+    return lines
+
+
+def with_file_lines(problems: Sequence[RecordProblem], frame: pd.DataFrame) -> list[RecordProblem]:
+    """``problems`` (rows numbered from 1 over ``frame``) with their CSV file line when ``frame`` notes it."""
+    lines = file_lines(frame)
+    if lines is None:
+        return list(problems)
+    return [
+        p if p.row is None or p.line is not None or not 0 < p.row <= len(lines) else replace(p, line=lines[p.row - 1])
+        for p in problems
+    ]
 
 
 #: Longest header line read before deciding a file is not a CSV of records (the record header is ~400 bytes).
@@ -183,13 +250,14 @@ MAX_HEADER_BYTES = 65_536
 def check_csv_header(path: str | os.PathLike[str]) -> list[str]:
     """Read only the first line of a CSV (at most 64 KiB) and return its column names.
 
-    Catches a junk or binary file before it is read whole.
+    Catches a junk or binary file, and a file separated by semicolons or tabs, before it is read whole.
 
     Raises
     ------
     OSError
-        If the file cannot be opened, is empty, has no line break within 64 KiB, holds NUL bytes or is not
-        UTF-8 text.
+        If the file cannot be opened, is empty, has no line break within 64 KiB, holds NUL bytes, is not
+        UTF-8 text, or its header is one column holding semicolons or tabs (a spreadsheet's semicolon- or
+        tab-separated export).
     """
     with open(path, "rb") as handle:
         head = handle.read(MAX_HEADER_BYTES + 1)
@@ -203,20 +271,33 @@ def check_csv_header(path: str | os.PathLike[str]) -> list[str]:
     try:
         text = line.decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError:
-        raise OSError("the first line is not UTF-8 text; save the file as UTF-8 CSV") from None
-    return next(csv.reader([text]), [])
+        raise OSError(f"line 1 (the header) is not UTF-8 text; {SAVE_AS_CSV}") from None
+    names = next(csv.reader([text]), [])
+    if len(names) == 1:
+        for separator, kind in ((";", "semicolon-separated (a European Excel export?)"), ("\t", "tab-separated")):
+            if separator in names[0]:
+                raise OSError(f"the file looks {kind}; {SAVE_AS_CSV}")
+    return names
+
+
+#: What to do about a file that is not comma-separated UTF-8 text.
+SAVE_AS_CSV = "save it as comma-separated CSV (UTF-8)"
 
 
 def read_records(source: str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Read patient records from a CSV or Parquet path, a DataFrame or a list of dicts.
 
     CSV cells are read as text, so that identifiers such as ``007`` and spellings such as ``12%`` reach the
-    parsers unchanged; blank cells become missing.
+    parsers unchanged; blank cells become missing. A CSV file must be comma-separated UTF-8 (a byte-order mark
+    is allowed) with one header line of distinct column names; rows whose every cell is blank (a spreadsheet's
+    trailing ``,,,,``) are skipped, and the file line of each record is noted for error messages (see
+    :class:`RecordProblem`).
 
     Raises
     ------
     OSError
-        If the file cannot be read (missing, unreadable, not CSV/Parquet).
+        If the file cannot be read (missing, unreadable, not CSV/Parquet, not UTF-8, separated by semicolons or
+        tabs, a repeated column name, a row with more cells than the header).
     """
     if isinstance(source, pd.DataFrame):
         return source.reset_index(drop=True)
@@ -227,11 +308,54 @@ def read_records(source: str | os.PathLike[str] | pd.DataFrame | Iterable[Mappin
                 frame = pd.read_parquet(path)
             else:
                 check_csv_header(path)
-                frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+                frame = _read_csv(path)
+        except (OSError, ValueError, UnicodeDecodeError, csv.Error) as err:
             raise OSError(f"cannot read records from {path}: {err}") from err
         return frame
     return pd.DataFrame(list(source))
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A comma-separated UTF-8 file as a frame of text cells (blank -> NaN), its file lines noted in attrs."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise OSError(
+            f"line {line} is not UTF-8 text (byte 0x{data[err.start]:02x} at position {column} of the line; a "
+            f"Windows or Latin-1 export?); {SAVE_AS_CSV}"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    names = next(reader, [])
+    repeated = sorted({n for n in names if n.strip() and names.count(n) > 1}, key=names.index)
+    if repeated:
+        where = "; ".join(
+            f"{n!r} (columns {', '.join(str(i + 1) for i, m in enumerate(names) if m == n)})" for n in repeated
+        )
+        raise OSError(f"the header repeats the column name(s) {where}; remove or rename the copies")
+    columns = [name if name else f"Unnamed: {i}" for i, name in enumerate(names)]
+    width = len(columns)
+    rows: list[list[Any]] = []
+    lines: list[int] = []
+    previous = reader.line_num
+    for cells in reader:
+        first_line, previous = previous + 1, reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank row: nothing in it
+        if len(cells) > width:
+            if any(cell.strip() for cell in cells[width:]):
+                raise OSError(
+                    f"line {first_line} has {len(cells)} cells but the header names {width} columns (a value "
+                    "holding a comma needs double quotes around it)"
+                )
+            cells = cells[:width]
+        rows.append([cell if cell != "" else np.nan for cell in cells] + [np.nan] * (width - len(cells)))
+        lines.append(first_line)
+    frame = pd.DataFrame(rows, columns=columns, dtype=object) if rows else pd.DataFrame(columns=columns, dtype=object)
+    _note_file_lines(frame, lines)
+    return frame
 
 
 def _record_schema(rules: Mapping[str, ColumnRule], id_col: str | None) -> pa.DataFrameSchema:
@@ -417,7 +541,7 @@ def validate_records(records: pd.DataFrame, *, outcomes: str = "optional", sourc
         rules.update({c: r for c, r in OUTCOME_RULES.items() if c in frame.columns})
     if frame.empty:
         raise RecordError([RecordProblem(None, None, None, None, "at least one record")], source)
-    problems = _pandera_problems(frame, rules) + _cross_column_problems(frame)
+    problems = _repeated_columns(frame) or _pandera_problems(frame, rules) + _cross_column_problems(frame)
     if problems:
         problems.sort(
             key=lambda p: (
@@ -426,8 +550,20 @@ def validate_records(records: pd.DataFrame, *, outcomes: str = "optional", sourc
                 RECORD_COLUMNS.index(p.column) if p.column in RECORD_COLUMNS else 99,
             )
         )
-        raise RecordError(problems, source)
+        raise RecordError(with_file_lines(problems, records), source)
     return records
+
+
+def _repeated_columns(frame: pd.DataFrame) -> list[RecordProblem]:
+    """A problem for each column name the table has more than once (which of the copies is meant is unknown)."""
+    names = [str(c) for c in frame.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1}, key=names.index)
+    return [
+        RecordProblem(
+            None, None, n, None, f"one column of that name (the table has {names.count(n)}); remove the copies"
+        )
+        for n in repeated
+    ]
 
 
 def validate_survival_table(
@@ -449,9 +585,9 @@ def validate_survival_table(
         raise RecordError([RecordProblem(None, None, None, None, "at least one row")], source)
     if id_col is not None:
         rules = {id_col: ColumnRule(str, "a unique identifier", required_value=True), **rules}
-    problems = _pandera_problems(frame, rules, id_col)
+    problems = _repeated_columns(frame) or _pandera_problems(frame, rules, id_col)
     if problems:
-        raise RecordError(problems, source)
+        raise RecordError(with_file_lines(problems, table), source)
     return table
 
 
@@ -490,9 +626,9 @@ def validate_feature_table(
         known = [str(level) for level in levels if level != "unknown"]
         shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
         rules[column] = ColumnRule(_level_of(known), f"one of the training levels ({shown})")
-    problems = _pandera_problems(frame, rules, id_col)
+    problems = _repeated_columns(frame) or _pandera_problems(frame, rules, id_col)
     if problems:
-        raise RecordError(problems, source)
+        raise RecordError(with_file_lines(problems, table), source)
     return table
 
 

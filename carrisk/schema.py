@@ -358,6 +358,15 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
+def id_key(value: Any) -> Any:
+    """What identifiers are compared by: text without surrounding whitespace (``"EX-07 "`` is ``"EX-07"``)."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def _unique_ids(column: pd.Series) -> pd.Series:
+    return ~column.map(id_key).duplicated(keep=False)
+
+
 def _record_schema(rules: Mapping[str, ColumnRule], id_col: str | None) -> pa.DataFrameSchema:
     columns = {
         name: pa.Column(
@@ -368,10 +377,10 @@ def _record_schema(rules: Mapping[str, ColumnRule], id_col: str | None) -> pa.Da
                     element_wise=True,
                     error=rule.expected,
                     name="parse",
-                )
+                ),
+                *([pa.Check(_unique_ids, name="field_uniqueness", error="field_uniqueness")] if name == id_col else []),
             ],
             nullable=not rule.required_value,
-            unique=name == id_col,
             required=True,
         )
         for name, rule in rules.items()
@@ -400,7 +409,7 @@ def _passes_rules(frame: pd.DataFrame, rules: Mapping[str, ColumnRule], id_col: 
             accepts = _accepts(rule.parse, required=rule.required_value)
             if not all(accepts(value) for value in values[~missing]):
                 return False
-            if name == id_col and not pd.Series(values).is_unique:
+            if name == id_col and not pd.Series(values).map(id_key).is_unique:
                 return False
     except Exception:  # anything unexpected is pandera's to report
         return False
@@ -442,6 +451,12 @@ def _schema_problems(frame: pd.DataFrame, rules: Mapping[str, ColumnRule], id_co
         rule = rules.get(column) if column is not None else None
         if case.check == "field_uniqueness":
             expected = f"a {column} that appears only once (this one is duplicated)"
+            spellings = sorted({repr(v) for v in frame[column] if id_key(v) == id_key(case.failure_case)})
+            if len(spellings) > 1:
+                expected = (
+                    f"a {column} that appears only once (this one is duplicated: {' and '.join(spellings)} differ "
+                    "only by surrounding spaces)"
+                )
         elif case.check == "not_nullable" or (rule and rule.required_value and parsing.is_missing(case.failure_case)):
             expected = f"a value ({rule.expected if rule else 'required'}); it must not be missing"
         else:

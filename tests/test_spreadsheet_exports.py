@@ -119,6 +119,15 @@ def test_predict_skip_invalid_lists_the_file_line_of_each_rejected_row(tmp_path)
     assert len(pd.read_csv(out)) == len(lines) - 2
 
 
+def test_patient_ids_differing_only_by_surrounding_spaces_are_duplicates():
+    frame = read_records(EXAMPLE)
+    frame.loc[6, "patient_id"] = "EX-01 "
+    with pytest.raises(RecordError) as err:
+        validate_records(frame)
+    assert [(p.row, p.column) for p in err.value.problems] == [(1, "patient_id"), (7, "patient_id")]
+    assert "'EX-01 ' and 'EX-01' differ only by surrounding spaces" in str(err.value)
+
+
 @pytest.mark.parametrize("column", ["prior_hsct_count", "prior_relapses"])
 def test_none_in_a_count_column_means_zero_not_missing(column):
     frame = read_records(EXAMPLE)

@@ -276,7 +276,7 @@ class PriorTransplant(_RecordTransformer):
         self.on_unknown = on_unknown
 
     def _columns(self, cells: _Cells) -> dict[str, list[Any]]:
-        count = cells.parse(lambda v: parsing.parse_number(v, integer=True, minimum=0), "prior_hsct_count")
+        count = cells.parse(parsing.parse_count, "prior_hsct_count")
         months = cells.parse(lambda v: parsing.parse_number(v, minimum=0), "months_since_last_hsct")
         any_hsct = [None if c is None else float(c > 0) for c in count]
         months = [m if c != 0 else None for c, m in zip(count, months)]
@@ -324,15 +324,13 @@ class Covariates(_RecordTransformer):
             out["age_years"] = cells.parse(lambda v: parsing.parse_number(v, minimum=0, maximum=40), "age_years")
             out["sex"] = [v or "unknown" for v in cells.parse(parsing.parse_sex, "sex")]
             out["car_product"] = [v or "unknown" for v in cells.parse(parsing.parse_car_product, "car_product")]
-            out["prior_relapses"] = cells.parse(
-                lambda v: parsing.parse_number(v, integer=True, minimum=0), "prior_relapses"
-            )
+            out["prior_relapses"] = cells.parse(parsing.parse_count, "prior_relapses")
             out["cns_status"] = [v or "unknown" for v in cells.parse(parsing.parse_cns_status, "cns_status")]
             for name in _YES_NO_COVARIATES:
                 flags = cells.parse(parsing.parse_yes_no, name)
                 out[name] = [None if f is None else float(f) for f in flags]
         for name in self.numeric:
-            out[name] = cells.parse(parsing.parse_number, name)
+            out[name] = cells.parse(lambda v: parsing.parse_number(v, allow_bool=True), name)
         for name in self.categorical:
             out[name] = ["unknown" if parsing.is_missing(v) else str(v).strip() for v in cells.column(name)]
         return out

@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 MISSING_SPELLINGS = frozenset({"", "na", "n/a", "nan", "none", "null", "unknown", "not known", "unk", ".", "-"})
@@ -204,8 +205,11 @@ def parse_marrow_blasts(value: Any) -> tuple[float | None, str | None]:
     """Parse a marrow-blast cell into ``(percent, burden_level_from_marrow)``.
 
     Numbers are percentages: ``12``, ``12%`` -> 12 %; ``0.05`` -> 0.05 % (an MRD level, not a fraction).
-    ``<0.01`` (below the flow-MRD limit) and ``MRD negative`` -> 0 % and ``undetectable``. Marrow codes carry no
-    percentage: ``M1`` (< 5 %) -> low burden of unknown MRD status, ``M2``/``M3`` (>= 5 %) -> high.
+    ``<0.01`` (below the flow-MRD limit), ``MRD negative`` and ``0`` -> 0 % and ``undetectable``. Marrow codes
+    carry no percentage: ``M1`` (< 5 %) -> low burden of unknown MRD status, ``M2``/``M3`` (>= 5 %) -> high. An
+    upper bound above the MRD limit up to 5 % (``<1%``, ``<5``) says what M1 says and reads as M1; a lower bound of
+    5 % or more (``>25%``, ``>=5``) reads as that percentage (high). A bound the 5 % line lies inside (``<25%``,
+    ``>1%``) raises: it does not say whether the burden is high.
     A missing cell gives ``(None, None)``.
     """
     if is_missing(value):
@@ -229,9 +233,16 @@ def parse_marrow_blasts(value: Any) -> tuple[float | None, str | None]:
         raise UnparseableValue(f"marrow blasts {value!r} is outside 0-100 %")
     if op in ("<", "<=") and pct <= MRD_DETECTION_LIMIT_PCT:
         return 0.0, "undetectable"
-    if op in ("<", "<="):
-        # "<1%": below a threshold that is itself detectable; take half the bound as the value.
-        pct = pct / 2.0
+    if op in ("<", "<=") and pct <= HIGH_BURDEN_BLASTS_PCT:
+        # "<1%", "<5%": below a bound the flow-MRD limit lies under, so the blasts may or may not be detectable:
+        # what M1 (< 5 %) says, and read as M1 is (low burden, MRD unknown, no percentage to impute from).
+        return None, "low_mrd_unknown"
+    if op in ("<", "<=") or (op in (">", ">=") and pct < HIGH_BURDEN_BLASTS_PCT):
+        # "<25%" or ">1%": the 5 % line between low and high burden lies inside the range
+        raise UnparseableValue(
+            f"marrow blasts {value!r} does not say whether blasts are below {HIGH_BURDEN_BLASTS_PCT:g} %; give "
+            f"the percentage, M1 (< {HIGH_BURDEN_BLASTS_PCT:g} %), M2 or M3"
+        )
     if pct == 0.0:
         return 0.0, "undetectable"
     return pct, ("high" if pct >= HIGH_BURDEN_BLASTS_PCT else "low_mrd_positive")
@@ -375,19 +386,57 @@ def parse_kmt2a(status: Any, cytogenetics: Any = None) -> str:
     return "rearranged" if _KMT2A_CYTOGENETICS.search(str(cytogenetics)) else "not_rearranged"
 
 
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,(?P<decimals>\d+)\s*%?$")
+
+
+def decimal_comma_hint(value: Any) -> str:
+    """``" (use a decimal point: 13.3)"`` when ``value`` is text such as ``13,3`` (a decimal comma), else ``""``.
+
+    Three digits after the comma (``1,234``) may as well be a thousands separator; the hint then names both.
+    """
+    if not isinstance(value, str):
+        return ""
+    text = value.strip()
+    match = _DECIMAL_COMMA.match(text)
+    if match is None:
+        return ""
+    point = text.replace(",", ".", 1)
+    if len(match["decimals"]) == 3:
+        return f" (write {point} with a decimal point, or {text.replace(',', '', 1)} without a thousands separator)"
+    return f" (use a decimal point: {point})"
+
+
+def number_hint(value: Any) -> str:
+    """A hint for a number cell that failed: a decimal comma (:func:`decimal_comma_hint`) or a true/false value."""
+    if isinstance(value, bool | np.bool_):
+        return " (true/false is not a number)"
+    return decimal_comma_hint(value)
+
+
 def parse_number(
-    value: Any, *, integer: bool = False, minimum: float | None = None, maximum: float | None = None
+    value: Any,
+    *,
+    integer: bool = False,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    allow_bool: bool = False,
 ) -> float | None:
     """Parse a finite number (``12``, ``12.5``, ``"3"``), optionally an integer within bounds; missing -> None.
 
-    Infinite values (``inf``, ``-Infinity``, ``1e999``) are never a valid measurement and raise.
+    Infinite values (``inf``, ``-Infinity``, ``1e999``) are never a valid measurement and raise. So is a boolean
+    (JSON ``true``, Python ``True``), which would otherwise pass as the number 1, unless ``allow_bool`` (a generic
+    table's true/false feature column). Text with a decimal comma (``13,3``) raises with a hint to use a point.
     """
+    if isinstance(value, bool | np.bool_):
+        if allow_bool:
+            return float(value)
+        raise UnparseableValue(f"{value!r} is true/false, not a number")
     if is_missing(value):
         return None
     try:
         number = float(str(value).strip()) if isinstance(value, str) else float(value)
     except (TypeError, ValueError):
-        raise UnparseableValue(f"cannot read {value!r} as a number") from None
+        raise UnparseableValue(f"cannot read {value!r} as a number{decimal_comma_hint(value)}") from None
     if math.isnan(number):
         return None
     if math.isinf(number):
@@ -398,6 +447,43 @@ def parse_number(
         raise UnparseableValue(f"{value!r} is below the minimum {minimum:g}")
     if maximum is not None and number > maximum:
         raise UnparseableValue(f"{value!r} is above the maximum {maximum:g}")
+    return number
+
+
+def parse_count(value: Any, *, maximum: float | None = None) -> float | None:
+    """Parse a count (``prior_hsct_count``, ``prior_relapses``): a whole number >= 0; ``none`` means 0.
+
+    Elsewhere ``none`` is one of the spellings of missing (:data:`MISSING_SPELLINGS`); in a count it says "zero of
+    them", so reading it as missing (and imputing the median) would change its meaning.
+    """
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return 0.0
+    return parse_number(value, integer=True, minimum=0, maximum=maximum)
+
+
+_ONE = {"1", "yes", "y", "true"}
+_ZERO = {"0", "no", "n", "false"}
+
+
+def parse_binary(value: Any) -> float | None:
+    """Parse a 0/1 outcome cell (``efs_event``, ``day28_cr``, ``death``) to 1.0 or 0.0; missing -> None.
+
+    Accepts the numbers 0 and 1 (``1``, ``1.0``, ``"0"``) and, as the yes/no columns do, ``yes``/``no``,
+    ``y``/``n``, ``true``/``false`` (any case) and booleans.
+    """
+    if isinstance(value, bool | np.bool_):
+        return float(value)
+    if isinstance(value, str):
+        key = value.strip().lower()
+        if key in _ONE:
+            return 1.0
+        if key in _ZERO:
+            return 0.0
+    if is_missing(value):
+        return None
+    number = parse_number(value)
+    if number not in (None, 0.0, 1.0):
+        raise UnparseableValue(f"cannot read {value!r} as 0/1; expected 0 or 1 (also no/yes, false/true)")
     return number
 
 

@@ -56,7 +56,14 @@ from carrisk.intervals import (
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS
 from carrisk.models import SurvivalForest, check_survival_target, step_survival
 from carrisk.provenance import data_fingerprint, package_versions
-from carrisk.schema import ID_COLUMN, RecordError, read_records, validate_feature_table, validate_records
+from carrisk.schema import (
+    ID_COLUMN,
+    PROBLEM_COLUMNS,
+    RecordError,
+    read_records,
+    validate_feature_table,
+    validate_records,
+)
 from carrisk.tuning import chosen_params, final_pipeline, tuned_model, tuning_record
 from carrisk.units import DAYS_PER_MONTH, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 from carrisk.unseen import (
@@ -602,7 +609,7 @@ class EFSModel:
             Any problem without ``skip_invalid``; a table-level problem (a missing column) always.
         """
         frame = _as_records(records)
-        rejected = pd.DataFrame(columns=["row", "patient_id", "column", "value", "expected"])
+        rejected = pd.DataFrame(columns=PROBLEM_COLUMNS)
         try:
             self.validate(frame)
         except RecordError as err:

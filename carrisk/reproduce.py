@@ -406,7 +406,8 @@ def reproduce_study(
 
 
 def _column(records: pd.DataFrame, name: str) -> np.ndarray:
-    values = [parsing.parse_number(v) for v in records[name]]
+    parse = parsing.parse_binary if name in ("efs_event", "day28_cr", "death") else parsing.parse_number
+    values = [parse(v) for v in records[name]]
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
+import itertools
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,36 +56,45 @@ def _number(**bounds: Any) -> Callable[[Any], Any]:
     return lambda value: parsing.parse_number(value, **bounds)
 
 
+def _count(maximum: int) -> Callable[[Any], Any]:
+    return lambda value: parsing.parse_count(value, maximum=maximum)
+
+
 def _event(value: Any) -> Any:
-    number = parsing.parse_number(value)
-    if number not in (None, 0.0, 1.0):
-        raise parsing.UnparseableValue("not 0/1")
-    return number
+    return parsing.parse_binary(value)
 
 
 @dataclass(frozen=True)
 class ColumnRule:
-    """How one record column is checked: a parser that accepts the cell, and the words to say when it fails."""
+    """How one record column is checked: a parser that accepts the cell, and the words to say when it fails.
+
+    ``numeric`` marks a number column, whose error adds a hint when the cell has a decimal comma (``13,3``).
+    """
 
     parse: Callable[[Any], Any]
     expected: str
     required_value: bool = False
+    numeric: bool = False
 
 
 PREINFUSION_RULES: dict[str, ColumnRule] = {
     "patient_id": ColumnRule(str, "a unique, non-empty identifier", required_value=True),
-    "age_years": ColumnRule(_number(minimum=0, maximum=MAX_AGE_YEARS), f"age in years between 0 and {MAX_AGE_YEARS:g}"),
+    "age_years": ColumnRule(
+        _number(minimum=0, maximum=MAX_AGE_YEARS), f"age in years between 0 and {MAX_AGE_YEARS:g}", numeric=True
+    ),
     "sex": ColumnRule(parsing.parse_sex, "M, F, male or female"),
     "car_product": ColumnRule(
         parsing.parse_car_product, "tisagenlecleucel, NCI (19-28z), SCRI (PLAT-02), CHOP/Penn or other"
     ),
-    "blina_exposed": ColumnRule(parsing.parse_yes_no, "yes/no (yes, no, Y, N, 1, 0)"),
+    "blina_exposed": ColumnRule(parsing.parse_yes_no, "yes/no (yes, no, Y, N, 1, 0, true, false)"),
     "blina_response": ColumnRule(
         parsing.parse_blina_response,
         "CR, CRi, MRD neg, PR, NR, no response, refractory, PD, SD, not evaluable",
     ),
     "marrow_blasts_pct": ColumnRule(
-        parsing.parse_marrow_blasts, "a percentage 0-100 (12, 12%, 0.05, <0.01), 'MRD negative' or M1/M2/M3"
+        parsing.parse_marrow_blasts,
+        "a percentage 0-100 (12, 12%, 0.05, <0.01, <1%), 'MRD negative' or M1/M2/M3",
+        numeric=True,
     ),
     "cns_status": ColumnRule(parsing.parse_cns_status, "CNS1, CNS2 or CNS3"),
     "extramedullary_disease": ColumnRule(parsing.parse_yes_no, "yes/no"),
@@ -93,29 +104,36 @@ PREINFUSION_RULES: dict[str, ColumnRule] = {
     ),
     "cytogenetics": ColumnRule(str, "free text"),
     "prior_hsct_count": ColumnRule(
-        _number(integer=True, minimum=0, maximum=MAX_PRIOR_HSCT), f"a whole number of transplants, 0-{MAX_PRIOR_HSCT}"
+        _count(MAX_PRIOR_HSCT), f"a whole number of transplants, 0-{MAX_PRIOR_HSCT} (none = 0)", numeric=True
     ),
     "months_since_last_hsct": ColumnRule(
         _number(minimum=0, maximum=MAX_MONTHS_SINCE_HSCT),
         f"months, 0-{MAX_MONTHS_SINCE_HSCT:g}, blank when no transplant",
+        numeric=True,
     ),
     "prior_relapses": ColumnRule(
-        _number(integer=True, minimum=0, maximum=MAX_PRIOR_RELAPSES),
-        f"a whole number of relapses, 0-{MAX_PRIOR_RELAPSES}",
+        _count(MAX_PRIOR_RELAPSES), f"a whole number of relapses, 0-{MAX_PRIOR_RELAPSES} (none = 0)", numeric=True
     ),
     "down_syndrome": ColumnRule(parsing.parse_yes_no, "yes/no"),
     "prior_inotuzumab": ColumnRule(parsing.parse_yes_no, "yes/no"),
 }
 
+_BINARY_SPELLINGS = " (also no/yes, false/true)"
+
 OUTCOME_RULES: dict[str, ColumnRule] = {
     "efs_days": ColumnRule(
-        _number(minimum=0, maximum=MAX_FOLLOW_UP_DAYS), f"days, 0-{MAX_FOLLOW_UP_DAYS:,.0f}", required_value=True
+        _number(minimum=0, maximum=MAX_FOLLOW_UP_DAYS),
+        f"days, 0-{MAX_FOLLOW_UP_DAYS:,.0f}",
+        required_value=True,
+        numeric=True,
     ),
-    "efs_event": ColumnRule(_event, "0 (censored) or 1 (event)", required_value=True),
-    "day28_cr": ColumnRule(_event, "0 or 1"),
+    "efs_event": ColumnRule(_event, f"0 (censored) or 1 (event){_BINARY_SPELLINGS}", required_value=True),
+    "day28_cr": ColumnRule(_event, f"0 or 1{_BINARY_SPELLINGS}"),
     "relapse_phenotype": ColumnRule(parsing.parse_relapse_phenotype, "none, CD19+, CD19-, lineage switch"),
-    "os_days": ColumnRule(_number(minimum=0, maximum=MAX_FOLLOW_UP_DAYS), f"days, 0-{MAX_FOLLOW_UP_DAYS:,.0f}"),
-    "death": ColumnRule(_event, "0 (alive) or 1 (died)"),
+    "os_days": ColumnRule(
+        _number(minimum=0, maximum=MAX_FOLLOW_UP_DAYS), f"days, 0-{MAX_FOLLOW_UP_DAYS:,.0f}", numeric=True
+    ),
+    "death": ColumnRule(_event, f"0 (alive) or 1 (died){_BINARY_SPELLINGS}"),
 }
 
 PREINFUSION_COLUMNS: tuple[str, ...] = tuple(PREINFUSION_RULES)
@@ -125,18 +143,28 @@ RECORD_COLUMNS: tuple[str, ...] = PREINFUSION_COLUMNS + OUTCOME_COLUMNS
 
 @dataclass(frozen=True)
 class RecordProblem:
-    """One problem found in a record table. ``row`` is 1-based (row 1 is the first record under the header)."""
+    """One problem found in a record table.
+
+    ``row`` is 1-based: row N is the N-th record (row 1 is the first record under the header; blank rows of a CSV
+    file, which are skipped, are not counted). ``line`` is, for records read from a CSV file, the line of the file
+    the record starts on (the header is line 1): what a text editor shows, and the row number a spreadsheet shows
+    unless a cell above holds a line break. ``None`` for tables that did not come from a CSV file.
+    """
 
     row: int | None
     patient_id: str | None
     column: str | None
     value: Any
     expected: str
+    line: int | None = None
 
     def __str__(self) -> str:
         where = "table" if self.row is None else f"row {self.row}"
+        details = [] if self.line is None else [f"file line {self.line}"]
         if self.patient_id is not None:
-            where += f" (patient_id {self.patient_id})"
+            details.append(f"patient_id {self.patient_id}")
+        if details:
+            where += f" ({', '.join(details)})"
         column = f", column {self.column!r}" if self.column else ""
         value = "" if self.row is None else f": got {self.value!r}"
         return f"{where}{column}{value}; expected {self.expected}"
@@ -153,11 +181,66 @@ class RecordError(ValueError):
         super().__init__(f"{len(self.problems)} problem(s) in {source}:\n{lines}{more}")
 
     def to_frame(self) -> pd.DataFrame:
-        """The problems as a DataFrame with columns row, patient_id, column, value, expected."""
+        """The problems as a DataFrame with columns row, patient_id, column, value, expected, line."""
         return pd.DataFrame(
-            [(p.row, p.patient_id, p.column, p.value, p.expected) for p in self.problems],
-            columns=["row", "patient_id", "column", "value", "expected"],
+            [(p.row, p.patient_id, p.column, p.value, p.expected, p.line) for p in self.problems],
+            columns=PROBLEM_COLUMNS,
         )
+
+
+#: The columns of :meth:`RecordError.to_frame` (and of ``predict --skip-invalid``'s rejected-rows file).
+PROBLEM_COLUMNS = ["row", "patient_id", "column", "value", "expected", "line"]
+
+#: ``DataFrame.attrs`` key under which :func:`read_records` notes the file line of each record of a CSV file.
+FILE_LINES_ATTR = "carrisk_file_lines"
+
+
+def _note_file_lines(frame: pd.DataFrame, lines: Sequence[int]) -> None:
+    """Store the file line of every row of ``frame`` in its attrs, compactly (JSON-safe, cheap to copy).
+
+    Stored as breakpoints ``[position, line]`` where the lines stop following the rows one to one (a skipped
+    blank row, a cell with a line break), with the row count, so that :func:`file_lines` can tell a frame with
+    rows dropped or added since (whose positions no longer match) and ignore the note.
+    """
+    breaks: list[list[int]] = []
+    for position, line in enumerate(lines):
+        if not breaks or line != breaks[-1][1] + position - breaks[-1][0]:
+            breaks.append([position, int(line)])
+    frame.attrs[FILE_LINES_ATTR] = {"rows": len(lines), "breaks": breaks}
+
+
+def file_lines(frame: pd.DataFrame) -> list[int] | None:
+    """The CSV file line of each row of ``frame`` as :func:`read_records` noted it; None when not known.
+
+    The note holds as long as the rows are the ones read, in their order (index 0..n-1); a frame with rows
+    dropped, added or reindexed since gets None.
+    """
+    note = frame.attrs.get(FILE_LINES_ATTR)
+    index = frame.index
+    if (
+        not isinstance(note, dict)
+        or note.get("rows") != len(frame)
+        or not isinstance(index, pd.RangeIndex)
+        or index.start != 0
+        or index.step != 1
+    ):
+        return None
+    lines: list[int] = []
+    breaks = note["breaks"] + [[len(frame), 0]]
+    for (start, line), (stop, _) in itertools.pairwise(breaks):
+        lines.extend(range(line, line + stop - start))
+    return lines
+
+
+def with_file_lines(problems: Sequence[RecordProblem], frame: pd.DataFrame) -> list[RecordProblem]:
+    """``problems`` (rows numbered from 1 over ``frame``) with their CSV file line when ``frame`` notes it."""
+    lines = file_lines(frame)
+    if lines is None:
+        return list(problems)
+    return [
+        p if p.row is None or p.line is not None or not 0 < p.row <= len(lines) else replace(p, line=lines[p.row - 1])
+        for p in problems
+    ]
 
 
 #: Longest header line read before deciding a file is not a CSV of records (the record header is ~400 bytes).
@@ -167,13 +250,14 @@ MAX_HEADER_BYTES = 65_536
 def check_csv_header(path: str | os.PathLike[str]) -> list[str]:
     """Read only the first line of a CSV (at most 64 KiB) and return its column names.
 
-    Catches a junk or binary file before it is read whole.
+    Catches a junk or binary file, and a file separated by semicolons or tabs, before it is read whole.
 
     Raises
     ------
     OSError
-        If the file cannot be opened, is empty, has no line break within 64 KiB, holds NUL bytes or is not
-        UTF-8 text.
+        If the file cannot be opened, is empty, has no line break within 64 KiB, holds NUL bytes, is not
+        UTF-8 text, or its header is one column holding semicolons or tabs (a spreadsheet's semicolon- or
+        tab-separated export).
     """
     with open(path, "rb") as handle:
         head = handle.read(MAX_HEADER_BYTES + 1)
@@ -187,20 +271,33 @@ def check_csv_header(path: str | os.PathLike[str]) -> list[str]:
     try:
         text = line.decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError:
-        raise OSError("the first line is not UTF-8 text; save the file as UTF-8 CSV") from None
-    return next(csv.reader([text]), [])
+        raise OSError(f"line 1 (the header) is not UTF-8 text; {SAVE_AS_CSV}") from None
+    names = next(csv.reader([text]), [])
+    if len(names) == 1:
+        for separator, kind in ((";", "semicolon-separated (a European Excel export?)"), ("\t", "tab-separated")):
+            if separator in names[0]:
+                raise OSError(f"the file looks {kind}; {SAVE_AS_CSV}")
+    return names
+
+
+#: What to do about a file that is not comma-separated UTF-8 text.
+SAVE_AS_CSV = "save it as comma-separated CSV (UTF-8)"
 
 
 def read_records(source: str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Read patient records from a CSV or Parquet path, a DataFrame or a list of dicts.
 
     CSV cells are read as text, so that identifiers such as ``007`` and spellings such as ``12%`` reach the
-    parsers unchanged; blank cells become missing.
+    parsers unchanged; blank cells become missing. A CSV file must be comma-separated UTF-8 (a byte-order mark
+    is allowed) with one header line of distinct column names; rows whose every cell is blank (a spreadsheet's
+    trailing ``,,,,``) are skipped, and the file line of each record is noted for error messages (see
+    :class:`RecordProblem`).
 
     Raises
     ------
     OSError
-        If the file cannot be read (missing, unreadable, not CSV/Parquet).
+        If the file cannot be read (missing, unreadable, not CSV/Parquet, not UTF-8, separated by semicolons or
+        tabs, a repeated column name, a row with more cells than the header).
     """
     if isinstance(source, pd.DataFrame):
         return source.reset_index(drop=True)
@@ -211,11 +308,63 @@ def read_records(source: str | os.PathLike[str] | pd.DataFrame | Iterable[Mappin
                 frame = pd.read_parquet(path)
             else:
                 check_csv_header(path)
-                frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+                frame = _read_csv(path)
+        except (OSError, ValueError, UnicodeDecodeError, csv.Error) as err:
             raise OSError(f"cannot read records from {path}: {err}") from err
         return frame
     return pd.DataFrame(list(source))
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A comma-separated UTF-8 file as a frame of text cells (blank -> NaN), its file lines noted in attrs."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise OSError(
+            f"line {line} is not UTF-8 text (byte 0x{data[err.start]:02x} at position {column} of the line; a "
+            f"Windows or Latin-1 export?); {SAVE_AS_CSV}"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    names = next(reader, [])
+    repeated = sorted({n for n in names if n.strip() and names.count(n) > 1}, key=names.index)
+    if repeated:
+        where = "; ".join(
+            f"{n!r} (columns {', '.join(str(i + 1) for i, m in enumerate(names) if m == n)})" for n in repeated
+        )
+        raise OSError(f"the header repeats the column name(s) {where}; remove or rename the copies")
+    columns = [name if name else f"Unnamed: {i}" for i, name in enumerate(names)]
+    width = len(columns)
+    rows: list[list[Any]] = []
+    lines: list[int] = []
+    previous = reader.line_num
+    for cells in reader:
+        first_line, previous = previous + 1, reader.line_num
+        if not any(cell.strip() for cell in cells):
+            continue  # a blank row: nothing in it
+        if len(cells) > width:
+            if any(cell.strip() for cell in cells[width:]):
+                raise OSError(
+                    f"line {first_line} has {len(cells)} cells but the header names {width} columns (a value "
+                    "holding a comma needs double quotes around it)"
+                )
+            cells = cells[:width]
+        rows.append([cell if cell != "" else np.nan for cell in cells] + [np.nan] * (width - len(cells)))
+        lines.append(first_line)
+    frame = pd.DataFrame(rows, columns=columns, dtype=object) if rows else pd.DataFrame(columns=columns, dtype=object)
+    _note_file_lines(frame, lines)
+    return frame
+
+
+def id_key(value: Any) -> Any:
+    """What identifiers are compared by: text without surrounding whitespace (``"EX-07 "`` is ``"EX-07"``)."""
+    return value.strip() if isinstance(value, str) else value
+
+
+def _unique_ids(column: pd.Series) -> pd.Series:
+    return ~column.map(id_key).duplicated(keep=False)
 
 
 def _record_schema(rules: Mapping[str, ColumnRule], id_col: str | None) -> pa.DataFrameSchema:
@@ -228,10 +377,10 @@ def _record_schema(rules: Mapping[str, ColumnRule], id_col: str | None) -> pa.Da
                     element_wise=True,
                     error=rule.expected,
                     name="parse",
-                )
+                ),
+                *([pa.Check(_unique_ids, name="field_uniqueness", error="field_uniqueness")] if name == id_col else []),
             ],
             nullable=not rule.required_value,
-            unique=name == id_col,
             required=True,
         )
         for name, rule in rules.items()
@@ -260,7 +409,7 @@ def _passes_rules(frame: pd.DataFrame, rules: Mapping[str, ColumnRule], id_col: 
             accepts = _accepts(rule.parse, required=rule.required_value)
             if not all(accepts(value) for value in values[~missing]):
                 return False
-            if name == id_col and not pd.Series(values).is_unique:
+            if name == id_col and not pd.Series(values).map(id_key).is_unique:
                 return False
     except Exception:  # anything unexpected is pandera's to report
         return False
@@ -302,10 +451,18 @@ def _schema_problems(frame: pd.DataFrame, rules: Mapping[str, ColumnRule], id_co
         rule = rules.get(column) if column is not None else None
         if case.check == "field_uniqueness":
             expected = f"a {column} that appears only once (this one is duplicated)"
+            spellings = sorted({repr(v) for v in frame[column] if id_key(v) == id_key(case.failure_case)})
+            if len(spellings) > 1:
+                expected = (
+                    f"a {column} that appears only once (this one is duplicated: {' and '.join(spellings)} differ "
+                    "only by surrounding spaces)"
+                )
         elif case.check == "not_nullable" or (rule and rule.required_value and parsing.is_missing(case.failure_case)):
             expected = f"a value ({rule.expected if rule else 'required'}); it must not be missing"
         else:
             expected = rule.expected if rule else str(case.check)
+            if rule is not None and rule.numeric:
+                expected += parsing.number_hint(case.failure_case)
         patient = None if ids is None or pd.isna(ids.iloc[position]) else str(ids.iloc[position])
         problems.append(RecordProblem(position + 1, patient, column, case.failure_case, expected))
     return problems
@@ -343,7 +500,7 @@ def _cross_column_problems(frame: pd.DataFrame) -> list[RecordProblem]:
     if {"prior_hsct_count", "months_since_last_hsct"} <= set(frame.columns):
         for position, (count, months) in enumerate(zip(frame["prior_hsct_count"], frame["months_since_last_hsct"])):
             try:
-                n_hsct = parsing.parse_number(count)
+                n_hsct = parsing.parse_count(count)
                 gap = parsing.parse_number(months)
             except parsing.UnparseableValue:
                 continue
@@ -399,7 +556,7 @@ def validate_records(records: pd.DataFrame, *, outcomes: str = "optional", sourc
         rules.update({c: r for c, r in OUTCOME_RULES.items() if c in frame.columns})
     if frame.empty:
         raise RecordError([RecordProblem(None, None, None, None, "at least one record")], source)
-    problems = _pandera_problems(frame, rules) + _cross_column_problems(frame)
+    problems = _repeated_columns(frame) or _pandera_problems(frame, rules) + _cross_column_problems(frame)
     if problems:
         problems.sort(
             key=lambda p: (
@@ -408,8 +565,20 @@ def validate_records(records: pd.DataFrame, *, outcomes: str = "optional", sourc
                 RECORD_COLUMNS.index(p.column) if p.column in RECORD_COLUMNS else 99,
             )
         )
-        raise RecordError(problems, source)
+        raise RecordError(with_file_lines(problems, records), source)
     return records
+
+
+def _repeated_columns(frame: pd.DataFrame) -> list[RecordProblem]:
+    """A problem for each column name the table has more than once (which of the copies is meant is unknown)."""
+    names = [str(c) for c in frame.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1}, key=names.index)
+    return [
+        RecordProblem(
+            None, None, n, None, f"one column of that name (the table has {names.count(n)}); remove the copies"
+        )
+        for n in repeated
+    ]
 
 
 def validate_survival_table(
@@ -423,7 +592,7 @@ def validate_survival_table(
         Listing every problem at once.
     """
     rules = {
-        time_col: ColumnRule(_number(minimum=0), "a finite time >= 0", required_value=True),
+        time_col: ColumnRule(_number(minimum=0), "a finite time >= 0", required_value=True, numeric=True),
         event_col: ColumnRule(_event, "0 (censored) or 1 (event)", required_value=True),
     }
     frame = table.reset_index(drop=True)
@@ -431,9 +600,9 @@ def validate_survival_table(
         raise RecordError([RecordProblem(None, None, None, None, "at least one row")], source)
     if id_col is not None:
         rules = {id_col: ColumnRule(str, "a unique identifier", required_value=True), **rules}
-    problems = _pandera_problems(frame, rules, id_col)
+    problems = _repeated_columns(frame) or _pandera_problems(frame, rules, id_col)
     if problems:
-        raise RecordError(problems, source)
+        raise RecordError(with_file_lines(problems, table), source)
     return table
 
 
@@ -467,14 +636,14 @@ def validate_feature_table(
     rules: dict[str, ColumnRule] = {}
     if id_col is not None:
         rules[id_col] = ColumnRule(str, "a unique identifier", required_value=True)
-    rules.update({c: ColumnRule(_number(), "a finite number, or blank") for c in numeric})
+    rules.update({c: ColumnRule(_number(allow_bool=True), "a finite number, or blank", numeric=True) for c in numeric})
     for column, levels in categorical.items():
         known = [str(level) for level in levels if level != "unknown"]
         shown = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
         rules[column] = ColumnRule(_level_of(known), f"one of the training levels ({shown})")
-    problems = _pandera_problems(frame, rules, id_col)
+    problems = _repeated_columns(frame) or _pandera_problems(frame, rules, id_col)
     if problems:
-        raise RecordError(problems, source)
+        raise RecordError(with_file_lines(problems, table), source)
     return table
 
 
@@ -505,5 +674,5 @@ def survival_target(records: pd.DataFrame, time_col: str = TIME_COLUMN, event_co
             raise KeyError(f"survival column {column!r} not found; available: {list(records.columns)}")
     validate_survival_table(records[[time_col, event_col]], time_col, event_col)
     time = np.array([parsing.parse_number(v) for v in records[time_col]], dtype=float)
-    event = np.array([parsing.parse_number(v) for v in records[event_col]], dtype=float).astype(bool)
+    event = np.array([parsing.parse_binary(v) for v in records[event_col]], dtype=float).astype(bool)
     return make_target(event, time)

@@ -52,7 +52,9 @@ def test_blinatumomab_contradiction_or_unknown_spelling_raises(exposed, response
         ("0.05", 0.05, "low_mrd_positive"),
         ("<0.01", 0.0, "undetectable"),
         ("< 0.01%", 0.0, "undetectable"),
-        ("<1%", 0.5, "low_mrd_positive"),
+        ("<1%", None, "low_mrd_unknown"),  # below a bound above the MRD limit: what M1 says, read as M1
+        ("<5", None, "low_mrd_unknown"),
+        (">25%", 25.0, "high"),
         ("MRD negative", 0.0, "undetectable"),
         ("MRD neg", 0.0, "undetectable"),
         ("0", 0.0, "undetectable"),
@@ -68,7 +70,7 @@ def test_marrow_blast_spellings(raw, pct, level):
     assert parsed_pct == pytest.approx(pct) if pct is not None else parsed_pct is None
 
 
-@pytest.mark.parametrize("raw", ["150", "-3", "lots", "M4", "12 blasts"])
+@pytest.mark.parametrize("raw", ["150", "-3", "lots", "M4", "12 blasts", "<25%", ">1%", True])
 def test_marrow_blasts_unparseable_or_out_of_range(raw):
     with pytest.raises(UnparseableValue):
         parsing.parse_marrow_blasts(raw)
@@ -188,3 +190,69 @@ def test_numbers_parse_and_bounds():
         parsing.parse_number("-1", minimum=0)
     with pytest.raises(UnparseableValue):
         parsing.parse_number("twelve")
+
+
+@pytest.mark.parametrize(("raw", "count"), [("none", 0.0), (" None ", 0.0), ("0", 0.0), ("2", 2.0), ("", None)])
+def test_none_in_a_count_means_zero(raw, count):
+    # elsewhere "none" is a spelling of missing; a count of "none" is zero, not a value to impute
+    assert parsing.parse_count(raw) == count
+    assert parsing.is_missing("none")
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_boolean_is_not_a_number(value):
+    with pytest.raises(UnparseableValue, match="true/false, not a number"):
+        parsing.parse_number(value)
+    with pytest.raises(UnparseableValue):
+        parsing.parse_count(value)
+    assert parsing.parse_number(value, allow_bool=True) == float(value)  # a generic table's true/false feature
+
+
+@pytest.mark.parametrize(
+    ("raw", "hint"),
+    [
+        ("13,3", " (use a decimal point: 13.3)"),
+        (" 0,05% ", " (use a decimal point: 0.05%)"),
+        ("1,234", " (write 1.234 with a decimal point, or 1234 without a thousands separator)"),
+        ("13.3", ""),
+        ("46,XY", ""),
+        (13.3, ""),
+    ],
+)
+def test_decimal_comma_hint(raw, hint):
+    assert parsing.decimal_comma_hint(raw) == hint
+
+
+def test_a_decimal_comma_number_fails_with_the_hint():
+    with pytest.raises(UnparseableValue, match=r"use a decimal point: 13\.3"):
+        parsing.parse_number("13,3")
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("1", 1.0),
+        ("0", 0.0),
+        ("1.0", 1.0),
+        (1, 1.0),
+        (0.0, 0.0),
+        ("Yes", 1.0),
+        ("no", 0.0),
+        ("Y", 1.0),
+        ("n", 0.0),
+        ("TRUE", 1.0),
+        ("false", 0.0),
+        (True, 1.0),
+        (False, 0.0),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_zero_one_outcome_spellings(raw, value):
+    assert parsing.parse_binary(raw) == value
+
+
+@pytest.mark.parametrize("raw", ["2", "0.5", "maybe", "positive"])
+def test_zero_one_outcome_rejects_other_values(raw):
+    with pytest.raises(UnparseableValue):
+        parsing.parse_binary(raw)

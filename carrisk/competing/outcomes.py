@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from carrisk import parsing
-from carrisk.schema import ID_COLUMN, RecordError, RecordProblem, validate_records
+from carrisk.schema import ID_COLUMN, RecordError, RecordProblem, validate_records, with_file_lines
 
 #: First-event causes, in the order used for codes (code = position + 1; 0 = censored).
 CAUSES: tuple[str, ...] = (
@@ -127,7 +127,7 @@ def derive_first_event(records: pd.DataFrame, *, hsct_handling: str = "ignore") 
         times = np.where(before, hsct, times)
         causes[before] = HSCT_CAUSE if hsct_handling == "competing" else CENSORED
     if problems:
-        raise RecordError(problems, "outcome columns")
+        raise RecordError(with_file_lines(problems, records), "outcome columns")
     names = cause_names(hsct_handling)
     code = np.array([0 if c == CENSORED else names.index(c) + 1 for c in causes], dtype=int)
     return pd.DataFrame({ID_COLUMN: ids, "time_days": times, "cause": causes, "cause_code": code})
@@ -137,11 +137,11 @@ def _parse_outcome(row: dict[str, Any]) -> dict[str, Any]:
     phenotype = parsing.parse_relapse_phenotype(row["relapse_phenotype"])
     return {
         "efs_days": parsing.parse_number(row["efs_days"]),
-        "efs_event": parsing.parse_number(row["efs_event"]),
-        "day28_cr": parsing.parse_number(row["day28_cr"]),
+        "efs_event": parsing.parse_binary(row["efs_event"]),
+        "day28_cr": parsing.parse_binary(row["day28_cr"]),
         "phenotype": phenotype,
         "raw_phenotype": row["relapse_phenotype"],
-        "death": parsing.parse_number(row["death"]),
+        "death": parsing.parse_binary(row["death"]),
         "os_days": parsing.parse_number(row["os_days"]),
     }
 

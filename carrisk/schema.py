@@ -328,7 +328,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"Windows or Latin-1 export?); {SAVE_AS_CSV}"
         ) from None
     reader = csv.reader(io.StringIO(text, newline=""))
-    names = next(reader, [])
+    names = [name.strip() for name in next(reader, [])]  # " age_years " is age_years (a padded export)
     repeated = sorted({n for n in names if n.strip() and names.count(n) > 1}, key=names.index)
     if repeated:
         where = "; ".join(

@@ -78,6 +78,15 @@ def test_a_repeated_column_name_is_an_error_naming_it(tmp_path):
     assert "one column of that name (the table has 2)" in str(err.value)
 
 
+def test_column_names_padded_with_spaces_are_read_as_the_names(tmp_path):
+    lines = _lines()
+    padded = _write(tmp_path / "padded.csv", [",".join(f" {name} " for name in lines[0].split(",")), *lines[1:]])
+    pd.testing.assert_frame_equal(read_records(padded), read_records(EXAMPLE))
+    both = _write(tmp_path / "both.csv", [lines[0] + ",age_years ", *(line + ",12" for line in lines[1:])])
+    with pytest.raises(OSError, match=r"repeats the column name\(s\) 'age_years' \(columns 2, 24\)"):
+        read_records(both)
+
+
 def test_blank_rows_are_skipped_and_messages_name_the_file_line(tmp_path):
     lines = _lines()
     blank = "," * (lines[0].count(","))

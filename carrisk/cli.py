@@ -5,22 +5,24 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import sys
 import traceback
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
-import pandas as pd
 import typer
 from typer.core import TyperGroup
 
 import carrisk
-from carrisk._io import csv_stream, json_array_stream, safe_filename, write_csv
-from carrisk.features import ClinicalFeatures
-from carrisk.schema import RecordError, read_records, validate_records
 from carrisk.units import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy, pandas, scikit-learn and pandera are imported by the commands that use them, not here: ``carrisk --version``
+# and ``carrisk --help`` stay fast (each command pays only for what it imports).
 
 #: Exit codes of every command (also in the README and ``carrisk --help``).
 EXIT_OK = 0
@@ -33,6 +35,16 @@ EXIT_CODES_HELP = (
     "2 bad usage or unreadable input (bad option value, missing or unreadable file or model bundle); "
     "3 unexpected error (rerun with --debug for the traceback); 130 interrupted."
 )
+
+
+def _record_error() -> type[BaseException] | tuple[()]:
+    """:class:`carrisk.schema.RecordError` if the schema module was imported (no record can be invalid otherwise).
+
+    Used as ``except _record_error():`` (evaluated only when an exception is being matched), so that the command
+    line does not import pandas and pandera at start-up.
+    """
+    schema = sys.modules.get("carrisk.schema")
+    return schema.RecordError if schema is not None else ()
 
 
 class CliError(Exception):
@@ -51,7 +63,7 @@ def _value_errors_exit(code: int, prefix: str = "") -> Iterator[None]:
     """
     try:
         yield
-    except RecordError:
+    except _record_error():
         raise
     except ValueError as err:
         raise CliError(f"{prefix}{err}", code) from None
@@ -93,7 +105,7 @@ class _CarriskGroup(TyperGroup):
         except CliError as err:
             typer.echo(f"carrisk: error: {err}", err=True)
             raise typer.Exit(err.code) from None
-        except RecordError as err:
+        except _record_error() as err:
             typer.echo(f"carrisk: invalid: {err}", err=True)
             raise typer.Exit(EXIT_INVALID_RECORDS) from None
         except KeyboardInterrupt:
@@ -140,6 +152,8 @@ def main(
 
 
 def _read(path: Path) -> pd.DataFrame:
+    from carrisk.schema import read_records
+
     try:
         return read_records(path)
     except OSError as err:
@@ -231,6 +245,8 @@ def validate(
     ] = Outcomes.optional,
 ) -> None:
     """Check a record file against the carrisk schema: exit 0 if valid, 1 listing every problem, 2 if unreadable."""
+    from carrisk.schema import validate_records
+
     frame = _read(records)
     validate_records(frame, outcomes=outcomes.value, source=str(records))
     typer.echo(f"{records}: valid, {len(frame)} records, {frame.shape[1]} columns")
@@ -250,6 +266,12 @@ def features(
     out: Annotated[Path | None, typer.Option(help="Write the encoded design matrix to this CSV.")] = None,
 ) -> None:
     """Encode records into the model's design matrix: print it, or with --out write it and print a summary."""
+    import pandas as pd
+
+    from carrisk._io import write_csv
+    from carrisk.features import ClinicalFeatures
+    from carrisk.schema import validate_records
+
     frame = _read(records)
     validate_records(frame, outcomes="optional", source=str(records))
     builder = ClinicalFeatures().set_output(transform="pandas").fit(frame)
@@ -280,7 +302,7 @@ def _load(path: Path, time_col: str | None, event_col: str | None, features: str
         )
     except KeyError as err:
         raise CliError(str(err.args[0]) if err.args else str(err), EXIT_USAGE) from None
-    except RecordError:
+    except _record_error():
         raise
     except ValueError as err:
         raise CliError(str(err), EXIT_USAGE) from None
@@ -489,6 +511,7 @@ def simulate(
     ] = None,
 ) -> None:
     """Simulate a synthetic cohort calibrated to the published study (synthetic data, not real patients)."""
+    from carrisk._io import write_csv
     from carrisk.simulate import EXTERNAL_CENTRES, oracle_concordance, simulate_cohort
 
     if centre is not None and centre not in EXTERNAL_CENTRES:
@@ -704,6 +727,8 @@ def predict(
     ] = 3,
 ) -> None:
     """Predict 6/12-month EFS with 95% intervals, a risk group and the top reasons for each patient."""
+    from carrisk._io import csv_stream, json_array_stream, write_csv
+
     fitted = _model(model, allow_version_mismatch)
     records = _read(patients)
     frame, rejected = fitted.valid_rows(records, skip_invalid=skip_invalid)
@@ -806,8 +831,10 @@ def explain(
     allow_version_mismatch: AllowMismatch = False,
 ) -> None:
     """SHAP explanations of EFS at a horizon: per-patient waterfalls, global beeswarm and bar plots, JSON."""
+    import numpy as np
+
     from carrisk import explain as shap_plots
-    from carrisk._io import atomic_write_text
+    from carrisk._io import atomic_write_text, safe_filename
 
     fitted = _model(model, allow_version_mismatch)
     records = _read(patients)
@@ -861,10 +888,11 @@ def demo(
     out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path("demo-output"),
 ) -> None:
     """The main job on the embedded default: simulate -> reproduce -> cross-validate -> train -> predict -> explain."""
+    from carrisk._io import write_csv
     from carrisk.bundle import save_model
     from carrisk.predict import fit_efs_model
     from carrisk.reproduce import reproduce_study
-    from carrisk.schema import survival_target
+    from carrisk.schema import read_records, survival_target
     from carrisk.simulate import oracle_concordance, simulate_cohort
     from carrisk.validation import cross_validate
 
@@ -1251,7 +1279,7 @@ def validate_internal(
     )
     typer.echo(result.to_text())
     if out is not None:
-        from carrisk._io import atomic_write_text
+        from carrisk._io import atomic_write_text, write_csv
         from carrisk.development_report import plot_internal_calibration
         from carrisk.tuning import jsonable
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 import carrisk
 from carrisk.units import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
@@ -31,7 +31,7 @@ EXIT_USAGE = 2
 EXIT_UNEXPECTED = 3
 EXIT_INTERRUPTED = 130
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok; 1 invalid records (every problem listed; also when --skip-invalid leaves no valid row); "
+    "Exit codes: 0 ok; 1 invalid records (every problem listed; also when no row is valid with --skip-invalid); "
     "2 bad usage or unreadable input (bad option value, missing or unreadable file or model bundle); "
     "3 unexpected error (rerun with --debug for the traceback); 130 interrupted."
 )
@@ -92,14 +92,59 @@ def _one_line_warnings() -> Iterator[None]:
         yield
 
 
+#: click's ``UsageError`` (bad option value, missing argument, unknown option or command), found through
+#: ``typer.BadParameter`` because typer >= 0.23 vendors click privately and older versions use click itself.
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _usage_error_exit(err: Exception, fallback: str = "carrisk") -> typer.Exit:
+    """Print a click usage error as one line, ``carrisk CMD: error: <what is wrong>``, and return the exit (2)."""
+    ctx = getattr(err, "ctx", None)
+    where = ctx.command_path if ctx is not None and ctx.command_path else fallback
+    message = " ".join(err.format_message().split())  # type: ignore[attr-defined]
+    typer.echo(f"{where}: error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _is_help_request(err: Exception) -> bool:
+    """click >= 8.2 signals ``no_args_is_help`` with a ``NoArgsIsHelpError``: show the help as click does."""
+    return type(err).__name__ == "NoArgsIsHelpError"
+
+
+class _CarriskCommand(TyperCommand):
+    """A command whose usage line reads ``carrisk predict [OPTIONS] PATIENTS`` (typer >= 0.29 writes ``{patients}``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name != "argument":
+                continue
+            name = (param.metavar or param.name or "").upper()
+            name += "..." if param.nargs != 1 else ""
+            pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
 class _CarriskGroup(TyperGroup):
     """Turns every expected error into one line and a documented exit code; unexpected ones hint at --debug."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _USAGE_ERROR as err:  # an unknown option of carrisk itself (`carrisk --bogus`)
+            if _is_help_request(err):
+                raise
+            raise _usage_error_exit(err, info_name or "carrisk") from None
 
     def invoke(self, ctx: Any) -> Any:  # click's Context, which typer vendors privately
         debug = bool(ctx.params.get("debug"))
         try:
             with _one_line_warnings():
                 return super().invoke(ctx)
+        except _USAGE_ERROR as err:  # a command's bad option value, missing argument, unknown command...
+            if _is_help_request(err):
+                raise
+            raise _usage_error_exit(err, ctx.command_path) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except CliError as err:
@@ -125,11 +170,15 @@ class _CarriskGroup(TyperGroup):
 
 app = typer.Typer(
     cls=_CarriskGroup,
+    name="carrisk",
     help="carrisk: event-free survival after CD19 CAR T-cell therapy (research tool, not for clinical decisions).\n\n"
     + EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # click's plain help, wrapped to the terminal: rich's tables cut long option names at 80 columns
+    # ("--n-bootstrap-cali…") and its error boxes are 5 lines; usage errors are one line (_CarriskGroup)
+    rich_markup_mode=None,
 )
 
 EXAMPLE_PATIENTS = Path(__file__).parent / "data" / "example_patients.csv"
@@ -239,7 +288,7 @@ def _n_jobs(value: int) -> int:
 
 @app.command()
 def validate(
-    records: Annotated[Path, typer.Argument(help="Patient records (CSV or Parquet).")],
+    records: Annotated[Path, typer.Argument(metavar="RECORDS", help="Patient records (CSV or Parquet).")],
     outcomes: Annotated[
         Outcomes, typer.Option(help="Outcome columns: required (training), optional (checked if present), ignore.")
     ] = Outcomes.optional,
@@ -262,7 +311,14 @@ def records_help() -> None:
 
 @app.command()
 def features(
-    records: Annotated[Path, typer.Argument(help="Patient records (CSV or Parquet).")] = EXAMPLE_PATIENTS,
+    records: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RECORDS",
+            help="Patient records (CSV or Parquet).",
+            show_default="the bundled example records",
+        ),
+    ] = EXAMPLE_PATIENTS,
     out: Annotated[Path | None, typer.Option(help="Write the encoded design matrix to this CSV.")] = None,
 ) -> None:
     """Encode records into the model's design matrix: print it, or with --out write it and print a summary."""
@@ -328,7 +384,7 @@ Seed = Annotated[int, typer.Option(min=0, help="Seed of the folds and the models
 
 @app.command()
 def cv(
-    data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Training table: carrisk records or any survival CSV.")],
     models: Annotated[
         str,
         typer.Option(callback=_model_names, help="Comma-separated, from: " + ", ".join(ModelName.__members__) + "."),
@@ -541,7 +597,7 @@ def simulate(
 
 @app.command()
 def reproduce(
-    cohort: Annotated[Path, typer.Argument(help="Cohort in the record schema (simulated or real).")],
+    cohort: Annotated[Path, typer.Argument(metavar="COHORT", help="Cohort in the record schema (simulated or real).")],
     out: Annotated[Path | None, typer.Option(help="Directory for study_report.json/.txt and the KM plot.")] = None,
     hsct_handling: Annotated[
         HsctHandling,
@@ -579,7 +635,7 @@ def _check_ci_group_size(size: int, n_estimators: int | None, engine: ForestEngi
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Training table: carrisk records or any survival CSV.")],
     model: Annotated[
         ModelName | None,
         typer.Option(help="The model to train (default: average for carrisk records, coxnet_cv for generic tables)."),
@@ -704,7 +760,9 @@ AllowMismatch = Annotated[
 
 @app.command()
 def predict(
-    patients: Annotated[Path, typer.Argument(help="Patients (CSV or Parquet) in the record schema.")],
+    patients: Annotated[
+        Path, typer.Argument(metavar="PATIENTS", help="Patients (CSV or Parquet) in the record schema.")
+    ],
     model: ModelPath = None,
     out: Annotated[Path | None, typer.Option(help="Write predictions CSV (scalar columns).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write predictions JSON (with curves).")] = None,
@@ -821,7 +879,9 @@ def format_predictions(table: pd.DataFrame) -> str:
 
 @app.command()
 def explain(
-    patients: Annotated[Path, typer.Argument(help="Patients (CSV or Parquet) in the record schema.")],
+    patients: Annotated[
+        Path, typer.Argument(metavar="PATIENTS", help="Patients (CSV or Parquet) in the record schema.")
+    ],
     model: ModelPath = None,
     horizon: Annotated[
         float, typer.Option(min=1.0, max=10_000.0, help="Explain EFS at this many days after infusion.")
@@ -978,7 +1038,9 @@ def serve(
 
 @app.command()
 def evaluate(
-    cohort: Annotated[Path, typer.Argument(help="Cohort with outcomes (efs_days, efs_event) in the record schema.")],
+    cohort: Annotated[
+        Path, typer.Argument(metavar="COHORT", help="Cohort with outcomes (efs_days, efs_event) in the record schema.")
+    ],
     model: Annotated[
         list[Path] | None,
         typer.Option(
@@ -1016,8 +1078,8 @@ def evaluate(
     With several --model, every model is scored on the same patients and bootstrap resamples and compared with the
     first: a side-by-side table, paired differences with 95% intervals, overlaid calibration and decision curves
     (comparison.json, comparison.csv, differences.csv, report.html) and each model's own evaluation in a
-    subdirectory. A generic-mode model reads the outcome from the columns it was trained with (or
-    --time-col/--event-col)."""
+    subdirectory. A generic-mode model reads the outcome from the columns it was trained with (or from the
+    --time-col and --event-col options)."""
     from carrisk.evaluate import evaluate_model, outcome_words
 
     paths_given: list[Path | None] = list(model) if model else [None]
@@ -1119,7 +1181,9 @@ def _evaluate_several(
 
 @app.command()
 def update(
-    cohort: Annotated[Path, typer.Argument(help="The new centre's cohort with outcomes, in the record schema.")],
+    cohort: Annotated[
+        Path, typer.Argument(metavar="COHORT", help="The new centre's cohort with outcomes, in the record schema.")
+    ],
     out: Annotated[Path, typer.Option(help="Bundle directory for the updated model.")],
     model: ModelPath = None,
     level: Annotated[
@@ -1141,7 +1205,8 @@ def update(
 ) -> None:
     """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle.
 
-    A generic-mode model reads the outcome from the columns it was trained with (or --time-col/--event-col)."""
+    A generic-mode model reads the outcome from the columns it was trained with (or from the --time-col and
+    --event-col options)."""
     from carrisk.bundle import save_model
     from carrisk.evaluate import calibration_slope, observed_expected
     from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, survival_target
@@ -1183,6 +1248,7 @@ def update(
 samplesize_app = typer.Typer(
     help="Minimum sample sizes: developing a survival model (Riley 2019/2020) or validating one (Riley 2021).",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(samplesize_app, name="samplesize")
 
@@ -1253,7 +1319,9 @@ def samplesize_validation(
 
 @app.command("validate-internal")
 def validate_internal(
-    data: Annotated[Path, typer.Argument(help="Development table: carrisk records or any survival CSV.")],
+    data: Annotated[
+        Path, typer.Argument(metavar="DATA", help="Development table: carrisk records or any survival CSV.")
+    ],
     model: Annotated[ModelName, typer.Option(help="The model (tuned in every refit).")] = ModelName.coxnet,
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap refits of the whole tuned pipeline.")] = 200,
     seed: Seed = 0,
@@ -1288,3 +1356,9 @@ def validate_internal(
         write_csv(out / "internal_calibration.csv", result.calibration_curve)
         plot_internal_calibration(result, out / "internal_calibration.png")
         typer.echo(f"wrote internal_validation.json, internal_calibration.csv and internal_calibration.png to {out}/")
+
+
+for _typer_app in (app, samplesize_app):  # every command prints its usage line in capitals, without braces
+    for _info in _typer_app.registered_commands:
+        if _info.cls in (None, TyperCommand):
+            _info.cls = _CarriskCommand

@@ -221,3 +221,48 @@ def test_causes_for_a_bundle_without_a_cause_model_or_its_cohort_is_a_one_line_u
     assert result.exit_code == 2, result.output
     assert result.output.startswith("carrisk: error: this model carries no cause-specific model")
     assert result.output.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["simulate", "--n", "0"], "carrisk simulate: error: Invalid value for '--n'"),
+        (["predict", "carrisk/data/example_patients.csv", "--top", "50"], "error: Invalid value for '--top'"),
+        (["predict"], "predict: error: Missing argument 'PATIENTS'."),
+        (["predict", "carrisk/data/example_patients.csv", "--bogus"], "predict: error: No such option: --bogus"),
+        (["no-such-command"], "error: No such command 'no-such-command'."),
+        (["--bogus"], "error: No such option: --bogus"),
+        (["samplesize", "development"], "samplesize development: error: Missing option '--csrsquared'."),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_code_2(args, expected):
+    """They used to be 5-line boxes drawn by rich (usage, hint, and the message inside a frame)."""
+    result = run_cli(*args)
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and expected in result.output, result.output
+
+
+def _commands(group, path=()):
+    import typer.main
+
+    for name, command in (group.commands if path else typer.main.get_command(group).commands).items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+@pytest.mark.parametrize("path", [path for path, _ in _commands(app)], ids=" ".join)
+def test_help_is_readable_at_80_columns_with_every_option_name_whole(path):
+    """rich's tables cut long option names ('--n-bootstrap-cali…'), showed '<bool>' for flags and '{cohort}'."""
+    command = dict(_commands(app))[path]
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "80", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "…" not in text and "<bool>" not in text and "{" not in text.splitlines()[0], text
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    words = set(text.replace("/", " ").split())
+    for param in command.params:
+        for name in (*param.opts, *param.secondary_opts):
+            if name.startswith("-"):
+                assert name in words, f"{name} missing or cut in:\n{text}"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import os
+import re
 import sys
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -148,7 +150,7 @@ class _CarriskGroup(TyperGroup):
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except CliError as err:
-            typer.echo(f"carrisk: error: {err}", err=True)
+            typer.echo(f"carrisk: error: {_ERRNO.sub('', str(err))}", err=True)
             raise typer.Exit(err.code) from None
         except _record_error() as err:
             typer.echo(f"carrisk: invalid: {err}", err=True)
@@ -206,7 +208,99 @@ def _read(path: Path) -> pd.DataFrame:
     try:
         return read_records(path)
     except OSError as err:
-        raise CliError(str(err), EXIT_USAGE) from None
+        raise CliError(_os_error_text(err), EXIT_USAGE) from None
+
+
+#: Files that commands write into their output directory, by name: an input file of that name inside ``--out``
+#: is refused before any work (evaluate's per-table CSVs; the plots, which no input file is, are not listed).
+CV_FILES = ("cv.json", "cv.txt", "calibration.csv", "subgroups.csv", "report.html")
+REPRODUCE_FILES = ("study_report.json", "study_report.txt")
+EVALUATE_FILES = (
+    "evaluation.json", "summary.csv", "calibration_curves.csv", "subgroups.csv", "decision_curves.csv",
+    "observed_vs_predicted.csv", "predictions.csv", "case_mix.csv", "report.html", "comparison.json",
+    "comparison.csv", "differences.csv",
+)  # fmt: skip
+INTERNAL_FILES = ("internal_validation.json", "internal_calibration.csv")
+DEMO_FILES = ("cohort.csv", "example_design_matrix.csv", "cv.json")
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ")
+
+
+def _os_error_text(err: OSError) -> str:
+    """An ``OSError`` as words, without Python's ``[Errno N]`` prefix: 'model bundle has no manifest: PATH'."""
+    if not err.strerror:
+        return _ERRNO.sub("", str(err))
+    names = [str(name) for name in (err.filename, err.filename2) if name is not None]
+    return ": ".join([err.strerror, " -> ".join(names)] if names else [err.strerror])
+
+
+def _writable_place(option: str, path: Path) -> None:
+    """Refuse ``path`` when its nearest existing parent is a file or is not writable (one-line usage error)."""
+    ancestor = Path(os.path.abspath(path)).parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise CliError(f"{option} {path}: cannot write there: {ancestor} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise CliError(f"{option} {path}: cannot write there: {ancestor} is not writable")
+
+
+def _check_outputs(
+    inputs: Iterable[Path | None] = (),
+    *,
+    files: Mapping[str, Path | None] | None = None,
+    directories: Mapping[str, tuple[Path | None, tuple[str, ...]]] | None = None,
+    bundles: Mapping[str, Path | None] | None = None,
+) -> None:
+    """Check every output option before any work: one-line usage errors (exit 2) instead of a crash at the end.
+
+    ``files``: option -> file to write (must not be a directory, an input file, or another output);
+    ``directories``: option -> (directory, names of the files written into it) (must not be a file; an input file
+    of one of those names inside it is refused); ``bundles``: option -> model bundle directory
+    (:func:`carrisk.bundle.check_bundle_target`; must not be, or hold, an input). ``inputs``: the files and model
+    bundles the command reads.
+    """
+    given = [Path(path) for path in inputs if path is not None and Path(path).exists()]
+    real_inputs = {os.path.realpath(path): path for path in given}
+    seen: dict[str, str] = {}
+    for option, path in (files or {}).items():
+        if path is None:
+            continue
+        if path.is_dir():
+            raise CliError(f"{option} {path}: is a directory, not a file; give a file name")
+        real = os.path.realpath(path)
+        if real in real_inputs:
+            raise CliError(f"{option} {path}: is the input {real_inputs[real]}; refusing to overwrite it")
+        if real in seen:
+            raise CliError(f"{seen[real]} and {option} are the same file ({path}); give each its own path")
+        seen[real] = option
+        _writable_place(option, path)
+    for option, (directory, names) in (directories or {}).items():
+        if directory is None:
+            continue
+        if directory.exists() and not directory.is_dir():
+            raise CliError(f"{option} {directory}: is a file, not a directory; give a directory (created if missing)")
+        for name in names:
+            real = os.path.realpath(directory / name)
+            if real in real_inputs:
+                raise CliError(
+                    f"{option} {directory}: would overwrite the input {real_inputs[real]} (this command writes "
+                    f"{name} there); give another {option}"
+                )
+        _writable_place(option, directory / "x")
+    for option, bundle in (bundles or {}).items():
+        if bundle is None:
+            continue
+        from carrisk.bundle import check_bundle_target
+
+        try:
+            target = check_bundle_target(bundle)
+        except OSError as err:
+            raise CliError(f"{option}: {_os_error_text(err)}") from None
+        for real, path in real_inputs.items():
+            if Path(real) == Path(os.path.realpath(target)) or Path(os.path.realpath(target)) in Path(real).parents:
+                raise CliError(f"{option} {bundle}: would replace the input {path}; give another {option}")
 
 
 class Outcomes(enum.StrEnum):
@@ -322,6 +416,7 @@ def features(
     out: Annotated[Path | None, typer.Option(help="Write the encoded design matrix to this CSV.")] = None,
 ) -> None:
     """Encode records into the model's design matrix: print it, or with --out write it and print a summary."""
+    _check_outputs([records], files={"--out": out})
     import pandas as pd
 
     from carrisk._io import write_csv
@@ -434,6 +529,7 @@ def cv(
     ] = "cause_specific",
 ) -> None:
     """Nested, repeated cross-validation by concordance; prints a table and writes all numbers to JSON."""
+    _check_outputs([data], files={"--json": json_out}, directories={"--out": (out, CV_FILES)})
     from carrisk.validation import cross_validate
 
     loaded = _load(data, time_col, event_col, features)
@@ -567,6 +663,7 @@ def simulate(
     ] = None,
 ) -> None:
     """Simulate a synthetic cohort calibrated to the published study (synthetic data, not real patients)."""
+    _check_outputs(files={"--out": out, "--truth": truth})
     from carrisk._io import write_csv
     from carrisk.simulate import EXTERNAL_CENTRES, oracle_concordance, simulate_cohort
 
@@ -608,6 +705,7 @@ def reproduce(
     ] = HsctHandling.ignore,
 ) -> None:
     """The study's own analysis: CR rates, KM EFS/RFS, CD19, Cox; cumulative incidence of each failure cause."""
+    _check_outputs([cohort], directories={"--out": (out, REPRODUCE_FILES)})
     from carrisk.reproduce import reproduce_study
 
     report = reproduce_study(_read(cohort), out_dir=None, hsct_handling=hsct_handling.value)
@@ -675,13 +773,10 @@ def train(
     ] = 0,
 ) -> None:
     """Tune on all data (forests out of bag, others by inner CV), refit, and save a model bundle."""
-    from carrisk.bundle import check_bundle_target, save_model
+    _check_outputs([data], files={"--report": report}, bundles={"--out": out})
+    from carrisk.bundle import save_model
     from carrisk.predict import fit_efs_model
 
-    try:
-        check_bundle_target(out)
-    except OSError as err:
-        raise CliError(f"--out: {err}", EXIT_USAGE) from None
     loaded = _load(data, time_col, event_col, features)
     given: dict[str, Any] = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
     given["engine"] = None if engine is None else engine.value
@@ -738,14 +833,22 @@ def train(
 
 def _model(path: Path | None, allow_version_mismatch: bool) -> Any:
     from carrisk.bundle import BundleError, load_model
+
+    try:
+        return load_model(_model_dir(path), allow_version_mismatch=allow_version_mismatch)
+    except BundleError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    except OSError as err:
+        raise CliError(_os_error_text(err), EXIT_USAGE) from None
+
+
+def _model_dir(path: Path | None) -> Path:
+    """The bundle directory that ``--model`` names (the shipped model when omitted or 'shipped')."""
     from carrisk.shipped import default_model_path
 
-    if path is not None and str(path) == SHIPPED and not path.exists():
-        path = None
-    try:
-        return load_model(path or default_model_path(), allow_version_mismatch=allow_version_mismatch)
-    except (BundleError, OSError) as err:
-        raise CliError(str(err), EXIT_USAGE) from None
+    if path is None or (str(path) == SHIPPED and not path.exists()):
+        return Path(default_model_path())
+    return path
 
 
 #: The ``--model`` value that names the shipped model (when no file or directory of that name exists).
@@ -785,14 +888,18 @@ def predict(
     ] = 3,
 ) -> None:
     """Predict 6/12-month EFS with 95% intervals, a risk group and the top reasons for each patient."""
+    rejected_path = _rejected_path(out) if skip_invalid else None
+    _check_outputs(
+        [patients, cause_training], files={"--out": out, "--json": json_out, "the rejected rows' file": rejected_path}
+    )
     from carrisk._io import csv_stream, json_array_stream, write_csv
 
     fitted = _model(model, allow_version_mismatch)
     records = _read(patients)
     frame, rejected = fitted.valid_rows(records, skip_invalid=skip_invalid)
     cause_model = _cause_model(fitted, cause_training) if causes else None
-    if not rejected.empty:
-        target = (out or Path("predictions.csv")).with_suffix(".rejected.csv")
+    if not rejected.empty and rejected_path is not None:
+        target = rejected_path
         write_csv(target, rejected)
         typer.echo(f"carrisk: {rejected['row'].nunique()} invalid row(s) skipped; reasons in {target}", err=True)
     if fitted.metadata.get("synthetic_training_data"):
@@ -819,6 +926,11 @@ def predict(
             typer.echo(f"wrote {path}")
     if frame.empty:
         raise CliError(f"no valid row in {patients}: nothing predicted (reasons above)", EXIT_INVALID_RECORDS)
+
+
+def _rejected_path(out: Path | None) -> Path:
+    """``predict --skip-invalid``: where the rejected rows go (beside --out, else in the current directory)."""
+    return (out or Path("predictions.csv")).with_suffix(".rejected.csv")
 
 
 def _scalar_columns(table: pd.DataFrame) -> pd.DataFrame:
@@ -891,6 +1003,7 @@ def explain(
     allow_version_mismatch: AllowMismatch = False,
 ) -> None:
     """SHAP explanations of EFS at a horizon: per-patient waterfalls, global beeswarm and bar plots, JSON."""
+    _check_outputs([patients], files={"--json": json_out}, directories={"--out": (out, ())})
     import numpy as np
 
     from carrisk import explain as shap_plots
@@ -948,6 +1061,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path("demo-output"),
 ) -> None:
     """The main job on the embedded default: simulate -> reproduce -> cross-validate -> train -> predict -> explain."""
+    _check_outputs(directories={"--out": (out, DEMO_FILES)})
     from carrisk._io import write_csv
     from carrisk.bundle import save_model
     from carrisk.predict import fit_efs_model
@@ -1080,6 +1194,7 @@ def evaluate(
     (comparison.json, comparison.csv, differences.csv, report.html) and each model's own evaluation in a
     subdirectory. A generic-mode model reads the outcome from the columns it was trained with (or from the
     --time-col and --event-col options)."""
+    _check_outputs([cohort], directories={"--out": (out, EVALUATE_FILES)})
     from carrisk.evaluate import evaluate_model, outcome_words
 
     paths_given: list[Path | None] = list(model) if model else [None]
@@ -1207,6 +1322,7 @@ def update(
 
     A generic-mode model reads the outcome from the columns it was trained with (or from the --time-col and
     --event-col options)."""
+    _check_outputs([cohort, _model_dir(model)], bundles={"--out": out})
     from carrisk.bundle import save_model
     from carrisk.evaluate import calibration_slope, observed_expected
     from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, survival_target
@@ -1335,6 +1451,7 @@ def validate_internal(
 ) -> None:
     """Optimism-corrected C, calibration slope, calibration-in-the-large and calibration curve (rms validate,
     calibrate)."""
+    _check_outputs([data], directories={"--out": (out, INTERNAL_FILES)})
     from carrisk.internal_validation import bootstrap_optimism
 
     loaded = _load(data, time_col, event_col, features)

@@ -266,3 +266,102 @@ def test_help_is_readable_at_80_columns_with_every_option_name_whole(path):
         for name in (*param.opts, *param.secondary_opts):
             if name.startswith("-"):
                 assert name in words, f"{name} missing or cut in:\n{text}"
+
+
+@pytest.fixture
+def outputs(tmp_path, example_records):
+    """A working directory with an input, a directory, a file and a directory that is no model bundle."""
+    example_records.to_csv(tmp_path / "in.csv", index=False)
+    (tmp_path / "somedir").mkdir()
+    (tmp_path / "somefile.csv").write_text("keep me\n")
+    (tmp_path / "notbundle").mkdir()
+    (tmp_path / "notbundle" / "f.txt").write_text("keep me\n")
+    return tmp_path
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("the command started its work before checking its outputs")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "in.csv", "--out", "somedir"], "--out {d}/somedir: is a directory, not a file"),
+        (["predict", "in.csv", "--json", "somedir"], "--json {d}/somedir: is a directory, not a file"),
+        (["features", "in.csv", "--out", "somedir"], "--out {d}/somedir: is a directory, not a file"),
+        (["explain", "in.csv", "--out", "somefile.csv"], "--out {d}/somefile.csv: is a file, not a directory"),
+        (["evaluate", "in.csv", "--out", "somefile.csv"], "--out {d}/somefile.csv: is a file, not a directory"),
+        (["reproduce", "in.csv", "--out", "somefile.csv"], "--out {d}/somefile.csv: is a file, not a directory"),
+        (["validate-internal", "in.csv", "--out", "somefile.csv"], "is a file, not a directory"),
+        (["cv", "in.csv", "--json", "somedir"], "--json {d}/somedir: is a directory, not a file"),
+        (["cv", "in.csv", "--out", "somefile.csv"], "--out {d}/somefile.csv: is a file, not a directory"),
+        (["simulate", "--out", "somedir"], "--out {d}/somedir: is a directory, not a file"),
+        (["simulate", "--truth", "somedir", "--out", "c.csv"], "--truth {d}/somedir: is a directory, not a file"),
+        (
+            ["simulate", "--out", "somefile.csv/c.csv"],
+            "cannot write there: {d}/somefile.csv is a file, not a directory",
+        ),
+        (["train", "in.csv", "--out", "m", "--report", "somedir"], "--report {d}/somedir: is a directory"),
+        (["update", "in.csv", "--out", "notbundle"], "--out: {d}/notbundle exists and is not a carrisk model bundle"),
+        (["demo", "--out", "somefile.csv"], "--out {d}/somefile.csv: is a file, not a directory"),
+    ],
+)
+def test_an_output_path_that_cannot_be_written_is_a_usage_error_before_any_work(monkeypatch, outputs, args, message):
+    """These used to end in exit 3 ('unexpected error: IsADirectoryError...'), some after the whole computation."""
+    import carrisk.cli
+
+    for name in ("_read", "_load", "_model"):
+        monkeypatch.setattr(carrisk.cli, name, _no_work)
+    result = run_cli(*[outputs / a if a.endswith((".csv", "dir", "bundle", "m")) else a for a in args])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("carrisk: error: "), result.output
+    assert message.format(d=outputs) in result.output, result.output
+    assert (outputs / "somefile.csv").read_text() == "keep me\n" and (outputs / "notbundle" / "f.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "in.csv", "--out", "in.csv"], "--out {d}/in.csv: is the input {d}/in.csv; refusing to overwrite"),
+        (["predict", "in.csv", "--json", "somedir/../in.csv"], "--json {d}/somedir/../in.csv: is the input {d}/in.csv"),
+        (["predict", "in.csv", "--out", "link.csv"], "--out {d}/link.csv: is the input {d}/in.csv"),
+        (["predict", "p.rejected.csv", "--out", "p.csv", "--skip-invalid"], "file {d}/p.rejected.csv: is the input"),
+        (["predict", "in.csv", "--out", "p.csv", "--json", "p.csv"], "--out and --json are the same file"),
+        (["features", "in.csv", "--out", "in.csv"], "--out {d}/in.csv: is the input"),
+        (["explain", "in.csv", "--json", "in.csv"], "--json {d}/in.csv: is the input"),
+        (["cv", "in.csv", "--json", "in.csv"], "--json {d}/in.csv: is the input"),
+        (["train", "in.csv", "--out", "m", "--report", "in.csv"], "--report {d}/in.csv: is the input"),
+        (["evaluate", "predictions.csv", "--out", "."], "--out {d}: would overwrite the input {d}/predictions.csv"),
+        (["simulate", "--out", "c.csv", "--truth", "c.csv"], "--out and --truth are the same file"),
+    ],
+)
+def test_an_output_that_would_overwrite_an_input_is_refused(monkeypatch, outputs, args, message):
+    """`carrisk predict same.csv --out same.csv` used to replace the records with the predictions."""
+    import carrisk.cli
+
+    for name in ("_read", "_load", "_model"):
+        monkeypatch.setattr(carrisk.cli, name, _no_work)
+    for name in ("p.rejected.csv", "predictions.csv"):
+        (outputs / name).write_bytes((outputs / "in.csv").read_bytes())
+    (outputs / "link.csv").symlink_to(outputs / "in.csv")
+    (outputs / "somedir").mkdir(exist_ok=True)
+    before = (outputs / "in.csv").read_bytes()
+    result = run_cli(*[outputs / a if a.endswith((".csv", "m", ".")) else a for a in args])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and message.format(d=outputs) in result.output, result.output
+    assert (outputs / "in.csv").read_bytes() == before
+
+
+def test_update_refuses_to_replace_the_model_it_updates(outputs, bundle):
+    result = run_cli("update", outputs / "in.csv", "--model", bundle, "--out", bundle)
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert f"--out {bundle}: would replace the input {bundle}" in result.output
+
+
+def test_os_errors_read_as_words_without_errno(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model.joblib").write_bytes(b"x")
+    for args in (["predict", "carrisk/data/example_patients.csv", "--model", tmp_path / "m"], ["validate", "nope.csv"]):
+        result = run_cli(*args)
+        assert result.exit_code == 2 and result.output.startswith("carrisk: error: "), result.output
+        assert "[Errno" not in result.output, result.output

@@ -1144,10 +1144,41 @@ def serve(
             allow_version_mismatch=allow_version_mismatch,
         )
         config.check()
+        _check_port(host, port)
         typer.echo(f"carrisk serve: http://{host}:{port}/ (API schema at /openapi.json); research use only")
         run_server(config, host=host, port=port, workers=workers)
-    except (ValueError, BundleError, OSError) as err:
+    except (ValueError, BundleError) as err:
         raise CliError(str(err)) from None
+    except OSError as err:
+        raise CliError(_os_error_text(err)) from None
+    except SystemExit as err:  # uvicorn exits 3 when it cannot start (e.g. the port was taken meanwhile)
+        if err.code in (0, None):
+            raise
+        raise CliError(f"the server on {host}:{port} could not start (uvicorn's message above)") from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """``serve``: refuse at once, in one line, an address that cannot be listened on (a port in use, mostly)."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise CliError(f"--host {host}: cannot listen there ({err.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+        )  # as uvicorn does: a closed port in TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise CliError(
+                    f"port {port} is in use on {host} (another server?); stop it or choose another --port"
+                ) from None
+            raise CliError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
 
 
 @app.command()

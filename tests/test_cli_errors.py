@@ -365,3 +365,20 @@ def test_os_errors_read_as_words_without_errno(tmp_path):
         result = run_cli(*args)
         assert result.exit_code == 2 and result.output.startswith("carrisk: error: "), result.output
         assert "[Errno" not in result.output, result.output
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_2(bundle):
+    """It used to announce 'carrisk serve: http://...' and then end in uvicorn's bind ERROR and exit 3."""
+    import socket
+
+    pytest.importorskip("uvicorn")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--model", bundle, "--port", port)
+    assert result.exit_code == 2, result.output
+    assert (
+        result.output
+        == f"carrisk: error: port {port} is in use on 127.0.0.1 (another server?); stop it or choose another --port\n"
+    )

@@ -77,21 +77,81 @@ def _say_warning(message: Warning | str, category: type[Warning], *_: Any, **__:
     typer.echo(f"carrisk: warning: {kind}{text}", err=True)
 
 
+#: Warnings meant for developers (of carrisk or of a library it uses), never for the user of the command line.
+_DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning)
+
+
+def _warning_module() -> str:
+    """The module whose code raised the warning being shown (the caller of ``warnings.warn``, whatever its
+    ``stacklevel`` said), or ``""``."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") in ("warnings", __name__):
+        frame = frame.f_back  # type: ignore[assignment]
+    return str(frame.f_globals.get("__name__", "")) if frame is not None else ""
+
+
+def _is_third_party(module: str) -> bool:
+    """Whether ``module`` belongs to the standard library or an installed package other than carrisk."""
+    import sysconfig
+
+    if module.split(".")[0] == "carrisk":
+        return False
+    path = getattr(sys.modules.get(module), "__file__", None)
+    if not path:
+        return module.split(".")[0] in sys.stdlib_module_names
+    roots = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(os.path.realpath(path).startswith(os.path.realpath(root) + os.sep) for root in roots)
+
+
+def _user_warning(message: Warning | str, category: type[Warning], module: str) -> str | None:
+    """What the user is told of a warning, or None: carrisk's own warnings (and a script's) are shown; library
+    noise (deprecations, matplotlib's fonts, numpy's floating-point chatter) is not, except a convergence failure."""
+    text = " ".join(str(message).split()) or category.__name__
+    if issubclass(category, _DEVELOPER_WARNINGS):
+        return None
+    if issubclass(category, RuntimeWarning) and " encountered in " in text:
+        return None  # numpy: 'divide by zero encountered in log' and the like; the results say what it means
+    if category.__name__ == "ConvergenceWarning":
+        library = category.__module__.split(".")[0]
+        return f"a model fit did not fully converge ({library}); its estimates may be unstable"
+    if _is_third_party(module):
+        return None
+    return _LIFELINES_ADVICE.sub(".", str(message))
+
+
+#: lifelines' advice inside the message of a failed fit, meant for its own users ("Are you using formula's?").
+_LIFELINES_ADVICE = re.compile(r"\. This may harm convergence\..*?fails\.", re.DOTALL)
+
+
 @contextlib.contextmanager
-def _one_line_warnings() -> Iterator[None]:
-    """Every warning raised while a command runs reaches the user once, as one line on stderr."""
+def _one_line_warnings(debug: bool = False) -> Iterator[None]:
+    """Every warning of carrisk's raised while a command runs reaches the user once, as one line on stderr.
+
+    Third-party noise is left out (:func:`_user_warning`); with ``--debug`` every warning is shown, with its category
+    and the module that raised it. Worker processes (joblib's loky) print warnings themselves, past this hook:
+    they are started with ``PYTHONWARNINGS=ignore`` unless ``--debug`` or the user set ``PYTHONWARNINGS``.
+    """
     seen: set[str] = set()
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        key = f"{category.__name__}:{message}"
-        if key not in seen:
+        module = _warning_module()
+        text = f"{message} [{category.__name__} from {module}]" if debug else _user_warning(message, category, module)
+        key = f"{category.__name__}:{text}"
+        if text is not None and key not in seen:
             seen.add(key)
-            _say_warning(message, category)
+            _say_warning(text, UserWarning if debug else category)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = show
-        yield
+    saved = os.environ.get("PYTHONWARNINGS")
+    if saved is None and not debug:
+        os.environ["PYTHONWARNINGS"] = "ignore"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = show
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONWARNINGS", None)
 
 
 #: click's ``UsageError`` (bad option value, missing argument, unknown option or command), found through
@@ -141,7 +201,7 @@ class _CarriskGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # click's Context, which typer vendors privately
         debug = bool(ctx.params.get("debug"))
         try:
-            with _one_line_warnings():
+            with _one_line_warnings(debug):
                 return super().invoke(ctx)
         except _USAGE_ERROR as err:  # a command's bad option value, missing argument, unknown command...
             if _is_help_request(err):
@@ -808,7 +868,7 @@ def train(
     if fitted.cause_model is not None:
         typer.echo("with its cause-specific model (carrisk predict --causes)")
     if fitted.metadata.get("interval_warning"):
-        typer.echo(f"note: {fitted.metadata['interval_warning']}", err=True)
+        typer.echo(f"carrisk: note: {fitted.metadata['interval_warning']}", err=True)
     if report is not None:
         from carrisk.development_report import write_train_report
 
@@ -893,10 +953,14 @@ def predict(
         [patients, cause_training], files={"--out": out, "--json": json_out, "the rejected rows' file": rejected_path}
     )
     from carrisk._io import csv_stream, json_array_stream, write_csv
+    from carrisk.schema import RecordError
 
     fitted = _model(model, allow_version_mismatch)
     records = _read(patients)
-    frame, rejected = fitted.valid_rows(records, skip_invalid=skip_invalid)
+    try:
+        frame, rejected = fitted.valid_rows(records, skip_invalid=skip_invalid)
+    except RecordError as err:  # name the file, as validate does ("3 problem(s) in new.csv")
+        raise RecordError(err.problems, source=str(patients)) from None
     cause_model = _cause_model(fitted, cause_training) if causes else None
     if not rejected.empty and rejected_path is not None:
         target = rejected_path
@@ -1251,9 +1315,9 @@ def evaluate(
             event_col=event_col,
         )
     if fitted.metadata.get("synthetic_training_data"):
-        typer.echo("note: this model was trained on SYNTHETIC data; not for clinical decisions", err=True)
+        typer.echo("carrisk: note: this model was trained on SYNTHETIC data; not for clinical decisions", err=True)
     for note in result.info["notes"]:
-        typer.echo(f"note: {note}", err=True)
+        typer.echo(f"carrisk: note: {note}", err=True)
     typer.echo(f"{cohort}: {result.info['n']} patients, {result.info['events']} {outcome_words(result.info)['events']}")
     typer.echo(result.to_text())
     paths = result.write(out)
@@ -1303,10 +1367,10 @@ def _evaluate_several(
         except ModelComparisonError as err:
             raise CliError(str(err), EXIT_USAGE) from None
     if any((getattr(item, "metadata", {}) or {}).get("synthetic_training_data") for item in fitted):
-        typer.echo("note: a model was trained on SYNTHETIC data; not for clinical decisions", err=True)
+        typer.echo("carrisk: note: a model was trained on SYNTHETIC data; not for clinical decisions", err=True)
     for label, result in comparison.results.items():
         for note in result.info["notes"]:
-            typer.echo(f"note: {label}: {note}", err=True)
+            typer.echo(f"carrisk: note: {label}: {note}", err=True)
     info = comparison.info
     typer.echo(
         f"{cohort}: {info['n']} patients, {info['events']} {outcome_words(info)['events']}; {len(labels)} models "

@@ -382,3 +382,61 @@ def test_serve_on_a_port_in_use_is_one_line_and_exit_2(bundle):
         result.output
         == f"carrisk: error: port {port} is in use on 127.0.0.1 (another server?); stop it or choose another --port\n"
     )
+
+
+def test_predict_names_the_file_its_invalid_records_are_in(tmp_path, bundle, example_records):
+    example_records.assign(sex="Q").to_csv(tmp_path / "new.csv", index=False)
+    result = run_cli("predict", tmp_path / "new.csv", "--model", bundle)
+    assert result.exit_code == 1 and result.output.startswith(
+        f"carrisk: invalid: {len(example_records)} problem(s) in {tmp_path / 'new.csv'}:"
+    )
+
+
+def test_evaluate_notes_carry_the_carrisk_prefix(tmp_path, bundle):
+    simulate_cohort(n=120, seed=3).records.to_csv(tmp_path / "cohort.csv", index=False)
+    result = run_cli(
+        "evaluate", tmp_path / "cohort.csv", "--model", bundle, "--out", tmp_path / "ev", "--n-bootstrap", 2,
+        "--n-bootstrap-calibration", 2, "--no-report",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if "note:" in line]
+    assert notes and all(line.startswith("carrisk: note: ") for line in notes), notes
+
+
+def test_library_noise_is_not_passed_off_as_a_carrisk_warning(monkeypatch, tmp_path):
+    """explain printed matplotlib's deprecations and 'Glyph 9 missing from font' as 'carrisk: warning:' lines,
+    demo printed lifelines' 'Are you using formula's?' advice."""
+    import matplotlib.font_manager  # noqa: F401  (a real third-party module to raise from)
+    from lifelines.exceptions import ConvergenceWarning
+
+    real = carrisk.simulate.simulate_cohort
+
+    def noisy(*args, **kwargs):
+        warnings.warn("The set_bad function will be deprecated", PendingDeprecationWarning, stacklevel=1)
+        warnings.warn("a future default", FutureWarning, stacklevel=1)
+        exec(
+            "import warnings; warnings.warn('Glyph 9 (\\\\t) missing from font(s) DejaVu Sans.')",
+            {"__name__": "matplotlib.font_manager"},
+        )
+        np.log(np.zeros(1))  # numpy: divide by zero encountered in log
+        warnings.warn("Newton-Raphson failed to converge sufficiently.", ConvergenceWarning, stacklevel=1)
+        warnings.warn(
+            "ICI set to NaN: the Cox calibration model failed to fit: Column(s) ['x'] have very low variance. This may "
+            "harm convergence. 1) Are you using formula's? Did you mean to add '-1' to the end. 2) Try dropping this "
+            "redundant column before fitting if convergence fails.",
+            RuntimeWarning,
+            stacklevel=1,
+        )
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(carrisk.simulate, "simulate_cohort", noisy)
+    result = run_cli("simulate", "--n", "5", "--out", tmp_path / "c.csv")
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if not line.startswith("wrote")] == [
+        "carrisk: warning: ConvergenceWarning: a model fit did not fully converge (lifelines); its estimates may be "
+        "unstable",
+        "carrisk: warning: RuntimeWarning: ICI set to NaN: the Cox calibration model failed to fit: Column(s) ['x'] "
+        "have very low variance.",
+    ]
+    debug = run_cli("--debug", "simulate", "--n", "5", "--out", tmp_path / "c.csv")
+    assert "Glyph 9" in debug.output and "PendingDeprecationWarning" in debug.output, debug.output

@@ -930,7 +930,13 @@ def predict(
     out: Annotated[Path | None, typer.Option(help="Write predictions CSV (scalar columns).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write predictions JSON (with curves).")] = None,
     skip_invalid: Annotated[
-        bool, typer.Option(help="Predict valid rows; write rejected rows beside --out (exit 1 if none is valid).")
+        bool,
+        typer.Option(
+            "--skip-invalid",
+            help="Predict the valid rows; write the rejected ones, with the reasons, beside --out (p.csv -> "
+            "p.rejected.csv), without --out to predictions.rejected.csv in the current directory (exit 1 if no row "
+            "is valid)."
+        ),
     ] = False,
     allow_version_mismatch: AllowMismatch = False,
     causes: Annotated[

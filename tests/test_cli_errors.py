@@ -440,3 +440,18 @@ def test_library_noise_is_not_passed_off_as_a_carrisk_warning(monkeypatch, tmp_p
     ]
     debug = run_cli("--debug", "simulate", "--n", "5", "--out", tmp_path / "c.csv")
     assert "Glyph 9" in debug.output and "PendingDeprecationWarning" in debug.output, debug.output
+
+
+def test_skip_invalid_says_where_the_rejected_rows_go_and_puts_them_there(
+    monkeypatch, tmp_path, bundle, example_records
+):
+    """The help said 'beside --out' while, without --out, the file went to the current directory."""
+    assert "predictions.rejected.csv in the current directory" in " ".join(run_cli("predict", "--help").output.split())
+    (tmp_path / "in").mkdir()
+    example_records.assign(sex=["Q"] + ["F"] * (len(example_records) - 1)).to_csv(
+        tmp_path / "in" / "new.csv", index=False
+    )
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("predict", tmp_path / "in" / "new.csv", "--model", bundle, "--skip-invalid", "--top", 0)
+    assert result.exit_code == 0 and "reasons in predictions.rejected.csv" in result.output, result.output
+    assert len(pd.read_csv(tmp_path / "predictions.rejected.csv")) == 1

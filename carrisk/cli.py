@@ -935,7 +935,7 @@ def predict(
             "--skip-invalid",
             help="Predict the valid rows; write the rejected ones, with the reasons, beside --out (p.csv -> "
             "p.rejected.csv), without --out to predictions.rejected.csv in the current directory (exit 1 if no row "
-            "is valid)."
+            "is valid).",
         ),
     ] = False,
     allow_version_mismatch: AllowMismatch = False,

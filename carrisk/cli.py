@@ -5,22 +5,26 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+import os
+import re
+import sys
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
-import pandas as pd
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 import carrisk
-from carrisk._io import csv_stream, json_array_stream, safe_filename, write_csv
-from carrisk.features import ClinicalFeatures
-from carrisk.schema import RecordError, read_records, validate_records
 from carrisk.units import DAYS_PER_MONTH, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# numpy, pandas, scikit-learn and pandera are imported by the commands that use them, not here: ``carrisk --version``
+# and ``carrisk --help`` stay fast (each command pays only for what it imports).
 
 #: Exit codes of every command (also in the README and ``carrisk --help``).
 EXIT_OK = 0
@@ -29,10 +33,20 @@ EXIT_USAGE = 2
 EXIT_UNEXPECTED = 3
 EXIT_INTERRUPTED = 130
 EXIT_CODES_HELP = (
-    "Exit codes: 0 ok; 1 invalid records (every problem listed; also when --skip-invalid leaves no valid row); "
+    "Exit codes: 0 ok; 1 invalid records (every problem listed; also when no row is valid with --skip-invalid); "
     "2 bad usage or unreadable input (bad option value, missing or unreadable file or model bundle); "
     "3 unexpected error (rerun with --debug for the traceback); 130 interrupted."
 )
+
+
+def _record_error() -> type[BaseException] | tuple[()]:
+    """:class:`carrisk.schema.RecordError` if the schema module was imported (no record can be invalid otherwise).
+
+    Used as ``except _record_error():`` (evaluated only when an exception is being matched), so that the command
+    line does not import pandas and pandera at start-up.
+    """
+    schema = sys.modules.get("carrisk.schema")
+    return schema.RecordError if schema is not None else ()
 
 
 class CliError(Exception):
@@ -51,7 +65,7 @@ def _value_errors_exit(code: int, prefix: str = "") -> Iterator[None]:
     """
     try:
         yield
-    except RecordError:
+    except _record_error():
         raise
     except ValueError as err:
         raise CliError(f"{prefix}{err}", code) from None
@@ -63,37 +77,142 @@ def _say_warning(message: Warning | str, category: type[Warning], *_: Any, **__:
     typer.echo(f"carrisk: warning: {kind}{text}", err=True)
 
 
+#: Warnings meant for developers (of carrisk or of a library it uses), never for the user of the command line.
+_DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning)
+
+
+def _warning_module() -> str:
+    """The module whose code raised the warning being shown (the caller of ``warnings.warn``, whatever its
+    ``stacklevel`` said), or ``""``."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") in ("warnings", __name__):
+        frame = frame.f_back  # type: ignore[assignment]
+    return str(frame.f_globals.get("__name__", "")) if frame is not None else ""
+
+
+def _is_third_party(module: str) -> bool:
+    """Whether ``module`` belongs to the standard library or an installed package other than carrisk."""
+    import sysconfig
+
+    if module.split(".")[0] == "carrisk":
+        return False
+    path = getattr(sys.modules.get(module), "__file__", None)
+    if not path:
+        return module.split(".")[0] in sys.stdlib_module_names
+    roots = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(os.path.realpath(path).startswith(os.path.realpath(root) + os.sep) for root in roots)
+
+
+def _user_warning(message: Warning | str, category: type[Warning], module: str) -> str | None:
+    """What the user is told of a warning, or None: carrisk's own warnings (and a script's) are shown; library
+    noise (deprecations, matplotlib's fonts, numpy's floating-point chatter) is not, except a convergence failure."""
+    text = " ".join(str(message).split()) or category.__name__
+    if issubclass(category, _DEVELOPER_WARNINGS):
+        return None
+    if issubclass(category, RuntimeWarning) and " encountered in " in text:
+        return None  # numpy: 'divide by zero encountered in log' and the like; the results say what it means
+    if category.__name__ == "ConvergenceWarning":
+        library = category.__module__.split(".")[0]
+        return f"a model fit did not fully converge ({library}); its estimates may be unstable"
+    if _is_third_party(module):
+        return None
+    return _LIFELINES_ADVICE.sub(".", str(message))
+
+
+#: lifelines' advice inside the message of a failed fit, meant for its own users ("Are you using formula's?").
+_LIFELINES_ADVICE = re.compile(r"\. This may harm convergence\..*?fails\.", re.DOTALL)
+
+
 @contextlib.contextmanager
-def _one_line_warnings() -> Iterator[None]:
-    """Every warning raised while a command runs reaches the user once, as one line on stderr."""
+def _one_line_warnings(debug: bool = False) -> Iterator[None]:
+    """Every warning of carrisk's raised while a command runs reaches the user once, as one line on stderr.
+
+    Third-party noise is left out (:func:`_user_warning`); with ``--debug`` every warning is shown, with its category
+    and the module that raised it. Worker processes (joblib's loky) print warnings themselves, past this hook:
+    they are started with ``PYTHONWARNINGS=ignore`` unless ``--debug`` or the user set ``PYTHONWARNINGS``.
+    """
     seen: set[str] = set()
 
     def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        key = f"{category.__name__}:{message}"
-        if key not in seen:
+        module = _warning_module()
+        text = f"{message} [{category.__name__} from {module}]" if debug else _user_warning(message, category, module)
+        key = f"{category.__name__}:{text}"
+        if text is not None and key not in seen:
             seen.add(key)
-            _say_warning(message, category)
+            _say_warning(text, UserWarning if debug else category)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = show
-        yield
+    saved = os.environ.get("PYTHONWARNINGS")
+    if saved is None and not debug:
+        os.environ["PYTHONWARNINGS"] = "ignore"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = show
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+
+
+#: click's ``UsageError`` (bad option value, missing argument, unknown option or command), found through
+#: ``typer.BadParameter`` because typer >= 0.23 vendors click privately and older versions use click itself.
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+def _usage_error_exit(err: Exception, fallback: str = "carrisk") -> typer.Exit:
+    """Print a click usage error as one line, ``carrisk CMD: error: <what is wrong>``, and return the exit (2)."""
+    ctx = getattr(err, "ctx", None)
+    where = ctx.command_path if ctx is not None and ctx.command_path else fallback
+    message = " ".join(err.format_message().split())  # type: ignore[attr-defined]
+    typer.echo(f"{where}: error: {message}", err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _is_help_request(err: Exception) -> bool:
+    """click >= 8.2 signals ``no_args_is_help`` with a ``NoArgsIsHelpError``: show the help as click does."""
+    return type(err).__name__ == "NoArgsIsHelpError"
+
+
+class _CarriskCommand(TyperCommand):
+    """A command whose usage line reads ``carrisk predict [OPTIONS] PATIENTS`` (typer >= 0.29 writes ``{patients}``)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name != "argument":
+                continue
+            name = (param.metavar or param.name or "").upper()
+            name += "..." if param.nargs != 1 else ""
+            pieces.append(name if param.required else f"[{name}]")
+        return pieces
 
 
 class _CarriskGroup(TyperGroup):
     """Turns every expected error into one line and a documented exit code; unexpected ones hint at --debug."""
 
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _USAGE_ERROR as err:  # an unknown option of carrisk itself (`carrisk --bogus`)
+            if _is_help_request(err):
+                raise
+            raise _usage_error_exit(err, info_name or "carrisk") from None
+
     def invoke(self, ctx: Any) -> Any:  # click's Context, which typer vendors privately
         debug = bool(ctx.params.get("debug"))
         try:
-            with _one_line_warnings():
+            with _one_line_warnings(debug):
                 return super().invoke(ctx)
+        except _USAGE_ERROR as err:  # a command's bad option value, missing argument, unknown command...
+            if _is_help_request(err):
+                raise
+            raise _usage_error_exit(err, ctx.command_path) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except CliError as err:
-            typer.echo(f"carrisk: error: {err}", err=True)
+            typer.echo(f"carrisk: error: {_ERRNO.sub('', str(err))}", err=True)
             raise typer.Exit(err.code) from None
-        except RecordError as err:
+        except _record_error() as err:
             typer.echo(f"carrisk: invalid: {err}", err=True)
             raise typer.Exit(EXIT_INVALID_RECORDS) from None
         except KeyboardInterrupt:
@@ -113,11 +232,15 @@ class _CarriskGroup(TyperGroup):
 
 app = typer.Typer(
     cls=_CarriskGroup,
+    name="carrisk",
     help="carrisk: event-free survival after CD19 CAR T-cell therapy (research tool, not for clinical decisions).\n\n"
     + EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # click's plain help, wrapped to the terminal: rich's tables cut long option names at 80 columns
+    # ("--n-bootstrap-cali…") and its error boxes are 5 lines; usage errors are one line (_CarriskGroup)
+    rich_markup_mode=None,
 )
 
 EXAMPLE_PATIENTS = Path(__file__).parent / "data" / "example_patients.csv"
@@ -140,10 +263,104 @@ def main(
 
 
 def _read(path: Path) -> pd.DataFrame:
+    from carrisk.schema import read_records
+
     try:
         return read_records(path)
     except OSError as err:
-        raise CliError(str(err), EXIT_USAGE) from None
+        raise CliError(_os_error_text(err), EXIT_USAGE) from None
+
+
+#: Files that commands write into their output directory, by name: an input file of that name inside ``--out``
+#: is refused before any work (evaluate's per-table CSVs; the plots, which no input file is, are not listed).
+CV_FILES = ("cv.json", "cv.txt", "calibration.csv", "subgroups.csv", "report.html")
+REPRODUCE_FILES = ("study_report.json", "study_report.txt")
+EVALUATE_FILES = (
+    "evaluation.json", "summary.csv", "calibration_curves.csv", "subgroups.csv", "decision_curves.csv",
+    "observed_vs_predicted.csv", "predictions.csv", "case_mix.csv", "report.html", "comparison.json",
+    "comparison.csv", "differences.csv", "net_benefit_differences.csv", "net_benefit_difference_curves.csv",
+)  # fmt: skip
+INTERNAL_FILES = ("internal_validation.json", "internal_calibration.csv")
+DEMO_FILES = ("cohort.csv", "example_design_matrix.csv", "cv.json")
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ")
+
+
+def _os_error_text(err: OSError) -> str:
+    """An ``OSError`` as words, without Python's ``[Errno N]`` prefix: 'model bundle has no manifest: PATH'."""
+    if not err.strerror:
+        return _ERRNO.sub("", str(err))
+    names = [str(name) for name in (err.filename, err.filename2) if name is not None]
+    return ": ".join([err.strerror, " -> ".join(names)] if names else [err.strerror])
+
+
+def _writable_place(option: str, path: Path) -> None:
+    """Refuse ``path`` when its nearest existing parent is a file or is not writable (one-line usage error)."""
+    ancestor = Path(os.path.abspath(path)).parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise CliError(f"{option} {path}: cannot write there: {ancestor} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise CliError(f"{option} {path}: cannot write there: {ancestor} is not writable")
+
+
+def _check_outputs(
+    inputs: Iterable[Path | None] = (),
+    *,
+    files: Mapping[str, Path | None] | None = None,
+    directories: Mapping[str, tuple[Path | None, tuple[str, ...]]] | None = None,
+    bundles: Mapping[str, Path | None] | None = None,
+) -> None:
+    """Check every output option before any work: one-line usage errors (exit 2) instead of a crash at the end.
+
+    ``files``: option -> file to write (must not be a directory, an input file, or another output);
+    ``directories``: option -> (directory, names of the files written into it) (must not be a file; an input file
+    of one of those names inside it is refused); ``bundles``: option -> model bundle directory
+    (:func:`carrisk.bundle.check_bundle_target`; must not be, or hold, an input). ``inputs``: the files and model
+    bundles the command reads.
+    """
+    given = [Path(path) for path in inputs if path is not None and Path(path).exists()]
+    real_inputs = {os.path.realpath(path): path for path in given}
+    seen: dict[str, str] = {}
+    for option, path in (files or {}).items():
+        if path is None:
+            continue
+        if path.is_dir():
+            raise CliError(f"{option} {path}: is a directory, not a file; give a file name")
+        real = os.path.realpath(path)
+        if real in real_inputs:
+            raise CliError(f"{option} {path}: is the input {real_inputs[real]}; refusing to overwrite it")
+        if real in seen:
+            raise CliError(f"{seen[real]} and {option} are the same file ({path}); give each its own path")
+        seen[real] = option
+        _writable_place(option, path)
+    for option, (directory, names) in (directories or {}).items():
+        if directory is None:
+            continue
+        if directory.exists() and not directory.is_dir():
+            raise CliError(f"{option} {directory}: is a file, not a directory; give a directory (created if missing)")
+        for name in names:
+            real = os.path.realpath(directory / name)
+            if real in real_inputs:
+                raise CliError(
+                    f"{option} {directory}: would overwrite the input {real_inputs[real]} (this command writes "
+                    f"{name} there); give another {option}"
+                )
+        _writable_place(option, directory / "x")
+    for option, bundle in (bundles or {}).items():
+        if bundle is None:
+            continue
+        from carrisk.bundle import check_bundle_target
+
+        try:
+            target = check_bundle_target(bundle)
+        except OSError as err:
+            raise CliError(f"{option}: {_os_error_text(err)}") from None
+        for real, path in real_inputs.items():
+            if Path(real) == Path(os.path.realpath(target)) or Path(os.path.realpath(target)) in Path(real).parents:
+                raise CliError(f"{option} {bundle}: would replace the input {path}; give another {option}")
 
 
 class Outcomes(enum.StrEnum):
@@ -225,12 +442,14 @@ def _n_jobs(value: int) -> int:
 
 @app.command()
 def validate(
-    records: Annotated[Path, typer.Argument(help="Patient records (CSV or Parquet).")],
+    records: Annotated[Path, typer.Argument(metavar="RECORDS", help="Patient records (CSV or Parquet).")],
     outcomes: Annotated[
         Outcomes, typer.Option(help="Outcome columns: required (training), optional (checked if present), ignore.")
     ] = Outcomes.optional,
 ) -> None:
     """Check a record file against the carrisk schema: exit 0 if valid, 1 listing every problem, 2 if unreadable."""
+    from carrisk.schema import validate_records
+
     frame = _read(records)
     validate_records(frame, outcomes=outcomes.value, source=str(records))
     typer.echo(f"{records}: valid, {len(frame)} records, {frame.shape[1]} columns")
@@ -246,10 +465,24 @@ def records_help() -> None:
 
 @app.command()
 def features(
-    records: Annotated[Path, typer.Argument(help="Patient records (CSV or Parquet).")] = EXAMPLE_PATIENTS,
+    records: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RECORDS",
+            help="Patient records (CSV or Parquet).",
+            show_default="the bundled example records",
+        ),
+    ] = EXAMPLE_PATIENTS,
     out: Annotated[Path | None, typer.Option(help="Write the encoded design matrix to this CSV.")] = None,
 ) -> None:
     """Encode records into the model's design matrix: print it, or with --out write it and print a summary."""
+    _check_outputs([records], files={"--out": out})
+    import pandas as pd
+
+    from carrisk._io import write_csv
+    from carrisk.features import ClinicalFeatures
+    from carrisk.schema import validate_records
+
     frame = _read(records)
     validate_records(frame, outcomes="optional", source=str(records))
     builder = ClinicalFeatures().set_output(transform="pandas").fit(frame)
@@ -280,7 +513,7 @@ def _load(path: Path, time_col: str | None, event_col: str | None, features: str
         )
     except KeyError as err:
         raise CliError(str(err.args[0]) if err.args else str(err), EXIT_USAGE) from None
-    except RecordError:
+    except _record_error():
         raise
     except ValueError as err:
         raise CliError(str(err), EXIT_USAGE) from None
@@ -306,7 +539,7 @@ Seed = Annotated[int, typer.Option(min=0, help="Seed of the folds and the models
 
 @app.command()
 def cv(
-    data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Training table: carrisk records or any survival CSV.")],
     models: Annotated[
         str,
         typer.Option(callback=_model_names, help="Comma-separated, from: " + ", ".join(ModelName.__members__) + "."),
@@ -356,6 +589,7 @@ def cv(
     ] = "cause_specific",
 ) -> None:
     """Nested, repeated cross-validation by concordance; prints a table and writes all numbers to JSON."""
+    _check_outputs([data], files={"--json": json_out}, directories={"--out": (out, CV_FILES)})
     from carrisk.validation import cross_validate
 
     loaded = _load(data, time_col, event_col, features)
@@ -489,6 +723,8 @@ def simulate(
     ] = None,
 ) -> None:
     """Simulate a synthetic cohort calibrated to the published study (synthetic data, not real patients)."""
+    _check_outputs(files={"--out": out, "--truth": truth})
+    from carrisk._io import write_csv
     from carrisk.simulate import EXTERNAL_CENTRES, oracle_concordance, simulate_cohort
 
     if centre is not None and centre not in EXTERNAL_CENTRES:
@@ -518,7 +754,7 @@ def simulate(
 
 @app.command()
 def reproduce(
-    cohort: Annotated[Path, typer.Argument(help="Cohort in the record schema (simulated or real).")],
+    cohort: Annotated[Path, typer.Argument(metavar="COHORT", help="Cohort in the record schema (simulated or real).")],
     out: Annotated[Path | None, typer.Option(help="Directory for study_report.json/.txt and the KM plot.")] = None,
     hsct_handling: Annotated[
         HsctHandling,
@@ -529,6 +765,7 @@ def reproduce(
     ] = HsctHandling.ignore,
 ) -> None:
     """The study's own analysis: CR rates, KM EFS/RFS, CD19, Cox; cumulative incidence of each failure cause."""
+    _check_outputs([cohort], directories={"--out": (out, REPRODUCE_FILES)})
     from carrisk.reproduce import reproduce_study
 
     report = reproduce_study(_read(cohort), out_dir=None, hsct_handling=hsct_handling.value)
@@ -556,7 +793,7 @@ def _check_ci_group_size(size: int, n_estimators: int | None, engine: ForestEngi
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Argument(help="Training table: carrisk records or any survival CSV.")],
+    data: Annotated[Path, typer.Argument(metavar="DATA", help="Training table: carrisk records or any survival CSV.")],
     model: Annotated[
         ModelName | None,
         typer.Option(help="The model to train (default: average for carrisk records, coxnet_cv for generic tables)."),
@@ -596,13 +833,10 @@ def train(
     ] = 0,
 ) -> None:
     """Tune on all data (forests out of bag, others by inner CV), refit, and save a model bundle."""
-    from carrisk.bundle import check_bundle_target, save_model
+    _check_outputs([data], files={"--report": report}, bundles={"--out": out})
+    from carrisk.bundle import save_model
     from carrisk.predict import fit_efs_model
 
-    try:
-        check_bundle_target(out)
-    except OSError as err:
-        raise CliError(f"--out: {err}", EXIT_USAGE) from None
     loaded = _load(data, time_col, event_col, features)
     given: dict[str, Any] = {"n_estimators": n_estimators, "max_times": max_times, "min_samples_leaf": min_samples_leaf}
     given["engine"] = None if engine is None else engine.value
@@ -634,7 +868,7 @@ def train(
     if fitted.cause_model is not None:
         typer.echo("with its cause-specific model (carrisk predict --causes)")
     if fitted.metadata.get("interval_warning"):
-        typer.echo(f"note: {fitted.metadata['interval_warning']}", err=True)
+        typer.echo(f"carrisk: note: {fitted.metadata['interval_warning']}", err=True)
     if report is not None:
         from carrisk.development_report import write_train_report
 
@@ -659,14 +893,22 @@ def train(
 
 def _model(path: Path | None, allow_version_mismatch: bool) -> Any:
     from carrisk.bundle import BundleError, load_model
+
+    try:
+        return load_model(_model_dir(path), allow_version_mismatch=allow_version_mismatch)
+    except BundleError as err:
+        raise CliError(str(err), EXIT_USAGE) from None
+    except OSError as err:
+        raise CliError(_os_error_text(err), EXIT_USAGE) from None
+
+
+def _model_dir(path: Path | None) -> Path:
+    """The bundle directory that ``--model`` names (the shipped model when omitted or 'shipped')."""
     from carrisk.shipped import default_model_path
 
-    if path is not None and str(path) == SHIPPED and not path.exists():
-        path = None
-    try:
-        return load_model(path or default_model_path(), allow_version_mismatch=allow_version_mismatch)
-    except (BundleError, OSError) as err:
-        raise CliError(str(err), EXIT_USAGE) from None
+    if path is None or (str(path) == SHIPPED and not path.exists()):
+        return Path(default_model_path())
+    return path
 
 
 #: The ``--model`` value that names the shipped model (when no file or directory of that name exists).
@@ -681,12 +923,20 @@ AllowMismatch = Annotated[
 
 @app.command()
 def predict(
-    patients: Annotated[Path, typer.Argument(help="Patients (CSV or Parquet) in the record schema.")],
+    patients: Annotated[
+        Path, typer.Argument(metavar="PATIENTS", help="Patients (CSV or Parquet) in the record schema.")
+    ],
     model: ModelPath = None,
     out: Annotated[Path | None, typer.Option(help="Write predictions CSV (scalar columns).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write predictions JSON (with curves).")] = None,
     skip_invalid: Annotated[
-        bool, typer.Option(help="Predict valid rows; write rejected rows beside --out (exit 1 if none is valid).")
+        bool,
+        typer.Option(
+            "--skip-invalid",
+            help="Predict the valid rows; write the rejected ones, with the reasons, beside --out (p.csv -> "
+            "p.rejected.csv), without --out to predictions.rejected.csv in the current directory (exit 1 if no row "
+            "is valid).",
+        ),
     ] = False,
     allow_version_mismatch: AllowMismatch = False,
     causes: Annotated[
@@ -704,12 +954,22 @@ def predict(
     ] = 3,
 ) -> None:
     """Predict 6/12-month EFS with 95% intervals, a risk group and the top reasons for each patient."""
+    rejected_path = _rejected_path(out) if skip_invalid else None
+    _check_outputs(
+        [patients, cause_training], files={"--out": out, "--json": json_out, "the rejected rows' file": rejected_path}
+    )
+    from carrisk._io import csv_stream, json_array_stream, write_csv
+    from carrisk.schema import RecordError
+
     fitted = _model(model, allow_version_mismatch)
     records = _read(patients)
-    frame, rejected = fitted.valid_rows(records, skip_invalid=skip_invalid)
+    try:
+        frame, rejected = fitted.valid_rows(records, skip_invalid=skip_invalid)
+    except RecordError as err:  # name the file, as validate does ("3 problem(s) in new.csv")
+        raise RecordError(err.problems, source=str(patients)) from None
     cause_model = _cause_model(fitted, cause_training) if causes else None
-    if not rejected.empty:
-        target = (out or Path("predictions.csv")).with_suffix(".rejected.csv")
+    if not rejected.empty and rejected_path is not None:
+        target = rejected_path
         write_csv(target, rejected)
         typer.echo(f"carrisk: {rejected['row'].nunique()} invalid row(s) skipped; reasons in {target}", err=True)
     if fitted.metadata.get("synthetic_training_data"):
@@ -736,6 +996,11 @@ def predict(
             typer.echo(f"wrote {path}")
     if frame.empty:
         raise CliError(f"no valid row in {patients}: nothing predicted (reasons above)", EXIT_INVALID_RECORDS)
+
+
+def _rejected_path(out: Path | None) -> Path:
+    """``predict --skip-invalid``: where the rejected rows go (beside --out, else in the current directory)."""
+    return (out or Path("predictions.csv")).with_suffix(".rejected.csv")
 
 
 def _scalar_columns(table: pd.DataFrame) -> pd.DataFrame:
@@ -796,7 +1061,9 @@ def format_predictions(table: pd.DataFrame) -> str:
 
 @app.command()
 def explain(
-    patients: Annotated[Path, typer.Argument(help="Patients (CSV or Parquet) in the record schema.")],
+    patients: Annotated[
+        Path, typer.Argument(metavar="PATIENTS", help="Patients (CSV or Parquet) in the record schema.")
+    ],
     model: ModelPath = None,
     horizon: Annotated[
         float, typer.Option(min=1.0, max=10_000.0, help="Explain EFS at this many days after infusion.")
@@ -806,8 +1073,11 @@ def explain(
     allow_version_mismatch: AllowMismatch = False,
 ) -> None:
     """SHAP explanations of EFS at a horizon: per-patient waterfalls, global beeswarm and bar plots, JSON."""
+    _check_outputs([patients], files={"--json": json_out}, directories={"--out": (out, ())})
+    import numpy as np
+
     from carrisk import explain as shap_plots
-    from carrisk._io import atomic_write_text
+    from carrisk._io import atomic_write_text, safe_filename
 
     fitted = _model(model, allow_version_mismatch)
     try:
@@ -868,10 +1138,12 @@ def demo(
     out: Annotated[Path, typer.Option(help="Directory for the demo's outputs.")] = Path("demo-output"),
 ) -> None:
     """The main job on the embedded default: simulate -> reproduce -> cross-validate -> train -> predict -> explain."""
+    _check_outputs(directories={"--out": (out, DEMO_FILES)})
+    from carrisk._io import write_csv
     from carrisk.bundle import save_model
     from carrisk.predict import fit_efs_model
     from carrisk.reproduce import reproduce_study
-    from carrisk.schema import survival_target
+    from carrisk.schema import read_records, survival_target
     from carrisk.simulate import oracle_concordance, simulate_cohort
     from carrisk.validation import cross_validate
 
@@ -949,15 +1221,48 @@ def serve(
             allow_version_mismatch=allow_version_mismatch,
         )
         config.check()
+        _check_port(host, port)
         typer.echo(f"carrisk serve: http://{host}:{port}/ (API schema at /openapi.json); research use only")
         run_server(config, host=host, port=port, workers=workers)
-    except (ValueError, BundleError, OSError) as err:
+    except (ValueError, BundleError) as err:
         raise CliError(str(err)) from None
+    except OSError as err:
+        raise CliError(_os_error_text(err)) from None
+    except SystemExit as err:  # uvicorn exits 3 when it cannot start (e.g. the port was taken meanwhile)
+        if err.code in (0, None):
+            raise
+        raise CliError(f"the server on {host}:{port} could not start (uvicorn's message above)") from None
+
+
+def _check_port(host: str, port: int) -> None:
+    """``serve``: refuse at once, in one line, an address that cannot be listened on (a port in use, mostly)."""
+    import errno
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        raise CliError(f"--host {host}: cannot listen there ({err.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+        )  # as uvicorn does: a closed port in TIME_WAIT is free
+        try:
+            probe.bind(address)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise CliError(
+                    f"port {port} is in use on {host} (another server?); stop it or choose another --port"
+                ) from None
+            raise CliError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
 
 
 @app.command()
 def evaluate(
-    cohort: Annotated[Path, typer.Argument(help="Cohort with outcomes (efs_days, efs_event) in the record schema.")],
+    cohort: Annotated[
+        Path, typer.Argument(metavar="COHORT", help="Cohort with outcomes (efs_days, efs_event) in the record schema.")
+    ],
     model: Annotated[
         list[Path] | None,
         typer.Option(
@@ -1007,6 +1312,7 @@ def evaluate(
     (comparison.json, comparison.csv, differences.csv, net_benefit_differences.csv, report.html) and each model's
     own evaluation in a subdirectory. A generic-mode model reads the outcome from the columns it was trained with (or
     --time-col/--event-col)."""
+    _check_outputs([cohort], directories={"--out": (out, EVALUATE_FILES)})
     from carrisk.evaluate import evaluate_model, outcome_words
 
     paths_given: list[Path | None] = list(model) if model else [None]
@@ -1037,9 +1343,9 @@ def evaluate(
             event_col=event_col,
         )
     if fitted.metadata.get("synthetic_training_data"):
-        typer.echo("note: this model was trained on SYNTHETIC data; not for clinical decisions", err=True)
+        typer.echo("carrisk: note: this model was trained on SYNTHETIC data; not for clinical decisions", err=True)
     for note in result.info["notes"]:
-        typer.echo(f"note: {note}", err=True)
+        typer.echo(f"carrisk: note: {note}", err=True)
     typer.echo(f"{cohort}: {result.info['n']} patients, {result.info['events']} {outcome_words(result.info)['events']}")
     typer.echo(result.to_text())
     paths = result.write(out)
@@ -1097,10 +1403,10 @@ def _evaluate_several(
         except ModelComparisonError as err:
             raise CliError(str(err), EXIT_USAGE) from None
     if any((getattr(item, "metadata", {}) or {}).get("synthetic_training_data") for item in fitted):
-        typer.echo("note: a model was trained on SYNTHETIC data; not for clinical decisions", err=True)
+        typer.echo("carrisk: note: a model was trained on SYNTHETIC data; not for clinical decisions", err=True)
     for label, result in comparison.results.items():
         for note in result.info["notes"]:
-            typer.echo(f"note: {label}: {note}", err=True)
+            typer.echo(f"carrisk: note: {label}: {note}", err=True)
     info = comparison.info
     typer.echo(
         f"{cohort}: {info['n']} patients, {info['events']} {outcome_words(info)['events']}; {len(labels)} models "
@@ -1121,7 +1427,9 @@ def _evaluate_several(
 
 @app.command()
 def update(
-    cohort: Annotated[Path, typer.Argument(help="The new centre's cohort with outcomes, in the record schema.")],
+    cohort: Annotated[
+        Path, typer.Argument(metavar="COHORT", help="The new centre's cohort with outcomes, in the record schema.")
+    ],
     out: Annotated[Path, typer.Option(help="Bundle directory for the updated model.")],
     model: ModelPath = None,
     level: Annotated[
@@ -1143,7 +1451,9 @@ def update(
 ) -> None:
     """Update a saved model for a new centre (Steyerberg's hierarchy, closed test) and save it as a new bundle.
 
-    A generic-mode model reads the outcome from the columns it was trained with (or --time-col/--event-col)."""
+    A generic-mode model reads the outcome from the columns it was trained with (or from the --time-col and
+    --event-col options)."""
+    _check_outputs([cohort, _model_dir(model)], bundles={"--out": out})
     from carrisk.bundle import save_model
     from carrisk.evaluate import calibration_slope, observed_expected
     from carrisk.schema import SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS, survival_target
@@ -1185,6 +1495,7 @@ def update(
 samplesize_app = typer.Typer(
     help="Minimum sample sizes: developing a survival model (Riley 2019/2020) or validating one (Riley 2021).",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(samplesize_app, name="samplesize")
 
@@ -1255,7 +1566,9 @@ def samplesize_validation(
 
 @app.command("validate-internal")
 def validate_internal(
-    data: Annotated[Path, typer.Argument(help="Development table: carrisk records or any survival CSV.")],
+    data: Annotated[
+        Path, typer.Argument(metavar="DATA", help="Development table: carrisk records or any survival CSV.")
+    ],
     model: Annotated[ModelName, typer.Option(help="The model (tuned in every refit).")] = ModelName.coxnet,
     n_bootstrap: Annotated[int, typer.Option(help="Bootstrap refits of the whole tuned pipeline.")] = 200,
     seed: Seed = 0,
@@ -1269,6 +1582,7 @@ def validate_internal(
 ) -> None:
     """Optimism-corrected C, calibration slope, calibration-in-the-large and calibration curve (rms validate,
     calibrate)."""
+    _check_outputs([data], directories={"--out": (out, INTERNAL_FILES)})
     from carrisk.internal_validation import bootstrap_optimism
 
     loaded = _load(data, time_col, event_col, features)
@@ -1281,7 +1595,7 @@ def validate_internal(
     )
     typer.echo(result.to_text())
     if out is not None:
-        from carrisk._io import atomic_write_text
+        from carrisk._io import atomic_write_text, write_csv
         from carrisk.development_report import plot_internal_calibration
         from carrisk.tuning import jsonable
 
@@ -1290,3 +1604,9 @@ def validate_internal(
         write_csv(out / "internal_calibration.csv", result.calibration_curve)
         plot_internal_calibration(result, out / "internal_calibration.png")
         typer.echo(f"wrote internal_validation.json, internal_calibration.csv and internal_calibration.png to {out}/")
+
+
+for _typer_app in (app, samplesize_app):  # every command prints its usage line in capitals, without braces
+    for _info in _typer_app.registered_commands:
+        if _info.cls in (None, TyperCommand):
+            _info.cls = _CarriskCommand

@@ -133,3 +133,17 @@ def test_predict_top_zero_skips_the_reasons_and_keeps_the_numbers(tmp_path):
     assert all(row["top_reasons"] == [] for row in bare)
     assert [row["efs_6mo"] for row in bare] == [row["efs_6mo"] for row in full]
     assert runner.invoke(app, ["predict", str(example), "--top", "-1"]).exit_code == 2
+
+
+def test_the_command_line_starts_without_importing_the_numeric_stack():
+    """``carrisk --version`` and ``--help`` used to import numpy, pandas, scikit-learn and pandera (1.8 s)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from carrisk.cli import app\n"
+        "try:\n    app(['--version'], prog_name='carrisk')\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('numpy', 'pandas', 'sklearn', 'pandera', 'scipy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines() == [f"carrisk {carrisk.__version__}", "[]"], done.stdout + done.stderr

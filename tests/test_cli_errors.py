@@ -233,3 +233,237 @@ def test_explain_beyond_the_models_follow_up_is_a_one_line_usage_error(tmp_path)
     assert result.exit_code == 2
     assert f"its EFS curve ends at day {last:g}" in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "plots").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["simulate", "--n", "0"], "carrisk simulate: error: Invalid value for '--n'"),
+        (["predict", "carrisk/data/example_patients.csv", "--top", "50"], "error: Invalid value for '--top'"),
+        (["predict"], "predict: error: Missing argument 'PATIENTS'."),
+        (["predict", "carrisk/data/example_patients.csv", "--bogus"], "predict: error: No such option: --bogus"),
+        (["no-such-command"], "error: No such command 'no-such-command'."),
+        (["--bogus"], "error: No such option: --bogus"),
+        (["samplesize", "development"], "samplesize development: error: Missing option '--csrsquared'."),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_code_2(args, expected):
+    """They used to be 5-line boxes drawn by rich (usage, hint, and the message inside a frame)."""
+    result = run_cli(*args)
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and expected in result.output, result.output
+
+
+def _commands(group, path=()):
+    import typer.main
+
+    for name, command in (group.commands if path else typer.main.get_command(group).commands).items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*path, name))
+        else:
+            yield (*path, name), command
+
+
+@pytest.mark.parametrize("path", [path for path, _ in _commands(app)], ids=" ".join)
+def test_help_is_readable_at_80_columns_with_every_option_name_whole(path):
+    """rich's tables cut long option names ('--n-bootstrap-cali…'), showed '<bool>' for flags and '{cohort}'."""
+    command = dict(_commands(app))[path]
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "80", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "…" not in text and "<bool>" not in text and "{" not in text.splitlines()[0], text
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    words = set(text.replace("/", " ").split())
+    for param in command.params:
+        for name in (*param.opts, *param.secondary_opts):
+            if name.startswith("-"):
+                assert name in words, f"{name} missing or cut in:\n{text}"
+
+
+@pytest.fixture
+def outputs(tmp_path, example_records):
+    """A working directory with an input, a directory, a file and a directory that is no model bundle."""
+    example_records.to_csv(tmp_path / "in.csv", index=False)
+    (tmp_path / "somedir").mkdir()
+    (tmp_path / "somefile.csv").write_text("keep me\n")
+    (tmp_path / "notbundle").mkdir()
+    (tmp_path / "notbundle" / "f.txt").write_text("keep me\n")
+    return tmp_path
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("the command started its work before checking its outputs")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "in.csv", "--out", "somedir"], "--out {d}/somedir: is a directory, not a file"),
+        (["predict", "in.csv", "--json", "somedir"], "--json {d}/somedir: is a directory, not a file"),
+        (["features", "in.csv", "--out", "somedir"], "--out {d}/somedir: is a directory, not a file"),
+        (["explain", "in.csv", "--out", "somefile.csv"], "--out {d}/somefile.csv: is a file, not a directory"),
+        (["evaluate", "in.csv", "--out", "somefile.csv"], "--out {d}/somefile.csv: is a file, not a directory"),
+        (["reproduce", "in.csv", "--out", "somefile.csv"], "--out {d}/somefile.csv: is a file, not a directory"),
+        (["validate-internal", "in.csv", "--out", "somefile.csv"], "is a file, not a directory"),
+        (["cv", "in.csv", "--json", "somedir"], "--json {d}/somedir: is a directory, not a file"),
+        (["cv", "in.csv", "--out", "somefile.csv"], "--out {d}/somefile.csv: is a file, not a directory"),
+        (["simulate", "--out", "somedir"], "--out {d}/somedir: is a directory, not a file"),
+        (["simulate", "--truth", "somedir", "--out", "c.csv"], "--truth {d}/somedir: is a directory, not a file"),
+        (
+            ["simulate", "--out", "somefile.csv/c.csv"],
+            "cannot write there: {d}/somefile.csv is a file, not a directory",
+        ),
+        (["train", "in.csv", "--out", "m", "--report", "somedir"], "--report {d}/somedir: is a directory"),
+        (["update", "in.csv", "--out", "notbundle"], "--out: {d}/notbundle exists and is not a carrisk model bundle"),
+        (["demo", "--out", "somefile.csv"], "--out {d}/somefile.csv: is a file, not a directory"),
+    ],
+)
+def test_an_output_path_that_cannot_be_written_is_a_usage_error_before_any_work(monkeypatch, outputs, args, message):
+    """These used to end in exit 3 ('unexpected error: IsADirectoryError...'), some after the whole computation."""
+    import carrisk.cli
+
+    for name in ("_read", "_load", "_model"):
+        monkeypatch.setattr(carrisk.cli, name, _no_work)
+    result = run_cli(*[outputs / a if a.endswith((".csv", "dir", "bundle", "m")) else a for a in args])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("carrisk: error: "), result.output
+    assert message.format(d=outputs) in result.output, result.output
+    assert (outputs / "somefile.csv").read_text() == "keep me\n" and (outputs / "notbundle" / "f.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "in.csv", "--out", "in.csv"], "--out {d}/in.csv: is the input {d}/in.csv; refusing to overwrite"),
+        (["predict", "in.csv", "--json", "somedir/../in.csv"], "--json {d}/somedir/../in.csv: is the input {d}/in.csv"),
+        (["predict", "in.csv", "--out", "link.csv"], "--out {d}/link.csv: is the input {d}/in.csv"),
+        (["predict", "p.rejected.csv", "--out", "p.csv", "--skip-invalid"], "file {d}/p.rejected.csv: is the input"),
+        (["predict", "in.csv", "--out", "p.csv", "--json", "p.csv"], "--out and --json are the same file"),
+        (["features", "in.csv", "--out", "in.csv"], "--out {d}/in.csv: is the input"),
+        (["explain", "in.csv", "--json", "in.csv"], "--json {d}/in.csv: is the input"),
+        (["cv", "in.csv", "--json", "in.csv"], "--json {d}/in.csv: is the input"),
+        (["train", "in.csv", "--out", "m", "--report", "in.csv"], "--report {d}/in.csv: is the input"),
+        (["evaluate", "predictions.csv", "--out", "."], "--out {d}: would overwrite the input {d}/predictions.csv"),
+        (["simulate", "--out", "c.csv", "--truth", "c.csv"], "--out and --truth are the same file"),
+    ],
+)
+def test_an_output_that_would_overwrite_an_input_is_refused(monkeypatch, outputs, args, message):
+    """`carrisk predict same.csv --out same.csv` used to replace the records with the predictions."""
+    import carrisk.cli
+
+    for name in ("_read", "_load", "_model"):
+        monkeypatch.setattr(carrisk.cli, name, _no_work)
+    for name in ("p.rejected.csv", "predictions.csv"):
+        (outputs / name).write_bytes((outputs / "in.csv").read_bytes())
+    (outputs / "link.csv").symlink_to(outputs / "in.csv")
+    (outputs / "somedir").mkdir(exist_ok=True)
+    before = (outputs / "in.csv").read_bytes()
+    result = run_cli(*[outputs / a if a.endswith((".csv", "m", ".")) else a for a in args])
+    assert result.exit_code == 2, result.output
+    assert result.output.count("\n") == 1 and message.format(d=outputs) in result.output, result.output
+    assert (outputs / "in.csv").read_bytes() == before
+
+
+def test_update_refuses_to_replace_the_model_it_updates(outputs, bundle):
+    result = run_cli("update", outputs / "in.csv", "--model", bundle, "--out", bundle)
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert f"--out {bundle}: would replace the input {bundle}" in result.output
+
+
+def test_os_errors_read_as_words_without_errno(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "model.joblib").write_bytes(b"x")
+    for args in (["predict", "carrisk/data/example_patients.csv", "--model", tmp_path / "m"], ["validate", "nope.csv"]):
+        result = run_cli(*args)
+        assert result.exit_code == 2 and result.output.startswith("carrisk: error: "), result.output
+        assert "[Errno" not in result.output, result.output
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_exit_2(bundle):
+    """It used to announce 'carrisk serve: http://...' and then end in uvicorn's bind ERROR and exit 3."""
+    import socket
+
+    pytest.importorskip("uvicorn")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--model", bundle, "--port", port)
+    assert result.exit_code == 2, result.output
+    assert (
+        result.output
+        == f"carrisk: error: port {port} is in use on 127.0.0.1 (another server?); stop it or choose another --port\n"
+    )
+
+
+def test_predict_names_the_file_its_invalid_records_are_in(tmp_path, bundle, example_records):
+    example_records.assign(sex="Q").to_csv(tmp_path / "new.csv", index=False)
+    result = run_cli("predict", tmp_path / "new.csv", "--model", bundle)
+    assert result.exit_code == 1 and result.output.startswith(
+        f"carrisk: invalid: {len(example_records)} problem(s) in {tmp_path / 'new.csv'}:"
+    )
+
+
+def test_evaluate_notes_carry_the_carrisk_prefix(tmp_path, bundle):
+    simulate_cohort(n=120, seed=3).records.to_csv(tmp_path / "cohort.csv", index=False)
+    result = run_cli(
+        "evaluate", tmp_path / "cohort.csv", "--model", bundle, "--out", tmp_path / "ev", "--n-bootstrap", 2,
+        "--n-bootstrap-calibration", 2, "--no-report",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.output.splitlines() if "note:" in line]
+    assert notes and all(line.startswith("carrisk: note: ") for line in notes), notes
+
+
+def test_library_noise_is_not_passed_off_as_a_carrisk_warning(monkeypatch, tmp_path):
+    """explain printed matplotlib's deprecations and 'Glyph 9 missing from font' as 'carrisk: warning:' lines,
+    demo printed lifelines' 'Are you using formula's?' advice."""
+    import matplotlib.font_manager  # noqa: F401  (a real third-party module to raise from)
+    from lifelines.exceptions import ConvergenceWarning
+
+    real = carrisk.simulate.simulate_cohort
+
+    def noisy(*args, **kwargs):
+        warnings.warn("The set_bad function will be deprecated", PendingDeprecationWarning, stacklevel=1)
+        warnings.warn("a future default", FutureWarning, stacklevel=1)
+        exec(
+            "import warnings; warnings.warn('Glyph 9 (\\\\t) missing from font(s) DejaVu Sans.')",
+            {"__name__": "matplotlib.font_manager"},
+        )
+        np.log(np.zeros(1))  # numpy: divide by zero encountered in log
+        warnings.warn("Newton-Raphson failed to converge sufficiently.", ConvergenceWarning, stacklevel=1)
+        warnings.warn(
+            "ICI set to NaN: the Cox calibration model failed to fit: Column(s) ['x'] have very low variance. This may "
+            "harm convergence. 1) Are you using formula's? Did you mean to add '-1' to the end. 2) Try dropping this "
+            "redundant column before fitting if convergence fails.",
+            RuntimeWarning,
+            stacklevel=1,
+        )
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(carrisk.simulate, "simulate_cohort", noisy)
+    result = run_cli("simulate", "--n", "5", "--out", tmp_path / "c.csv")
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if not line.startswith("wrote")] == [
+        "carrisk: warning: ConvergenceWarning: a model fit did not fully converge (lifelines); its estimates may be "
+        "unstable",
+        "carrisk: warning: RuntimeWarning: ICI set to NaN: the Cox calibration model failed to fit: Column(s) ['x'] "
+        "have very low variance.",
+    ]
+    debug = run_cli("--debug", "simulate", "--n", "5", "--out", tmp_path / "c.csv")
+    assert "Glyph 9" in debug.output and "PendingDeprecationWarning" in debug.output, debug.output
+
+
+def test_skip_invalid_says_where_the_rejected_rows_go_and_puts_them_there(
+    monkeypatch, tmp_path, bundle, example_records
+):
+    """The help said 'beside --out' while, without --out, the file went to the current directory."""
+    assert "predictions.rejected.csv in the current directory" in " ".join(run_cli("predict", "--help").output.split())
+    (tmp_path / "in").mkdir()
+    example_records.assign(sex=["Q"] + ["F"] * (len(example_records) - 1)).to_csv(
+        tmp_path / "in" / "new.csv", index=False
+    )
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("predict", tmp_path / "in" / "new.csv", "--model", bundle, "--skip-invalid", "--top", 0)
+    assert result.exit_code == 0 and "reasons in predictions.rejected.csv" in result.output, result.output
+    assert len(pd.read_csv(tmp_path / "predictions.rejected.csv")) == 1

@@ -613,7 +613,7 @@ def cohort_outcome(
                 f"this model reads carrisk records, whose outcome columns are {TIME_COLUMN} and {EVENT_COLUMN}; "
                 "--time-col/--event-col are for generic-mode models"
             )
-        validate_records(records, outcomes="required", source=source)
+        validate_records(records, outcomes="efs", source=source)  # other outcome columns: checked if present
         y = survival_target(records)
         return np.asarray(y["event"], dtype=bool), np.asarray(y["time"], dtype=float), (TIME_COLUMN, EVENT_COLUMN)
     time_col, event_col = time_col or spec.time_col, event_col or spec.event_col

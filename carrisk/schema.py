@@ -529,9 +529,10 @@ def validate_records(records: pd.DataFrame, *, outcomes: str = "optional", sourc
     ----------
     records : DataFrame
         Raw records (as read by :func:`read_records`).
-    outcomes : {"required", "optional", "ignore"}
-        ``required`` for training (outcome columns must exist and be valid), ``optional`` (checked when
-        present) for prediction, ``ignore`` to skip them.
+    outcomes : {"required", "efs", "optional", "ignore"}
+        ``required`` for training (outcome columns must exist and be valid), ``efs`` for external validation
+        and updating (``efs_days`` and ``efs_event`` must exist; the other outcome columns are checked when
+        present), ``optional`` (checked when present) for prediction, ``ignore`` to skip them.
     source : str
         Name of the input, used in the error message.
 
@@ -546,14 +547,15 @@ def validate_records(records: pd.DataFrame, *, outcomes: str = "optional", sourc
         Listing every problem: missing columns, duplicated ``patient_id``, unparseable or out-of-range values,
         negative times, events other than 0/1, contradictions between columns.
     """
-    if outcomes not in ("required", "optional", "ignore"):
-        raise ValueError(f"outcomes must be 'required', 'optional' or 'ignore', got {outcomes!r}")
+    if outcomes not in ("required", "efs", "optional", "ignore"):
+        raise ValueError(f"outcomes must be 'required', 'efs', 'optional' or 'ignore', got {outcomes!r}")
     frame = records.reset_index(drop=True)
     rules = dict(PREINFUSION_RULES)
     if outcomes == "required":
         rules.update(OUTCOME_RULES)
-    elif outcomes == "optional":
-        rules.update({c: r for c, r in OUTCOME_RULES.items() if c in frame.columns})
+    elif outcomes in ("efs", "optional"):
+        needed = ("efs_days", "efs_event") if outcomes == "efs" else ()
+        rules.update({c: r for c, r in OUTCOME_RULES.items() if c in frame.columns or c in needed})
     if frame.empty:
         raise RecordError([RecordProblem(None, None, None, None, "at least one record")], source)
     problems = _repeated_columns(frame) or _pandera_problems(frame, rules) + _cross_column_problems(frame)

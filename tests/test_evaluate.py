@@ -152,3 +152,16 @@ def test_records_without_outcomes_or_short_follow_up_are_refused_clearly(cohort)
     short = cohort.records.head(200).assign(efs_days=lambda f: np.minimum(f["efs_days"], 100.0))
     with pytest.raises(ValueError, match=r"horizon 6mo .* is not within the follow-up"):
         evaluate_model(model, short)
+
+
+def test_only_the_efs_outcome_columns_are_required_to_evaluate(cohort):
+    model = TruthModel(cohort)
+    records = cohort.records.head(300)
+    efs_only = records.drop(columns=["day28_cr", "relapse_phenotype", "os_days", "death"])
+    full = evaluate_model(model, records, n_bootstrap=5, n_bootstrap_calibration=2)
+    lean = evaluate_model(model, efs_only, n_bootstrap=5, n_bootstrap_calibration=2)
+    assert lean.value("harrell_c") == full.value("harrell_c")
+    with pytest.raises(RecordError, match="efs_event"):  # the EFS outcome itself stays required
+        evaluate_model(model, efs_only.drop(columns=["efs_event"]))
+    with pytest.raises(RecordError, match="day28_cr"):  # a column that is present is still checked
+        evaluate_model(model, records.assign(day28_cr="maybe"))

@@ -175,6 +175,8 @@ def test_an_empty_form_or_a_bad_entry_is_named_in_the_forms_words(server: tuple[
     with chromium(width=1280, height=1000) as driver:
         driver.get(url)
         WebDriverWait(driver, 30).until(lambda d: "SYNTHETIC" in d.find_element(By.ID, "warning").text)
+        about = driver.find_element(By.ID, "provenance").get_attribute("innerText")
+        assert "coxnet_cv alpha" in about and "{" not in about  # tuned settings in words, not raw JSON
         driver.find_element(By.ID, "calculate").click()  # nothing entered: no prediction of a "median patient"
         WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "error").is_displayed())
         assert "Every field is empty" in driver.find_element(By.ID, "error").text

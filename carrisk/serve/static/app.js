@@ -278,13 +278,23 @@ function showGenericNote(info) {
   note.hidden = false;
 }
 
+// {"coxnet_cv__alpha": 1.1921, "weights": [0.5, 0.5]} -> "coxnet_cv alpha 1.19; weights 0.5, 0.5"
+function readableSettings(settings) {
+  if (!settings || Object.keys(settings).length === 0) return "none";
+  const number = (v) => (typeof v === "number" ? Number(v.toPrecision(3)).toString() : String(v));
+  return Object.entries(settings)
+    .map(([name, value]) => `${name.replace(/__/g, " ")} ${Array.isArray(value) ? value.map(number).join(", ") : number(value)}`)
+    .join("; ");
+}
+
 function showProvenance(info) {
   if (info.mode === "generic") showGenericNote(info);
   $("synthetic-text").textContent = info.synthetic_training_data ? "Model trained on SYNTHETIC data only." : "";
   cutpoints = info.provenance.risk_cutpoints_efs_12mo;
   const p = info.provenance;
   const rows = [
-    ["Model", `${p.model} ${p.hyperparameters ? JSON.stringify(p.hyperparameters) : ""}`],
+    ["Model", p.model],
+    ["Tuned settings", readableSettings(p.hyperparameters)],
     ["Training data", `${info.synthetic_training_data ? "SYNTHETIC cohort" : "cohort"}: ${p.training_rows} patients, ${p.training_events} events`],
     ["Cross-validated Harrell's C", p.cv_harrell_c ? `${p.cv_harrell_c.toFixed(3)} (fold range ${p.cv_harrell_c_range.map((v) => v.toFixed(3)).join("-")})` : "not recorded"],
     ["Intervals", p.interval_method || "n/a"],

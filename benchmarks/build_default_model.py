@@ -329,7 +329,7 @@ and exact SHAP reasons of S(6 months) over coalitions of clinical variables.
 generating model is calibrated to the study's published figures (CR rates and 6-month EFS by blinatumomab group,
 CD19 dim/partial prevalence, relapse phenotypes; see `benchmarks/results/cohort_validation.md`). Parameters the
 paper does not print (hazard ratios, prevalences of KMT2A, transplant, high burden) are assumptions listed in
-`carrisk/simulate.py`. Events: {model.metadata["training_data"]["events"]}.
+`carrisk/simulate/__init__.py`. Events: {model.metadata["training_data"]["events"]}.
 
 ## Cross-validated performance (nested {folds}-fold x {repeats}, seed {MODEL_SEED})
 Mean over outer folds, the 95% confidence interval of that mean (Nadeau-Bengio corrected repeated-CV t interval)

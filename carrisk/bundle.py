@@ -76,7 +76,7 @@ try:
 except ImportError:  # Windows: no advisory locks; see "Concurrency" above
     fcntl = None  # type: ignore[assignment]
 
-from carrisk._io import atomic_write, atomic_write_text
+from carrisk._io import atomic_write, atomic_write_text, unwritable_reason
 from carrisk._safe_load import DisallowedGlobal, restricted_load
 from carrisk.provenance import package_versions
 
@@ -210,13 +210,11 @@ def check_bundle_target(path: str | os.PathLike[str]) -> Path:
                 f"{target} exists and is not a carrisk model bundle (or is a symlink); saving would delete it. "
                 "Choose another path, or remove it first if it is no longer needed."
             )
-    ancestor = target.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise FileExistsError(f"cannot save a model bundle under {ancestor}: it is a file, not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise PermissionError(f"cannot save a model bundle at {target}: {ancestor} is not writable")
+    reason = unwritable_reason(target)
+    if reason is not None:
+        raise (PermissionError if reason.endswith("not writable") else FileExistsError)(
+            f"cannot save a model bundle at {target}: {reason}"
+        )
     return target
 
 

@@ -297,13 +297,11 @@ def _os_error_text(err: OSError) -> str:
 
 def _writable_place(option: str, path: Path) -> None:
     """Refuse ``path`` when its nearest existing parent is a file or is not writable (one-line usage error)."""
-    ancestor = Path(os.path.abspath(path)).parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise CliError(f"{option} {path}: cannot write there: {ancestor} is a file, not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise CliError(f"{option} {path}: cannot write there: {ancestor} is not writable")
+    from carrisk._io import unwritable_reason
+
+    reason = unwritable_reason(path)
+    if reason is not None:
+        raise CliError(f"{option} {path}: cannot write there: {reason}")
 
 
 def _check_outputs(

@@ -638,12 +638,25 @@ class EFSModel:
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
         named = horizon_names(horizons)
-        for name, days in named.items():
-            self.check_horizon(days, f"horizon {name!r}")
-        if top:
-            self.check_horizon(explain_horizon, "explain_horizon")
+        for name, days in {**named, "explain_horizon": explain_horizon}.items():
+            if not np.isfinite(days) or days <= 0:
+                raise ValueError(f"horizon {name!r} must be a positive number of days, got {days!r}")
+        # The fixed horizons (6 and 12 months, the band) may lie past a short-follow-up model's curve: its value
+        # there is the curve's last one, and every patient's assumptions say so (explain refuses such a horizon).
+        last = float(self.time_grid[-1])
+        beyond = [name for name, days in named.items() if days > last]
+        note = (
+            f"EFS at {', '.join(beyond[:3])}{' and later' if len(beyond) > 3 else ''} is past this model's follow-up "
+            f"(its curve ends at day {last:g}): carried forward from day {last:g}"
+            if beyond
+            else ""
+        )
+        explain_horizon = min(explain_horizon, last)  # the same SHAP values: the curve is flat after its end
         for start in range(0, len(frame), chunk_rows):
-            yield self._predict_chunk(frame.iloc[start : start + chunk_rows], named, top, explain_horizon)
+            table = self._predict_chunk(frame.iloc[start : start + chunk_rows], named, top, explain_horizon)
+            if note:
+                table["assumptions"] = [f"{a}; {note}" if a else note for a in table["assumptions"]]
+            yield table
 
     def empty_predictions(self, horizons: Mapping[str, float] | Sequence[float] = DEFAULT_HORIZONS) -> pd.DataFrame:
         """A prediction table with no rows: the columns :meth:`predict_efs` returns."""
@@ -880,6 +893,15 @@ def fit_efs_model(
         fitted.metadata.update(_interval_noise(fitted, len(design), inbag.shape[1]))
         if fitted.metadata.get("interval_warning"):
             warnings.warn(fitted.metadata["interval_warning"], UserWarning, stacklevel=2)
+    last = float(fitted.time_grid[-1])
+    short = [name for name, days in DEFAULT_HORIZONS.items() if days > last]
+    if short:
+        warnings.warn(
+            f"the training follow-up ends at day {last:g}: this model's EFS at {', '.join(short)} can only be "
+            f"carried forward from day {last:g} (predictions say so in their assumptions)",
+            UserWarning,
+            stacklevel=2,
+        )
     fitted.cause_model = _fit_cause_model(records, spec, causes, seed)
     return fitted
 

@@ -327,15 +327,17 @@ def test_explanation_data_are_the_patients_values_not_the_standardised_design(ex
     assert first == shown["blina_status"].iloc[0]
 
 
-def test_horizons_beyond_the_last_training_time_are_refused(example_records):
+def test_explaining_beyond_the_last_training_time_is_refused_and_predicting_says_so(example_records):
     from carrisk import load_default_model
 
     model = load_default_model()
     last = float(model.time_grid[-1])
     with pytest.raises(ValueError, match=f"ends at day {last:g}"):
         model.explain(example_records, horizon=last + 1)
-    with pytest.raises(ValueError, match="horizon '"):
-        model.predict_efs(example_records, horizons=[182.625, last + 30])
+    late = model.predict_efs(example_records.head(2), horizons=[182.625, last + 30], top=0)  # carried forward
+    at_end = model.predict_efs(example_records.head(2), horizons=[last], top=0)
+    np.testing.assert_array_equal(late.iloc[:, 4].to_numpy(dtype=float), at_end.iloc[:, 1].to_numpy(dtype=float))
+    assert all("past this model's follow-up" in a for a in late["assumptions"])
     with pytest.raises(ValueError, match="positive number of days"):
         model.explain(example_records, horizon=float("nan"))
     assert (

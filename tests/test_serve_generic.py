@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -102,3 +103,23 @@ def test_fuzzed_records_are_predicted_or_refused_never_a_server_error(client: Te
     content = json.dumps([record]).encode()
     response = client.post("/predict", content=content, headers={"content-type": "application/json"})
     assert response.status_code in (200, 422), response.text
+
+
+def test_a_model_followed_for_less_than_a_year_predicts_and_says_what_it_carried_forward(tmp_path: Path) -> None:
+    table = load_public_dataset("gbsg2").head(300)
+    table = table.assign(time=table["time"].clip(upper=300.0) * 0.9)  # follow-up ends before 12 months
+    table.loc[table["time"] >= 270.0, "event"] = 0
+    spec = FeatureSpec.generic(table, "time", "event")
+    with pytest.warns(UserWarning, match="carried forward"):
+        model = fit_efs_model(table, survival_target(table, "time", "event"), "coxph", spec=spec, n_bootstrap=5)
+    last = float(model.time_grid[-1])
+    assert last < 365.25
+    predictions = model.predict_efs(table[FEATURES].head(3))
+    np.testing.assert_allclose(predictions["efs_12mo"], model.predict_survival(table[FEATURES].head(3), [last])[:, 0])
+    assert all(f"curve ends at day {last:g}): carried forward" in a for a in predictions["assumptions"])
+    save_model(model, tmp_path / "short")
+    client = TestClient(app_from_bundle(tmp_path / "short", ServeSettings(rate_limit_per_s=0)))
+    records = table[FEATURES].head(2).astype(object).to_dict("records")
+    assert client.post("/predict?band=true", json=records).status_code == 200
+    assert client.post("/explain?horizon_days=365.25", json=records).status_code == 422  # asked for: refused
+    assert client.post(f"/explain?horizon_days={last:g}", json=records).status_code == 200

@@ -7,8 +7,10 @@ not only the first.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
+import hashlib
 import io
 import itertools
 import os
@@ -206,14 +208,24 @@ def _note_file_lines(frame: pd.DataFrame, lines: Sequence[int]) -> None:
     for position, line in enumerate(lines):
         if not breaks or line != breaks[-1][1] + position - breaks[-1][0]:
             breaks.append([position, int(line)])
-    frame.attrs[FILE_LINES_ATTR] = {"rows": len(lines), "breaks": breaks}
+    column = str(frame.columns[0]) if len(frame.columns) else None
+    order = _row_order(frame, column)
+    frame.attrs[FILE_LINES_ATTR] = {"rows": len(lines), "breaks": breaks, "column": column, "order": order}
+
+
+def _row_order(frame: pd.DataFrame, column: str | None) -> str | None:
+    """A fingerprint of the rows' order: the SHA-256 of one column's cells (a sorted or shuffled copy differs)."""
+    if column is None or column not in frame.columns:
+        return None
+    cells = "\x1f".join("" if pd.isna(v) else str(v) for v in frame[column].tolist())
+    return hashlib.sha256(cells.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def file_lines(frame: pd.DataFrame) -> list[int] | None:
     """The CSV file line of each row of ``frame`` as :func:`read_records` noted it; None when not known.
 
-    The note holds as long as the rows are the ones read, in their order (index 0..n-1); a frame with rows
-    dropped, added or reindexed since gets None.
+    The note holds as long as the rows are the ones read, in their order (index 0..n-1, and the first column's
+    cells as read); a frame with rows dropped, added, reordered or reindexed since gets None.
     """
     note = frame.attrs.get(FILE_LINES_ATTR)
     index = frame.index
@@ -223,6 +235,7 @@ def file_lines(frame: pd.DataFrame) -> list[int] | None:
         or not isinstance(index, pd.RangeIndex)
         or index.start != 0
         or index.step != 1
+        or _row_order(frame, note.get("column")) != note.get("order")
     ):
         return None
     lines: list[int] = []
@@ -321,10 +334,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        start = err.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)  # counted after it
+        line = data.count(b"\n", 0, start) + 1
+        column = start - (data.rfind(b"\n", 0, start) + 1) + 1
         raise OSError(
-            f"line {line} is not UTF-8 text (byte 0x{data[err.start]:02x} at position {column} of the line; a "
+            f"line {line} is not UTF-8 text (byte 0x{data[start]:02x}, the line's byte {column}; a "
             f"Windows or Latin-1 export?); {SAVE_AS_CSV}"
         ) from None
     reader = csv.reader(io.StringIO(text, newline=""))

@@ -55,7 +55,7 @@ def test_a_windows_1252_byte_in_a_data_row_names_its_line(tmp_path):
     lines = _lines()
     lines[3] = lines[3].replace("EX-03", "Müller-03", 1)
     path = _write(tmp_path / "latin.csv", lines, encoding="cp1252")
-    message = r"line 4 is not UTF-8 text \(byte 0xfc .*save it as comma-separated CSV \(UTF-8\)"
+    message = r"line 4 is not UTF-8 text \(byte 0xfc, .*save it as comma-separated CSV \(UTF-8\)"
     with pytest.raises(OSError, match=message):
         read_records(path)
     code, output = _validate_cli(path)
@@ -196,3 +196,23 @@ def test_an_upper_bound_of_marrow_blasts_below_5_percent_reads_as_m1():
     with pytest.raises(RecordError) as err:
         validate_records(frame)
     assert [(p.row, p.value) for p in err.value.problems] == [(3, "<25%")]
+
+
+def test_a_non_utf8_byte_after_a_byte_order_mark_names_its_true_line(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbfpatient_id,age_years\nA,1\nB,\xe9\n")
+    with pytest.raises(OSError, match=r"line 3 is not UTF-8 text \(byte 0xe9, the line's byte 3;"):
+        read_records(path)
+
+
+def test_file_lines_are_dropped_not_misquoted_once_the_rows_are_reordered(tmp_path):
+    lines = _lines()
+    lines[2] = lines[2].replace(lines[2].split(",")[1], "55", 1)  # the second record's age: out of range
+    frame = read_records(_write(tmp_path / "one_bad.csv", lines))
+    with pytest.raises(RecordError) as as_read:
+        validate_records(frame)
+    assert [(p.row, p.line) for p in as_read.value.problems] == [(2, 3)]
+    reordered = frame.sort_values("patient_id", ascending=False).reset_index(drop=True)
+    with pytest.raises(RecordError) as after_sorting:
+        validate_records(reordered)
+    assert [p.line for p in after_sorting.value.problems] == [None]  # no line rather than a wrong one

@@ -1118,7 +1118,8 @@ def explain(
         for i, pid in enumerate(ids)
     ]
     months = horizon / DAYS_PER_MONTH
-    when = f"{months:g} months" if abs(months - round(months)) < 1e-9 else f"{horizon:g} days"
+    whole = abs(months - round(months)) < 1e-9
+    when = f"{months:g} month{'' if months == 1 else 's'}" if whole else f"{horizon:g} days"
     for item in explanations:
         top = sorted(item["contributions"].items(), key=lambda kv: -abs(kv[1]))[:3]
         typer.echo(

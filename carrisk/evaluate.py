@@ -152,6 +152,27 @@ MIN_EVENTS = 10
 RECOMMENDED_EVENTS = 100
 
 
+def check_event_count(n_events: int, what: str, task: str) -> None:
+    """Refuse fewer than :data:`MIN_EVENTS` events and warn below :data:`RECOMMENDED_EVENTS`.
+
+    ``what`` says where the events were counted, with ``{n}`` for their number (e.g. "centre.csv has {n} event(s)
+    in 'efs_event'"); ``task`` names what needs them ("external validation", "updating").
+    """
+    counted = what.replace("{n}", str(n_events))
+    if n_events < MIN_EVENTS:
+        raise ValueError(
+            f"{counted}; {task} needs at least {MIN_EVENTS} (and about {RECOMMENDED_EVENTS} for stable estimates; "
+            "Collins, Ogundimu & Altman 2016)"
+        )
+    if n_events < RECOMMENDED_EVENTS:
+        warnings.warn(
+            f"{counted}: about {RECOMMENDED_EVENTS} events are recommended for {task} (Collins, Ogundimu & Altman "
+            "2016); read the confidence intervals",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def outcome_words(info: Mapping[str, Any]) -> dict[str, str]:
     """Words for the outcome of an evaluation: EFS for a carrisk-records model, the event column for a generic one.
 
@@ -735,24 +756,11 @@ def _evaluate(
             raise ValueError(
                 f"horizon {name} ({horizon:g} days) is not within the follow-up of {source}: the longest follow-up "
                 f"is {time.max():g} days and there are {int((event & (time <= horizon)).sum())} events before it"
-                + (months_hint(time) or "; the model cannot be evaluated there")
+                + (months_hint(time) or "; evaluate on a cohort followed beyond it")
             )
     if not event.any():
         raise ValueError(f"{source} has no event in {outcome_columns[1]!r}; nothing can be evaluated")
-    if event.sum() < MIN_EVENTS:
-        raise ValueError(
-            f"{source} has {int(event.sum())} event(s) in {outcome_columns[1]!r}; external validation needs at least "
-            f"{MIN_EVENTS} "
-            f"(and about {RECOMMENDED_EVENTS} for stable estimates; Collins, Ogundimu & Altman 2016)"
-        )
-    if event.sum() < RECOMMENDED_EVENTS:
-        warnings.warn(
-            f"{source} has {int(event.sum())} events in {outcome_columns[1]!r}: about {RECOMMENDED_EVENTS} are "
-            "recommended for external "
-            "validation (Collins, Ogundimu & Altman 2016); read the confidence intervals",
-            UserWarning,
-            stacklevel=2,
-        )
+    check_event_count(int(event.sum()), f"{source} has {{n}} event(s) in {outcome_columns[1]!r}", "external validation")
     names, days = list(named), list(named.values())
     surv = np.asarray(model.predict_survival(records, days), dtype=float)
     y_sk = _sk_target(event, time)

@@ -188,7 +188,8 @@ class EFSModel:
         synthetic = ", SYNTHETIC training data" if self.metadata.get("synthetic_training_data") else ""
         return (
             f"EFSModel({self.model_name!r}, trained on {data.get('rows', '?')} patients with "
-            f"{data.get('events', '?')} events{synthetic}; interval: {self.metadata.get('interval_method', 'none')})"
+            f"{data.get('events', '?')} events{synthetic}; interval: "
+            f"{str(self.metadata.get('interval_method', 'none')).split(':')[0]})"
         )
 
     # ----- pieces -----

@@ -83,7 +83,7 @@ import pandas as pd
 from scipy import optimize, sparse, stats
 
 from carrisk import explain as shap_explain
-from carrisk.evaluate import MIN_EVENTS, RECOMMENDED_EVENTS, cohort_outcome
+from carrisk.evaluate import check_event_count, cohort_outcome
 from carrisk.metrics import DEFAULT_HORIZONS_DAYS
 from carrisk.nonparametric import kaplan_meier_at
 from carrisk.predict import DEFAULT_HORIZONS, predictions_table, risk_groups, top_reasons
@@ -660,21 +660,8 @@ def update_model(
     truncated_event = (event & (time <= reference_days)).astype(float)
     truncated_time = np.minimum(time, reference_days)
     n_events = int(truncated_event.sum())
-    if n_events < MIN_EVENTS:
-        raise ValueError(
-            f"{source} has {n_events} event(s) in {outcome_columns[1]!r} before {reference_days:g} days; updating "
-            "needs at least "
-            f"{MIN_EVENTS} (and about {RECOMMENDED_EVENTS} for stable estimates)"
-        )
-    if n_events < RECOMMENDED_EVENTS:
-        warnings.warn(
-            f"{source} has {n_events} events in {outcome_columns[1]!r} before {reference_days:g} days: the updated "
-            "baseline and slope "
-            f"are uncertain (about {RECOMMENDED_EVENTS} events are recommended; Collins et al. 2016); "
-            "read their confidence intervals",
-            UserWarning,
-            stacklevel=2,
-        )
+    counted = f"{source} has {{n}} event(s) in {outcome_columns[1]!r} before {reference_days:g} days"
+    check_event_count(n_events, counted, "updating")
 
     offset = np.log(_parent_hazard_at_own_times(model, records, truncated_time))
     lp = np.log(_cumulative_hazard(model.predict_survival(records, [reference_days])[:, 0]))

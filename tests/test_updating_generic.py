@@ -65,7 +65,7 @@ def test_evaluate_speaks_of_the_event_column_and_warns_of_nothing(generic):
     assert "EFS" not in result.output
     # the one warning: fewer than the recommended 100 events, worded for the table's own event column
     (warning,) = [line for line in result.output.splitlines() if "warning" in line.lower()]
-    assert "has 90 events in 'event': about 100 are recommended" in warning
+    assert "has 90 event(s) in 'event': about 100 events are recommended for external validation" in warning
     summary = pd.read_csv(out / "summary.csv").set_index(["measure", "horizon"])
     assert summary.loc[("auc", "6mo"), "interval"] == "bootstrap percentile (4 resamples)"
     assert summary.loc[("brier", "6mo"), "interval"] == "bootstrap percentile (5 resamples)"

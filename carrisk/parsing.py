@@ -468,8 +468,10 @@ _ZERO = {"0", "no", "n", "false"}
 def parse_binary(value: Any) -> float | None:
     """Parse a 0/1 outcome cell (``efs_event``, ``day28_cr``, ``death``) to 1.0 or 0.0; missing -> None.
 
-    Accepts the numbers 0 and 1 (``1``, ``1.0``, ``"0"``) and, as the yes/no columns do, ``yes``/``no``,
-    ``y``/``n``, ``true``/``false`` (any case) and booleans.
+    Accepts the numbers 0 and 1 (``1``, ``1.0``, ``"0"``), ``yes``/``no``, ``y``/``n``, ``true``/``false`` (any
+    case) and booleans: the yes/no columns' spellings without ``t``/``f``, ``pos``/``neg``, ``positive``/
+    ``negative`` and ``none``, which read as a finding's result there but are ambiguous for an outcome (a
+    "positive" relapse assessment is an event; a "positive" remission assessment is not).
     """
     if isinstance(value, bool | np.bool_):
         return float(value)

@@ -1338,20 +1338,9 @@ def _paired_differences(
             kept = np.isfinite(draws)
 
             gains = _improvement(better, values[name][(measure, horizon)], reference_draws)
-            gains = gains[np.isfinite(gains)]
-            lower, upper = np.quantile(draws[kept], [0.025, 0.975]) if kept.any() else (np.nan, np.nan)
-            gain_lower, gain_upper = np.quantile(gains, [0.025, 0.975]) if gains.size else (np.nan, np.nan)
-            verdict = (
-                ""
-                if better is None
-                else "not estimable"
-                if not gains.size
-                else "better"
-                if gain_lower > 0
-                else "worse"
-                if gain_upper < 0
-                else "no clear difference"
-            )
+            lower, upper, _ = _percentile_interval(draws)
+            gain_lower, gain_upper, n_gains = _percentile_interval(gains)
+            verdict = "" if better is None else _verdict(gain_lower, gain_upper, n_gains)
             band = " of the calibration band" if measure in _CALIBRATION_BAND_MEASURES else ""
             rows.append(
                 {
@@ -1399,6 +1388,13 @@ def _percentile_interval(draws: np.ndarray) -> tuple[float, float, int]:
     return float(lower), float(upper), int(kept.size)
 
 
+def _verdict(gain_lower: float, gain_upper: float, n_draws: int) -> str:
+    """ "better" / "worse" when the 95% interval of the improvement excludes 0, else "no clear difference"."""
+    if not n_draws:
+        return "not estimable"
+    return "better" if gain_lower > 0 else "worse" if gain_upper < 0 else "no clear difference"
+
+
 def _net_benefit_differences(
     results: Mapping[str, ExternalValidation],
     scored: Mapping[str, _Scored],
@@ -1441,15 +1437,7 @@ def _net_benefit_differences(
                 lower, upper, kept = _percentile_interval(difference[:, j])
                 estimate = float(point[name, horizon][j] - point[reference, horizon][j])
                 per_intervention = 100.0 * (1.0 - threshold) / threshold
-                verdict = (
-                    "not estimable"
-                    if not kept
-                    else "better"
-                    if lower > 0
-                    else "worse"
-                    if upper < 0
-                    else "no clear difference"
-                )
+                verdict = _verdict(lower, upper, kept)
                 rows.append(
                     {
                         "model": name,

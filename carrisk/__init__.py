@@ -7,8 +7,11 @@ clinically validated.
 from __future__ import annotations
 
 import importlib
+import os as _os
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
+
+from carrisk import _warnings
 
 if TYPE_CHECKING:
     from carrisk.bundle import BundleError, BundleVersionError, load_model, read_manifest, save_model
@@ -113,6 +116,10 @@ _EXPORTS = {
     "PenaltyWeights": "carrisk.penalized",
     "StackedSurvival": "carrisk.ensemble",
 }
+
+# In a worker process the command line started (joblib's cross-validation folds), warnings follow its rules.
+if _os.environ.get(_warnings.WORKER_ENV):
+    _warnings.install_in_worker()
 
 try:
     __version__ = version("carrisk")

@@ -9,7 +9,6 @@ import os
 import re
 import sys
 import traceback
-import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,6 +17,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 import carrisk
+from carrisk._warnings import one_line_warnings
 from carrisk.units import DAYS_PER_MONTH, SIX_MONTHS_DAYS, TWELVE_MONTHS_DAYS
 
 if TYPE_CHECKING:
@@ -71,89 +71,6 @@ def _value_errors_exit(code: int, prefix: str = "") -> Iterator[None]:
         raise CliError(f"{prefix}{err}", code) from None
 
 
-def _say_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
-    text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
-    kind = "" if category is UserWarning else f"{category.__name__}: "
-    typer.echo(f"carrisk: warning: {kind}{text}", err=True)
-
-
-#: Warnings meant for developers (of carrisk or of a library it uses), never for the user of the command line.
-_DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning, ImportWarning, ResourceWarning)
-
-
-def _warning_module() -> str:
-    """The module whose code raised the warning being shown (the caller of ``warnings.warn``, whatever its
-    ``stacklevel`` said), or ``""``."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__") in ("warnings", __name__):
-        frame = frame.f_back  # type: ignore[assignment]
-    return str(frame.f_globals.get("__name__", "")) if frame is not None else ""
-
-
-def _is_third_party(module: str) -> bool:
-    """Whether ``module`` belongs to the standard library or an installed package other than carrisk."""
-    import sysconfig
-
-    if module.split(".")[0] == "carrisk":
-        return False
-    path = getattr(sys.modules.get(module), "__file__", None)
-    if not path:
-        return module.split(".")[0] in sys.stdlib_module_names
-    roots = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
-    return any(os.path.realpath(path).startswith(os.path.realpath(root) + os.sep) for root in roots)
-
-
-def _user_warning(message: Warning | str, category: type[Warning], module: str) -> str | None:
-    """What the user is told of a warning, or None: carrisk's own warnings (and a script's) are shown; library
-    noise (deprecations, matplotlib's fonts, numpy's floating-point chatter) is not, except a convergence failure."""
-    text = " ".join(str(message).split()) or category.__name__
-    if issubclass(category, _DEVELOPER_WARNINGS):
-        return None
-    if issubclass(category, RuntimeWarning) and " encountered in " in text:
-        return None  # numpy: 'divide by zero encountered in log' and the like; the results say what it means
-    if category.__name__ == "ConvergenceWarning":
-        library = category.__module__.split(".")[0]
-        return f"a model fit did not fully converge ({library}); its estimates may be unstable"
-    if _is_third_party(module):
-        return None
-    return _LIFELINES_ADVICE.sub(".", str(message))
-
-
-#: lifelines' advice inside the message of a failed fit, meant for its own users ("Are you using formula's?").
-_LIFELINES_ADVICE = re.compile(r"\. This may harm convergence\..*?fails\.", re.DOTALL)
-
-
-@contextlib.contextmanager
-def _one_line_warnings(debug: bool = False) -> Iterator[None]:
-    """Every warning of carrisk's raised while a command runs reaches the user once, as one line on stderr.
-
-    Third-party noise is left out (:func:`_user_warning`); with ``--debug`` every warning is shown, with its category
-    and the module that raised it. Worker processes (joblib's loky) print warnings themselves, past this hook:
-    they are started with ``PYTHONWARNINGS=ignore`` unless ``--debug`` or the user set ``PYTHONWARNINGS``.
-    """
-    seen: set[str] = set()
-
-    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        module = _warning_module()
-        text = f"{message} [{category.__name__} from {module}]" if debug else _user_warning(message, category, module)
-        key = f"{category.__name__}:{text}"
-        if text is not None and key not in seen:
-            seen.add(key)
-            _say_warning(text, UserWarning if debug else category)
-
-    saved = os.environ.get("PYTHONWARNINGS")
-    if saved is None and not debug:
-        os.environ["PYTHONWARNINGS"] = "ignore"
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("always")
-            warnings.showwarning = show
-            yield
-    finally:
-        if saved is None:
-            os.environ.pop("PYTHONWARNINGS", None)
-
-
 #: click's ``UsageError`` (bad option value, missing argument, unknown option or command), found through
 #: ``typer.BadParameter`` because typer >= 0.23 vendors click privately and older versions use click itself.
 _USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
@@ -201,7 +118,7 @@ class _CarriskGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # click's Context, which typer vendors privately
         debug = bool(ctx.params.get("debug"))
         try:
-            with _one_line_warnings(debug):
+            with one_line_warnings(debug):
                 return super().invoke(ctx)
         except _USAGE_ERROR as err:  # a command's bad option value, missing argument, unknown command...
             if _is_help_request(err):

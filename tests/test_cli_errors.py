@@ -467,3 +467,22 @@ def test_skip_invalid_says_where_the_rejected_rows_go_and_puts_them_there(
     result = run_cli("predict", tmp_path / "in" / "new.csv", "--model", bundle, "--skip-invalid", "--top", 0)
     assert result.exit_code == 0 and "reasons in predictions.rejected.csv" in result.output, result.output
     assert len(pd.read_csv(tmp_path / "predictions.rejected.csv")) == 1
+
+
+def test_warnings_raised_in_worker_processes_reach_the_user_as_in_one_process(tmp_path):
+    import subprocess
+    import sys
+
+    carrisk.simulate_cohort(40, seed=3).records.to_csv(tmp_path / "small.csv", index=False)
+    shown = {}
+    for jobs in (1, 2):  # --n-jobs 2 fits the folds in joblib's worker processes, which print their own warnings
+        result = subprocess.run(
+            [sys.executable, "-m", "carrisk", "cv", tmp_path / "small.csv", "--models", "coxph", "--folds", "3",
+             "--repeats", "1", "--n-jobs", str(jobs), "--json", tmp_path / f"cv{jobs}.json"],
+            capture_output=True, text=True, timeout=300, check=True,
+        )  # fmt: skip
+        lines = result.stderr.splitlines()
+        assert all(line.startswith("carrisk: warning: ") for line in lines), result.stderr
+        shown[jobs] = set(lines)
+    assert any("ICI/E50/E90 set to NaN" in line for line in shown[1])
+    assert shown[2] == shown[1]

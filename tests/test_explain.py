@@ -565,3 +565,15 @@ def test_waterfall_needs_a_single_horizon(tmp_path, forest, patients):
         explain.plot_waterfall(result, 0, tmp_path / "w.png")
     path = explain.plot_waterfall(result.select_time(HORIZONS_DAYS[0]), 0, tmp_path / "w.png")
     assert path.stat().st_size > 1000
+
+
+def test_the_beeswarm_colour_scale_leaves_categories_grey_not_ranked_alphabetically():
+    import pandas as pd
+
+    from carrisk import load_default_model
+
+    records = pd.read_csv(Path(carrisk.__file__).parent / "data" / "example_patients.csv")
+    explanation = load_default_model().explain(records).to_explanation()
+    names = list(explanation.feature_names)
+    assert np.isnan(explanation.data[:, names.index("blina_status")]).all()  # categories: no order, no colour
+    np.testing.assert_allclose(explanation.data[:, names.index("age_years")], records["age_years"].astype(float))

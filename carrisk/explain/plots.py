@@ -121,7 +121,7 @@ def plot_beeswarm(result: ShapResult, path: str | os.PathLike, max_display: int 
     """
     import shap
 
-    return _summary_plot(shap.plots.beeswarm, result, path, max_display, "SHAP values")
+    return _summary_plot(shap.plots.beeswarm, result, path, max_display, "SHAP values (grey: categories, no order)")
 
 
 def _summary_plot(plot: Any, result: ShapResult, path: str | os.PathLike, max_display: int, title: str) -> Path:

@@ -227,10 +227,9 @@ def _one_hot_labels(active: np.ndarray, columns: Sequence[str], variable: str) -
 
 
 def _numeric_codes(column: pd.Series) -> pd.Series:
-    numeric = pd.to_numeric(column, errors="coerce")
-    if numeric.notna().any() or column.isna().all():
-        return numeric.astype(float)
-    return pd.Series(pd.Categorical(column).codes, index=column.index, dtype=float)
+    """The column as numbers for a plot's colour scale; a column of categories has no order, so it is NaN (grey),
+    never the alphabetical rank of its levels under a "low to high" colour bar."""
+    return pd.to_numeric(column, errors="coerce").astype(float)
 
 
 def _as_frame(X: Any, feature_names: Sequence[str] | None) -> pd.DataFrame:

@@ -968,7 +968,9 @@ def format_predictions(table: pd.DataFrame) -> str:
             f"{row['risk_group']} risk"
         )
         for reason in row["top_reasons"]:
-            lines.append(f"    {reason['variable']} = {reason['value']}: {reason['effect']:+.1%} on 6-month EFS")
+            lines.append(
+                f"    {reason['variable']} = {reason['value']}: {100 * reason['effect']:+.1f} points on 6-month EFS"
+            )
         if row.get("assumptions"):
             lines.append(f"    assumed: {row['assumptions']}")
     return "\n".join(lines)
@@ -1041,7 +1043,7 @@ def explain(
         top = sorted(item["contributions"].items(), key=lambda kv: -abs(kv[1]))[:3]
         typer.echo(
             f"{item['patient_id']}: EFS at {when} {item['prediction']:.1%} (baseline "
-            f"{item['base_value']:.1%}); " + ", ".join(f"{k} {v:+.1%}" for k, v in top)
+            f"{item['base_value']:.1%}); " + ", ".join(f"{k} {100 * v:+.1f} points" for k, v in top)
         )
     if json_out is not None:
         atomic_write_text(json_out, json.dumps(explanations, indent=1))

@@ -25,11 +25,22 @@ _DEVELOPER_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, FutureWarn
 _LIFELINES_ADVICE = re.compile(r"\. This may harm convergence\..*?fails\.", re.DOTALL)
 
 
-def say_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
-    """Write one warning as ``carrisk: warning: ...`` (its first line) on stderr."""
+def _line(message: Warning | str, category: type[Warning]) -> str:
     text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
     kind = "" if category is UserWarning else f"{category.__name__}: "
-    print(f"carrisk: warning: {kind}{text}", file=sys.stderr, flush=True)
+    return f"carrisk: warning: {kind}{text}\n"
+
+
+def say_warning(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+    """Write one warning as ``carrisk: warning: ...`` (its first line) on stderr."""
+    sys.stderr.write(_line(message, category))
+    sys.stderr.flush()
+
+
+def _say_in_worker(message: Warning | str, category: type[Warning]) -> None:
+    """:func:`say_warning` as one ``write`` to file descriptor 2, which the workers and the parent share: a line
+    of under 4 KiB written at once is never interleaved with another process's."""
+    os.write(2, _line(message, category).encode("utf-8", "replace"))
 
 
 def _warning_module() -> str:
@@ -70,7 +81,7 @@ def user_warning(message: Warning | str, category: type[Warning], module: str) -
     return _LIFELINES_ADVICE.sub(".", str(message))
 
 
-def _shower(debug: bool) -> Any:
+def _shower(debug: bool, say: Any = say_warning) -> Any:
     """A ``warnings.showwarning`` that applies :func:`user_warning` and says each message once."""
     seen: set[str] = set()
 
@@ -80,7 +91,7 @@ def _shower(debug: bool) -> Any:
         key = f"{category.__name__}:{text}"
         if text is not None and key not in seen:
             seen.add(key)
-            say_warning(text, UserWarning if debug else category)
+            say(text, UserWarning if debug else category)
 
     return show
 
@@ -115,6 +126,6 @@ def install_in_worker() -> None:
     mode = os.environ.get(WORKER_ENV)
     if mode and not getattr(warnings.showwarning, "_carrisk", False):
         warnings.simplefilter("default")
-        show = _shower(mode == "debug")
+        show = _shower(mode == "debug", _say_in_worker)
         show._carrisk = True
         warnings.showwarning = show

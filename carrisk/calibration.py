@@ -93,7 +93,12 @@ def _fit_cox(frame: pd.DataFrame) -> CoxPHFitter:
         try:
             return CoxPHFitter().fit(frame, duration_col="time", event_col="event")
         except (ConvergenceError, ConvergenceWarning, np.linalg.LinAlgError) as error:
-            raise _CalibrationFitError(f"the Cox calibration model failed to fit: {error}") from error
+            # lifelines' own first sentence, without its advice to lifelines users ("Are you using formula's?")
+            reason = " ".join(str(error).split()).split(" Please see")[0].split(" This may harm convergence")[0]
+            raise _CalibrationFitError(
+                f"the Cox calibration model failed to fit: {reason} (too few patients or events, or predictions "
+                "with too little spread, for a calibration curve)"
+            ) from error
 
 
 def _validate_calibration_inputs(

@@ -274,6 +274,10 @@ def check_csv_header(path: str | os.PathLike[str]) -> list[str]:
     """
     with open(path, "rb") as handle:
         head = handle.read(MAX_HEADER_BYTES + 1)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise OSError(f"the file is UTF-16 text (a 'Unicode text' export); {SAVE_AS_CSV}")
+    if b"\r" in head and b"\n" not in head:
+        head = head.replace(b"\r", b"\n")  # classic Mac line endings: the header is the first line all the same
     line, newline, _ = head.partition(b"\n")
     if not head.strip():
         raise OSError("the file is empty: expected a CSV with a header line")
@@ -341,6 +345,8 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"line {line} is not UTF-8 text (byte 0x{data[start]:02x}, the line's byte {column}; a "
             f"Windows or Latin-1 export?); {SAVE_AS_CSV}"
         ) from None
+    if "\r" in text and "\n" not in text:
+        text = text.replace("\r", "\n")  # classic Mac (CR-only) line endings
     reader = csv.reader(io.StringIO(text, newline=""))
     names = [name.strip() for name in next(reader, [])]  # " age_years " is age_years (a padded export)
     repeated = sorted({n for n in names if n.strip() and names.count(n) > 1}, key=names.index)

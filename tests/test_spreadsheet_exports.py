@@ -216,3 +216,14 @@ def test_file_lines_are_dropped_not_misquoted_once_the_rows_are_reordered(tmp_pa
     with pytest.raises(RecordError) as after_sorting:
         validate_records(reordered)
     assert [p.line for p in after_sorting.value.problems] == [None]  # no line rather than a wrong one
+
+
+def test_classic_mac_line_endings_are_read_and_utf16_gets_a_clear_error(tmp_path):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(text.replace("\r\n", "\n").replace("\n", "\r").encode("utf-8"))
+    pd.testing.assert_frame_equal(read_records(mac), read_records(EXAMPLE))
+    utf16 = tmp_path / "unicode.csv"
+    utf16.write_bytes(text.encode("utf-16"))
+    code, output = _validate_cli(utf16)
+    assert code == 2 and "is UTF-16 text" in output and output.count("\n") == 1

@@ -761,6 +761,16 @@ def _evaluate(
     if not event.any():
         raise ValueError(f"{source} has no event in {outcome_columns[1]!r}; nothing can be evaluated")
     check_event_count(int(event.sum()), f"{source} has {{n}} event(s) in {outcome_columns[1]!r}", "external validation")
+    grid = getattr(model, "time_grid", None)
+    curve_end = float(np.asarray(grid)[-1]) if grid is not None and np.size(grid) else np.inf
+    for name, horizon in named.items():
+        if horizon > curve_end:
+            warnings.warn(
+                f"horizon {name} ({horizon:g} days) is past the model's follow-up (its curve ends at day "
+                f"{curve_end:g}): its predictions there carry that day's value",
+                UserWarning,
+                stacklevel=2,
+            )
     names, days = list(named), list(named.values())
     surv = np.asarray(model.predict_survival(records, days), dtype=float)
     y_sk = _sk_target(event, time)

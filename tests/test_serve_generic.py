@@ -123,3 +123,7 @@ def test_a_model_followed_for_less_than_a_year_predicts_and_says_what_it_carried
     assert client.post("/predict?band=true", json=records).status_code == 200
     assert client.post("/explain?horizon_days=365.25", json=records).status_code == 422  # asked for: refused
     assert client.post(f"/explain?horizon_days={last:g}", json=records).status_code == 200
+    from carrisk import evaluate_model
+
+    with pytest.warns(UserWarning, match=f"horizon 12mo .* is past the model's follow-up .* day {last:g}"):
+        evaluate_model(model, load_public_dataset("gbsg2"), n_bootstrap=2, n_bootstrap_calibration=1)

@@ -11,7 +11,8 @@ import os as _os
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-from carrisk import _warnings
+from carrisk._warnings import WORKER_ENV as _WORKER_ENV
+from carrisk._warnings import install_in_worker as _install_in_worker
 
 if TYPE_CHECKING:
     from carrisk.bundle import BundleError, BundleVersionError, load_model, read_manifest, save_model
@@ -118,8 +119,8 @@ _EXPORTS = {
 }
 
 # In a worker process the command line started (joblib's cross-validation folds), warnings follow its rules.
-if _os.environ.get(_warnings.WORKER_ENV):
-    _warnings.install_in_worker()
+if _os.environ.get(_WORKER_ENV):
+    _install_in_worker()
 
 try:
     __version__ = version("carrisk")

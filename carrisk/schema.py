@@ -274,7 +274,7 @@ def check_csv_header(path: str | os.PathLike[str]) -> list[str]:
     """
     with open(path, "rb") as handle:
         head = handle.read(MAX_HEADER_BYTES + 1)
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and _looks_like_utf16_csv(head):
         raise OSError(f"the file is UTF-16 text (a 'Unicode text' export); {SAVE_AS_CSV}")
     if b"\r" in head and b"\n" not in head:
         head = head.replace(b"\r", b"\n")  # classic Mac line endings: the header is the first line all the same
@@ -295,6 +295,16 @@ def check_csv_header(path: str | os.PathLike[str]) -> list[str]:
             if separator in names[0]:
                 raise OSError(f"the file looks {kind}; {SAVE_AS_CSV}")
     return names
+
+
+def _looks_like_utf16_csv(head: bytes) -> bool:
+    """Whether bytes starting with a UTF-16 byte-order mark decode to text with a line of separated values."""
+    try:
+        text = head[: len(head) // 2 * 2].decode("utf-16")
+    except UnicodeDecodeError:
+        return False
+    first = text.splitlines()[0] if text else ""
+    return first.isprintable() and any(separator in first for separator in ",;\t")
 
 
 #: What to do about a file that is not comma-separated UTF-8 text.
